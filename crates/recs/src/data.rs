@@ -1,0 +1,151 @@
+//! Interactions, the item index and the catalogue facts the engine reads.
+
+use std::collections::{BTreeMap, HashMap};
+
+use fineline_core::{ItemId, Pseudonym, Timestamp};
+
+/// One thing a subject did with an item: the engine's only input about people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    pub subject: Pseudonym,
+    pub item: ItemId,
+    /// Strength of the signal (a view 1, a purchase 3, ...). Only `weight > 0`
+    /// counts as a positive for the models; the weight itself shapes interests.
+    pub weight: f32,
+    pub at: Timestamp,
+    /// Purchased items are not re-recommended unless the catalogue marks them repeatable.
+    pub purchase: bool,
+}
+
+impl Interaction {
+    pub fn new(subject: Pseudonym, item: ItemId, weight: f32, at: Timestamp) -> Self {
+        Self {
+            subject,
+            item,
+            weight,
+            at,
+            purchase: false,
+        }
+    }
+
+    pub fn purchased(mut self) -> Self {
+        self.purchase = true;
+        self
+    }
+}
+
+/// Dense indices for item ids.
+///
+/// Indices follow the sorted order of item ids, so two models built from
+/// different data agree on how ties between items are broken (by id). Items
+/// are catalogue keys, not personal data: forgetting a subject never removes
+/// an item from the index, it only brings its counts to zero.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemIndex {
+    ids: Vec<ItemId>,
+    by_id: HashMap<ItemId, u32>,
+}
+
+impl ItemIndex {
+    /// Builds the index of every item id given (duplicates are fine).
+    pub fn from_ids<'a>(ids: impl IntoIterator<Item = &'a ItemId>) -> Self {
+        let mut ids: Vec<ItemId> = ids.into_iter().cloned().collect();
+        ids.sort();
+        ids.dedup();
+        let by_id = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        Self { ids, by_id }
+    }
+
+    pub fn get(&self, id: &ItemId) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn id(&self, index: u32) -> &ItemId {
+        &self.ids[index as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// What the business says about an item: not learned, not personal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemFacts {
+    /// Groceries, consumables: may be recommended again after a purchase.
+    pub repeatable: bool,
+    /// Interest categories the item belongs to ("running", "coffee").
+    pub categories: Vec<String>,
+}
+
+/// Item facts by item id. Items without facts are not repeatable and have no category.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalogue {
+    facts: HashMap<ItemId, ItemFacts>,
+}
+
+impl Catalogue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, item: ItemId, facts: ItemFacts) {
+        self.facts.insert(item, facts);
+    }
+
+    pub fn facts(&self, item: &ItemId) -> Option<&ItemFacts> {
+        self.facts.get(item)
+    }
+
+    pub fn is_repeatable(&self, item: &ItemId) -> bool {
+        self.facts.get(item).is_some_and(|f| f.repeatable)
+    }
+
+    pub fn categories(&self, item: &ItemId) -> &[String] {
+        self.facts
+            .get(item)
+            .map(|f| f.categories.as_slice())
+            .unwrap_or(&[])
+    }
+
+    pub fn item_ids(&self) -> impl Iterator<Item = &ItemId> {
+        self.facts.keys()
+    }
+}
+
+/// The positive items of each subject, as sorted distinct item indices.
+///
+/// A `BTreeMap` so every pass over subjects has one fixed order: training
+/// from the same data always yields bit-identical models.
+pub type Baskets = BTreeMap<Pseudonym, Vec<u32>>;
+
+/// Groups positive interactions (`weight > 0`) into baskets.
+pub fn baskets(index: &ItemIndex, interactions: &[Interaction]) -> Baskets {
+    let mut out = Baskets::new();
+    for it in interactions.iter().filter(|i| i.weight > 0.0) {
+        if let Some(item) = index.get(&it.item) {
+            out.entry(it.subject).or_default().push(item);
+        }
+    }
+    for items in out.values_mut() {
+        items.sort_unstable();
+        items.dedup();
+    }
+    out
+}
+
+/// How far training has got, for a progress bar. `done <= total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub stage: &'static str,
+    pub done: u64,
+    pub total: u64,
+}

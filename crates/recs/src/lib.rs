@@ -1,0 +1,43 @@
+//! fineline's recommendation engine: pure models over consented interactions.
+//!
+//! - [`ItemKnn`]: item-item neighbours (cosine or BM25) over exact integer
+//!   co-occurrence counts; [`ItemKnn::forget`] decrements them so the model
+//!   equals one trained from scratch without the subject.
+//! - [`Ease`]: Steck's closed-form linear model on `faer`, scored by
+//!   history × B (fold-in: new events count at once, no retraining);
+//!   forgetting means refitting B from the remaining counts.
+//! - Popularity for people without personalization consent.
+//! - [`Recommender`]: tiers, reasons, purchase exclusion, removable interests.
+//! - [`eval`]: seeded split, precision@k and NDCG@k; [`bench`]: the peer benchmark.
+//!
+//! Invariants: no I/O except the benchmark's file loaders, no global state;
+//! training returns a new value (serving swaps an `Arc`); a `NonPersonal`
+//! request never reads the person's events; after `forget` + `retrain_ease`
+//! every answer for every other person equals a model trained without the
+//! forgotten subject.
+
+pub mod bench;
+mod data;
+mod ease;
+pub mod eval;
+mod interests;
+mod knn;
+mod recommender;
+mod score;
+
+pub use data::{baskets, Baskets, Catalogue, Interaction, ItemFacts, ItemIndex, Progress};
+pub use ease::{Ease, EaseConfig};
+pub use interests::{interests, Interest};
+pub use knn::{ItemKnn, KnnConfig, Weighting};
+pub use recommender::{Algorithm, Reason, Recommendation, Recommender, RecsConfig, Request, Tier};
+pub use score::Scores;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecsError {
+    #[error("numerical failure: {0}")]
+    Numerical(&'static str),
+    #[error("benchmark data: {0}")]
+    Data(String),
+    #[error("benchmark file: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,328 @@
+//! The facade the server serves from: tiers, reasons, exclusions, forgetting.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use fineline_core::{ItemId, Pseudonym};
+
+use crate::data::{baskets, Catalogue, Interaction, ItemIndex, Progress};
+use crate::ease::{Ease, EaseConfig};
+use crate::knn::{ItemKnn, KnnConfig};
+use crate::score::{top_n, Scores, NOBODY};
+use crate::RecsError;
+
+/// Marks a contribution that came from the context item, not the history.
+const CONTEXT: u32 = u32::MAX - 1;
+
+/// Which personal model answers when both are trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Neighbours,
+    Ease,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecsConfig {
+    pub knn: KnnConfig,
+    /// `None` trains only the neighbourhood model.
+    pub ease: Option<EaseConfig>,
+    /// Preferred personal model; falls back to neighbours while EASE is
+    /// untrained or stale after a forgetting.
+    pub serve: Algorithm,
+    /// Weight of `sim(context, j)` next to personal scores.
+    pub context_weight: f32,
+}
+
+impl Default for RecsConfig {
+    fn default() -> Self {
+        Self {
+            knn: KnnConfig::default(),
+            ease: Some(EaseConfig::default()),
+            serve: Algorithm::Ease,
+            context_weight: 1.0,
+        }
+    }
+}
+
+/// What the person's consent allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// `personalization` granted: the history drives the answer.
+    Personalized,
+    /// No personalization consent: popularity and the context item only; the
+    /// history is not read at all, not even to exclude purchases.
+    NonPersonal,
+}
+
+/// Why an item is recommended, in words a person can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The history item that contributed most to the score.
+    BecauseYouViewed(ItemId),
+    /// The context item (the page the person is on).
+    SimilarTo(ItemId),
+    PopularRightNow,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::BecauseYouViewed(item) => write!(f, "because you viewed {}", item.as_str()),
+            Reason::SimilarTo(item) => write!(f, "similar to {}", item.as_str()),
+            Reason::PopularRightNow => f.write_str("popular right now"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    pub item: ItemId,
+    pub score: f32,
+    pub reason: Reason,
+}
+
+/// One question to the recommender.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The person's events, newest included (fold-in). Ignored for `NonPersonal`.
+    pub history: &'a [Interaction],
+    pub n: usize,
+    pub context: Option<&'a ItemId>,
+    pub tier: Tier,
+    /// Interest categories the person removed: items in them neither
+    /// contribute from the history nor get recommended.
+    pub removed_interests: &'a [String],
+    /// Exclude everything in the history, not only purchases (offline evaluation).
+    pub exclude_seen: bool,
+}
+
+impl<'a> Request<'a> {
+    pub fn personalized(history: &'a [Interaction], n: usize) -> Self {
+        Self {
+            history,
+            n,
+            context: None,
+            tier: Tier::Personalized,
+            removed_interests: &[],
+            exclude_seen: false,
+        }
+    }
+
+    pub fn non_personal(n: usize) -> Self {
+        Self {
+            tier: Tier::NonPersonal,
+            ..Self::personalized(&[], n)
+        }
+    }
+
+    pub fn with_context(mut self, item: &'a ItemId) -> Self {
+        self.context = Some(item);
+        self
+    }
+
+    pub fn without_interests(mut self, removed: &'a [String]) -> Self {
+        self.removed_interests = removed;
+        self
+    }
+}
+
+/// A trained, immutable-by-default set of models. Serving holds it in an
+/// `Arc` and swaps in a newly trained value; nothing here blocks on training.
+#[derive(Debug, Clone)]
+pub struct Recommender {
+    index: ItemIndex,
+    catalogue: Catalogue,
+    knn: ItemKnn,
+    ease: Option<Ease>,
+    popular: Vec<u32>,
+    config: RecsConfig,
+}
+
+impl Recommender {
+    /// Trains every model on `interactions`, which must hold only events the
+    /// subjects consented to for personalization.
+    pub fn train(
+        interactions: &[Interaction],
+        catalogue: Catalogue,
+        config: RecsConfig,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Self, RecsError> {
+        let index = ItemIndex::from_ids(
+            interactions
+                .iter()
+                .map(|i| &i.item)
+                .chain(catalogue.item_ids()),
+        );
+        let knn = ItemKnn::train(
+            index.len(),
+            baskets(&index, interactions),
+            config.knn,
+            progress,
+        );
+        let ease = match config.ease {
+            Some(c) => Some(Ease::train(&knn, c, progress)?),
+            None => None,
+        };
+        let popular = popularity(knn.degree());
+        Ok(Self {
+            index,
+            catalogue,
+            knn,
+            ease,
+            popular,
+            config,
+        })
+    }
+
+    /// Forgets a subject at once: the neighbourhood model and popularity
+    /// drop their counts exactly; EASE stops being served until
+    /// [`Self::retrain_ease`] (answers fall back to neighbours meanwhile).
+    /// Returns whether the subject was in the models.
+    pub fn forget(&mut self, subject: &Pseudonym) -> bool {
+        if !self.knn.forget(subject) {
+            return false;
+        }
+        if self.ease.is_some() {
+            self.ease = None;
+        }
+        self.popular = popularity(self.knn.degree());
+        true
+    }
+
+    /// Refits EASE from the current counts (identical to training from scratch on them).
+    pub fn retrain_ease(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(), RecsError> {
+        if let Some(c) = self.config.ease {
+            self.ease = Some(Ease::train(&self.knn, c, progress)?);
+        }
+        Ok(())
+    }
+
+    /// A new model value without the subject, every model fresh: swap it in.
+    pub fn retrain_without(
+        &self,
+        subject: &Pseudonym,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Self, RecsError> {
+        let mut next = self.clone();
+        next.forget(subject);
+        next.retrain_ease(progress)?;
+        Ok(next)
+    }
+
+    /// Whether EASE is trained and current (not stale after a forgetting).
+    pub fn ease_ready(&self) -> bool {
+        self.ease.is_some()
+    }
+
+    /// Whether the subject's events are in the models.
+    pub fn knows(&self, subject: &Pseudonym) -> bool {
+        self.knn.knows(subject)
+    }
+
+    pub fn subjects(&self) -> usize {
+        self.knn.baskets().len()
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// Items most similar to `item` (Amazon 2003 item-to-item), best first.
+    pub fn similar(&self, item: &ItemId, n: usize) -> Vec<Recommendation> {
+        let Some(i) = self.index.get(item) else {
+            return Vec::new();
+        };
+        self.knn
+            .similar(i, n)
+            .iter()
+            .map(|&(j, s)| Recommendation {
+                item: self.index.id(j).clone(),
+                score: s,
+                reason: Reason::SimilarTo(item.clone()),
+            })
+            .collect()
+    }
+
+    /// Ranked items for one request; at most `n`, padded with popular items.
+    pub fn recommend(&self, req: &Request<'_>) -> Vec<Recommendation> {
+        let removed: HashSet<&str> = req.removed_interests.iter().map(String::as_str).collect();
+        let in_removed = |item: &ItemId| {
+            !removed.is_empty()
+                && self
+                    .catalogue
+                    .categories(item)
+                    .iter()
+                    .any(|c| removed.contains(c.as_str()))
+        };
+        let mut blocked: HashSet<u32> = HashSet::new();
+        let mut history: Vec<(u32, f32)> = Vec::new();
+        if req.tier == Tier::Personalized {
+            for it in req.history {
+                let Some(i) = self.index.get(&it.item) else {
+                    continue;
+                };
+                let bought = it.purchase && !self.catalogue.is_repeatable(&it.item);
+                if req.exclude_seen || bought {
+                    blocked.insert(i);
+                }
+                if it.weight > 0.0 && !in_removed(&it.item) {
+                    history.push((i, 1.0));
+                }
+            }
+            history.sort_unstable_by_key(|h| h.0);
+            history.dedup_by_key(|h| h.0);
+        }
+        let context = req.context.and_then(|c| self.index.get(c));
+        if let Some(c) = context {
+            blocked.insert(c);
+        }
+
+        let mut scores = Scores::new(self.index.len());
+        match (&self.ease, self.config.serve) {
+            (Some(ease), Algorithm::Ease) => ease.score_into(&history, &mut scores),
+            _ => self.knn.score_into(&history, &mut scores),
+        }
+        if let Some(c) = context {
+            let w = self.config.context_weight;
+            for &(j, s) in self.knn.similar(c, usize::MAX) {
+                scores.add(j, w * s, CONTEXT);
+            }
+        }
+        let allowed = |j: u32| !blocked.contains(&j) && !in_removed(self.index.id(j));
+        let candidates: Vec<_> = scores.candidates().filter(|c| allowed(c.0)).collect();
+        let mut ranked = top_n(candidates, req.n);
+        if ranked.len() < req.n {
+            let have: HashSet<u32> = ranked.iter().map(|r| r.0).collect();
+            let subjects = self.subjects().max(1) as f32;
+            let degree = self.knn.degree();
+            ranked.extend(
+                self.popular
+                    .iter()
+                    .filter(|&&j| allowed(j) && !have.contains(&j))
+                    .take(req.n - ranked.len())
+                    .map(|&j| (j, degree[j as usize] as f32 / subjects, NOBODY)),
+            );
+        }
+        ranked
+            .into_iter()
+            .map(|(j, score, because)| Recommendation {
+                item: self.index.id(j).clone(),
+                score,
+                reason: match (because, req.context) {
+                    (CONTEXT, Some(c)) => Reason::SimilarTo(c.clone()),
+                    (NOBODY, _) | (CONTEXT, None) => Reason::PopularRightNow,
+                    (i, _) => Reason::BecauseYouViewed(self.index.id(i).clone()),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Held items by number of holders, most first, ties by index.
+fn popularity(degree: &[u32]) -> Vec<u32> {
+    let mut items: Vec<u32> = (0..degree.len() as u32)
+        .filter(|&i| degree[i as usize] > 0)
+        .collect();
+    items.sort_unstable_by(|&a, &b| degree[b as usize].cmp(&degree[a as usize]).then(a.cmp(&b)));
+    items
+}

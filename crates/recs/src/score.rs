@@ -1,0 +1,56 @@
+//! Dense per-query score accumulator that remembers each candidate's best reason.
+
+/// Scores for every item in the catalogue, plus which history item
+/// contributed most to each (the "because you viewed X" of the answer).
+#[derive(Debug, Clone)]
+pub struct Scores {
+    score: Vec<f32>,
+    best: Vec<f32>,
+    because: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+/// No history item is responsible (popularity, context).
+pub const NOBODY: u32 = u32::MAX;
+
+impl Scores {
+    pub fn new(n_items: usize) -> Self {
+        Self {
+            score: vec![0.0; n_items],
+            best: vec![f32::NEG_INFINITY; n_items],
+            because: vec![NOBODY; n_items],
+            touched: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, item: u32, amount: f32, because: u32) {
+        let i = item as usize;
+        if self.because[i] == NOBODY && self.best[i] == f32::NEG_INFINITY {
+            self.touched.push(item);
+        }
+        self.score[i] += amount;
+        // Ties go to the earlier (lower-index) history item, deterministically.
+        if amount > self.best[i] {
+            self.best[i] = amount;
+            self.because[i] = because;
+        }
+    }
+
+    /// Candidates that received any contribution, with score and reason.
+    pub fn candidates(&self) -> impl Iterator<Item = (u32, f32, u32)> + '_ {
+        self.touched
+            .iter()
+            .map(|&j| (j, self.score[j as usize], self.because[j as usize]))
+    }
+}
+
+/// Keeps the best `n` of `(item, score, reason)` by score, ties by lower item index.
+pub fn top_n(mut all: Vec<(u32, f32, u32)>, n: usize) -> Vec<(u32, f32, u32)> {
+    let order = |a: &(u32, f32, u32), b: &(u32, f32, u32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if all.len() > n && n > 0 {
+        all.select_nth_unstable_by(n, order);
+    }
+    all.truncate(n);
+    all.sort_unstable_by(order);
+    all
+}

@@ -1,0 +1,88 @@
+//! Exact forgetting: after forgetting P, the models equal ones trained without P.
+
+use fineline_core::{ItemId, Pseudonym, Timestamp};
+use fineline_recs::{
+    baskets, Catalogue, Interaction, ItemIndex, ItemKnn, KnnConfig, Recommender, RecsConfig,
+    Request, Weighting,
+};
+use proptest::prelude::*;
+
+fn subject(n: u8) -> Pseudonym {
+    Pseudonym::new(1, [n; 32])
+}
+
+fn item(n: u8) -> ItemId {
+    ItemId::new(&format!("item-{n:02}")).unwrap()
+}
+
+fn data(pairs: &[(u8, u8)]) -> Vec<Interaction> {
+    pairs
+        .iter()
+        .map(|&(s, i)| Interaction::new(subject(s), item(i), 1.0, Timestamp(0)))
+        .collect()
+}
+
+fn weighting() -> impl Strategy<Value = Weighting> {
+    prop_oneof![
+        Just(Weighting::Cosine),
+        Just(Weighting::Bm25 { k1: 1.2, b: 0.75 })
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn forgetting_equals_training_without(
+        pairs in proptest::collection::vec((0u8..12, 0u8..20), 1..160),
+        victim in 0u8..12,
+        k in 1usize..8,
+        weighting in weighting(),
+    ) {
+        let all = data(&pairs);
+        let without: Vec<Interaction> = all.iter().filter(|i| i.subject != subject(victim)).cloned().collect();
+        // The neighbourhood model over one shared item index: bit-identical state.
+        let index = ItemIndex::from_ids(all.iter().map(|i| &i.item));
+        let config = KnnConfig { neighbours: k, weighting };
+        let mut forgot = ItemKnn::train(index.len(), baskets(&index, &all), config, &mut |_| {});
+        forgot.forget(&subject(victim));
+        let fresh = ItemKnn::train(index.len(), baskets(&index, &without), config, &mut |_| {});
+        prop_assert_eq!(&forgot, &fresh);
+
+        // The facade, each trained on its own data: every other person's answers match.
+        let config = RecsConfig { knn: config, ..RecsConfig::default() };
+        let knn_only = RecsConfig { ease: None, ..config };
+        let mut a_knn = Recommender::train(&all, Catalogue::new(), knn_only, &mut |_| {}).unwrap();
+        a_knn.forget(&subject(victim));
+        let b_knn = Recommender::train(&without, Catalogue::new(), knn_only, &mut |_| {}).unwrap();
+        let a = Recommender::train(&all, Catalogue::new(), config, &mut |_| {}).unwrap()
+            .retrain_without(&subject(victim), &mut |_| {}).unwrap();
+        let b = Recommender::train(&without, Catalogue::new(), config, &mut |_| {}).unwrap();
+        for s in 0u8..12 {
+            if s == victim { continue; }
+            let history: Vec<Interaction> = without.iter().filter(|i| i.subject == subject(s)).cloned().collect();
+            let mut req = Request::personalized(&history, 10);
+            req.exclude_seen = true;
+            prop_assert_eq!(a_knn.recommend(&req), b_knn.recommend(&req));
+            prop_assert_eq!(a.recommend(&req), b.recommend(&req));
+        }
+        for i in 0u8..20 {
+            prop_assert_eq!(a.similar(&item(i), 5), b.similar(&item(i), 5));
+        }
+    }
+}
+
+#[test]
+fn forgetting_an_unknown_subject_changes_nothing() {
+    let all = data(&[(1, 1), (1, 2), (2, 2), (2, 3)]);
+    let mut r =
+        Recommender::train(&all, Catalogue::new(), RecsConfig::default(), &mut |_| {}).unwrap();
+    assert!(r.ease_ready());
+    assert!(!r.forget(&subject(9)));
+    assert!(r.ease_ready());
+    assert!(r.forget(&subject(1)));
+    assert!(!r.knows(&subject(1)));
+    assert!(!r.ease_ready(), "a stale EASE must not be served");
+    r.retrain_ease(&mut |_| {}).unwrap();
+    assert!(r.ease_ready());
+}
