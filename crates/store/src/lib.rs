@@ -1,0 +1,86 @@
+//! fineline's storage: the [`Store`] trait and its two backends.
+//!
+//! The store keeps bytes it cannot read: subjects appear only as
+//! pseudonyms, event properties only sealed under the subject's data key.
+//! Every write goes through [`WriteStore::apply`] with a [`WriteSet`] that
+//! lands in one transaction, durably, or not at all. Per-person tables are
+//! keyed by pseudonym first so a distributed PostgreSQL can shard by it.
+//!
+//! # API summary
+//! [`Store`] is the sum of the area traits [`WriteStore`], [`ConsentStore`],
+//! [`EventStore`], [`SubjectStore`], [`CatalogStore`], [`LedgerStore`] and
+//! [`SettingsStore`]; use it as `Arc<dyn Store>` with
+//! `use fineline_store::prelude::*;` in scope.
+//!
+//! - write: `apply(WriteSet) -> Result<WriteOutcome>`; ops in [`WriteOp`]
+//!   (PutSubjectKeys, PutPolicy, PutConsent, PutEvents, DeleteEvent,
+//!   AppendLedger, PutTreeHead, EraseSubject, PutItem, PutInterest,
+//!   RemoveInterest, PutSetting). `WriteOutcome { event_ids, rows_deleted }`.
+//! - consent: `policies()`, `consents_for(&subject)`, `consents_page(after, limit)`,
+//!   `all_consents()`, `put_policy(version, published_at, body)`.
+//! - events: `events_for(&subject)`, `scan_events(EventScan, after_id, limit)`,
+//!   `count_events()`, `delete_events_before(purpose, cutoff) -> u64`,
+//!   `put_events(Vec<NewEvent>) -> Vec<i64>`, `delete_event(&subject, id) -> bool`.
+//! - subjects: `subject_keys(&subject) -> Option<SubjectKeys>`, `count_subjects()`.
+//! - catalog: `item(&id)`, `items()`, `put_item(row)`, `interests_for(&subject)`,
+//!   `put_interest(row)`, `remove_interest(&subject, category)`.
+//! - ledger: `ledger_leaves() -> Vec<(u64, [u8; 32])>`, `ledger_entry(i)`,
+//!   `ledger_size()`, `latest_tree_head() -> Option<(u64, Vec<u8>)>`.
+//! - settings: `setting(name)`, `put_setting(name, bytes)`.
+//! - backends: [`SqliteStore::open(path)`](SqliteStore::open),
+//!   [`PostgresStore::connect(url)`](PostgresStore::connect),
+//!   [`PostgresStore::open_isolated(url)`](PostgresStore::open_isolated) (fresh schema, for tests).
+//!
+//! Adding an area: a new file with its row types and an area trait
+//! (`trait FooStore: WriteStore`), impls in `sqlite/` and `postgres/`, new
+//! ops in [`WriteOp`], a migration in each backend, and the trait added to
+//! [`Store`]'s bounds.
+
+mod consent;
+mod error;
+mod events;
+mod items;
+mod ledger;
+mod postgres;
+mod rows;
+mod settings;
+mod sqlite;
+mod subjects;
+mod write;
+
+pub use consent::{ConsentCursor, ConsentRow, ConsentStore, PolicyRow};
+pub use error::{Result, StoreError};
+pub use events::{EventRow, EventScan, EventStore, NewEvent};
+pub use items::{CatalogStore, InterestRow, ItemRow};
+pub use ledger::LedgerStore;
+pub use postgres::PostgresStore;
+pub use settings::SettingsStore;
+pub use sqlite::SqliteStore;
+pub use subjects::{SubjectKeys, SubjectStore};
+pub use write::{WriteOp, WriteOutcome, WriteSet, WriteStore};
+
+/// Everything fineline keeps. Implemented by every type that implements all
+/// area traits.
+pub trait Store:
+    WriteStore + ConsentStore + EventStore + SubjectStore + CatalogStore + LedgerStore + SettingsStore
+{
+}
+
+impl<T> Store for T where
+    T: WriteStore
+        + ConsentStore
+        + EventStore
+        + SubjectStore
+        + CatalogStore
+        + LedgerStore
+        + SettingsStore
+{
+}
+
+/// The traits whose methods callers use through `Arc<dyn Store>`.
+pub mod prelude {
+    pub use crate::{
+        CatalogStore, ConsentStore, EventStore, LedgerStore, SettingsStore, Store, SubjectStore,
+        WriteStore,
+    };
+}

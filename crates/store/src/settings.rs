@@ -1,0 +1,18 @@
+//! Named opaque settings (server configuration, budgets' parameters...).
+
+use async_trait::async_trait;
+
+use crate::{Result, WriteOp, WriteSet, WriteStore};
+
+#[async_trait]
+pub trait SettingsStore: WriteStore {
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
+
+    async fn put_setting(&self, name: &str, value: Vec<u8>) -> Result<()> {
+        let op = WriteOp::PutSetting {
+            name: name.to_string(),
+            value,
+        };
+        self.apply(WriteSet::from(op)).await.map(drop)
+    }
+}

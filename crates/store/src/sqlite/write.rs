@@ -1,0 +1,148 @@
+use async_trait::async_trait;
+use rusqlite::{params, Transaction};
+
+use super::SqliteStore;
+use crate::rows::to_i64;
+use crate::{Result, StoreError, WriteOp, WriteOutcome, WriteSet, WriteStore};
+
+#[async_trait]
+impl WriteStore for SqliteStore {
+    async fn apply(&self, set: WriteSet) -> Result<WriteOutcome> {
+        if set.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        self.write(move |conn| {
+            // IMMEDIATE: take the write lock up front, no upgrade deadlocks.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut out = WriteOutcome::default();
+            for op in set.ops {
+                apply_op(&tx, op, &mut out)?;
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result<()> {
+    match op {
+        WriteOp::PutSubjectKeys(k) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO subjects (subject, wrapped_data_key, commitment_salt)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                k.subject.to_text(),
+                k.wrapped_data_key,
+                k.commitment_salt
+            ])?;
+        }
+        WriteOp::PutPolicy(p) => {
+            tx.prepare_cached(
+                "INSERT INTO policies (version, published_at, body) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![p.version, p.published_at.0, p.body])?;
+        }
+        WriteOp::PutConsent(c) => {
+            tx.prepare_cached(
+                "INSERT INTO consents
+                 (subject, record_id, purpose, state, policy_version, source, at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                c.subject.to_text(),
+                c.record_id,
+                c.purpose.as_str(),
+                c.state,
+                c.policy_version,
+                c.source,
+                c.at.0,
+                c.body
+            ])?;
+        }
+        WriteOp::PutEvents(events) => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO events (subject, kind, item, purpose, at, sealed_properties)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            out.event_ids.reserve(events.len());
+            for e in events {
+                stmt.execute(params![
+                    e.subject.to_text(),
+                    e.kind.as_str(),
+                    e.item.as_ref().map(|i| i.as_str()),
+                    e.purpose.as_str(),
+                    e.at.0,
+                    e.sealed_properties
+                ])?;
+                out.event_ids.push(tx.last_insert_rowid());
+            }
+        }
+        WriteOp::DeleteEvent { subject, id } => {
+            out.rows_deleted += tx
+                .prepare_cached("DELETE FROM events WHERE subject = ?1 AND id = ?2")?
+                .execute(params![subject.to_text(), id])? as u64;
+        }
+        WriteOp::AppendLedger {
+            index,
+            leaf_hash,
+            entry,
+        } => {
+            let size: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger")?
+                .query_row([], |r| r.get(0))?;
+            let index = to_i64(index)?;
+            if index != size {
+                return Err(StoreError::Conflict(format!(
+                    "ledger append at index {index}, but the ledger has {size} entries"
+                )));
+            }
+            tx.prepare_cached("INSERT INTO ledger (idx, leaf_hash, entry) VALUES (?1, ?2, ?3)")?
+                .execute(params![index, &leaf_hash[..], entry])?;
+        }
+        WriteOp::PutTreeHead { size, bytes } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO tree_heads (size, bytes) VALUES (?1, ?2)")?
+                .execute(params![to_i64(size)?, bytes])?;
+        }
+        WriteOp::EraseSubject(subject) => {
+            let s = subject.to_text();
+            for table in ["events", "consents", "interests", "subjects"] {
+                out.rows_deleted += tx
+                    .prepare_cached(&format!("DELETE FROM {table} WHERE subject = ?1"))?
+                    .execute([&s])? as u64;
+            }
+        }
+        WriteOp::PutItem(i) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO items (item, category, title, repeatable)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![i.item.as_str(), i.category, i.title, i.repeatable])?;
+        }
+        WriteOp::PutInterest(i) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO interests (subject, category, weight, removed)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                i.subject.to_text(),
+                i.category,
+                i.weight,
+                i.removed
+            ])?;
+        }
+        WriteOp::RemoveInterest { subject, category } => {
+            tx.prepare_cached(
+                "INSERT INTO interests (subject, category, weight, removed) VALUES (?1, ?2, 0, 1)
+                 ON CONFLICT (subject, category) DO UPDATE SET removed = 1",
+            )?
+            .execute(params![subject.to_text(), category])?;
+        }
+        WriteOp::PutSetting { name, value } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")?
+                .execute(params![name, value])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Atomic write sets: every write goes through [`WriteStore::apply`].
+
+use async_trait::async_trait;
+use fineline_core::Pseudonym;
+
+use crate::{ConsentRow, InterestRow, ItemRow, NewEvent, PolicyRow, Result, SubjectKeys};
+
+/// One change. A [`WriteSet`] applies its ops in order in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// Insert or replace a subject's keys.
+    PutSubjectKeys(SubjectKeys),
+    /// Insert a policy version (duplicate version: conflict).
+    PutPolicy(PolicyRow),
+    /// Insert a consent record (duplicate record id: conflict).
+    PutConsent(ConsentRow),
+    /// Insert events; their ids are appended to [`WriteOutcome::event_ids`].
+    PutEvents(Vec<NewEvent>),
+    /// Delete one event of a subject (counts in `rows_deleted`).
+    DeleteEvent { subject: Pseudonym, id: i64 },
+    /// Append a ledger entry. `index` must equal the current ledger size:
+    /// a duplicate or a gap is a conflict.
+    AppendLedger {
+        index: u64,
+        leaf_hash: [u8; 32],
+        entry: Vec<u8>,
+    },
+    /// Store a signed tree head for a ledger size (replaces one of that size).
+    PutTreeHead { size: u64, bytes: Vec<u8> },
+    /// Delete every row keyed by the subject: events, consent records,
+    /// interests and keys (counts in `rows_deleted`).
+    EraseSubject(Pseudonym),
+    /// Insert or replace an item.
+    PutItem(ItemRow),
+    /// Insert or replace an interest.
+    PutInterest(InterestRow),
+    /// Mark an interest removed (creates it with weight 0 if absent).
+    RemoveInterest {
+        subject: Pseudonym,
+        category: String,
+    },
+    /// Insert or replace a setting.
+    PutSetting { name: String, value: Vec<u8> },
+}
+
+/// Ops applied together or not at all; once `apply` returns Ok the write
+/// is durable (survives a kill -9).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteSet {
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, op: WriteOp) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn with(mut self, op: WriteOp) -> Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+impl From<WriteOp> for WriteSet {
+    fn from(op: WriteOp) -> Self {
+        WriteSet { ops: vec![op] }
+    }
+}
+
+impl From<Vec<WriteOp>> for WriteSet {
+    fn from(ops: Vec<WriteOp>) -> Self {
+        WriteSet { ops }
+    }
+}
+
+/// What an applied write set produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Ids of inserted events, in op order then input order.
+    pub event_ids: Vec<i64>,
+    /// Rows removed by `DeleteEvent` and `EraseSubject` ops.
+    pub rows_deleted: u64,
+}
+
+#[async_trait]
+pub trait WriteStore: Send + Sync {
+    /// Applies every op in one transaction; on any error nothing is written.
+    async fn apply(&self, set: WriteSet) -> Result<WriteOutcome>;
+}
