@@ -110,6 +110,29 @@ fn maps_tcf_purposes_to_fineline_purposes() {
 }
 
 #[test]
+fn tc_strings_become_consent_records() {
+    use fineline_consent::{demo_policy, ConsentSource};
+    let mut policy = demo_policy(4, Timestamp(1_000));
+    policy.purposes.retain(|d| d.purpose != Purpose::Location);
+    let subject = fineline_core::Pseudonym::new(2, [3; 32]);
+    let mut tc = sample();
+    tc.purposes_consent.remove(&8);
+    let records = tc.records(subject, &policy, Timestamp(2_000));
+    let got: Vec<(Purpose, ConsentState)> = records.iter().map(|r| (r.purpose, r.state)).collect();
+    // Location is granted by the string but not declared, so not recorded.
+    assert_eq!(
+        got,
+        vec![
+            (Purpose::Personalization, ConsentState::Given),
+            (Purpose::Analytics, ConsentState::Withdrawn),
+        ]
+    );
+    assert!(records
+        .iter()
+        .all(|r| r.source == ConsentSource::Tcf && r.notice_version == 4 && r.subject == subject));
+}
+
+#[test]
 fn vendor_sets_answer_membership() {
     let s = sample();
     assert!(s.vendor_consents.vendors.contains(755));

@@ -13,9 +13,10 @@ mod codec;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fineline_core::{Purpose, Timestamp};
+use fineline_core::{Pseudonym, Purpose, Timestamp};
 
-use crate::record::ConsentState;
+use crate::policy::Policy;
+use crate::record::{ConsentRecord, ConsentSource, ConsentState};
 
 pub use codec::{decode, encode};
 
@@ -221,5 +222,23 @@ impl TcString {
                 state(self.special_feature(PRECISE_GEOLOCATION)),
             ),
         ])
+    }
+
+    /// The consent records this TC string produces for `subject` under
+    /// `policy`, one per mapped purpose. Grants for purposes the policy does
+    /// not declare are left out (there is nothing to grant); withdrawals are
+    /// always kept.
+    pub fn records(
+        &self,
+        subject: Pseudonym,
+        policy: &Policy,
+        at: Timestamp,
+    ) -> Vec<ConsentRecord> {
+        self.fineline_choices()
+            .into_iter()
+            .filter_map(|(purpose, state)| {
+                ConsentRecord::new(subject, policy, purpose, state, ConsentSource::Tcf, at).ok()
+            })
+            .collect()
     }
 }
