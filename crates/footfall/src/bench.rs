@@ -1,0 +1,1 @@
+//! Throughput and memory measurement of ingestion (filled in next).

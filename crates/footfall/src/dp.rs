@@ -1,0 +1,231 @@
+//! Differentially private release of a daily store report.
+//!
+//! Unit of privacy: one device at one store on one local day (the report
+//! already counts each device once per day). Adding or removing a device
+//! changes the count vector (visitors, passers-by, new/repeat/randomized,
+//! dwell buckets, hours) by at most 4 in L1 — a visitor moves visitors, one
+//! of new/repeat/randomized, one bucket and one hour; a passer-by moves one
+//! count — and the clamped dwell sum by at most [`DWELL_CAP_MIN`]. Both get
+//! discrete Laplace noise from OpenDP (`make_laplace` on integer domains,
+//! pure epsilon-DP); the cost is their sum (basic composition). Medians are
+//! not released; means and rates are post-processing of noisy values.
+//! Charging the cost to a budget is the caller's job.
+
+use opendp::domains::{AtomDomain, VectorDomain};
+use opendp::measurements::make_laplace;
+use opendp::metrics::{AbsoluteDistance, L1Distance};
+
+use crate::report::{DailyReport, DWELL_CAP_MIN};
+
+/// L1 change of the count vector when one device is added or removed.
+pub const COUNT_SENSITIVITY: i64 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DpConfig {
+    /// Epsilon spent on all counts of one store-day together.
+    pub epsilon_counts: f64,
+    /// Epsilon spent on the clamped dwell sum of one store-day.
+    pub epsilon_dwell: f64,
+    /// Coverage of the stated intervals, e.g. 0.95.
+    pub confidence: f64,
+}
+
+impl Default for DpConfig {
+    fn default() -> Self {
+        Self {
+            epsilon_counts: 0.5,
+            epsilon_dwell: 0.5,
+            confidence: 0.95,
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DpError {
+    #[error("epsilon must be finite and positive")]
+    BadEpsilon,
+    #[error("confidence must be strictly between 0 and 1")]
+    BadConfidence,
+    #[error("OpenDP: {0}")]
+    OpenDp(String),
+}
+
+impl From<opendp::error::Error> for DpError {
+    fn from(e: opendp::error::Error) -> Self {
+        DpError::OpenDp(e.variant.to_string())
+    }
+}
+
+/// A noised integer with its noise scale and an interval that holds the
+/// true value with probability `confidence`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Noisy {
+    pub value: i64,
+    /// Discrete Laplace scale b: P(noise = k) ∝ exp(-|k| / b).
+    pub scale: f64,
+    pub low: i64,
+    pub high: i64,
+}
+
+impl Noisy {
+    pub fn contains(&self, truth: i64) -> bool {
+        self.low <= truth && truth <= self.high
+    }
+}
+
+/// What an analyst (or the store's admin) sees for one store-day.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DpReport {
+    pub store_id: String,
+    pub day: jiff::civil::Date,
+    pub visitors: Noisy,
+    pub passers_by: Noisy,
+    pub new_visitors: Noisy,
+    pub repeat_visitors: Noisy,
+    pub randomized_visitors: Noisy,
+    pub dwell_buckets: [Noisy; 4],
+    pub visitors_by_hour: Vec<Noisy>,
+    /// Sum of whole dwell minutes, each visitor clamped to 240.
+    pub dwell_min_clamped_sum: Noisy,
+    /// Post-processed: noisy clamped sum / noisy visitors (None if visitors ≤ 0).
+    pub mean_dwell_min_clamped: Option<f64>,
+    /// Post-processed: noisy visitors / (noisy visitors + noisy passers-by), in [0, 1].
+    pub capture_rate: Option<f64>,
+    pub confidence: f64,
+    /// Privacy cost of this release (pure DP): charge it before it leaves.
+    pub epsilon: f64,
+}
+
+/// Noise one exact report. Each call draws fresh noise and costs `epsilon`.
+pub fn release(report: &DailyReport, cfg: &DpConfig) -> Result<DpReport, DpError> {
+    let ok = |e: f64| e.is_finite() && e > 0.0;
+    if !ok(cfg.epsilon_counts) || !ok(cfg.epsilon_dwell) {
+        return Err(DpError::BadEpsilon);
+    }
+    if !(cfg.confidence > 0.0 && cfg.confidence < 1.0) {
+        return Err(DpError::BadConfidence);
+    }
+    let r = report;
+    let mut counts: Vec<i64> = vec![
+        r.visitors as i64,
+        r.passers_by as i64,
+        r.new_visitors as i64,
+        r.repeat_visitors as i64,
+        r.randomized_visitors as i64,
+    ];
+    counts.extend(r.dwell_buckets.iter().map(|&c| c as i64));
+    counts.extend(r.visitors_by_hour.iter().map(|&c| c as i64));
+
+    let count_scale = COUNT_SENSITIVITY as f64 / cfg.epsilon_counts;
+    let m_counts = make_laplace(
+        VectorDomain::new(AtomDomain::<i64>::default()),
+        L1Distance::<i64>::default(),
+        count_scale,
+        None,
+    )?;
+    let eps_counts = m_counts.map(&COUNT_SENSITIVITY)?;
+    let noisy = m_counts.invoke(&counts)?;
+
+    let dwell_scale = DWELL_CAP_MIN as f64 / cfg.epsilon_dwell;
+    let m_dwell = make_laplace(
+        AtomDomain::<i64>::default(),
+        AbsoluteDistance::<i64>::default(),
+        dwell_scale,
+        None,
+    )?;
+    let eps_dwell = m_dwell.map(&DWELL_CAP_MIN)?;
+    let dwell = m_dwell.invoke(&(r.dwell_min_clamped_sum as i64))?;
+
+    let cw = half_width(count_scale, cfg.confidence);
+    let dw = half_width(dwell_scale, cfg.confidence);
+    let wrap = |value: i64, scale: f64, w: i64| Noisy {
+        value,
+        scale,
+        low: value.saturating_sub(w),
+        high: value.saturating_add(w),
+    };
+    let c: Vec<Noisy> = noisy.iter().map(|&v| wrap(v, count_scale, cw)).collect();
+    let visitors = c[0];
+    let passers = c[1];
+    let dwell = wrap(dwell, dwell_scale, dw);
+    let seen = visitors.value.max(0) + passers.value.max(0);
+    Ok(DpReport {
+        store_id: r.store_id.clone(),
+        day: r.day,
+        visitors,
+        passers_by: passers,
+        new_visitors: c[2],
+        repeat_visitors: c[3],
+        randomized_visitors: c[4],
+        dwell_buckets: [c[5], c[6], c[7], c[8]],
+        visitors_by_hour: c[9..].to_vec(),
+        dwell_min_clamped_sum: dwell,
+        mean_dwell_min_clamped: (visitors.value > 0).then(|| {
+            (dwell.value.clamp(0, visitors.value * DWELL_CAP_MIN)) as f64 / visitors.value as f64
+        }),
+        capture_rate: (seen > 0).then(|| visitors.value.max(0) as f64 / seen as f64),
+        confidence: cfg.confidence,
+        epsilon: eps_counts + eps_dwell,
+    })
+}
+
+/// Noise a run of days; the cost is the sum (one device may appear every day).
+pub fn release_days(
+    reports: &[DailyReport],
+    cfg: &DpConfig,
+) -> Result<(Vec<DpReport>, f64), DpError> {
+    let out = reports
+        .iter()
+        .map(|r| release(r, cfg))
+        .collect::<Result<Vec<_>, _>>()?;
+    let eps = out.iter().map(|r| r.epsilon).sum();
+    Ok((out, eps))
+}
+
+/// Smallest t with P(|X| > t) <= 1 - confidence for discrete Laplace
+/// P(X = k) ∝ α^|k|, α = exp(-1/scale): P(|X| > t) = 2 α^(t+1) / (1 + α).
+pub fn half_width(scale: f64, confidence: f64) -> i64 {
+    let alpha = (-1.0 / scale).exp();
+    if alpha <= 0.0 {
+        return 0;
+    }
+    let tail = 1.0 - confidence;
+    let t = ((tail * (1.0 + alpha) / 2.0).ln() / alpha.ln() - 1.0).ceil();
+    t.max(0.0) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_width_matches_tail() {
+        for &b in &[0.5, 1.0, 8.0, 480.0] {
+            for &c in &[0.9, 0.95, 0.999] {
+                let t = half_width(b, c);
+                let a: f64 = (-1.0f64 / b).exp();
+                let tail = |t: i64| 2.0 * a.powi((t + 1) as i32) / (1.0 + a);
+                assert!(tail(t) <= 1.0 - c + 1e-12, "b={b} c={c} t={t}");
+                if t > 0 {
+                    assert!(tail(t - 1) > 1.0 - c, "not smallest: b={b} c={c} t={t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cost_is_the_configured_epsilon() {
+        let r = DailyReport::empty("s", jiff::civil::date(2026, 3, 23));
+        let out = release(&r, &DpConfig::default()).unwrap();
+        assert!((out.epsilon - 1.0).abs() < 1e-9, "{}", out.epsilon);
+        assert_eq!(out.visitors_by_hour.len(), 24);
+        assert!(release(
+            &r,
+            &DpConfig {
+                epsilon_counts: 0.0,
+                ..Default::default()
+            }
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! The ingestion path: sensor lookup, opt-out, pseudonymization, sessions.
+
+use std::collections::HashMap;
+
+use fineline_core::Timestamp;
+
+use crate::keys::{DeviceKey, DeviceKeyring, KeyError, OptOutList};
+use crate::mac::Mac;
+use crate::session::{Outcome, Session, SessionConfig, Sessionizer};
+use crate::store::{Store, StoreConfig, StoreError};
+
+/// One Wi-Fi sighting as a sensor reports it. Holds a raw MAC: it must not
+/// be kept past [`Footfall::ingest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    pub sensor_id: String,
+    pub mac: Mac,
+    pub rssi: i16,
+    pub at: Timestamp,
+}
+
+/// What an opt-out leaves for the server: no MAC, only keyed digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutRecord {
+    /// Persist this in the opt-out list (see [`OptOutList::insert_digest`]).
+    pub digest: [u8; 32],
+    /// Delete stored sessions with these device keys.
+    pub device_keys: Vec<DeviceKey>,
+}
+
+/// Counts of what happened to ingested sightings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestStats {
+    pub accepted: u64,
+    pub too_weak: u64,
+    pub opted_out: u64,
+    pub unknown_sensor: u64,
+    pub late: u64,
+}
+
+impl IngestStats {
+    pub fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Accepted => self.accepted += 1,
+            Outcome::TooWeak => self.too_weak += 1,
+            Outcome::OptedOut => self.opted_out += 1,
+            Outcome::UnknownSensor => self.unknown_sensor += 1,
+            Outcome::Late => self.late += 1,
+        }
+    }
+}
+
+/// Stores, keys, opt-outs and open sessions: the whole in-memory state of
+/// foot-traffic ingestion. The server owns one and persists what
+/// [`Footfall::take_closed`] hands over.
+pub struct Footfall {
+    stores: Vec<Store>,
+    by_sensor: HashMap<String, usize>,
+    sessionizers: Vec<Sessionizer>,
+    keyring: DeviceKeyring,
+    opt_outs: OptOutList,
+    stats: IngestStats,
+}
+
+impl Footfall {
+    pub fn new(
+        stores: Vec<StoreConfig>,
+        cfg: SessionConfig,
+        keyring: DeviceKeyring,
+        opt_outs: OptOutList,
+    ) -> Result<Self, StoreError> {
+        let mut me = Self {
+            stores: Vec::new(),
+            by_sensor: HashMap::new(),
+            sessionizers: Vec::new(),
+            keyring,
+            opt_outs,
+            stats: IngestStats::default(),
+        };
+        for s in stores {
+            me.add_store(s, cfg)?;
+        }
+        Ok(me)
+    }
+
+    /// Register a store (an admin action). Its sensors must be new.
+    pub fn add_store(&mut self, config: StoreConfig, cfg: SessionConfig) -> Result<(), StoreError> {
+        let store = Store::new(config)?;
+        if self.stores.iter().any(|s| s.id() == store.id()) {
+            return Err(StoreError::BadStoreId);
+        }
+        for sensor in &store.config().sensors {
+            if self.by_sensor.contains_key(sensor) {
+                return Err(StoreError::DuplicateSensor {
+                    sensor: sensor.clone(),
+                });
+            }
+        }
+        let idx = self.stores.len();
+        for sensor in &store.config().sensors {
+            self.by_sensor.insert(sensor.clone(), idx);
+        }
+        self.sessionizers.push(Sessionizer::new(store.id(), cfg));
+        self.stores.push(store);
+        Ok(())
+    }
+
+    pub fn stores(&self) -> &[Store] {
+        &self.stores
+    }
+
+    pub fn store(&self, store_id: &str) -> Option<&Store> {
+        self.stores.iter().find(|s| s.id() == store_id)
+    }
+
+    /// Take one sighting through sensor lookup, the RSSI floor, the opt-out
+    /// list and pseudonymization into its store's sessions. The MAC is not
+    /// kept anywhere afterwards.
+    pub fn ingest(&mut self, s: &Sighting) -> Result<Outcome, KeyError> {
+        let outcome = self.place(s)?;
+        self.stats.add(outcome);
+        Ok(outcome)
+    }
+
+    fn place(&mut self, s: &Sighting) -> Result<Outcome, KeyError> {
+        let Some(&idx) = self.by_sensor.get(&s.sensor_id) else {
+            return Ok(Outcome::UnknownSensor);
+        };
+        let sessions = &mut self.sessionizers[idx];
+        if s.rssi < sessions.config().ignore_below_dbm {
+            return Ok(Outcome::TooWeak);
+        }
+        if self.opt_outs.is_opted_out(&s.mac) {
+            return Ok(Outcome::OptedOut);
+        }
+        let key = self.keyring.device_key(&s.mac, s.at)?;
+        Ok(sessions.push(key, s.mac.is_randomized(), s.rssi, s.at))
+    }
+
+    /// Ingest a batch; a retired-key error stops at the offending sighting.
+    pub fn ingest_batch(&mut self, batch: &[Sighting]) -> Result<IngestStats, KeyError> {
+        let mut stats = IngestStats::default();
+        for s in batch {
+            stats.add(self.ingest(s)?);
+        }
+        Ok(stats)
+    }
+
+    /// Let time pass in every store (call periodically, e.g. each minute).
+    pub fn advance_to(&mut self, now: Timestamp) {
+        for s in &mut self.sessionizers {
+            s.advance_to(now);
+        }
+    }
+
+    /// Close all open sessions (end of an import, or shutdown).
+    pub fn flush(&mut self) {
+        for s in &mut self.sessionizers {
+            s.flush();
+        }
+    }
+
+    /// Sessions closed since the last call, for the server to persist.
+    pub fn take_closed(&mut self) -> Vec<Session> {
+        let mut out = Vec::new();
+        for s in &mut self.sessionizers {
+            out.append(&mut s.take_closed());
+        }
+        out
+    }
+
+    pub fn open_sessions(&self) -> usize {
+        self.sessionizers.iter().map(|s| s.open_sessions()).sum()
+    }
+
+    pub fn stats(&self) -> IngestStats {
+        self.stats
+    }
+
+    pub fn keyring_mut(&mut self) -> &mut DeviceKeyring {
+        &mut self.keyring
+    }
+
+    /// Opt a device out: from now on its sightings are dropped before
+    /// anything is kept, and its open sessions are forgotten. Returns the
+    /// opt-out digest to persist (and put a receipt on) and the device keys
+    /// it has in the live key periods, so the server can delete stored
+    /// sessions keyed by them.
+    pub fn opt_out(&mut self, mac: &Mac) -> OptOutRecord {
+        let digest = self.opt_outs.opt_out(mac);
+        let mut device_keys = Vec::new();
+        for period in self.keyring.live_periods() {
+            let at = self.keyring.period_start(period);
+            if let Ok(key) = self.keyring.device_key(mac, at) {
+                for s in &mut self.sessionizers {
+                    s.forget(&key);
+                }
+                device_keys.push(key);
+            }
+        }
+        OptOutRecord {
+            digest,
+            device_keys,
+        }
+    }
+
+    pub fn opt_outs(&self) -> &OptOutList {
+        &self.opt_outs
+    }
+
+    pub fn opt_outs_mut(&mut self) -> &mut OptOutList {
+        &mut self.opt_outs
+    }
+}
