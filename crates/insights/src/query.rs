@@ -1,0 +1,293 @@
+//! The query model partners post, and its validation.
+//!
+//! This is also the documented query-file format (`fineline insights query FILE.json`),
+//! hence the serde derives.
+
+use serde::{Deserialize, Serialize};
+
+use crate::budget::NANO;
+
+/// Default cost of a query that states none: ρ = 0.01 (ten such queries fit the default budget).
+pub const DEFAULT_QUERY_NANO_RHO: u64 = 10_000_000;
+/// Default number of groups one person may contribute to.
+pub const DEFAULT_MAX_GROUPS: u32 = 4;
+/// Default number of rows one person may contribute to one group.
+pub const DEFAULT_MAX_ROWS_PER_GROUP: u32 = 10;
+/// Default `min_subjects` when any dimension is a location cell (de Montjoye: few points single people out).
+pub const DEFAULT_MIN_SUBJECTS_LOCATION: u64 = 100;
+/// H3 resolution above which cells are small enough to follow one person home.
+pub const MAX_H3_RES: u8 = 7;
+/// Upper bound on the number of groups a query may declare, to keep releases bounded.
+pub const MAX_DECLARED_GROUPS: usize = 100_000;
+
+/// What is measured in each group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Metric {
+    /// Number of (bounded) events.
+    Count,
+    /// Number of distinct people.
+    DistinctSubjects,
+    /// Sum of values clamped to `[lower, upper]` (fixed point, as the rows carry them).
+    Sum {
+        lower: Option<i64>,
+        upper: Option<i64>,
+    },
+    /// Mean of clamped values: noisy sum over noisy count.
+    Mean {
+        lower: Option<i64>,
+        upper: Option<i64>,
+    },
+    /// Count of values per bin: `bins` equal-width bins over `[lower, upper]`.
+    Histogram {
+        lower: Option<i64>,
+        upper: Option<i64>,
+        bins: u32,
+    },
+    /// The `k` groups with the largest noisy counts (post-processing of noisy counts).
+    TopK { k: u32 },
+}
+
+/// A declared grouping dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Dimension {
+    ItemCategory,
+    /// Day since the epoch (UTC).
+    Day,
+    /// Hour of day 0..24 (UTC).
+    Hour,
+    Region,
+    /// H3 location cell at resolution `res` (≤ [`MAX_H3_RES`]).
+    H3Cell {
+        res: u8,
+    },
+}
+
+/// A row filter, applied by the store when it fetches rows (the engine takes rows already filtered).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Filter {
+    /// Events at `from <= at < to`, milliseconds since the epoch.
+    TimeRange {
+        from: i64,
+        to: i64,
+    },
+    ItemCategory {
+        any_of: Vec<String>,
+    },
+    Region {
+        any_of: Vec<String>,
+    },
+}
+
+/// Which exact OpenDP sampler adds the noise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mechanism {
+    /// Discrete Gaussian, accounted natively in zCDP.
+    #[default]
+    Gaussian,
+    /// Discrete Laplace: pure ε-DP, charged as ρ = ε²/2.
+    Laplace,
+}
+
+/// Per-person contribution bounds, applied before any noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounds {
+    #[serde(default = "default_max_groups")]
+    pub max_groups: u32,
+    #[serde(default = "default_max_rows")]
+    pub max_rows_per_group: u32,
+}
+
+fn default_max_groups() -> u32 {
+    DEFAULT_MAX_GROUPS
+}
+fn default_max_rows() -> u32 {
+    DEFAULT_MAX_ROWS_PER_GROUP
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            max_groups: DEFAULT_MAX_GROUPS,
+            max_rows_per_group: DEFAULT_MAX_ROWS_PER_GROUP,
+        }
+    }
+}
+
+/// A partner's question.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Query {
+    pub metric: Metric,
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    #[serde(default)]
+    pub group_by: Vec<Dimension>,
+    /// Cost in nano-ρ (zCDP); `None` means [`DEFAULT_QUERY_NANO_RHO`].
+    #[serde(default)]
+    pub cost_nano_rho: Option<u64>,
+    #[serde(default)]
+    pub mechanism: Mechanism,
+    #[serde(default)]
+    pub bounds: Bounds,
+    /// Groups with fewer (noisy) distinct people are dropped; `None` means
+    /// [`DEFAULT_MIN_SUBJECTS_LOCATION`] when grouping by cell, else 0.
+    #[serde(default)]
+    pub min_subjects: Option<u64>,
+}
+
+/// Why a query is refused; each names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("metric.lower and metric.upper are required for {0}")]
+    MissingClampBounds(&'static str),
+    #[error("metric.lower ({lower}) must be <= metric.upper ({upper})")]
+    InvertedClampBounds { lower: i64, upper: i64 },
+    #[error("metric.bins must be between 1 and 1000, got {0}")]
+    BadBins(u32),
+    #[error("metric.k must be at least 1")]
+    BadTopK,
+    #[error("group_by h3_cell res must be <= {MAX_H3_RES}, got {0}")]
+    H3ResTooFine(u8),
+    #[error("group_by lists {0:?} twice")]
+    DuplicateDimension(Dimension),
+    #[error("event_types must name at least one event type")]
+    NoEventTypes,
+    #[error("bounds.{0} must be between 1 and 1000")]
+    BadBound(&'static str),
+    #[error("cost_nano_rho must be positive")]
+    ZeroCost,
+    #[error("filters time_range from ({from}) must be before to ({to})")]
+    BadTimeRange { from: i64, to: i64 },
+    #[error("group_by declares {0} groups, more than {MAX_DECLARED_GROUPS}")]
+    TooManyGroups(usize),
+    #[error("group_by {0:?} has no declared key list")]
+    UndeclaredKeys(Dimension),
+}
+
+impl Query {
+    /// DP counts of app usage by category and region: what a carrier would sell, done right.
+    pub fn app_insights(cost_nano_rho: Option<u64>) -> Self {
+        Query {
+            metric: Metric::Count,
+            event_types: vec!["app_open".to_string()],
+            filters: Vec::new(),
+            group_by: vec![Dimension::ItemCategory, Dimension::Region],
+            cost_nano_rho,
+            mechanism: Mechanism::Gaussian,
+            bounds: Bounds::default(),
+            min_subjects: None,
+        }
+    }
+
+    /// A location heatmap: distinct people per H3 cell.
+    pub fn heatmap(res: u8, event_types: Vec<String>, cost_nano_rho: Option<u64>) -> Self {
+        Query {
+            metric: Metric::DistinctSubjects,
+            event_types,
+            filters: Vec::new(),
+            group_by: vec![Dimension::H3Cell { res }],
+            cost_nano_rho,
+            mechanism: Mechanism::Gaussian,
+            bounds: Bounds::default(),
+            min_subjects: None,
+        }
+    }
+
+    pub fn cost_nano_rho(&self) -> u64 {
+        self.cost_nano_rho.unwrap_or(DEFAULT_QUERY_NANO_RHO)
+    }
+
+    pub fn rho(&self) -> f64 {
+        self.cost_nano_rho() as f64 / NANO as f64
+    }
+
+    pub fn min_subjects(&self) -> u64 {
+        self.min_subjects.unwrap_or_else(|| {
+            if self.h3_res().is_some() {
+                DEFAULT_MIN_SUBJECTS_LOCATION
+            } else {
+                0
+            }
+        })
+    }
+
+    /// The H3 resolution if the query groups by location cell.
+    pub fn h3_res(&self) -> Option<u8> {
+        self.group_by.iter().find_map(|d| match d {
+            Dimension::H3Cell { res } => Some(*res),
+            _ => None,
+        })
+    }
+
+    /// The clamp interval for value metrics, `None` for metrics that only count.
+    pub fn clamp(&self) -> Option<(i64, i64)> {
+        match &self.metric {
+            Metric::Sum { lower, upper }
+            | Metric::Mean { lower, upper }
+            | Metric::Histogram { lower, upper, .. } => lower.zip(*upper),
+            _ => None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), QueryError> {
+        let name = match &self.metric {
+            Metric::Sum { .. } => Some("sum"),
+            Metric::Mean { .. } => Some("mean"),
+            Metric::Histogram { .. } => Some("histogram"),
+            _ => None,
+        };
+        if let Some(name) = name {
+            let (lower, upper) = self.clamp().ok_or(QueryError::MissingClampBounds(name))?;
+            if lower > upper {
+                return Err(QueryError::InvertedClampBounds { lower, upper });
+            }
+        }
+        match self.metric {
+            Metric::Histogram { bins, .. } if !(1..=1000).contains(&bins) => {
+                return Err(QueryError::BadBins(bins))
+            }
+            Metric::TopK { k: 0 } => return Err(QueryError::BadTopK),
+            _ => {}
+        }
+        if self.event_types.is_empty() {
+            return Err(QueryError::NoEventTypes);
+        }
+        for (i, d) in self.group_by.iter().enumerate() {
+            if let Dimension::H3Cell { res } = d {
+                if *res > MAX_H3_RES {
+                    return Err(QueryError::H3ResTooFine(*res));
+                }
+            }
+            let same_kind = |a: &Dimension, b: &Dimension| {
+                std::mem::discriminant(a) == std::mem::discriminant(b)
+            };
+            if self.group_by[..i].iter().any(|e| same_kind(e, d)) {
+                return Err(QueryError::DuplicateDimension(*d));
+            }
+        }
+        if !(1..=1000).contains(&self.bounds.max_groups) {
+            return Err(QueryError::BadBound("max_groups"));
+        }
+        if !(1..=1000).contains(&self.bounds.max_rows_per_group) {
+            return Err(QueryError::BadBound("max_rows_per_group"));
+        }
+        if self.cost_nano_rho() == 0 {
+            return Err(QueryError::ZeroCost);
+        }
+        for f in &self.filters {
+            if let Filter::TimeRange { from, to } = f {
+                if from >= to {
+                    return Err(QueryError::BadTimeRange {
+                        from: *from,
+                        to: *to,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
