@@ -1,0 +1,105 @@
+//! Quality benchmark against implicit's peers; driven by `bench/recs.sh`.
+//!
+//! recs_bench split <movielens|instacart> <data file> <dir>   write the seeded 80/20 split
+//! recs_bench report <movielens|instacart> <dir>              train ours, score peers' lists, print the table
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use fineline_recs::bench::{
+    load_instacart, load_movielens, read_peers, read_split, run_ours, table, write_split,
+};
+use fineline_recs::eval::{split, Evaluator};
+use fineline_recs::{Algorithm, EaseConfig, KnnConfig, RecsConfig, RecsError, Weighting};
+
+const SEED: u64 = 20260;
+const K: usize = 10;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["split", kind, file, dir] => write(kind, Path::new(file), Path::new(dir)),
+        ["report", kind, dir] => report(kind, Path::new(dir)),
+        _ => Err(RecsError::Data(
+            "usage: recs_bench split KIND FILE DIR | report KIND DIR".into(),
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("recs_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write(kind: &str, file: &Path, dir: &Path) -> Result<(), RecsError> {
+    let all = match kind {
+        "movielens" => load_movielens(file)?,
+        "instacart" => load_instacart(file)?,
+        _ => return Err(RecsError::Data(format!("unknown dataset {kind}"))),
+    };
+    let s = split(&all, 0.2, SEED);
+    eprintln!(
+        "{kind}: {} positives, {} train, {} test",
+        all.len(),
+        s.train.len(),
+        s.test.len()
+    );
+    write_split(&s, dir)
+}
+
+fn configs(kind: &str) -> Vec<(String, RecsConfig)> {
+    let knn = |weighting| RecsConfig {
+        knn: KnnConfig {
+            neighbours: 50,
+            weighting,
+        },
+        ease: None,
+        serve: Algorithm::Neighbours,
+        ..RecsConfig::default()
+    };
+    // λ and the item cap are fixed per dataset size, not tuned on the test half.
+    let ease = match kind {
+        "movielens" => EaseConfig {
+            lambda: 250.0,
+            max_items: 4000,
+        },
+        _ => EaseConfig {
+            lambda: 50.0,
+            max_items: 2000,
+        },
+    };
+    vec![
+        ("item-item cosine K=50".into(), knn(Weighting::Cosine)),
+        (
+            "item-item BM25 K=50".into(),
+            knn(Weighting::Bm25 { k1: 1.2, b: 0.75 }),
+        ),
+        (
+            format!("EASE λ={} items≤{}", ease.lambda, ease.max_items),
+            RecsConfig {
+                ease: Some(ease),
+                serve: Algorithm::Ease,
+                ..RecsConfig::default()
+            },
+        ),
+    ]
+}
+
+fn report(kind: &str, dir: &Path) -> Result<(), RecsError> {
+    let s = read_split(dir)?;
+    let evaluator = Evaluator::new(&s, K);
+    let peers = read_peers(dir, &evaluator)?;
+    let ours = configs(kind)
+        .into_iter()
+        .map(|(name, c)| run_ours(&name, c, &s, &evaluator, K))
+        .collect::<Result<Vec<_>, _>>()?;
+    print!("{}", table(kind, &ours, &peers));
+    Ok(())
+}
