@@ -48,9 +48,15 @@ impl MerkleTree {
 
     /// An empty tree with room for `leaves` leaves without reallocating.
     pub fn with_capacity(leaves: usize) -> Self {
-        Self {
-            levels: vec![Vec::with_capacity(leaves)],
+        let levels = (0..usize::BITS)
+            .map(|h| leaves >> h)
+            .take_while(|&n| n > 0)
+            .map(Vec::with_capacity)
+            .collect::<Vec<_>>();
+        if levels.is_empty() {
+            return Self::new();
         }
+        Self { levels }
     }
 
     /// Rebuilds the tree from stored leaf hashes in log order (server start).
@@ -233,5 +239,16 @@ mod tests {
             appended.append(*l);
         }
         assert_eq!(bulk.levels, appended.levels);
+        let mut reserved = MerkleTree::with_capacity(5000);
+        for l in &leaves {
+            reserved.append(*l);
+        }
+        for size in [0, 1, 7, 512, 999, 1000] {
+            assert_eq!(reserved.root(size), bulk.root(size));
+            assert_eq!(
+                reserved.consistency_proof(size, 1000),
+                bulk.consistency_proof(size, 1000)
+            );
+        }
     }
 }
