@@ -1,0 +1,207 @@
+//! Ingestion throughput: events/s through the real HTTP batch API on
+//! loopback (JSON parsing, pseudonymisation, consent check, sealing,
+//! durable commit), beside the same rows bulk-inserted straight into the
+//! same kind of store with none of fineline's work.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fineline_core::{EventKind, ItemId, Purpose, Role, Timestamp};
+use fineline_store::{NewEvent, Store, WriteOp, WriteSet};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
+    #[arg(long, default_value_t = 1_000)]
+    pub subjects: usize,
+    #[arg(long, default_value_t = 5_000)]
+    pub batch: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Run against PostgreSQL (a fresh schema) instead of the embedded store.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+async fn fresh_store(
+    dir: &std::path::Path,
+    url: Option<&str>,
+    name: &str,
+) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match url {
+        Some(url) => Arc::new(fineline_store::PostgresStore::open_isolated(url).await?),
+        None => Arc::new(fineline_store::SqliteStore::open(&dir.join(format!("{name}.db"))).await?),
+    })
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.subjects > 0 && args.events > 0,
+        "--events and --subjects must be positive"
+    );
+    anyhow::ensure!(
+        (1..=10_000).contains(&args.batch),
+        "--batch must be 1..=10000"
+    );
+    let dir = tempfile::tempdir()?;
+    let backend = if args.database_url.is_some() {
+        "postgresql"
+    } else {
+        "embedded (SQLite)"
+    };
+    let url = args.database_url.as_deref();
+
+    // fineline: the whole server, driven over loopback HTTP.
+    let store = fresh_store(dir.path(), url, "fineline").await?;
+    let vault = fineline_vault::Vault::open_or_create(dir.path())?;
+    let state = fineline_server::AppState::load(store, vault)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
+    let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
+        let _ = stop_rx.await;
+    }));
+    let http = reqwest::Client::new();
+    let policy = fineline_consent::demo_policy(1, Timestamp::now());
+    http.post(format!("{base}/v1/policy"))
+        .bearer_auth(&admin)
+        .json(&policy)
+        .send()
+        .await?
+        .error_for_status()?;
+    for i in 0..args.subjects {
+        http.post(format!("{base}/v1/subjects/bench-{i}@example.com/consents"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"source": "api", "grant": ["personalization"]}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let at = Timestamp::now().millis() + 1;
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let bodies: Vec<Vec<u8>> = (0..args.events)
+        .collect::<Vec<_>>()
+        .chunks(args.batch)
+        .map(|chunk| {
+            let evs: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|n| {
+                    serde_json::json!({
+                        "subject_id": format!("bench-{}@example.com", rng.gen_range(0..args.subjects)),
+                        "type": "view",
+                        "item": format!("sku-{}", rng.gen_range(0..5000)),
+                        "properties": {"price_cents": rng.gen_range(100..10_000), "channel": "web"},
+                        "timestamp": at + *n as i64 % 1000,
+                        "purpose": "personalization",
+                    })
+                })
+                .collect();
+            serde_json::to_vec(&evs).expect("json")
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..args.clients.max(1) {
+        let (bodies, next, http, base, ingest) = (
+            bodies.clone(),
+            next.clone(),
+            http.clone(),
+            base.clone(),
+            ingest.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut accepted = 0u64;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let r: serde_json::Value = http
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(&ingest)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                accepted += r["accepted"].as_u64().unwrap_or(0);
+            }
+            anyhow::Ok(accepted)
+        }));
+    }
+    let mut accepted = 0;
+    for c in clients {
+        accepted += c.await??;
+    }
+    let fineline_secs = start.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        accepted as usize == args.events,
+        "only {accepted} of {} events accepted",
+        args.events
+    );
+    let _ = stop_tx.send(());
+    server.await??;
+    let rss = peak_rss_mib();
+
+    // Baseline: the same number of rows, pre-built, bulk-inserted into a
+    // fresh store of the same kind through its own batch write, in the
+    // same batch size: no HTTP, JSON, pseudonyms, consent or sealing.
+    let bare = fresh_store(dir.path(), url, "bare").await?;
+    let sealed_len = 60;
+    let rows: Vec<Vec<NewEvent>> = (0..args.events)
+        .collect::<Vec<_>>()
+        .chunks(args.batch)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|n| NewEvent {
+                    subject: fineline_core::Pseudonym::new(1, [(*n % args.subjects) as u8; 32]),
+                    kind: EventKind::new("view").expect("valid"),
+                    item: Some(ItemId::new(&format!("sku-{}", n % 5000)).expect("valid")),
+                    purpose: Purpose::Personalization,
+                    at: Timestamp(at),
+                    sealed_properties: vec![7u8; sealed_len],
+                })
+                .collect()
+        })
+        .collect();
+    let start = Instant::now();
+    for batch in rows {
+        bare.apply(WriteSet::from(WriteOp::PutEvents(batch)))
+            .await?;
+    }
+    let bare_secs = start.elapsed().as_secs_f64();
+
+    let ours = args.events as f64 / fineline_secs;
+    let theirs = args.events as f64 / bare_secs;
+    println!(
+        "ingest benchmark: {} events, {} subjects, batches of {}, {} clients, store {backend}",
+        args.events, args.subjects, args.batch, args.clients
+    );
+    println!("  fineline HTTP API (consent-checked, sealed): {ours:>10.0} events/s  ({fineline_secs:.2} s)");
+    println!("  bare bulk insert, same store kind:           {theirs:>10.0} events/s  ({bare_secs:.2} s)");
+    println!("  ratio fineline / bare: {:.2}", ours / theirs);
+    println!("  peak RSS of this process (server + client): {rss:.0} MiB");
+    Ok(())
+}

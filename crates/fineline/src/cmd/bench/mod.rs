@@ -1,0 +1,35 @@
+//! `fineline bench ...`: each prints the figures docs/benchmarks.md records.
+
+mod ingest;
+
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Events/s through the HTTP batch API (consent checks on) vs a bare bulk insert.
+    Ingest(ingest::Args),
+    /// Ledger appends/s (signing every N) and proof latency at a given size.
+    Ledger {
+        #[arg(long, default_value_t = 10_000_000)]
+        leaves: u64,
+        #[arg(long, default_value_t = 1_000)]
+        sign_every: u64,
+    },
+}
+
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Ingest(a) => ingest::run(a).await,
+        BenchCommand::Ledger { leaves, sign_every } => {
+            let config = fineline_ledger::bench::BenchConfig {
+                leaves,
+                sign_every,
+                ..Default::default()
+            };
+            let report =
+                tokio::task::spawn_blocking(move || fineline_ledger::bench::run(&config)).await?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}

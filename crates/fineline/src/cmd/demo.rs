@@ -1,0 +1,208 @@
+//! A seeded synthetic shop: customers with a mix of consent choices and
+//! a catalogue browsed with realistic skew, for `serve --demo`,
+//! `demo-data` and the benchmarks.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use fineline_core::Purpose;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1_000)]
+    pub subjects: usize,
+    #[arg(long, default_value_t = 20_000)]
+    pub events: usize,
+    #[arg(long, default_value_t = 500)]
+    pub items: usize,
+    /// Output file (NDJSON); standard output if absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub struct DemoShape {
+    pub seed: u64,
+    pub subjects: usize,
+    pub events: usize,
+    pub items: usize,
+}
+
+impl Default for DemoShape {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            subjects: 200,
+            events: 5_000,
+            items: 300,
+        }
+    }
+}
+
+pub const KINDS: [&str; 4] = ["view", "view", "add_to_cart", "purchase"];
+
+pub fn subject_id(i: usize) -> String {
+    format!("customer-{i:06}@example.com")
+}
+
+/// Which purposes demo subject `i` grants: most allow personalization,
+/// fewer analytics, fewer still partner insights; a few refuse all.
+pub fn demo_grants(rng: &mut ChaCha8Rng) -> Vec<Purpose> {
+    let mut g = Vec::new();
+    if rng.gen_bool(0.8) {
+        g.push(Purpose::Personalization);
+    }
+    if rng.gen_bool(0.6) {
+        g.push(Purpose::Analytics);
+    }
+    if rng.gen_bool(0.4) {
+        g.push(Purpose::PartnerInsights);
+    }
+    if rng.gen_bool(0.3) {
+        g.push(Purpose::Location);
+    }
+    g
+}
+
+/// One synthetic event at `now_ms`, as the wire format wants it. Item
+/// popularity is Zipf-like so recommendations have something to find.
+pub fn demo_event(rng: &mut ChaCha8Rng, shape: &DemoShape, now_ms: i64) -> serde_json::Value {
+    let subject = rng.gen_range(0..shape.subjects);
+    let u: f64 = rng.gen_range(0.0f64..1.0);
+    let item = ((shape.items as f64).powf(u) as usize)
+        .saturating_sub(1)
+        .min(shape.items - 1);
+    let kind = KINDS[rng.gen_range(0..KINDS.len())];
+    let purpose = if rng.gen_bool(0.7) {
+        "personalization"
+    } else {
+        "analytics"
+    };
+    json!({
+        "subject_id": subject_id(subject),
+        "type": kind,
+        "item": format!("sku-{item:05}"),
+        "properties": {"price_cents": rng.gen_range(199..20_000), "channel": "web"},
+        "timestamp": now_ms,
+        "purpose": purpose,
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.items == 0 || args.subjects == 0 {
+        anyhow::bail!("--items and --subjects must be at least 1");
+    }
+    let shape = DemoShape {
+        seed: args.seed,
+        subjects: args.subjects,
+        events: args.events,
+        items: args.items,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(shape.seed);
+    let now = fineline_core::Timestamp::now().millis();
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    for n in 0..shape.events {
+        serde_json::to_writer(&mut out, &demo_event(&mut rng, &shape, now + n as i64))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub struct SeedSummary {
+    pub subjects: usize,
+    pub accepted: usize,
+    pub refused: usize,
+    pub example_subject: String,
+}
+
+impl std::fmt::Display for SeedSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} customers; {} events accepted, {} refused for lack of consent",
+            self.subjects, self.accepted, self.refused
+        )
+    }
+}
+
+/// Seed a running server through its public API, as a business would.
+pub async fn seed_server(
+    base: &str,
+    admin: &str,
+    ingest: &str,
+    shape: &DemoShape,
+) -> anyhow::Result<SeedSummary> {
+    let http = reqwest::Client::new();
+    let now = fineline_core::Timestamp::now();
+    if http.get(format!("{base}/v1/policy")).send().await?.status() == 404 {
+        let policy = fineline_consent::demo_policy(1, now);
+        let r = http
+            .post(format!("{base}/v1/policy"))
+            .bearer_auth(admin)
+            .json(&policy)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "publishing the demo policy failed: {}",
+            r.text().await?
+        );
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(shape.seed);
+    for i in 0..shape.subjects {
+        let grants = demo_grants(&mut rng);
+        if grants.is_empty() {
+            continue;
+        }
+        let r = http
+            .post(format!("{base}/v1/subjects/{}/consents", subject_id(i)))
+            .bearer_auth(admin)
+            .json(&json!({"source": "web", "grant": grants}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "demo consent failed: {}",
+            r.text().await?
+        );
+    }
+    let mut accepted = 0;
+    let mut refused = 0;
+    let mut batch = Vec::with_capacity(1000);
+    for n in 0..shape.events {
+        // Timed after the consents above, so granted purposes count.
+        batch.push(demo_event(
+            &mut rng,
+            shape,
+            fineline_core::Timestamp::now().millis(),
+        ));
+        if batch.len() == 1000 || n + 1 == shape.events {
+            let r: serde_json::Value = http
+                .post(format!("{base}/v1/events"))
+                .bearer_auth(ingest)
+                .json(&batch)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            accepted += r["accepted"].as_u64().unwrap_or(0) as usize;
+            refused += r["rejected"].as_array().map_or(0, |a| a.len());
+            batch.clear();
+        }
+    }
+    Ok(SeedSummary {
+        subjects: shape.subjects,
+        accepted,
+        refused,
+        example_subject: subject_id(0),
+    })
+}

@@ -1,0 +1,70 @@
+use std::net::SocketAddr;
+
+use fineline_core::Role;
+
+use crate::StoreArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on (loopback by default: put a TLS proxy in front
+    /// before exposing it).
+    #[arg(long, env = "FINELINE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seed a demo shop (policy, customers, consents, events) on first start
+    /// and print keys to try the API with.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let state = super::open_state(&args.store).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(fineline_server::serve_on(
+        state.clone(),
+        listener,
+        shutdown_signal(),
+    ));
+    if args.demo {
+        let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
+        let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest).await?;
+        let base = format!("http://{addr}");
+        let summary =
+            super::demo::seed_server(&base, &admin, &ingest, &super::demo::DemoShape::default())
+                .await?;
+        let token = state.tokens().issue(
+            &state.pseudonymize(&summary.example_subject),
+            fineline_core::Timestamp::now().plus_millis(24 * 3_600_000),
+        );
+        println!("fineline demo shop at {base}");
+        println!("  {summary}");
+        println!("  admin key:  {admin}");
+        println!("  ingest key: {ingest}");
+        println!("  try: curl {base}/v1/policy");
+        println!(
+            "  try: curl -H 'Authorization: Bearer {token}' {base}/v1/subjects/{}/consents",
+            summary.example_subject
+        );
+    }
+    server.await??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,105 @@
+//! The `fineline` binary: the server and the command line. The only place
+//! that uses `anyhow`; everything below returns typed errors.
+
+mod cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "fineline",
+    version,
+    about = "Personalization with permission: consent, proofs, personal data rights, private insights."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the server keeps its data: the embedded store and the key file in
+/// `--data-dir`, or PostgreSQL when `--database-url` is given (the key
+/// file stays in the data dir either way).
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    #[arg(long, env = "FINELINE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "FINELINE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(cmd::serve::Args),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: cmd::keys::KeysCommand,
+    },
+    /// Issue subject tokens for the privacy center.
+    Tokens {
+        #[command(subcommand)]
+        command: cmd::keys::TokensCommand,
+    },
+    /// Send events (NDJSON or CSV) to a running server, with progress.
+    Import(cmd::import::Args),
+    /// Write a synthetic shop's events as NDJSON (seeded, reproducible).
+    DemoData(cmd::demo::Args),
+    /// Check a consent receipt offline.
+    Verify(cmd::verify::VerifyArgs),
+    /// Check that a later tree head extends an earlier one.
+    VerifyConsistency(cmd::verify::ConsistencyArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Benchmarks that print the figures recorded in docs/benchmarks.md.
+    Bench {
+        #[command(subcommand)]
+        command: cmd::bench::BenchCommand,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FINELINE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => cmd::serve::run(a).await,
+            Command::Keys { command } => cmd::keys::run_keys(command).await,
+            Command::Tokens { command } => cmd::keys::run_tokens(command).await,
+            Command::Import(a) => cmd::import::run(a).await,
+            Command::DemoData(a) => cmd::demo::run(a),
+            Command::Verify(a) => cmd::verify::verify(a),
+            Command::VerifyConsistency(a) => cmd::verify::consistency(a).await,
+            Command::Openapi => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&fineline_server::openapi::document())?
+                );
+                Ok(())
+            }
+            Command::Bench { command } => cmd::bench::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

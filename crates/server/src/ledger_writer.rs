@@ -1,0 +1,179 @@
+//! The one writer of the transparency log.
+//!
+//! Appends are serialised behind one async mutex so leaf indices are
+//! handed out in commit order. Each append writes its leaves, the new
+//! signed tree head and the caller's own rows (a consent record, an
+//! erasure...) in ONE store transaction: either the change and its proof
+//! both exist, or neither does, even across `kill -9`.
+
+use std::sync::RwLock;
+
+use fineline_core::Timestamp;
+use fineline_ledger::{
+    leaf_hash, Hash, LedgerEntry, LogSigner, MerkleTree, Receipt, Salt, SignedTreeHead, TreeHead,
+};
+use fineline_store::{Store, WriteOp, WriteSet};
+
+use crate::error::ApiError;
+
+pub struct LedgerWriter {
+    /// Serialises appends; held across the store write.
+    order: tokio::sync::Mutex<()>,
+    /// The tree may briefly hold leaves not yet committed; readers only
+    /// ever ask for proofs up to the published head's size, which covers
+    /// committed leaves alone.
+    tree: RwLock<MerkleTree>,
+    signer: LogSigner,
+    head: RwLock<SignedTreeHead>,
+}
+
+/// What an append produced: the leaf index of each entry and the signed
+/// tree head that covers them.
+pub struct Appended {
+    pub indices: Vec<u64>,
+    pub head: SignedTreeHead,
+    pub outcome: fineline_store::WriteOutcome,
+}
+
+impl LedgerWriter {
+    /// Rebuild the tree from the store's leaf hashes and sign a head for it.
+    pub async fn open(store: &dyn Store, signer: LogSigner) -> Result<Self, ApiError> {
+        let leaves = store.ledger_leaves().await.map_err(ApiError::internal)?;
+        let tree = MerkleTree::from_leaf_hashes(leaves.into_iter().map(|(_, h)| Hash(h)));
+        let head = sign_head(&signer, &tree);
+        Ok(Self {
+            order: tokio::sync::Mutex::new(()),
+            tree: RwLock::new(tree),
+            signer,
+            head: RwLock::new(head),
+        })
+    }
+
+    pub fn signer(&self) -> &LogSigner {
+        &self.signer
+    }
+
+    pub fn head(&self) -> SignedTreeHead {
+        self.head.read().unwrap().clone()
+    }
+
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ApiError> {
+        self.check_size(size)?;
+        self.tree
+            .read()
+            .unwrap()
+            .inclusion_proof(index, size)
+            .map_err(|e| ApiError::field("index", e.to_string()))
+    }
+
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ApiError> {
+        self.check_size(to)?;
+        self.tree
+            .read()
+            .unwrap()
+            .consistency_proof(from, to)
+            .map_err(|e| ApiError::field("from", e.to_string()))
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), ApiError> {
+        let published = self.head().tree_head.size;
+        if size > published {
+            return Err(ApiError::field(
+                "size",
+                format!("the log has {published} entries"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Append `entries` and apply `ops` atomically with them.
+    pub async fn append(
+        &self,
+        store: &dyn Store,
+        entries: &[LedgerEntry],
+        ops: impl FnOnce(&[u64]) -> Vec<WriteOp>,
+    ) -> Result<Appended, ApiError> {
+        let _order = self.order.lock().await;
+        let mut leaves = Vec::with_capacity(entries.len());
+        let (old_size, indices, head) = {
+            let mut tree = self.tree.write().unwrap();
+            let old_size = tree.size();
+            let mut indices = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let bytes = entry.canonical_bytes();
+                let leaf = leaf_hash(&bytes);
+                indices.push(tree.append(leaf));
+                leaves.push((leaf, bytes));
+            }
+            (old_size, indices, sign_head(&self.signer, &tree))
+        };
+        let mut ops = ops(&indices);
+        for (&index, (leaf, entry)) in indices.iter().zip(leaves) {
+            ops.push(WriteOp::AppendLedger {
+                index,
+                leaf_hash: leaf.0,
+                entry,
+            });
+        }
+        ops.push(WriteOp::PutTreeHead {
+            size: head.tree_head.size,
+            bytes: serde_json::to_vec(&head).map_err(ApiError::internal)?,
+        });
+        match store.apply(WriteSet { ops }).await {
+            Ok(outcome) => {
+                *self.head.write().unwrap() = head.clone();
+                Ok(Appended {
+                    indices,
+                    head,
+                    outcome,
+                })
+            }
+            Err(e) => {
+                // Nothing was written: drop the uncommitted leaves by
+                // rebuilding from what the store holds (rare path).
+                let leaves = store.ledger_leaves().await.map_err(ApiError::internal)?;
+                let tree = MerkleTree::from_leaf_hashes(leaves.into_iter().map(|(_, h)| Hash(h)));
+                debug_assert_eq!(tree.size(), old_size);
+                *self.tree.write().unwrap() = tree;
+                Err(ApiError::internal(e))
+            }
+        }
+    }
+
+    /// A receipt for leaf `index` against the current head.
+    pub async fn receipt(
+        &self,
+        store: &dyn Store,
+        index: u64,
+        salt: Option<Salt>,
+    ) -> Result<Receipt, ApiError> {
+        let head = self.head();
+        if index >= head.tree_head.size {
+            return Err(ApiError::not_found(format!("no ledger entry {index}")));
+        }
+        let bytes = store
+            .ledger_entry(index)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no ledger entry {index}")))?;
+        let entry = LedgerEntry::from_canonical_bytes(&bytes).map_err(ApiError::internal)?;
+        let inclusion_proof = self.inclusion_proof(index, head.tree_head.size)?;
+        Ok(Receipt {
+            leaf_hash: leaf_hash(&bytes),
+            entry,
+            leaf_index: index,
+            tree_head: head,
+            inclusion_proof,
+            subject_salt: salt,
+            log_key: self.signer.verifying_key(),
+        })
+    }
+}
+
+fn sign_head(signer: &LogSigner, tree: &MerkleTree) -> SignedTreeHead {
+    signer.sign(TreeHead {
+        size: tree.size(),
+        root_hash: tree.current_root(),
+        timestamp_ms: Timestamp::now().millis(),
+    })
+}

@@ -1,0 +1,116 @@
+//! fineline's HTTP server: the only crate that knows HTTP and JSON.
+//!
+//! Handlers turn wire types into engine calls and back. Raw subject ids
+//! arrive in request paths and bodies and are pseudonymised at once;
+//! request logs name the matched route template, never the raw path.
+
+pub mod auth;
+pub mod daily;
+pub mod error;
+mod ledger_writer;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod tokens;
+pub mod wire_events;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use state::AppState;
+
+/// Largest request body accepted (a 10k-event batch fits comfortably).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    use routes::*;
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/v1/policy", get(policy::current).post(policy::publish))
+        .route("/v1/policy/versions", get(policy::versions))
+        .route(
+            "/v1/subjects/{id}/consents",
+            get(consent::status).post(consent::change),
+        )
+        .route("/v1/subjects/{id}/consents/history", get(consent::history))
+        .route("/v1/events", post(events::ingest))
+        .route("/v1/ledger/key", get(ledger::key))
+        .route("/v1/ledger/tree-head", get(ledger::tree_head))
+        .route("/v1/ledger/proof/inclusion", get(ledger::inclusion))
+        .route("/v1/ledger/proof/consistency", get(ledger::consistency))
+        .route("/v1/ledger/entries/{index}", get(ledger::entry))
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+/// Record latency per route template. The raw path is never logged: it
+/// can hold a subject's email.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let elapsed = start.elapsed();
+    state.metrics.observe(&route, elapsed);
+    tracing::debug!(%method, route, status = resp.status().as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
+    resp
+}
+
+/// Run the server until `shutdown` resolves, then drain in-flight
+/// requests (each acknowledged write is already committed) and seal the
+/// daily summaries.
+pub async fn serve(
+    state: AppState,
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(state, listener, shutdown).await
+}
+
+pub async fn serve_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "fineline listening");
+    let background = daily::spawn(state.clone());
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    background.abort();
+    Ok(())
+}
+
+/// Open the store named by `database_url` (PostgreSQL) or the embedded
+/// store in `data_dir`.
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> anyhow::Result<Arc<dyn fineline_store::Store>> {
+    std::fs::create_dir_all(data_dir)?;
+    Ok(match database_url {
+        Some(url) => Arc::new(fineline_store::PostgresStore::connect(url).await?),
+        None => Arc::new(fineline_store::SqliteStore::open(&data_dir.join("fineline.db")).await?),
+    })
+}

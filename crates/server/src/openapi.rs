@@ -1,0 +1,45 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "fineline", description = "Personalization with permission: consent, proofs, personal data rights, private insights."),
+    paths(
+        routes::ops::healthz,
+        routes::ops::metrics,
+        routes::policy::current,
+        routes::policy::versions,
+        routes::policy::publish,
+        routes::consent::change,
+        routes::consent::status,
+        routes::consent::history,
+        routes::events::ingest,
+        routes::ledger::key,
+        routes::ledger::tree_head,
+        routes::ledger::inclusion,
+        routes::ledger::consistency,
+        routes::ledger::entry,
+    ),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,315 @@
+//! Recording and reading a person's consent, with receipts.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use fineline_consent::{gpc_withdrawals, tcf, ConsentRecord, ConsentSource, ConsentState};
+use fineline_core::{Pseudonym, Purpose, Role, Timestamp};
+use fineline_ledger::{LedgerEntry, Receipt};
+use fineline_store::{ConsentRow, WriteOp};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, JsonBody};
+use crate::state::AppState;
+
+/// A consent change as the privacy center or the business's backend sends it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChange {
+    /// The policy version the person was shown; defaults to the current one.
+    #[serde(default)]
+    pub policy_version: Option<u32>,
+    /// `web`, `app`, `kiosk`, `api`, `gpc` or `tcf`.
+    #[schema(value_type = String)]
+    pub source: ConsentSource,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub grant: Vec<Purpose>,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub withdraw: Vec<Purpose>,
+    /// An IAB TCF v2.2 TC string; its purposes are mapped onto fineline's.
+    #[serde(default)]
+    pub tc_string: Option<String>,
+}
+
+/// What the store keeps for each consent record: the record itself and
+/// where its proof lives in the ledger.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct StoredConsent {
+    pub record: ConsentRecord,
+    pub ledger_index: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConsentReceipts {
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<ConsentRecord>,
+    /// One receipt per record, verifiable offline with `fineline verify`.
+    #[schema(value_type = Vec<Object>)]
+    pub receipts: Vec<Receipt>,
+}
+
+/// Allow a caller to act for `raw_id`: admins for anyone, a subject token
+/// only for its own person.
+pub fn authorize_subject(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<Pseudonym, ApiError> {
+    match caller {
+        Caller::Key(Role::Admin) => Ok(state.pseudonymize(raw_id)),
+        Caller::Subject(p) => {
+            // Under any retained key: a token issued before a key rotation
+            // still names the same person.
+            if state.vault.keyring().pseudonyms_for(raw_id).contains(p) {
+                Ok(*p)
+            } else {
+                Err(ApiError::forbidden("this token is for another person"))
+            }
+        }
+        Caller::Key(r) => Err(ApiError::forbidden(format!(
+            "role {} may not act on a person's consent or data",
+            r.as_str()
+        ))),
+    }
+}
+
+fn sec_gpc(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-gpc")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "1")
+}
+
+/// Grant or withdraw purposes for a person.
+#[utoipa::path(post, path = "/v1/subjects/{id}/consents", request_body = ConsentChange,
+    responses((status = 201, body = ConsentReceipts), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn change(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(change): JsonBody<ConsentChange>,
+) -> Result<(StatusCode, Json<ConsentReceipts>), ApiError> {
+    let subject = authorize_subject(&state, &caller, &raw_id)?;
+    let policy = state
+        .current_policy()
+        .ok_or_else(|| ApiError::conflict("no policy has been published yet"))?;
+    let version = change.policy_version.unwrap_or(policy.version);
+    let shown = state
+        .policy_version(version)
+        .ok_or_else(|| ApiError::field("policy_version", format!("no policy version {version}")))?;
+
+    let mut changes: Vec<(Purpose, ConsentState, ConsentSource)> = Vec::new();
+    for p in &change.grant {
+        changes.push((*p, ConsentState::Given, change.source));
+    }
+    for p in &change.withdraw {
+        changes.push((*p, ConsentState::Withdrawn, change.source));
+    }
+    if let Some(tc) = &change.tc_string {
+        let decoded = tcf::decode(tc).map_err(|e| ApiError::field("tc_string", e.to_string()))?;
+        for (p, state) in decoded.fineline_choices() {
+            changes.retain(|(q, _, _)| *q != p);
+            changes.push((p, state, ConsentSource::Tcf));
+        }
+    }
+    if sec_gpc(&headers) {
+        for &p in gpc_withdrawals() {
+            changes.retain(|(q, _, _)| *q != p);
+            changes.push((p, ConsentState::Withdrawn, ConsentSource::Gpc));
+        }
+    }
+    if changes.is_empty() {
+        return Err(ApiError::field(
+            "grant",
+            "nothing to change: give grant, withdraw or tc_string",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (p, s, _) in &changes {
+        if !seen.insert(*p) {
+            return Err(ApiError::field(
+                "withdraw",
+                format!("{p} is both granted and withdrawn"),
+            ));
+        }
+        if *s == ConsentState::Given {
+            if version != policy.version {
+                return Err(ApiError::conflict(format!(
+                    "consent can only be given under the current policy (version {}); this person was shown version {version}",
+                    policy.version
+                ))
+                .with_detail(serde_json::json!({"current_version": policy.version})));
+            }
+            if !shown.purposes.iter().any(|d| d.purpose == *p) {
+                return Err(ApiError::field(
+                    "grant",
+                    format!("policy version {version} does not declare {p}"),
+                ));
+            }
+        }
+    }
+
+    let _order = state.consent_order.lock().await;
+    let (keys, new_keys_op) = state.subject_keys_or_new(&subject).await?;
+    let commitment = keys.commitment(&subject);
+    let now = Timestamp::now();
+    let records: Vec<ConsentRecord> = changes
+        .iter()
+        .map(|(purpose, st, source)| {
+            ConsentRecord::new(subject, &shown, *purpose, *st, *source, now)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::field("grant", e.to_string()))?;
+    let entries: Vec<LedgerEntry> = records
+        .iter()
+        .map(|r| LedgerEntry::ConsentChange {
+            commitment,
+            purpose: r.purpose,
+            state: match r.state {
+                ConsentState::Given => fineline_ledger::ConsentState::Granted,
+                _ => fineline_ledger::ConsentState::Withdrawn,
+            },
+            policy_version: r.notice_version,
+            source: r.source.as_str().to_string(),
+            record_id: r.record_id.to_string(),
+            at: r.at,
+        })
+        .collect();
+    let appended = state
+        .ledger
+        .append(state.store(), &entries, |indices| {
+            let mut ops: Vec<WriteOp> = new_keys_op.into_iter().collect();
+            for (r, &index) in records.iter().zip(indices) {
+                let body = serde_json::to_vec(&StoredConsent {
+                    record: r.clone(),
+                    ledger_index: index,
+                })
+                .expect("consent records serialise");
+                ops.push(WriteOp::PutConsent(ConsentRow {
+                    record_id: r.record_id.to_string(),
+                    subject,
+                    purpose: r.purpose,
+                    state: r.state.as_str().to_string(),
+                    policy_version: r.notice_version,
+                    source: r.source.as_str().to_string(),
+                    at: r.at,
+                    body,
+                }));
+            }
+            ops
+        })
+        .await?;
+    state.cache_subject_keys(subject, keys.clone());
+    {
+        let mut index = state.consents.write().unwrap();
+        for r in &records {
+            index.record(r);
+        }
+    }
+    let mut receipts = Vec::with_capacity(records.len());
+    for index in appended.indices {
+        receipts.push(
+            state
+                .ledger
+                .receipt(state.store(), index, Some(keys.salt.clone()))
+                .await?,
+        );
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(ConsentReceipts { records, receipts }),
+    ))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConsentStatus {
+    /// For each purpose of the current policy: `given`, `withdrawn`,
+    /// `expired` (given under a policy that has since added a use), or
+    /// `none` (never asked: not allowed).
+    #[schema(value_type = Object)]
+    pub purposes: std::collections::BTreeMap<String, String>,
+    pub policy_version: Option<u32>,
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<ConsentRecord>,
+}
+
+/// A person's current consent per purpose and their records.
+#[utoipa::path(get, path = "/v1/subjects/{id}/consents", responses((status = 200, body = ConsentStatus), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> Result<Json<ConsentStatus>, ApiError> {
+    let subject = authorize_subject(&state, &caller, &raw_id)?;
+    let stored = stored_consents(&state, &subject).await?;
+    let policy = state.current_policy();
+    let now = Timestamp::now();
+    let current = state.consents.read().unwrap().state_at(&subject, now);
+    let mut purposes = std::collections::BTreeMap::new();
+    for p in Purpose::ALL {
+        let text = current.get(&p).map_or("none", |s| s.as_str());
+        purposes.insert(p.as_str().to_string(), text.to_string());
+    }
+    Ok(Json(ConsentStatus {
+        purposes,
+        policy_version: policy.map(|p| p.version),
+        records: stored.into_iter().map(|s| s.record).collect(),
+    }))
+}
+
+pub async fn stored_consents(
+    state: &AppState,
+    subject: &Pseudonym,
+) -> Result<Vec<StoredConsent>, ApiError> {
+    let rows = state
+        .store()
+        .consents_for(subject)
+        .await
+        .map_err(ApiError::internal)?;
+    rows.iter()
+        .map(|r| serde_json::from_slice(&r.body).map_err(ApiError::internal))
+        .collect()
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConsentHistory {
+    /// Every consent record of the person with a receipt proving it is in
+    /// the ledger under the current signed tree head.
+    #[schema(value_type = Vec<Object>)]
+    pub entries: Vec<HistoryEntry>,
+}
+
+#[derive(Serialize)]
+pub struct HistoryEntry {
+    pub record: ConsentRecord,
+    pub receipt: Receipt,
+}
+
+/// The person's consent history, each entry with its proof.
+#[utoipa::path(get, path = "/v1/subjects/{id}/consents/history", responses((status = 200, body = ConsentHistory)))]
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> Result<Json<ConsentHistory>, ApiError> {
+    let subject = authorize_subject(&state, &caller, &raw_id)?;
+    let salt = state.subject_keys(&subject).await?.map(|k| k.salt.clone());
+    let mut entries = Vec::new();
+    for s in stored_consents(&state, &subject).await? {
+        let receipt = state
+            .ledger
+            .receipt(state.store(), s.ledger_index, salt.clone())
+            .await?;
+        entries.push(HistoryEntry {
+            record: s.record,
+            receipt,
+        });
+    }
+    Ok(Json(ConsentHistory { entries }))
+}

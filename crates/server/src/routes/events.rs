@@ -1,0 +1,147 @@
+//! Consent-gated event ingestion.
+//!
+//! An event is stored only if its person had granted its purpose at its
+//! time (invariant 1). The check runs against the in-memory consent index,
+//! so a batch of 10k events costs no store reads for consent; properties
+//! are sealed under the person's own data key before they reach the store.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use fineline_core::{Role, Timestamp};
+use fineline_store::{NewEvent, WriteOp, WriteSet};
+use fineline_vault::subject_aad;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire_events::{parse_batch, Rejection};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+/// Counts of one arrival day, kept in the store with each batch so a
+/// crash loses none, and sealed into the ledger as a daily summary.
+#[derive(Default, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct DayCounts {
+    pub accepted: u64,
+    /// Refusals for lack of consent, by the purpose the event claimed.
+    pub refused_by_purpose: BTreeMap<fineline_core::Purpose, u64>,
+}
+
+/// Setting holding every unsealed day's counts (a few entries at most).
+pub const DAILY_SETTING: &str = "daily_counts";
+
+/// Ingest a batch of up to 10,000 events (ingest role).
+#[utoipa::path(post, path = "/v1/events", request_body(content = Vec<crate::wire_events::EventIn>),
+    responses((status = 200, body = IngestReport), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<IngestReport>, ApiError> {
+    caller.require(&[Role::Ingest, Role::Admin])?;
+    let parsed = parse_batch(&body)?;
+    let mut rejected = Vec::new();
+    let mut accepted = Vec::with_capacity(parsed.len());
+    let mut refused: BTreeMap<fineline_core::Purpose, u64> = BTreeMap::new();
+    {
+        let index = state.consents.read().unwrap();
+        for (i, item) in parsed.into_iter().enumerate() {
+            let ev = match item {
+                Ok(ev) => ev,
+                Err(r) => {
+                    state.metrics.reject("invalid_field", 1);
+                    rejected.push(r);
+                    continue;
+                }
+            };
+            let subject = state.pseudonymize(&ev.subject_id);
+            if !index.allowed(&subject, ev.purpose, ev.timestamp.0) {
+                state.metrics.reject("no_consent", 1);
+                *refused.entry(ev.purpose).or_default() += 1;
+                rejected.push(Rejection {
+                    index: i,
+                    reason: "no_consent".into(),
+                    field: Some("purpose".into()),
+                    message: format!(
+                        "{} was not granted by this person at the event's time",
+                        ev.purpose
+                    ),
+                });
+                continue;
+            }
+            accepted.push((i, subject, ev));
+        }
+    }
+
+    let mut events = Vec::with_capacity(accepted.len());
+    for (i, subject, ev) in accepted {
+        // Consent exists, so the person's keys do too (created with their
+        // first consent record, destroyed only by erasure which also
+        // removes the consent).
+        let Some(keys) = state.subject_keys(&subject).await? else {
+            state.metrics.reject("erased", 1);
+            rejected.push(Rejection {
+                index: i,
+                reason: "erased".into(),
+                field: Some("subject_id".into()),
+                message: "this person's data has been erased".into(),
+            });
+            continue;
+        };
+        let props = ev
+            .properties
+            .as_ref()
+            .map(|p| p.get().as_bytes())
+            .unwrap_or(b"{}");
+        events.push(NewEvent {
+            subject,
+            kind: ev.kind,
+            item: ev.item,
+            purpose: ev.purpose,
+            at: ev.timestamp.0,
+            sealed_properties: keys.data_key.seal(props, &subject_aad(&subject)),
+        });
+    }
+    let n = events.len();
+    let today = Timestamp::now().day();
+    {
+        // Held across the write so daily totals are written in order.
+        let _order = state.ingest_order.lock().await;
+        let mut days = state.daily_counts();
+        let counts = days.entry(today).or_default();
+        counts.accepted += n as u64;
+        for (p, c) in &refused {
+            *counts.refused_by_purpose.entry(*p).or_default() += c;
+        }
+        let ops = vec![
+            WriteOp::PutEvents(events),
+            WriteOp::PutSetting {
+                name: DAILY_SETTING.into(),
+                value: serde_json::to_vec(&days).map_err(ApiError::internal)?,
+            },
+        ];
+        state
+            .store()
+            .apply(WriteSet { ops })
+            .await
+            .map_err(ApiError::internal)?;
+        state.set_daily_counts(days);
+    }
+    state
+        .metrics
+        .events_accepted
+        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    rejected.sort_by_key(|r| r.index);
+    Ok(Json(IngestReport {
+        accepted: n,
+        rejected,
+    }))
+}

@@ -1,0 +1,5 @@
+pub mod consent;
+pub mod events;
+pub mod ledger;
+pub mod ops;
+pub mod policy;

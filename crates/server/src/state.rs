@@ -1,0 +1,235 @@
+//! What every handler shares: the store, the keys, the in-memory consent
+//! index and the ledger writer. Built once at start from the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::routes::consent::StoredConsent;
+use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
+use fineline_core::{Pseudonym, Role};
+use fineline_ledger::{Commitment, LogSigner, Salt};
+use fineline_store::{Store, SubjectKeys as SubjectKeysRow, WriteOp};
+use fineline_vault::{subject_aad, DataKey, Vault};
+
+use crate::auth::{api_key_setting, hash_key};
+use crate::error::ApiError;
+use crate::ledger_writer::LedgerWriter;
+use crate::metrics::Metrics;
+use crate::routes::events::{DayCounts, DAILY_SETTING};
+use crate::tokens::TokenIssuer;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub vault: Vault,
+    pub tokens: TokenIssuer,
+    pub consents: RwLock<ConsentIndex>,
+    pub ledger: LedgerWriter,
+    pub metrics: Metrics,
+    api_keys: RwLock<HashMap<String, Option<Role>>>,
+    subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
+    /// Serialises consent changes so the index and the store agree.
+    pub consent_order: tokio::sync::Mutex<()>,
+    /// Serialises ingestion writes so daily totals are written in order.
+    pub ingest_order: tokio::sync::Mutex<()>,
+    /// Counts of days not yet sealed into the ledger; mirrored in the
+    /// store's `DAILY_SETTING` with every ingestion write.
+    daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
+}
+
+/// A person's unwrapped data key and ledger salt, cached while they exist.
+pub struct SubjectKeys {
+    pub data_key: DataKey,
+    pub salt: Salt,
+}
+
+impl SubjectKeys {
+    pub fn commitment(&self, subject: &Pseudonym) -> Commitment {
+        Commitment::new(&self.salt, subject)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub async fn load(store: Arc<dyn Store>, vault: Vault) -> Result<Self, ApiError> {
+        let mut policies = Vec::new();
+        for row in store.policies().await.map_err(ApiError::internal)? {
+            let p: Policy = serde_json::from_slice(&row.body).map_err(ApiError::internal)?;
+            policies.push(p);
+        }
+        let history = PolicyHistory::from_policies(policies).map_err(ApiError::internal)?;
+        let mut index = ConsentIndex::new(history);
+        for row in store.all_consents().await.map_err(ApiError::internal)? {
+            let stored: StoredConsent =
+                serde_json::from_slice(&row.body).map_err(ApiError::internal)?;
+            index.record(&stored.record);
+        }
+        let signer = LogSigner::new(vault.ledger_signing_key());
+        let ledger = LedgerWriter::open(store.as_ref(), signer).await?;
+        let tokens = TokenIssuer::new(*vault.token_secret());
+        let daily = match store
+            .setting(DAILY_SETTING)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Some(b) => serde_json::from_slice(&b).map_err(ApiError::internal)?,
+            None => Default::default(),
+        };
+        Ok(Self(Arc::new(Inner {
+            store,
+            vault,
+            tokens,
+            consents: RwLock::new(index),
+            ledger,
+            metrics: Metrics::default(),
+            api_keys: RwLock::new(HashMap::new()),
+            subject_keys: Mutex::new(HashMap::new()),
+            consent_order: tokio::sync::Mutex::new(()),
+            ingest_order: tokio::sync::Mutex::new(()),
+            daily: Mutex::new(daily),
+        })))
+    }
+
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub fn pseudonymize(&self, raw_id: &str) -> Pseudonym {
+        self.vault.keyring().pseudonymize(raw_id)
+    }
+
+    pub fn current_policy(&self) -> Option<Policy> {
+        self.consents.read().unwrap().policies().current().cloned()
+    }
+
+    pub fn policy_version(&self, version: u32) -> Option<Policy> {
+        self.consents
+            .read()
+            .unwrap()
+            .policies()
+            .version(version)
+            .cloned()
+    }
+
+    pub async fn role_for_key(&self, key: &str) -> Result<Option<Role>, ApiError> {
+        let hash = hash_key(key);
+        if let Some(role) = self.api_keys.read().unwrap().get(&hash) {
+            return Ok(*role);
+        }
+        let role = self
+            .store
+            .setting(&api_key_setting(&hash))
+            .await
+            .map_err(ApiError::internal)?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok());
+        // Only remember hits: caching misses would let anyone grow the map.
+        if role.is_some() {
+            self.api_keys.write().unwrap().insert(hash, role);
+        }
+        Ok(role)
+    }
+
+    /// The person's keys if they exist (they do from their first consent
+    /// record until erasure).
+    pub async fn subject_keys(
+        &self,
+        subject: &Pseudonym,
+    ) -> Result<Option<Arc<SubjectKeys>>, ApiError> {
+        if let Some(k) = self.subject_keys.lock().unwrap().get(subject) {
+            return Ok(Some(k.clone()));
+        }
+        let Some(row) = self
+            .store
+            .subject_keys(subject)
+            .await
+            .map_err(ApiError::internal)?
+        else {
+            return Ok(None);
+        };
+        let keys = Arc::new(self.unwrap_keys(subject, &row)?);
+        self.subject_keys
+            .lock()
+            .unwrap()
+            .insert(*subject, keys.clone());
+        Ok(Some(keys))
+    }
+
+    fn unwrap_keys(
+        &self,
+        subject: &Pseudonym,
+        row: &SubjectKeysRow,
+    ) -> Result<SubjectKeys, ApiError> {
+        let data_key = self
+            .vault
+            .master_key()
+            .unwrap(&row.wrapped_data_key, &subject_aad(subject))
+            .map_err(ApiError::internal)?;
+        let salt = Salt::from_bytes(
+            row.commitment_salt
+                .as_slice()
+                .try_into()
+                .map_err(|_| ApiError::internal("stored salt is not 32 bytes"))?,
+        );
+        Ok(SubjectKeys { data_key, salt })
+    }
+
+    /// Keys for `subject`, creating them if new. A new person's keys come
+    /// back with the write op that stores them, to be applied atomically
+    /// with whatever made the person known (their first consent record).
+    pub async fn subject_keys_or_new(
+        &self,
+        subject: &Pseudonym,
+    ) -> Result<(Arc<SubjectKeys>, Option<WriteOp>), ApiError> {
+        if let Some(k) = self.subject_keys(subject).await? {
+            return Ok((k, None));
+        }
+        let data_key = DataKey::generate();
+        let salt = Salt::generate();
+        let row = SubjectKeysRow {
+            subject: *subject,
+            wrapped_data_key: self
+                .vault
+                .master_key()
+                .wrap(&data_key, &subject_aad(subject)),
+            commitment_salt: salt.as_bytes().to_vec(),
+        };
+        Ok((
+            Arc::new(SubjectKeys { data_key, salt }),
+            Some(WriteOp::PutSubjectKeys(row)),
+        ))
+    }
+
+    /// Remember keys after the op that stored them committed.
+    pub fn cache_subject_keys(&self, subject: Pseudonym, keys: Arc<SubjectKeys>) {
+        self.subject_keys.lock().unwrap().insert(subject, keys);
+    }
+
+    /// Forget a person's keys (erasure): from here their sealed rows,
+    /// wherever copies live, cannot be opened.
+    pub fn forget_subject_keys(&self, subject: &Pseudonym) {
+        self.subject_keys.lock().unwrap().remove(subject);
+    }
+
+    /// Unsealed days' counts; change them only under `ingest_order`.
+    pub fn daily_counts(&self) -> std::collections::BTreeMap<i64, DayCounts> {
+        self.daily.lock().unwrap().clone()
+    }
+
+    /// Adopt counts after the write that stored them committed.
+    pub fn set_daily_counts(&self, counts: std::collections::BTreeMap<i64, DayCounts>) {
+        *self.daily.lock().unwrap() = counts;
+    }
+}

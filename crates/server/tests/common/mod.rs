@@ -1,0 +1,174 @@
+//! A real server on a loopback port, on the embedded store or (when
+//! FINELINE_TEST_DATABASE_URL is set) on PostgreSQL in a fresh schema.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use fineline_core::{Role, Timestamp};
+use fineline_server::AppState;
+use serde_json::{json, Value};
+
+pub struct TestServer {
+    pub base: String,
+    pub admin: String,
+    pub ingest: String,
+    pub analyst: String,
+    pub state: AppState,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends this run can exercise: SQLite always, PostgreSQL when a
+/// URL is configured (scripts/test.sh always configures one).
+pub fn backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Sqlite];
+    if std::env::var("FINELINE_TEST_DATABASE_URL").is_ok() {
+        b.push(Backend::Postgres);
+    }
+    b
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn fineline_store::Store> = match backend {
+            Backend::Sqlite => Arc::new(
+                fineline_store::SqliteStore::open(&dir.path().join("fineline.db"))
+                    .await
+                    .unwrap(),
+            ),
+            Backend::Postgres => Arc::new(
+                fineline_store::PostgresStore::open_isolated(
+                    &std::env::var("FINELINE_TEST_DATABASE_URL").unwrap(),
+                )
+                .await
+                .unwrap(),
+            ),
+        };
+        let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
+        let state = AppState::load(store, vault).await.unwrap();
+        let admin = fineline_server::auth::create_key(state.store(), Role::Admin)
+            .await
+            .unwrap();
+        let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest)
+            .await
+            .unwrap();
+        let analyst = fineline_server::auth::create_key(state.store(), Role::Analyst)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base,
+            admin,
+            ingest,
+            analyst,
+            state,
+            dir,
+            http: reqwest::Client::new(),
+            stop: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn publish_demo_policy(&self, version: u32) -> Value {
+        let policy = fineline_consent::demo_policy(version, Timestamp::now());
+        let (s, body) = self
+            .post(
+                "/v1/policy",
+                &self.admin,
+                &serde_json::to_value(&policy).unwrap(),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        body
+    }
+
+    pub async fn grant(&self, subject: &str, purposes: &[&str]) -> Value {
+        let (s, body) = self
+            .post(
+                &format!("/v1/subjects/{subject}/consents"),
+                &self.admin,
+                &json!({"source": "web", "grant": purposes}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        body
+    }
+
+    pub async fn withdraw(&self, subject: &str, purposes: &[&str]) -> Value {
+        let (s, body) = self
+            .post(
+                &format!("/v1/subjects/{subject}/consents"),
+                &self.admin,
+                &json!({"source": "web", "withdraw": purposes}),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        body
+    }
+
+    pub async fn ingest_events(&self, events: &Value) -> Value {
+        let (s, body) = self.post("/v1/events", &self.ingest, events).await;
+        assert_eq!(s, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn event(subject: &str, purpose: &str, at: i64) -> Value {
+    json!({
+        "subject_id": subject,
+        "type": "view",
+        "item": "sku-1",
+        "properties": {"colour": "teal-secret-property"},
+        "timestamp": at,
+        "purpose": purpose,
+    })
+}
