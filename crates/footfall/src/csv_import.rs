@@ -188,6 +188,21 @@ mod tests {
         assert!(e.to_string().contains("line 2"), "{e}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics(rows in proptest::collection::vec("[ -~]{0,60}", 0..6)) {
+            let data = format!("sensor_id,mac,rssi,timestamp\n{}", rows.join("\n"));
+            for r in SightingReader::new(data.as_bytes()).unwrap() {
+                let _ = r;
+            }
+        }
+
+        #[test]
+        fn timestamps_never_panic(s in "\\PC{0,40}") {
+            let _ = parse_timestamp(&s);
+        }
+    }
+
     #[test]
     fn write_then_read_round_trips() {
         let s = Sighting {

@@ -184,12 +184,18 @@ impl Footfall {
     /// Opt a device out: from now on its sightings are dropped before
     /// anything is kept, and its open sessions are forgotten. Returns the
     /// opt-out digest to persist (and put a receipt on) and the device keys
-    /// it has in the live key periods, so the server can delete stored
-    /// sessions keyed by them.
-    pub fn opt_out(&mut self, mac: &Mac) -> OptOutRecord {
+    /// it has in every key period whose data may still be kept at `now`
+    /// (the repeat lookback), so the server can delete sessions keyed by them.
+    pub fn opt_out(&mut self, mac: &Mac, now: Timestamp) -> OptOutRecord {
         let digest = self.opt_outs.opt_out(mac);
         let mut device_keys = Vec::new();
-        for period in self.keyring.live_periods() {
+        let lookback = self
+            .sessionizers
+            .iter()
+            .map(|s| s.config().repeat_lookback_days)
+            .max()
+            .unwrap_or(0);
+        for period in self.keyring.needed_periods(now, lookback) {
             let at = self.keyring.period_start(period);
             if let Ok(key) = self.keyring.device_key(mac, at) {
                 for s in &mut self.sessionizers {

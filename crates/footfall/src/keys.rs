@@ -5,6 +5,11 @@
 //! it across periods; once a period is retired its key is dropped and the
 //! keyring refuses to derive it again. Opt-outs use a separate key that does
 //! not rotate, so an opt-out holds for as long as the person wants it to.
+//!
+//! Period keys are derived from the root secret, so retiring one in memory
+//! stops this process from making it again, but whoever holds the root can
+//! still re-derive it: unlinkability across periods rests on the root never
+//! leaving the vault.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -144,6 +149,16 @@ impl DeviceKeyring {
         self.retired_before
     }
 
+    /// The periods whose data may still be needed at `now`: those overlapping
+    /// the last `lookback_days`, oldest first, minus retired ones. Retire
+    /// everything before the first (after deleting sessions keyed by them).
+    pub fn needed_periods(&self, now: Timestamp, lookback_days: u32) -> Vec<u32> {
+        let oldest = now.plus_millis(-(lookback_days as i64) * DAY_MS);
+        let first = period_of(Timestamp(oldest.0.max(0)), self.rotation_ms).unwrap_or(0);
+        let last = period_of(now, self.rotation_ms).unwrap_or(0);
+        (first.max(self.retired_before)..=last).collect()
+    }
+
     /// Periods whose keys are currently held in memory.
     pub fn live_periods(&self) -> Vec<u32> {
         self.keys.keys().copied().collect()
@@ -235,8 +250,11 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a.digest, c.digest);
         assert_eq!((a.period, c.period), (0, 1));
+        assert_eq!(ring.needed_periods(day(100), 90), vec![0, 1]);
+        assert_eq!(ring.needed_periods(day(185), 90), vec![1, 2]);
         ring.retire_before(1);
         assert_eq!(ring.live_periods(), vec![1]);
+        assert_eq!(ring.needed_periods(day(100), 90), vec![1]);
         assert!(matches!(
             ring.device_key(&mac, day(10)),
             Err(KeyError::Retired { .. })

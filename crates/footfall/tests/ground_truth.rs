@@ -127,8 +127,13 @@ fn opted_out_devices_leave_no_trace() {
         .unwrap()
         .mac;
     let mut ff = pipeline(&cfg);
-    let record = ff.opt_out(&victim);
-    assert_eq!(record.device_keys.len(), 0, "no key period was live yet");
+    let now = sightings[0].at;
+    let record = ff.opt_out(&victim, now);
+    let mut ring = DeviceKeyring::new(ROOT, cfg.rotation_days).unwrap();
+    let key = ring.device_key(&victim, now).unwrap();
+    // The run sits mid-period: the lookback reaches into the period before.
+    assert_eq!(record.device_keys.len(), 2);
+    assert_eq!(record.device_keys[1], key);
     let mut dropped = 0;
     for s in &sightings {
         if ff.ingest(s).unwrap() == Outcome::OptedOut {
@@ -138,11 +143,31 @@ fn opted_out_devices_leave_no_trace() {
     }
     assert!(dropped > 0);
     ff.flush();
-    let mut ring = DeviceKeyring::new(ROOT, cfg.rotation_days).unwrap();
-    let key = ring.device_key(&victim, sightings[0].at).unwrap();
-    assert!(ff.take_closed().iter().all(|s| s.device != key));
-    // Opting out again now that a period is live names the key to delete.
-    assert_eq!(ff.opt_out(&victim).device_keys, vec![key]);
+    let sessions = ff.take_closed();
+    assert!(sessions.iter().all(|s| s.device != key));
+    assert_no_mac_in(&sessions, &sightings);
+}
+
+/// Nothing the engine hands on (sessions, reports) contains a raw MAC in any spelling.
+fn assert_no_mac_in(sessions: &[Session], sightings: &[fineline_footfall::Sighting]) {
+    let cfg = SimConfig::default();
+    let store = Store::new(cfg.store.clone()).unwrap();
+    let reports = build_reports(&store, &cfg.session, sessions, cfg.first_day, cfg.first_day);
+    let mut out = serde_json::to_string(sessions).unwrap();
+    out += &serde_json::to_string(&reports).unwrap();
+    out += &format!("{sessions:?}{reports:?}{:?}", &sightings[..100]);
+    let out = out.to_lowercase();
+    let macs: std::collections::HashSet<_> = sightings.iter().map(|s| s.mac).collect();
+    for m in macs {
+        let colon = m.to_canonical();
+        for spelling in [
+            colon.clone(),
+            colon.replace(':', "-"),
+            colon.replace(':', ""),
+        ] {
+            assert!(!out.contains(&spelling), "a MAC leaked");
+        }
+    }
 }
 
 #[test]
