@@ -9,6 +9,8 @@
 //! - Opted-out devices are dropped before anything about them is kept.
 //! - Randomized MACs (locally administered bit) count in visits, dwell and
 //!   passers-by, never in new/repeat figures, and are never linked up.
+//! - Repeat visitors are only recognised within one key period: after a
+//!   rotation everyone looks new. That is the price of keys that expire.
 //! - Memory is bounded by devices in range at once: the sessionizer keeps
 //!   open-session state per device, never the sightings.
 //! - Analysts only get [`dp::release`] output: each device counts once per

@@ -232,3 +232,25 @@ fn dp_figures_fall_within_their_intervals() {
     assert!(total > 300);
     assert!(outside_95 * 100 <= total * 15, "{outside_95} of {total}");
 }
+
+#[test]
+fn key_rotation_splits_repeat_history() {
+    // 2026-06-06 starts a new 90-day key period: regulars seen before it are
+    // strangers after it, and the pipeline agrees with the truth about that.
+    let cfg = SimConfig {
+        first_day: jiff::civil::date(2026, 5, 30),
+        regular_visit_prob: 0.3,
+        ..SimConfig::default()
+    };
+    let (reports, truth, sessions) = run(11, &cfg);
+    assert_eq!(reports, truth);
+    let periods: std::collections::BTreeSet<u32> =
+        sessions.iter().map(|s| s.device.period).collect();
+    assert_eq!(periods.len(), 2);
+    let first_after = reports
+        .iter()
+        .find(|r| r.day == jiff::civil::date(2026, 6, 6))
+        .unwrap();
+    assert!(first_after.visitors > 0);
+    assert_eq!(first_after.repeat_visitors, 0, "{first_after:?}");
+}
