@@ -40,6 +40,15 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// The indexed integer standing in for a subject in the events table. Digests
+/// are HMAC outputs, so 8 bytes spread evenly; queries still compare the
+/// full subject text.
+pub(super) fn subject_key(subject: &fineline_core::Pseudonym) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&subject.digest[..8]);
+    i64::from_be_bytes(b)
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "synchronous", "FULL")?;

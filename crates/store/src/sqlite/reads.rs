@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::SqliteStore;
+use super::{subject_key, SqliteStore};
 use crate::rows;
 use crate::{
     CatalogStore, ConsentCursor, ConsentRow, ConsentStore, EventRow, EventScan, EventStore,
@@ -134,12 +134,13 @@ impl ConsentStore for SqliteStore {
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn events_for(&self, subject: &Pseudonym) -> Result<Vec<EventRow>> {
-        let s = subject.to_text();
+        let (s, k) = (subject.to_text(), subject_key(subject));
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM events WHERE subject = ?1 ORDER BY id"
+                "SELECT {EVENT_COLS} FROM events WHERE subject_key = ?1 AND subject = ?2
+                 ORDER BY id"
             ))?;
-            let raws = stmt.query_map([s], raw_event)?;
+            let raws = stmt.query_map(params![k, s], raw_event)?;
             collect(raws, event)
         })
         .await

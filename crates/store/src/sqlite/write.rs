@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, Transaction};
 
-use super::SqliteStore;
+use super::{subject_key, SqliteStore};
 use crate::rows::to_i64;
 use crate::{Result, StoreError, WriteOp, WriteOutcome, WriteSet, WriteStore};
 
@@ -63,13 +63,15 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         }
         WriteOp::PutEvents(events) => {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO events (subject, kind, item, purpose, at, sealed_properties)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO events
+                 (subject, subject_key, kind, item, purpose, at, sealed_properties)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             out.event_ids.reserve(events.len());
             for e in events {
                 stmt.execute(params![
                     e.subject.to_text(),
+                    subject_key(&e.subject),
                     e.kind.as_str(),
                     e.item.as_ref().map(|i| i.as_str()),
                     e.purpose.as_str(),
@@ -107,7 +109,10 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         }
         WriteOp::EraseSubject(subject) => {
             let s = subject.to_text();
-            for table in ["events", "consents", "interests", "subjects"] {
+            out.rows_deleted +=
+                tx.prepare_cached("DELETE FROM events WHERE subject_key = ?1 AND subject = ?2")?
+                    .execute(params![subject_key(&subject), &s])? as u64;
+            for table in ["consents", "interests", "subjects"] {
                 out.rows_deleted += tx
                     .prepare_cached(&format!("DELETE FROM {table} WHERE subject = ?1"))?
                     .execute([&s])? as u64;
