@@ -440,3 +440,81 @@ fn the_ledger_survives_kill_9_mid_append() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[test]
+fn demo_data_imports_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = create_key(dir.path(), "admin");
+    let ingest = create_key(dir.path(), "ingest");
+    let server = Server::start(dir.path(), &dir.path().join("log"));
+    publish_policy(&server.base, &admin);
+    for i in 0..20 {
+        consent(
+            &server.base,
+            &admin,
+            &format!("customer-{i:06}@example.com"),
+            json!({"source": "web", "grant": ["personalization", "analytics"]}),
+        );
+    }
+    let file = dir.path().join("events.ndjson");
+    let out = cli(&[
+        "demo-data",
+        "--seed",
+        "7",
+        "--subjects",
+        "40",
+        "--events",
+        "500",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 500);
+    let out = cli(&[
+        "import",
+        file.to_str().unwrap(),
+        "--server",
+        &server.base,
+        "--key",
+        &ingest,
+        "--batch",
+        "100",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Half the demo customers consented: some events are accepted, the
+    // rest refused for lack of consent, none lost.
+    let accepted: u64 = stdout.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(accepted > 100 && accepted < 500, "{stdout}");
+    assert!(stdout.contains("no_consent"), "{stdout}");
+
+    // A CSV with a bad line is refused with the line named.
+    let csv = dir.path().join("events.csv");
+    std::fs::write(
+        &csv,
+        "subject_id,type,item,timestamp,purpose\na@x,view,sku-1,1,analytics\nb@x,view,sku-2\n",
+    )
+    .unwrap();
+    let out = cli(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--server",
+        &server.base,
+        "--key",
+        &ingest,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 3"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

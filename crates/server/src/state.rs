@@ -232,4 +232,27 @@ impl AppState {
     pub fn set_daily_counts(&self, counts: std::collections::BTreeMap<i64, DayCounts>) {
         *self.daily.lock().unwrap() = counts;
     }
+
+    /// Record a read of `subject`'s data in the ledger before the data
+    /// leaves (invariant 3). A person with no keys has no data to read.
+    pub async fn log_access(
+        &self,
+        subject: &Pseudonym,
+        what: fineline_ledger::Access,
+        actor: fineline_ledger::Actor,
+    ) -> Result<(), ApiError> {
+        let Some(keys) = self.subject_keys(subject).await? else {
+            return Ok(());
+        };
+        let entry = fineline_ledger::LedgerEntry::DataAccess {
+            commitment: keys.commitment(subject),
+            what,
+            actor,
+            at: fineline_core::Timestamp::now(),
+        };
+        self.ledger
+            .append(self.store(), &[entry], |_| Vec::new())
+            .await?;
+        Ok(())
+    }
 }

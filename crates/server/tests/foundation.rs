@@ -353,3 +353,32 @@ async fn health_metrics_and_openapi_answer() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn reading_a_persons_consents_is_itself_logged() {
+    let s = TestServer::start(common::Backend::Sqlite).await;
+    s.publish_demo_policy(1).await;
+    s.grant("ann@example.com", &["analytics"]).await;
+    let size = |h: &serde_json::Value| h["tree_head"]["size"].as_u64().unwrap();
+    let (_, before) = s.get("/v1/ledger/tree-head", &s.admin).await;
+    let (status, _) = s
+        .get("/v1/subjects/ann@example.com/consents", &s.admin)
+        .await;
+    assert_eq!(status, 200);
+    let (_, after) = s.get("/v1/ledger/tree-head", &s.admin).await;
+    assert_eq!(size(&after), size(&before) + 1);
+    let (_, entry) = s
+        .get(&format!("/v1/ledger/entries/{}", size(&before)), &s.admin)
+        .await;
+    assert_eq!(entry["entry"]["kind"], "data_access", "{entry}");
+    assert_eq!(entry["entry"]["actor"], "admin");
+    assert!(!entry.to_string().contains("ann@example.com"));
+    // The history comes with a receipt for every record, valid offline.
+    let (_, history) = s
+        .get("/v1/subjects/ann@example.com/consents/history", &s.admin)
+        .await;
+    let receipt: fineline_ledger::Receipt =
+        serde_json::from_value(history["entries"][0]["receipt"].clone()).unwrap();
+    let key = s.state.ledger.signer().verifying_key();
+    fineline_ledger::verify_receipt(&receipt, Some(&key)).unwrap();
+}

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use fineline_consent::{gpc_withdrawals, tcf, ConsentRecord, ConsentSource, ConsentState};
 use fineline_core::{Pseudonym, Purpose, Role, Timestamp};
-use fineline_ledger::{LedgerEntry, Receipt};
+use fineline_ledger::{Access, Actor, LedgerEntry, Receipt};
 use fineline_store::{ConsentRow, WriteOp};
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +54,8 @@ pub struct ConsentReceipts {
 }
 
 /// Allow a caller to act for `raw_id`: admins for anyone, a subject token
-/// only for its own person.
+/// only for its own person. With a subject token, `raw_id` may be `me`:
+/// the privacy center then never needs the person's raw id.
 pub fn authorize_subject(
     state: &AppState,
     caller: &Caller,
@@ -62,6 +63,7 @@ pub fn authorize_subject(
 ) -> Result<Pseudonym, ApiError> {
     match caller {
         Caller::Key(Role::Admin) => Ok(state.pseudonymize(raw_id)),
+        Caller::Subject(p) if raw_id == "me" => Ok(*p),
         Caller::Subject(p) => {
             // Under any retained key: a token issued before a key rotation
             // still names the same person.
@@ -75,6 +77,23 @@ pub fn authorize_subject(
             "role {} may not act on a person's consent or data",
             r.as_str()
         ))),
+    }
+}
+
+/// How a read by `caller` is described in the ledger.
+pub fn access_of(caller: &Caller) -> Access {
+    match caller {
+        Caller::Subject(_) => Access::SubjectView,
+        Caller::Key(_) => Access::AdminRead,
+    }
+}
+
+pub fn actor_of(caller: &Caller) -> Actor {
+    match caller {
+        Caller::Subject(_) => Actor::Subject,
+        Caller::Key(Role::Admin) => Actor::Admin,
+        Caller::Key(Role::Ingest) => Actor::Ingest,
+        Caller::Key(Role::Analyst) => Actor::Analyst,
     }
 }
 
@@ -247,6 +266,9 @@ pub async fn status(
     Path(raw_id): Path<String>,
 ) -> Result<Json<ConsentStatus>, ApiError> {
     let subject = authorize_subject(&state, &caller, &raw_id)?;
+    state
+        .log_access(&subject, access_of(&caller), actor_of(&caller))
+        .await?;
     let stored = stored_consents(&state, &subject).await?;
     let policy = state.current_policy();
     let now = Timestamp::now();
@@ -299,6 +321,9 @@ pub async fn history(
     Path(raw_id): Path<String>,
 ) -> Result<Json<ConsentHistory>, ApiError> {
     let subject = authorize_subject(&state, &caller, &raw_id)?;
+    state
+        .log_access(&subject, access_of(&caller), actor_of(&caller))
+        .await?;
     let salt = state.subject_keys(&subject).await?.map(|k| k.salt.clone());
     let mut entries = Vec::new();
     for s in stored_consents(&state, &subject).await? {
