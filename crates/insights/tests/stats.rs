@@ -118,3 +118,34 @@ fn differencing_attack_is_bounded_by_epsilon() {
         assert!(power_seen, "{mech:?}: the attack should have some power");
     }
 }
+
+#[test]
+fn bench_helpers_reach_the_floor_on_small_data() {
+    use fineline_insights::bench::{generate, grouped_query, run, Spec};
+    let spec = Spec {
+        rows: 50_000,
+        people: 5_000,
+        categories: 5,
+        regions: 10,
+        seed: 1,
+    };
+    let syn = generate(spec);
+    assert!(
+        syn.subject.windows(2).all(|w| w[0] <= w[1]),
+        "ordered by person"
+    );
+    let rows = syn.to_rowset();
+    assert_eq!(rows.len(), 50_000);
+    for metric in [
+        Metric::Count,
+        Metric::Sum {
+            lower: Some(0),
+            upper: Some(100),
+        },
+    ] {
+        let q = grouped_query(metric, 1.0, Bounds::default());
+        let o = run(&syn, &rows, &q, 40, 3).unwrap();
+        assert_eq!(o.groups, 50);
+        assert!((o.mae / o.floor - 1.0).abs() < 0.10, "{o:?}");
+    }
+}
