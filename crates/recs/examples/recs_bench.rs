@@ -72,14 +72,14 @@ fn configs(kind: &str) -> Vec<(String, RecsConfig)> {
         },
         _ => EaseConfig {
             lambda: 50.0,
-            max_items: 2000,
+            max_items: 4000,
         },
     };
     vec![
         ("item-item cosine K=50".into(), knn(Weighting::Cosine)),
         (
             "item-item BM25 K=50".into(),
-            knn(Weighting::Bm25 { k1: 1.2, b: 0.75 }),
+            knn(Weighting::Bm25 { k1: 100.0, b: 0.8 }),
         ),
         (
             format!("EASE λ={} items≤{}", ease.lambda, ease.max_items),

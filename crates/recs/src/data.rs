@@ -49,9 +49,10 @@ pub struct ItemIndex {
 impl ItemIndex {
     /// Builds the index of every item id given (duplicates are fine).
     pub fn from_ids<'a>(ids: impl IntoIterator<Item = &'a ItemId>) -> Self {
-        let mut ids: Vec<ItemId> = ids.into_iter().cloned().collect();
-        ids.sort();
-        ids.dedup();
+        let mut refs: Vec<&ItemId> = ids.into_iter().collect();
+        refs.sort_unstable();
+        refs.dedup();
+        let ids: Vec<ItemId> = refs.into_iter().cloned().collect();
         let by_id = ids
             .iter()
             .enumerate()

@@ -70,51 +70,23 @@ impl Ease {
         for (p, &i) in items.iter().enumerate() {
             position[i as usize] = p as u32;
         }
-        progress(Progress {
-            stage: "gram",
-            done: 0,
-            total: 3,
-        });
-        let mut gram = Mat::<f64>::zeros(n, n);
-        let co = knn.co_occurrence();
-        for (p, &i) in items.iter().enumerate() {
-            gram[(p, p)] = degree[i as usize] as f64 + config.lambda;
-            for &(j, c) in &co[i as usize] {
-                let q = position[j as usize];
-                if q != u32::MAX {
-                    gram[(p, q as usize)] = c as f64;
-                }
-            }
-        }
-        progress(Progress {
-            stage: "inverse",
-            done: 1,
-            total: 3,
-        });
-        let p_mat = gram
-            .llt(Side::Lower)
-            .map_err(|_| RecsError::Numerical("Gram matrix is not positive definite"))?
-            .inverse();
-        drop(gram);
-        progress(Progress {
-            stage: "weights",
-            done: 2,
-            total: 3,
-        });
-        let mut b = vec![0f32; n * n];
-        for col in 0..n {
-            let d = p_mat[(col, col)];
-            for row in 0..n {
-                if row != col {
-                    b[row * n + col] = (-p_mat[(row, col)] / d) as f32;
-                }
-            }
-        }
-        progress(Progress {
-            stage: "weights",
-            done: 3,
-            total: 3,
-        });
+        // Rows of the subject×item matrix restricted to the model's items.
+        let rows: Vec<Vec<u32>> = knn
+            .baskets()
+            .values()
+            .map(|b| {
+                b.iter()
+                    .map(|&i| position[i as usize])
+                    .filter(|&p| p != u32::MAX)
+                    .collect::<Vec<u32>>()
+            })
+            .filter(|r| !r.is_empty())
+            .collect();
+        let b = if rows.len() < n {
+            dual(&rows, n, config.lambda, progress)?
+        } else {
+            primal(knn, &items, &position, config.lambda, progress)?
+        };
         Ok(Self { items, position, b })
     }
 
@@ -146,4 +118,149 @@ impl Ease {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+}
+
+fn step(progress: &mut dyn FnMut(Progress), stage: &'static str, done: u64) {
+    progress(Progress {
+        stage,
+        done,
+        total: 3,
+    });
+}
+
+/// `B` from the `n×n` Gram matrix: one `n³` inverse.
+fn primal(
+    knn: &ItemKnn,
+    items: &[u32],
+    position: &[u32],
+    lambda: f64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<f32>, RecsError> {
+    let n = items.len();
+    let degree = knn.degree();
+    step(progress, "gram", 0);
+    // f32 halves the inverse's time; λ keeps the system well conditioned.
+    let mut gram = Mat::<f32>::zeros(n, n);
+    let co = knn.co_occurrence();
+    for (p, &i) in items.iter().enumerate() {
+        gram[(p, p)] = (degree[i as usize] as f64 + lambda) as f32;
+        for &(j, c) in &co[i as usize] {
+            let q = position[j as usize];
+            if q != u32::MAX {
+                gram[(p, q as usize)] = c as f32;
+            }
+        }
+    }
+    step(progress, "inverse", 1);
+    let p_mat = gram
+        .llt(Side::Lower)
+        .map_err(|_| RecsError::Numerical("Gram matrix is not positive definite"))?
+        .inverse();
+    drop(gram);
+    step(progress, "weights", 2);
+    let mut b = vec![0f32; n * n];
+    for col in 0..n {
+        let d = p_mat[(col, col)];
+        for row in 0..n {
+            if row != col {
+                b[row * n + col] = -p_mat[(row, col)] / d;
+            }
+        }
+    }
+    step(progress, "weights", 3);
+    Ok(b)
+}
+
+/// `B` through Woodbury when there are fewer subjects (`m`) than items:
+/// `(XᵀX + λI)⁻¹ = (I − XᵀMX)/λ` with `M = (XXᵀ + λI)⁻¹`, so the inverse is
+/// `m³` and, writing `Q = XᵀMX`, `B[i,j] = Q[i,j] / (1 − Q[j,j])` off the diagonal.
+fn dual(
+    rows: &[Vec<u32>],
+    n: usize,
+    lambda: f64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<f32>, RecsError> {
+    let m = rows.len();
+    step(progress, "gram", 0);
+    let mut holders: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (u, r) in rows.iter().enumerate() {
+        for &i in r {
+            holders[i as usize].push(u as u32);
+        }
+    }
+    let mut k = Mat::<f32>::zeros(m, m);
+    for u in 0..m {
+        k[(u, u)] = lambda as f32;
+    }
+    for h in &holders {
+        for &u in h {
+            for &v in h {
+                k[(u as usize, v as usize)] += 1.0;
+            }
+        }
+    }
+    step(progress, "inverse", 1);
+    let inv = k
+        .llt(Side::Lower)
+        .map_err(|_| RecsError::Numerical("subject Gram matrix is not positive definite"))?
+        .inverse();
+    drop(k);
+    step(progress, "weights", 2);
+    // R = M·X, built column by column as sums of M's columns (contiguous,
+    // vectorised), then transposed so that rows of B are sums of rows of R.
+    let mut r_cols = vec![0f32; n * m];
+    par_rows(&mut r_cols, m, |j, out| {
+        for &v in &holders[j] {
+            for (x, &y) in out.iter_mut().zip(inv.col_as_slice(v as usize)) {
+                *x += y;
+            }
+        }
+    });
+    let mut r = vec![0f32; m * n];
+    for (j, col) in r_cols.chunks_exact(m).enumerate() {
+        for (u, &x) in col.iter().enumerate() {
+            r[u * n + j] = x;
+        }
+    }
+    drop(r_cols);
+    drop(inv);
+    let mut diag = vec![0f32; n];
+    for (j, h) in holders.iter().enumerate() {
+        diag[j] = h.iter().map(|&u| r[u as usize * n + j]).sum();
+    }
+    let scale: Vec<f32> = diag.iter().map(|q| 1.0 / (1.0 - q)).collect();
+    let mut b = vec![0f32; n * n];
+    par_rows(&mut b, n, |i, row| {
+        for &u in &holders[i] {
+            for (x, &y) in row.iter_mut().zip(&r[u as usize * n..(u as usize + 1) * n]) {
+                *x += y;
+            }
+        }
+        for (x, &s) in row.iter_mut().zip(&scale) {
+            *x *= s;
+        }
+        row[i] = 0.0;
+    });
+    step(progress, "weights", 3);
+    Ok(b)
+}
+
+/// Fills the rows of a row-major matrix on every core; each row is computed
+/// by one thread alone, so the result does not depend on the thread count.
+fn par_rows(data: &mut [f32], width: usize, fill: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = data.len() / width.max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(rows.max(1));
+    let per = rows.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for (c, chunk) in data.chunks_mut(per * width).enumerate() {
+            let fill = &fill;
+            scope.spawn(move || {
+                for (k, row) in chunk.chunks_exact_mut(width).enumerate() {
+                    fill(c * per + k, row);
+                }
+            });
+        }
+    });
 }
