@@ -64,3 +64,74 @@ async fn bulk_ingestion_is_one_transaction_per_batch() {
     eprintln!("sqlite bulk insert: {rate:.0} events/s");
     assert_eq!(store.count_events().await.unwrap(), n as u64);
 }
+
+/// Child half of `acknowledged_writes_survive_sigkill`: writes batches
+/// forever, printing each acknowledged id, until killed.
+async fn write_until_killed(path: &str) {
+    use std::io::Write;
+    let store = SqliteStore::open(path).await.unwrap();
+    let mut index = store.ledger_size().await.unwrap();
+    loop {
+        let set =
+            WriteSet::new()
+                .with(WriteOp::PutEvents(events(100)))
+                .with(WriteOp::AppendLedger {
+                    index,
+                    leaf_hash: [1; 32],
+                    entry: b"batch".to_vec(),
+                });
+        let out = store.apply(set).await.unwrap();
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "ack {} {index}", out.event_ids.last().unwrap()).unwrap();
+        stdout.flush().unwrap();
+        index += 1;
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill() {
+    use std::io::BufRead;
+    if let Ok(path) = std::env::var("FINELINE_STORE_CHILD_DB") {
+        return write_until_killed(&path).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fineline.db");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "acknowledged_writes_survive_sigkill",
+            "--nocapture",
+        ])
+        .env("FINELINE_STORE_CHILD_DB", &path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut last_ack = None;
+    for line in lines {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("ack ") {
+            let (id, index) = rest.split_once(' ').unwrap();
+            last_ack = Some((id.parse::<i64>().unwrap(), index.parse::<u64>().unwrap()));
+            if index == "30" {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no checkpoint.
+    child.wait().unwrap();
+    let (last_id, last_index) = last_ack.expect("child acknowledged writes");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let size = store.ledger_size().await.unwrap();
+    assert!(size > last_index, "ledger lost acknowledged entries");
+    assert_eq!(
+        store.count_events().await.unwrap(),
+        size * 100,
+        "batches are whole"
+    );
+    let all = store
+        .scan_events(fineline_store::EventScan::all(), last_id - 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(all.first().map(|e| e.id), Some(last_id));
+}
