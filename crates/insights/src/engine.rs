@@ -259,7 +259,8 @@ impl Plan {
                 let noisy = sel.release_vector(truth)?;
                 let keys = self.public_keys.as_ref().expect("public");
                 for ((k, i), n) in keys.iter().zip(ids).zip(noisy) {
-                    if n >= min_subjects {
+                    // Public keys are all released unless a floor was asked for.
+                    if min_subjects == 0 || n >= min_subjects {
                         selected.push((k.clone(), *i, Some(n)));
                     }
                 }

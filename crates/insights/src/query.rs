@@ -164,8 +164,6 @@ pub enum QueryError {
     BadTimeRange { from: i64, to: i64 },
     #[error("group_by declares {0} groups, more than {MAX_DECLARED_GROUPS}")]
     TooManyGroups(usize),
-    #[error("group_by {0:?} has no declared key list")]
-    UndeclaredKeys(Dimension),
 }
 
 impl Query {

@@ -251,3 +251,27 @@ fn sum_mean_histogram_and_top_k() {
     assert_eq!(r.groups.len(), 1);
     assert_eq!(r.groups[0].key, region("north"));
 }
+
+#[test]
+fn distinct_counts_over_public_keys_release_every_key() {
+    let mut set = RowSet::new();
+    add_people(&mut set, 0, 3, 1, "north", 1);
+    for metric in [Metric::DistinctSubjects, Metric::Count] {
+        let q = Query {
+            metric,
+            bounds: Bounds {
+                max_groups: 1,
+                max_rows_per_group: 1,
+            },
+            ..count_by_region(1_000_000, Mechanism::Laplace)
+        };
+        for seed in 0..20 {
+            let r = Plan::new(&q, &declared()).unwrap().run(&set, seed).unwrap();
+            assert_eq!(
+                r.groups.len(),
+                2,
+                "negative noisy values must not hide a public key"
+            );
+        }
+    }
+}
