@@ -27,6 +27,9 @@
 //! - ledger: `ledger_leaves() -> Vec<(u64, [u8; 32])>`, `ledger_entry(i)`,
 //!   `ledger_size()`, `latest_tree_head() -> Option<(u64, Vec<u8>)>`.
 //! - settings: `setting(name)`, `put_setting(name, bytes)`.
+//! - footfall: `footfall_stores()`, `visit_sessions(store_id, from, to)`,
+//!   `visit_sessions_of(&device)`, `device_opt_outs()`; ops PutFootfallStore,
+//!   PutVisitSessions, DeleteDeviceSessions, DeleteVisitSessionsBefore, PutDeviceOptOut.
 //! - backends: [`SqliteStore::open(path)`](SqliteStore::open),
 //!   [`PostgresStore::connect(url)`](PostgresStore::connect),
 //!   [`PostgresStore::open_isolated(url)`](PostgresStore::open_isolated) (fresh schema, for tests).
@@ -39,6 +42,7 @@
 mod consent;
 mod error;
 mod events;
+mod footfall;
 mod items;
 mod ledger;
 mod postgres;
@@ -51,6 +55,7 @@ mod write;
 pub use consent::{ConsentCursor, ConsentRow, ConsentStore, PolicyRow};
 pub use error::{Result, StoreError};
 pub use events::{EventRow, EventScan, EventStore, NewEvent};
+pub use footfall::{FootfallStore, FootfallStoreRow, VisitSessionRow};
 pub use items::{CatalogStore, InterestRow, ItemRow};
 pub use ledger::LedgerStore;
 pub use postgres::PostgresStore;
@@ -62,7 +67,14 @@ pub use write::{WriteOp, WriteOutcome, WriteSet, WriteStore};
 /// Everything fineline keeps. Implemented by every type that implements all
 /// area traits.
 pub trait Store:
-    WriteStore + ConsentStore + EventStore + SubjectStore + CatalogStore + LedgerStore + SettingsStore
+    WriteStore
+    + ConsentStore
+    + EventStore
+    + SubjectStore
+    + CatalogStore
+    + LedgerStore
+    + SettingsStore
+    + FootfallStore
 {
 }
 
@@ -74,13 +86,14 @@ impl<T> Store for T where
         + CatalogStore
         + LedgerStore
         + SettingsStore
+        + FootfallStore
 {
 }
 
 /// The traits whose methods callers use through `Arc<dyn Store>`.
 pub mod prelude {
     pub use crate::{
-        CatalogStore, ConsentStore, EventStore, LedgerStore, SettingsStore, Store, SubjectStore,
-        WriteStore,
+        CatalogStore, ConsentStore, EventStore, FootfallStore, LedgerStore, SettingsStore, Store,
+        SubjectStore, WriteStore,
     };
 }

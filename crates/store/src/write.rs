@@ -1,9 +1,12 @@
 //! Atomic write sets: every write goes through [`WriteStore::apply`].
 
 use async_trait::async_trait;
-use fineline_core::Pseudonym;
+use fineline_core::{Pseudonym, Timestamp};
 
-use crate::{ConsentRow, InterestRow, ItemRow, NewEvent, PolicyRow, Result, SubjectKeys};
+use crate::{
+    ConsentRow, FootfallStoreRow, InterestRow, ItemRow, NewEvent, PolicyRow, Result, SubjectKeys,
+    VisitSessionRow,
+};
 
 /// One change. A [`WriteSet`] applies its ops in order in one transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,19 @@ pub enum WriteOp {
     },
     /// Insert or replace a setting.
     PutSetting { name: String, value: Vec<u8> },
+    /// Register a footfall store (duplicate store id: conflict).
+    PutFootfallStore(FootfallStoreRow),
+    /// Insert closed visit sessions; one already stored (same store, device
+    /// and start) is left as is, so re-persisting after a crash is harmless.
+    PutVisitSessions(Vec<VisitSessionRow>),
+    /// Delete every session of these device keys (an opt-out; counts in
+    /// `rows_deleted`).
+    DeleteDeviceSessions(Vec<Pseudonym>),
+    /// Delete sessions keyed in periods before `period` (their key is being
+    /// retired; counts in `rows_deleted`).
+    DeleteVisitSessionsBefore { period: u32 },
+    /// Add a device opt-out digest (already present: no change).
+    PutDeviceOptOut { digest: [u8; 32], at: Timestamp },
 }
 
 /// Ops applied together or not at all; once `apply` returns Ok the write

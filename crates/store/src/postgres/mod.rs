@@ -5,6 +5,7 @@
 //! come from a sequence, drawn before a bulk insert so ids follow input
 //! order.
 
+mod footfall;
 mod reads;
 mod schema;
 mod write;

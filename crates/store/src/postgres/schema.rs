@@ -5,7 +5,8 @@ use sqlx::PgPool;
 use crate::{Result, StoreError};
 
 /// Append only: never edit a shipped migration, add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE policies (
     version BIGINT PRIMARY KEY,
     published_at BIGINT NOT NULL,
@@ -66,7 +67,33 @@ CREATE TABLE settings (
     name TEXT PRIMARY KEY,
     value BYTEA NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE footfall_stores (
+    store_id TEXT PRIMARY KEY,
+    config BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE footfall_sessions (
+    device TEXT COLLATE "C" NOT NULL,
+    store_id TEXT NOT NULL,
+    first_at BIGINT NOT NULL,
+    period BIGINT NOT NULL,
+    randomized BOOLEAN NOT NULL,
+    last_at BIGINT NOT NULL,
+    max_rssi SMALLINT NOT NULL,
+    sightings BIGINT NOT NULL,
+    is_visit BOOLEAN NOT NULL,
+    PRIMARY KEY (device, store_id, first_at)
+);
+CREATE INDEX footfall_sessions_by_store ON footfall_sessions (store_id, first_at);
+CREATE INDEX footfall_sessions_by_period ON footfall_sessions (period);
+CREATE TABLE footfall_opt_outs (
+    digest BYTEA PRIMARY KEY,
+    at BIGINT NOT NULL
+);
+"#,
+];
 
 /// Arbitrary constant: serialises concurrent migrators of one database.
 const MIGRATION_LOCK: i64 = 0x66696e656c696e65;

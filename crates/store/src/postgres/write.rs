@@ -209,6 +209,11 @@ async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) ->
             .execute(&mut *tx)
             .await?;
         }
+        op @ (WriteOp::PutFootfallStore(_)
+        | WriteOp::PutVisitSessions(_)
+        | WriteOp::DeleteDeviceSessions(_)
+        | WriteOp::DeleteVisitSessionsBefore { .. }
+        | WriteOp::PutDeviceOptOut { .. }) => super::footfall::apply_op(tx, op, out).await?,
     }
     Ok(())
 }

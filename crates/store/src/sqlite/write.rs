@@ -148,6 +148,11 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             tx.prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")?
                 .execute(params![name, value])?;
         }
+        op @ (WriteOp::PutFootfallStore(_)
+        | WriteOp::PutVisitSessions(_)
+        | WriteOp::DeleteDeviceSessions(_)
+        | WriteOp::DeleteVisitSessionsBefore { .. }
+        | WriteOp::PutDeviceOptOut { .. }) => super::footfall::apply_op(tx, op, out)?,
     }
     Ok(())
 }
