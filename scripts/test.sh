@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export FINELINE_TEST_DATABASE_URL="$(bash scripts/ensure-postgres.sh)"
 echo "test.sh: PostgreSQL at $FINELINE_TEST_DATABASE_URL"
+# Tests run in throwaway fl_test_* schemas; drop any a crashed run left.
+if command -v psql >/dev/null 2>&1; then
+  psql -q "$FINELINE_TEST_DATABASE_URL" -At -c \
+    "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE nspname LIKE 'fl\_test\_%'" \
+    | psql -q "$FINELINE_TEST_DATABASE_URL" >/dev/null 2>&1 || true
+fi
 cargo fmt --all --check
 cargo test --workspace --all-targets
 if [ -x tests/browser/run.sh ]; then tests/browser/run.sh; fi

@@ -382,3 +382,53 @@ async fn reading_a_persons_consents_is_itself_logged() {
     let key = s.state.ledger.signer().verifying_key();
     fineline_ledger::verify_receipt(&receipt, Some(&key)).unwrap();
 }
+
+#[tokio::test]
+async fn refusals_are_sealed_into_the_ledger_as_daily_summaries() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        s.publish_demo_policy(1).await;
+        s.grant("ann@example.com", &["analytics"]).await;
+        s.withdraw("ann@example.com", &["analytics"]).await;
+        let after = Timestamp::now().millis() + 1;
+        let r = s
+            .ingest_events(&json!([
+                event("ann@example.com", "analytics", after),
+                event("ann@example.com", "analytics", after)
+            ]))
+            .await;
+        assert_eq!(r["accepted"], 0);
+        let today = Timestamp::now().day();
+        let counts = s.state.daily_counts();
+        assert_eq!(
+            counts[&today].refused_by_purpose[&fineline_core::Purpose::Analytics],
+            2
+        );
+        // Today is not sealed yet; pretend the day has passed by moving
+        // today's counts to yesterday, as the minute ticker would find them.
+        let mut moved = counts.clone();
+        let c = moved.remove(&today).unwrap();
+        moved.insert(today - 1, c);
+        s.state.set_daily_counts(moved);
+        let (_, before) = s.get("/v1/ledger/tree-head", &s.admin).await;
+        let sealed = fineline_server::daily::seal_finished_days(&s.state)
+            .await
+            .unwrap();
+        assert_eq!(sealed, 1, "{backend:?}");
+        let index = before["tree_head"]["size"].as_u64().unwrap();
+        let (_, entry) = s
+            .get(&format!("/v1/ledger/entries/{index}"), &s.admin)
+            .await;
+        assert_eq!(entry["entry"]["kind"], "daily_summary", "{entry}");
+        assert_eq!(entry["entry"]["rejected_by_purpose"]["analytics"], 2);
+        assert_eq!(entry["entry"]["day"], today - 1);
+        assert!(s.state.daily_counts().is_empty());
+        // Sealing twice writes nothing more.
+        assert_eq!(
+            fineline_server::daily::seal_finished_days(&s.state)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+}
