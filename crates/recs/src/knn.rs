@@ -9,7 +9,7 @@
 use fineline_core::Pseudonym;
 
 use crate::data::{Baskets, Progress};
-use crate::score::Scores;
+use crate::score::{par_map, Scores};
 
 /// How co-occurrence counts become similarities.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,40 +67,40 @@ impl ItemKnn {
             }
         }
         // Row by row with a dense scratch row: the sparse product XᵀX without hashing.
-        let mut scratch = vec![0u32; n_items];
-        let mut touched: Vec<u32> = Vec::new();
-        let mut co = Vec::with_capacity(n_items);
-        let total = n_items as u64;
-        for (i, baskets_of_i) in holders.iter().enumerate() {
-            for items in baskets_of_i {
-                for &j in *items {
-                    if j as usize != i {
-                        if scratch[j as usize] == 0 {
-                            touched.push(j);
-                        }
-                        scratch[j as usize] += 1;
-                    }
-                }
-            }
-            touched.sort_unstable();
-            let row: Vec<(u32, u32)> = touched
-                .iter()
-                .map(|&j| (j, std::mem::take(&mut scratch[j as usize])))
-                .collect();
-            touched.clear();
-            co.push(row);
-            if i % 256 == 0 {
-                progress(Progress {
-                    stage: "co-occurrence",
-                    done: i as u64,
-                    total,
-                });
-            }
-        }
         progress(Progress {
             stage: "co-occurrence",
-            done: total,
-            total,
+            done: 0,
+            total: 2,
+        });
+        let co = par_map(n_items, |range| {
+            let mut scratch = vec![0u32; n_items];
+            let mut touched: Vec<u32> = Vec::new();
+            range
+                .map(|i| {
+                    for items in &holders[i] {
+                        for &j in *items {
+                            if j as usize != i {
+                                if scratch[j as usize] == 0 {
+                                    touched.push(j);
+                                }
+                                scratch[j as usize] += 1;
+                            }
+                        }
+                    }
+                    touched.sort_unstable();
+                    let row: Vec<(u32, u32)> = touched
+                        .iter()
+                        .map(|&j| (j, std::mem::take(&mut scratch[j as usize])))
+                        .collect();
+                    touched.clear();
+                    row
+                })
+                .collect()
+        });
+        progress(Progress {
+            stage: "neighbours",
+            done: 1,
+            total: 2,
         });
         drop(holders);
         let mut model = Self {
@@ -111,6 +111,11 @@ impl ItemKnn {
             neighbours: Vec::new(),
         };
         model.rebuild_neighbours();
+        progress(Progress {
+            stage: "neighbours",
+            done: 2,
+            total: 2,
+        });
         model
     }
 
@@ -153,34 +158,40 @@ impl ItemKnn {
                 .sum();
             mass as f64 / held as f64
         };
-        let mut neighbours = Vec::with_capacity(self.co.len());
-        for (i, row) in self.co.iter().enumerate() {
-            let ni = self.degree[i] as f64;
-            let mass: u64 = row.iter().map(|e| e.1 as u64).sum();
-            let mut sims: Vec<(u32, f32)> = row
-                .iter()
-                .map(|&(j, c)| {
-                    let nj = self.degree[j as usize] as f64;
-                    let c = c as f64;
-                    let s = match self.config.weighting {
-                        Weighting::Cosine => c / (ni * nj).sqrt(),
-                        Weighting::Bm25 { k1, b } => {
-                            let idf = (1.0 + (subjects - nj + 0.5) / (nj + 0.5)).ln();
-                            let norm = k1 * (1.0 - b + b * mass as f64 / avg_mass.max(1.0));
-                            idf * c * (k1 + 1.0) / (c + norm)
-                        }
-                    };
-                    (j, s as f32)
+        let (co, degree, weighting) = (&self.co, &self.degree, self.config.weighting);
+        let neighbours = par_map(co.len(), |range| {
+            range
+                .map(|i| {
+                    let row = &co[i];
+                    let ni = degree[i] as f64;
+                    let mass: u64 = row.iter().map(|e| e.1 as u64).sum();
+                    let mut sims: Vec<(u32, f32)> = row
+                        .iter()
+                        .map(|&(j, c)| {
+                            let nj = degree[j as usize] as f64;
+                            let c = c as f64;
+                            let s = match weighting {
+                                Weighting::Cosine => c / (ni * nj).sqrt(),
+                                Weighting::Bm25 { k1, b } => {
+                                    let idf = (1.0 + (subjects - nj + 0.5) / (nj + 0.5)).ln();
+                                    let norm = k1 * (1.0 - b + b * mass as f64 / avg_mass.max(1.0));
+                                    idf * c * (k1 + 1.0) / (c + norm)
+                                }
+                            };
+                            (j, s as f32)
+                        })
+                        .collect();
+                    let order =
+                        |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+                    if sims.len() > k {
+                        sims.select_nth_unstable_by(k, order);
+                        sims.truncate(k);
+                    }
+                    sims.sort_unstable_by(order);
+                    sims
                 })
-                .collect();
-            let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-            if sims.len() > k {
-                sims.select_nth_unstable_by(k, order);
-                sims.truncate(k);
-            }
-            sims.sort_unstable_by(order);
-            neighbours.push(sims);
-        }
+                .collect()
+        });
         self.neighbours = neighbours;
     }
 

@@ -54,3 +54,30 @@ pub fn top_n(mut all: Vec<(u32, f32, u32)>, n: usize) -> Vec<(u32, f32, u32)> {
     all.sort_unstable_by(order);
     all
 }
+
+/// Maps `0..n` to values on every core, in contiguous ranges, keeping order.
+/// Each value is computed by one thread alone, so results do not depend on
+/// the thread count.
+pub(crate) fn par_map<T: Send>(
+    n: usize,
+    f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
+) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    if threads < 2 || n < 256 {
+        return f(0..n);
+    }
+    let per = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|start| {
+                let f = &f;
+                scope.spawn(move || f(start..(start + per).min(n)))
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("worker panicked"))
+            .collect()
+    })
+}
