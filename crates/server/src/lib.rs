@@ -6,10 +6,12 @@
 
 pub mod auth;
 pub mod daily;
+pub mod erasure;
 pub mod error;
 mod ledger_writer;
 pub mod metrics;
 pub mod openapi;
+pub mod retention;
 pub mod routes;
 pub mod state;
 pub mod tokens;
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub use state::AppState;
@@ -44,6 +46,26 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/subjects/{id}/consents/history", get(consent::history))
         .route("/v1/events", post(events::ingest))
+        .route("/v1/admin/tokens", post(rights::issue_token))
+        .route(
+            "/v1/subjects/{id}",
+            get(rights::summary).delete(rights::erase),
+        )
+        .route("/v1/subjects/{id}/export", get(rights::export))
+        .route("/v1/subjects/{id}/interests", get(rights::interests))
+        .route(
+            "/v1/subjects/{id}/interests/{category}",
+            get(rights::interest)
+                .put(rights::edit_interest)
+                .delete(rights::remove_interest),
+        )
+        .route(
+            "/v1/subjects/{id}/events/{event_id}",
+            delete(rights::delete_event),
+        )
+        .route("/privacy", get(privacy::page))
+        .route("/privacy/app.js", get(privacy::script))
+        .route("/privacy/app.css", get(privacy::style))
         .route("/v1/ledger/key", get(ledger::key))
         .route("/v1/ledger/tree-head", get(ledger::tree_head))
         .route("/v1/ledger/proof/inclusion", get(ledger::inclusion))
@@ -95,10 +117,12 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "fineline listening");
     let background = daily::spawn(state.clone());
+    let retention = retention::spawn(state.clone(), retention::EVERY);
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
     background.abort();
+    retention.abort();
     Ok(())
 }
 

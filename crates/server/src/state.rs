@@ -37,6 +37,8 @@ pub struct Inner {
     /// Counts of days not yet sealed into the ledger; mirrored in the
     /// store's `DAILY_SETTING` with every ingestion write.
     daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
+    /// Told after each erasure commits; see `crate::erasure`.
+    pub(crate) erasure_listeners: RwLock<Vec<Arc<dyn crate::erasure::ErasureListener>>>,
 }
 
 /// A person's unwrapped data key and ledger salt, cached while they exist.
@@ -95,6 +97,7 @@ impl AppState {
             consent_order: tokio::sync::Mutex::new(()),
             ingest_order: tokio::sync::Mutex::new(()),
             daily: Mutex::new(daily),
+            erasure_listeners: RwLock::new(Vec::new()),
         })))
     }
 

@@ -1,0 +1,86 @@
+//! Telling the rest of the process that a person is gone.
+//!
+//! Erasure removes the person's rows and keys in one store transaction
+//! (see `routes::rights::erase`). Whatever else holds state derived from
+//! them — a recommender's model, a cache — registers an
+//! [`ErasureListener`] on the [`AppState`] at start-up and is called after
+//! that transaction commits, so it can forget the person *exactly* (remove
+//! their contribution, not just their row). Listeners run synchronously on
+//! the request's task: the erasure response (the receipt) is sent only
+//! once every listener has returned, so "erased" means erased everywhere.
+
+use std::sync::Arc;
+
+use fineline_core::{Pseudonym, Purpose, Timestamp};
+
+use crate::state::AppState;
+
+/// Something holding derived state about people.
+///
+/// Implementations must be cheap enough to run inside a request (the
+/// erasure target is p99 < 100 ms end to end) and must not fail: a
+/// listener that cannot forget someone has to make that person's derived
+/// state unusable instead (e.g. mark a model stale).
+pub trait ErasureListener: Send + Sync {
+    /// `subject` was erased: forget everything derived from them.
+    fn subject_erased(&self, subject: &Pseudonym);
+
+    /// `subject` deleted one of their events (a correction). Default:
+    /// nothing to do.
+    fn event_deleted(&self, _subject: &Pseudonym, _event_id: i64) {}
+
+    /// The retention sweep deleted every event of `purpose` older than
+    /// `cutoff` (it deletes by age, not by person). Default: nothing to do.
+    fn events_expired(&self, _purpose: Purpose, _cutoff: Timestamp) {}
+
+    /// `subject` removed an inferred interest; it must not be shown or
+    /// inferred again. Default: nothing to do.
+    fn interest_removed(&self, _subject: &Pseudonym, _category: &str) {}
+}
+
+/// Any closure taking the pseudonym is a listener that cares only about
+/// whole-person erasure.
+impl<F: Fn(&Pseudonym) + Send + Sync> ErasureListener for F {
+    fn subject_erased(&self, subject: &Pseudonym) {
+        self(subject)
+    }
+}
+
+impl AppState {
+    /// Register a listener; call at start-up, before serving.
+    pub fn on_erasure(&self, listener: Arc<dyn ErasureListener>) {
+        self.erasure_listeners.write().unwrap().push(listener);
+    }
+
+    fn listeners(&self) -> Vec<Arc<dyn ErasureListener>> {
+        self.erasure_listeners.read().unwrap().clone()
+    }
+
+    /// After an erasure committed: drop the person from every in-memory
+    /// structure this crate owns, then tell the listeners.
+    pub(crate) fn forget_subject(&self, subject: &Pseudonym) {
+        self.consents.write().unwrap().forget(subject);
+        self.forget_subject_keys(subject);
+        for l in self.listeners() {
+            l.subject_erased(subject);
+        }
+    }
+
+    pub(crate) fn notify_event_deleted(&self, subject: &Pseudonym, event_id: i64) {
+        for l in self.listeners() {
+            l.event_deleted(subject, event_id);
+        }
+    }
+
+    pub(crate) fn notify_events_expired(&self, purpose: Purpose, cutoff: Timestamp) {
+        for l in self.listeners() {
+            l.events_expired(purpose, cutoff);
+        }
+    }
+
+    pub(crate) fn notify_interest_removed(&self, subject: &Pseudonym, category: &str) {
+        for l in self.listeners() {
+            l.interest_removed(subject, category);
+        }
+    }
+}

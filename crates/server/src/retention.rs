@@ -1,0 +1,84 @@
+//! The retention sweep: each purpose's events are kept no longer than the
+//! policy says (`retention_days`), then deleted.
+//!
+//! The retention used for a purpose is the one declared by the latest
+//! policy version that declares it, so a purpose dropped from the policy
+//! keeps its last promised retention instead of living forever. The sweep
+//! logs counts per purpose only, never whose events went.
+
+use std::time::Duration;
+
+use fineline_core::{Purpose, Timestamp};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How often the server sweeps: hourly is well inside a retention counted
+/// in days.
+pub const EVERY: Duration = Duration::from_secs(3600);
+
+/// What one sweep deleted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Per purpose swept: (retention in days, events deleted).
+    pub purposes: Vec<(Purpose, u32, u64)>,
+}
+
+impl SweepReport {
+    pub fn deleted(&self) -> u64 {
+        self.purposes.iter().map(|(_, _, n)| n).sum()
+    }
+}
+
+/// Delete every event older than its purpose's retention as of `now`.
+pub async fn sweep(state: &AppState, now: Timestamp) -> Result<SweepReport, ApiError> {
+    let retention: Vec<(Purpose, u32)> = {
+        let index = state.consents.read().unwrap();
+        let all = index.policies().all();
+        Purpose::ALL
+            .iter()
+            .filter_map(|p| {
+                all.iter()
+                    .rev()
+                    .find_map(|pol| pol.declaration(*p))
+                    .map(|d| (*p, d.retention_days))
+            })
+            .collect()
+    };
+    let mut report = SweepReport::default();
+    for (purpose, days) in retention {
+        let cutoff = Timestamp(now.millis().saturating_sub(days as i64 * DAY_MS));
+        let n = state
+            .store()
+            .delete_events_before(purpose, cutoff)
+            .await
+            .map_err(ApiError::internal)?;
+        if n > 0 {
+            state.notify_events_expired(purpose, cutoff);
+        }
+        tracing::info!(
+            purpose = purpose.as_str(),
+            retention_days = days,
+            deleted = n,
+            "retention sweep"
+        );
+        report.purposes.push((purpose, days, n));
+    }
+    Ok(report)
+}
+
+/// Sweep now, then every `every`, until the task is aborted.
+pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweep(&state, Timestamp::now()).await {
+                tracing::warn!(code = e.code, "retention sweep failed; will retry");
+            }
+        }
+    })
+}
