@@ -45,3 +45,31 @@ pub fn cell_boundary(cell: u64) -> Result<Vec<[f64; 2]>, GeoError> {
 pub fn cell_text(cell: u64) -> String {
     format!("{cell:x}")
 }
+
+/// One heatmap cell: ready for a GeoJSON `Feature` with a `Polygon` geometry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeatCell {
+    pub cell: u64,
+    /// Closed ring of `[lng, lat]` positions.
+    pub ring: Vec<[f64; 2]>,
+    pub estimate: crate::engine::Estimate,
+}
+
+/// The cells of a release grouped by one H3 dimension (other groups are skipped).
+pub fn heatmap_cells(release: &crate::engine::Release) -> Result<Vec<HeatCell>, GeoError> {
+    release
+        .groups
+        .iter()
+        .filter_map(|g| match g.key.0.as_slice() {
+            [KeyValue::H3Cell(c)] => Some((*c, g.estimate)),
+            _ => None,
+        })
+        .map(|(cell, estimate)| {
+            Ok(HeatCell {
+                cell,
+                ring: cell_boundary(cell)?,
+                estimate,
+            })
+        })
+        .collect()
+}

@@ -28,7 +28,7 @@ pub use budget::{
     REPORT_DELTA,
 };
 pub use engine::{Bin, Estimate, GroupRelease, InsightError, Plan, Release, THRESHOLD_DELTA};
-pub use geo::{cell_boundary, cell_key, cell_of, GeoError};
+pub use geo::{cell_boundary, cell_key, cell_of, heatmap_cells, GeoError, HeatCell};
 pub use mechanism::{Accuracy, NoisePlan, Sensitivity};
 pub use query::{Bounds, Dimension, Filter, Mechanism, Metric, Query, QueryError};
 pub use rows::{DeclaredKeys, GroupKey, InsightRow, KeyValue, RowSet};

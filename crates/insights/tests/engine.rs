@@ -168,9 +168,13 @@ fn small_location_cells_are_dropped() {
     let r = plan.run(&set, 3).unwrap();
     assert_eq!(r.groups.len(), 1);
     assert_eq!(r.groups[0].key.0[0], paris);
+    let heat = heatmap_cells(&r).unwrap();
+    assert_eq!(heat.len(), 1);
+    assert_eq!(heat[0].estimate, r.groups[0].estimate);
     let KeyValue::H3Cell(c) = paris else {
         unreachable!()
     };
+    assert_eq!(heat[0].cell, c);
     let ring = cell_boundary(c).unwrap();
     assert_eq!(ring.len(), 7);
     assert_eq!(ring.first(), ring.last());
