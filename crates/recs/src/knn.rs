@@ -87,11 +87,21 @@ impl ItemKnn {
                             }
                         }
                     }
-                    touched.sort_unstable();
-                    let row: Vec<(u32, u32)> = touched
-                        .iter()
-                        .map(|&j| (j, std::mem::take(&mut scratch[j as usize])))
-                        .collect();
+                    // Sorting a long touched list costs more than sweeping the scratch row.
+                    let row: Vec<(u32, u32)> = if touched.len() * 16 > n_items {
+                        scratch
+                            .iter_mut()
+                            .enumerate()
+                            .filter(|(_, c)| **c > 0)
+                            .map(|(j, c)| (j as u32, std::mem::take(c)))
+                            .collect()
+                    } else {
+                        touched.sort_unstable();
+                        touched
+                            .iter()
+                            .map(|&j| (j, std::mem::take(&mut scratch[j as usize])))
+                            .collect()
+                    };
                     touched.clear();
                     row
                 })
