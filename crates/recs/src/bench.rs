@@ -185,6 +185,8 @@ pub struct OurRun {
     pub name: String,
     pub train: Duration,
     pub metrics: Metrics,
+    /// 99th percentile of one `recommend` call (in-process, no HTTP).
+    pub serve_p99: Duration,
 }
 
 /// Trains `config` on the training half and ranks top-`k` for every test subject,
@@ -199,15 +201,25 @@ pub fn run_ours(
     let started = Instant::now();
     let model = Recommender::train(&split.train, Catalogue::new(), config, &mut |_| {})?;
     let train = started.elapsed();
+    let mut latencies = Vec::new();
     let metrics = evaluator.evaluate(|_, history| {
         let mut req = Request::personalized(history, k);
         req.exclude_seen = true;
-        model.recommend(&req).into_iter().map(|r| r.item).collect()
+        let asked = Instant::now();
+        let list = model.recommend(&req);
+        latencies.push(asked.elapsed());
+        list.into_iter().map(|r| r.item).collect()
     });
+    latencies.sort_unstable();
+    let p99 = latencies
+        .get((latencies.len() * 99).div_ceil(100).saturating_sub(1))
+        .copied()
+        .unwrap_or_default();
     Ok(OurRun {
         name: name.to_string(),
         train,
         metrics,
+        serve_p99: p99,
     })
 }
 
@@ -250,6 +262,14 @@ pub fn table(dataset: &str, ours: &[OurRun], peers: &[PeerRun]) -> String {
             &format!("fineline {}", o.name),
             &o.metrics,
             o.train.as_secs_f64(),
+        );
+    }
+    for o in ours {
+        let _ = writeln!(
+            s,
+            "serving p99 fineline {:<26} {:.3} ms per recommend (in-process)",
+            o.name,
+            o.serve_p99.as_secs_f64() * 1e3
         );
     }
     let _ = writeln!(

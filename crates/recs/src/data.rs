@@ -49,9 +49,10 @@ pub struct ItemIndex {
 impl ItemIndex {
     /// Builds the index of every item id given (duplicates are fine).
     pub fn from_ids<'a>(ids: impl IntoIterator<Item = &'a ItemId>) -> Self {
-        let mut refs: Vec<&ItemId> = ids.into_iter().collect();
+        // Deduplicate by hash first: sorting every occurrence's string is the slow part.
+        let unique: std::collections::HashSet<&ItemId> = ids.into_iter().collect();
+        let mut refs: Vec<&ItemId> = unique.into_iter().collect();
         refs.sort_unstable();
-        refs.dedup();
         let ids: Vec<ItemId> = refs.into_iter().cloned().collect();
         let by_id = ids
             .iter()

@@ -16,7 +16,7 @@ use faer::{Mat, Side};
 
 use crate::data::Progress;
 use crate::knn::ItemKnn;
-use crate::score::Scores;
+use crate::score::{Scores, PENDING};
 use crate::RecsError;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,24 +90,58 @@ impl Ease {
         Ok(Self { items, position, b })
     }
 
-    /// Adds `weight × B[i, ·]` for each history item, keeping the largest
-    /// contributor per candidate as its reason.
+    /// Adds `Σ weight × B[i, ·]` over the history, each candidate's reason
+    /// left [`PENDING`]: summing whole rows vectorises, and only the few
+    /// answers shown need [`Self::because`].
     pub fn score_into(&self, history: &[(u32, f32)], scores: &mut Scores) {
         let n = self.items.len();
-        for &(i, w) in history {
-            let Some(&p) = self.position.get(i as usize) else {
-                continue;
-            };
-            if p == u32::MAX {
-                continue;
+        let mut acc = vec![0f32; n];
+        let mut any = false;
+        for (p, w) in self.rows_of(history) {
+            for (x, &v) in acc.iter_mut().zip(&self.b[p * n..(p + 1) * n]) {
+                *x += w * v;
             }
-            let row = &self.b[p as usize * n..(p as usize + 1) * n];
-            for (q, &v) in row.iter().enumerate() {
-                if v != 0.0 {
-                    scores.add(self.items[q], w * v, i);
-                }
+            any = true;
+        }
+        if any {
+            for (q, &v) in acc.iter().enumerate() {
+                scores.add(self.items[q], v, PENDING);
             }
         }
+    }
+
+    /// The history item contributing most to `item`'s score (ties: earlier in history).
+    pub fn because(&self, history: &[(u32, f32)], item: u32) -> Option<u32> {
+        let n = self.items.len();
+        let q = *self.position.get(item as usize)?;
+        if q == u32::MAX {
+            return None;
+        }
+        let mut best: Option<(f32, u32)> = None;
+        for (&(i, _), (p, w)) in history
+            .iter()
+            .filter(|h| self.model_position(h.0).is_some())
+            .zip(self.rows_of(history))
+        {
+            let c = w * self.b[p * n + q as usize];
+            if best.is_none_or(|b| c > b.0) {
+                best = Some((c, i));
+            }
+        }
+        best.map(|b| b.1)
+    }
+
+    fn model_position(&self, item: u32) -> Option<usize> {
+        match self.position.get(item as usize) {
+            Some(&p) if p != u32::MAX => Some(p as usize),
+            _ => None,
+        }
+    }
+
+    fn rows_of<'h>(&'h self, history: &'h [(u32, f32)]) -> impl Iterator<Item = (usize, f32)> + 'h {
+        history
+            .iter()
+            .filter_map(|&(i, w)| self.model_position(i).map(|p| (p, w)))
     }
 
     /// Items in the model.

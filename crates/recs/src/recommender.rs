@@ -8,11 +8,8 @@ use fineline_core::{ItemId, Pseudonym};
 use crate::data::{baskets, Catalogue, Interaction, ItemIndex, Progress};
 use crate::ease::{Ease, EaseConfig};
 use crate::knn::{ItemKnn, KnnConfig};
-use crate::score::{top_n, Scores, NOBODY};
+use crate::score::{top_n, Scores, CONTEXT, NOBODY, PENDING};
 use crate::RecsError;
-
-/// Marks a contribution that came from the context item, not the history.
-const CONTEXT: u32 = u32::MAX - 1;
 
 /// Which personal model answers when both are trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,8 +300,20 @@ impl Recommender {
                     .map(|&j| (j, degree[j as usize] as f32 / subjects, NOBODY)),
             );
         }
+        let ease = match (&self.ease, self.config.serve) {
+            (Some(ease), Algorithm::Ease) => Some(ease),
+            _ => None,
+        };
         ranked
             .into_iter()
+            .map(|(j, score, because)| match because {
+                PENDING => (
+                    j,
+                    score,
+                    ease.and_then(|e| e.because(&history, j)).unwrap_or(NOBODY),
+                ),
+                _ => (j, score, because),
+            })
             .map(|(j, score, because)| Recommendation {
                 item: self.index.id(j).clone(),
                 score,

@@ -12,6 +12,10 @@ pub struct Scores {
 
 /// No history item is responsible (popularity, context).
 pub const NOBODY: u32 = u32::MAX;
+/// The context item is responsible.
+pub const CONTEXT: u32 = u32::MAX - 1;
+/// Some history item is responsible; the model names it on demand.
+pub const PENDING: u32 = u32::MAX - 2;
 
 impl Scores {
     pub fn new(n_items: usize) -> Self {
