@@ -185,7 +185,8 @@ pub struct OurRun {
     pub name: String,
     pub train: Duration,
     pub metrics: Metrics,
-    /// 99th percentile of one `recommend` call (in-process, no HTTP).
+    /// Median and 99th percentile of one `recommend` call (in-process, no HTTP).
+    pub serve_p50: Duration,
     pub serve_p99: Duration,
 }
 
@@ -211,6 +212,10 @@ pub fn run_ours(
         list.into_iter().map(|r| r.item).collect()
     });
     latencies.sort_unstable();
+    let p50 = latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or_default();
     let p99 = latencies
         .get((latencies.len() * 99).div_ceil(100).saturating_sub(1))
         .copied()
@@ -219,6 +224,7 @@ pub fn run_ours(
         name: name.to_string(),
         train,
         metrics,
+        serve_p50: p50,
         serve_p99: p99,
     })
 }
@@ -267,8 +273,9 @@ pub fn table(dataset: &str, ours: &[OurRun], peers: &[PeerRun]) -> String {
     for o in ours {
         let _ = writeln!(
             s,
-            "serving p99 fineline {:<26} {:.3} ms per recommend (in-process)",
+            "serving fineline {:<30} p50 {:.3} ms, p99 {:.3} ms per recommend (in-process)",
             o.name,
+            o.serve_p50.as_secs_f64() * 1e3,
             o.serve_p99.as_secs_f64() * 1e3
         );
     }
