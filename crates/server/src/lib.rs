@@ -8,6 +8,7 @@ pub mod auth;
 pub mod daily;
 pub mod erasure;
 pub mod error;
+mod json_errors;
 mod ledger_writer;
 pub mod metrics;
 pub mod openapi;
@@ -77,6 +78,9 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
+        ))
+        .layer(axum::middleware::map_response(
+            json_errors::ensure_json_errors,
         ))
         .with_state(state)
 }

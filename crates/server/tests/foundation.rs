@@ -432,3 +432,29 @@ async fn refusals_are_sealed_into_the_ledger_as_daily_summaries() {
         );
     }
 }
+
+#[tokio::test]
+async fn axum_rejections_come_back_as_json_errors() {
+    let s = TestServer::start(common::Backend::Sqlite).await;
+    // A path parameter that is not a number.
+    let r = s
+        .http
+        .get(s.url("/v1/ledger/entries/abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+    // A method the route does not have.
+    let r = s.http.delete(s.url("/v1/policy")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    // Query parameters of the wrong type name the field.
+    let (status, body) = s
+        .get("/v1/ledger/proof/inclusion?index=x&size=1", &s.admin)
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["field"].is_string(), "{body}");
+}
