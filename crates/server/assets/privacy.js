@@ -64,7 +64,11 @@ async function loadChoices() {
   list.textContent = '';
   if (!policy) { $('policy-intro').textContent = 'No privacy policy has been published yet.'; return; }
   const p = policy.policy || policy;
-  $('policy-intro').textContent = 'Our privacy policy (version ' + p.version + ') asks for each use separately. Nothing is used without your yes, and you can change your mind at any time.';
+  const intro = $('policy-intro');
+  intro.textContent = '';
+  intro.append(el('strong', {}, p.title + ' (version ' + p.version + ')'));
+  for (const para of (p.text || '').split(/\n\s*\n/)) intro.append(el('span', { className: 'para' }, para));
+  intro.append(el('span', { className: 'para' }, 'Nothing below is used without your yes, and you can change your mind at any time.'));
   for (const d of p.purposes) {
     const id = 'purpose-' + d.purpose;
     const state = status.purposes[d.purpose] || 'none';

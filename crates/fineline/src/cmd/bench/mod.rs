@@ -1,5 +1,6 @@
 //! `fineline bench ...`: each prints the figures docs/benchmarks.md records.
 
+mod erasure;
 mod ingest;
 
 use clap::Subcommand;
@@ -8,6 +9,8 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// Events/s through the HTTP batch API (consent checks on) vs a bare bulk insert.
     Ingest(ingest::Args),
+    /// Erasure latency among 1M events and export latency for 10k events.
+    Erasure(erasure::Args),
     /// Ledger appends/s (signing every N) and proof latency at a given size.
     Ledger {
         #[arg(long, default_value_t = 10_000_000)]
@@ -20,6 +23,7 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(a) => ingest::run(a).await,
+        BenchCommand::Erasure(a) => erasure::run(a).await,
         BenchCommand::Ledger { leaves, sign_every } => {
             let config = fineline_ledger::bench::BenchConfig {
                 leaves,

@@ -1,0 +1,211 @@
+//! Erasure and export latency through the real HTTP API on loopback.
+//!
+//! Erasure: one person among `--events` stored events (default 1M, spread
+//! evenly over `--subjects`), `DELETE /v1/subjects/{id}` end to end: the
+//! ledger append, the one-transaction delete of their events, consent
+//! records, interests and keys, the in-memory forgetting and every
+//! registered erasure listener (none is registered here: the recommender
+//! is not wired into the server yet). Export: `GET .../export` for one
+//! person holding `--export-events` events, every property decrypted.
+//!
+//! Events are bulk-loaded straight into the store, sealed with each
+//! person's real data key, so setup does not dominate the run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fineline_core::{EventKind, ItemId, Purpose, Role, Timestamp};
+use fineline_store::{NewEvent, Store, WriteOp, WriteSet};
+use fineline_vault::subject_aad;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Events stored before the first erasure.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: usize,
+    #[arg(long, default_value_t = 1_000)]
+    pub subjects: usize,
+    /// Erasures timed (each a different person).
+    #[arg(long, default_value_t = 100)]
+    pub samples: usize,
+    /// Events held by the person whose export is timed.
+    #[arg(long, default_value_t = 10_000)]
+    pub export_events: usize,
+    #[arg(long, default_value_t = 20)]
+    pub export_samples: usize,
+    /// Run against PostgreSQL (a fresh schema) instead of the embedded store.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+fn subject(i: usize) -> String {
+    format!("erasure-bench-{i}@example.com")
+}
+
+async fn load_events(
+    state: &fineline_server::AppState,
+    who: &[String],
+    total: usize,
+) -> anyhow::Result<()> {
+    let mut keys = Vec::with_capacity(who.len());
+    for raw in who {
+        let p = state.pseudonymize(raw);
+        let k = state
+            .subject_keys(&p)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?
+            .ok_or_else(|| anyhow::anyhow!("no keys after consent"))?;
+        keys.push((p, k, subject_aad(&p)));
+    }
+    let at = Timestamp::now().millis();
+    let kind = EventKind::new("view")?;
+    let mut batch = Vec::with_capacity(10_000);
+    for n in 0..total {
+        let (p, k, aad) = &keys[n % keys.len()];
+        let props = format!(r#"{{"price_cents":{},"channel":"web"}}"#, 100 + n % 9_900);
+        batch.push(NewEvent {
+            subject: *p,
+            kind: kind.clone(),
+            item: Some(ItemId::new(&format!("sku-{}", n % 5_000))?),
+            purpose: Purpose::Personalization,
+            at: Timestamp(at - (n % 86_400_000) as i64),
+            sealed_properties: k.data_key.seal(props.as_bytes(), aad),
+        });
+        if batch.len() == 10_000 || n + 1 == total {
+            state
+                .store()
+                .apply(WriteSet::from(WriteOp::PutEvents(std::mem::take(
+                    &mut batch,
+                ))))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.subjects > args.samples && args.events > 0 && args.samples > 0,
+        "need --subjects > --samples > 0 and --events > 0"
+    );
+    let dir = tempfile::tempdir()?;
+    let (store, backend): (Arc<dyn Store>, &str) = match &args.database_url {
+        Some(url) => (
+            Arc::new(fineline_store::PostgresStore::open_isolated(url).await?),
+            "postgresql",
+        ),
+        None => (
+            Arc::new(fineline_store::SqliteStore::open(&dir.path().join("fineline.db")).await?),
+            "embedded (SQLite)",
+        ),
+    };
+    let vault = fineline_vault::Vault::open_or_create(dir.path())?;
+    let state = fineline_server::AppState::load(store, vault)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
+        let _ = stop_rx.await;
+    }));
+    let http = reqwest::Client::new();
+    http.post(format!("{base}/v1/policy"))
+        .bearer_auth(&admin)
+        .json(&fineline_consent::demo_policy(1, Timestamp::now()))
+        .send()
+        .await?
+        .error_for_status()?;
+    let exporter = "export-bench@example.com".to_string();
+    let mut people: Vec<String> = (0..args.subjects).map(subject).collect();
+    people.push(exporter.clone());
+    for raw in &people {
+        http.post(format!("{base}/v1/subjects/{raw}/consents"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"source": "api", "grant": ["personalization"]}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let start = Instant::now();
+    load_events(&state, &people[..args.subjects], args.events).await?;
+    load_events(&state, std::slice::from_ref(&exporter), args.export_events).await?;
+    let load_secs = start.elapsed().as_secs_f64();
+    let stored = state.store().count_events().await?;
+
+    // Export first, while the store is at its fullest.
+    let mut export_times = Vec::with_capacity(args.export_samples);
+    let mut export_bytes = 0;
+    for _ in 0..args.export_samples.max(1) {
+        let t = Instant::now();
+        let body = http
+            .get(format!("{base}/v1/subjects/{exporter}/export"))
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        export_times.push(t.elapsed());
+        export_bytes = body.len();
+    }
+    let t = Instant::now();
+    let html = http
+        .get(format!("{base}/v1/subjects/{exporter}/export?format=html"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let html_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    let mut erase_times = Vec::with_capacity(args.samples);
+    let mut rows = 0u64;
+    for raw in people.iter().take(args.samples) {
+        let t = Instant::now();
+        let r: serde_json::Value = http
+            .delete(format!("{base}/v1/subjects/{raw}"))
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        erase_times.push(t.elapsed());
+        rows += r["rows_deleted"].as_u64().unwrap_or(0);
+    }
+    let _ = stop_tx.send(());
+    server.await??;
+    export_times.sort();
+    erase_times.sort();
+    println!(
+        "erasure benchmark: store {backend}, {stored} events stored ({} subjects), loaded in {load_secs:.1} s",
+        args.subjects + 1
+    );
+    println!(
+        "  erasure (HTTP DELETE, {} people, ~{} rows each): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        args.samples,
+        rows / args.samples as u64,
+        pct(&erase_times, 0.50),
+        pct(&erase_times, 0.99),
+        pct(&erase_times, 1.0)
+    );
+    println!(
+        "  export (JSON, {} events, {:.1} MB, {} runs): p50 {:.1} ms  p99 {:.1} ms; HTML once: {html_ms:.1} ms ({:.1} MB)",
+        args.export_events,
+        export_bytes as f64 / 1e6,
+        export_times.len(),
+        pct(&export_times, 0.50),
+        pct(&export_times, 0.99),
+        html.len() as f64 / 1e6
+    );
+    println!("  model update: not included (no recommender is wired into the server yet)");
+    Ok(())
+}

@@ -1,0 +1,115 @@
+// The privacy center as a person uses it, in headless Chromium:
+// choices survive a reload, the export downloads, receipts verify in the
+// browser, and deleting the account erases everything.
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+
+const { BASE, TOKEN, ADMIN, SUBJECT } = process.env;
+const results = [];
+
+async function test(name, fn) {
+  try {
+    await fn();
+    results.push([name, true]);
+    console.log(`  ok   ${name}`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`  FAIL ${name}\n${e.stack || e}`);
+  }
+}
+
+async function ingest(purpose) {
+  const r = await fetch(`${BASE}/v1/events`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify([{ subject_id: SUBJECT, type: 'view', item: 'sku-7', purpose, timestamp: Date.now(), properties: { colour: 'heather-browser-test' } }]),
+  });
+  return r.json();
+}
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const context = await browser.newContext({ acceptDownloads: true });
+const page = await context.newPage();
+const external = [];
+const cspErrors = [];
+page.on('request', (r) => { if (!r.url().startsWith(BASE) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) external.push(r.url()); });
+page.on('console', (m) => { if (m.type() === 'error') cspErrors.push(m.text()); });
+const status = page.locator('#status');
+
+await test('a choice is saved and still there after a reload', async () => {
+  await page.goto(`${BASE}/privacy#token=${TOKEN}`);
+  assert.equal(new URL(page.url()).hash, '', 'the token is taken out of the address bar');
+  await page.getByRole('heading', { name: 'Your choices' }).waitFor();
+  const box = page.getByLabel('Personal recommendations');
+  await box.waitFor();
+  assert.equal(await box.isChecked(), false, 'everything starts off');
+  await box.focus();
+  await page.keyboard.press('Space'); // keyboard only
+  await status.filter({ hasText: 'Personal recommendations is now on' }).waitFor();
+  assert.match(await status.textContent(), /ledger entry #\d+/);
+  assert.equal(await page.locator('#status').getAttribute('aria-live'), 'polite');
+  await page.reload();
+  await page.getByLabel('Personal recommendations').waitFor();
+  assert.equal(await page.getByLabel('Personal recommendations').isChecked(), true);
+  assert.equal(await page.getByLabel('Anonymous statistics for partners').isChecked(), false);
+  // What is held follows: one event arrives, the page shows it.
+  const r = await ingest('personalization');
+  assert.equal(r.accepted, 1, JSON.stringify(r));
+  await page.reload();
+  await page.locator('#held-total').filter({ hasText: 'We hold 1 events' }).waitFor();
+});
+
+await test('the export downloads with everything held', async () => {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download my data (JSON)' }).click()]);
+  assert.equal(download.suggestedFilename(), 'my-data.json');
+  const doc = JSON.parse(await readFile(await download.path(), 'utf8'));
+  assert.equal(doc.schema, 'fineline.export.v1');
+  assert.equal(doc.events.length, 1);
+  assert.equal(doc.events[0].properties.colour, 'heather-browser-test');
+  assert.equal(doc.consents.current.personalization, 'given');
+  assert.ok(doc.receipts.some((r) => r.entry.kind === 'data_access' && r.entry.what === 'export'));
+  const [html] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download a readable copy (HTML)' }).click()]);
+  assert.match(await readFile(await html.path(), 'utf8'), /Everything we hold about you/);
+});
+
+await test('receipts verify in the browser', async () => {
+  await page.getByRole('button', { name: 'Verify my receipts' }).click();
+  await status.filter({ hasText: 'receipts verified' }).waitFor();
+  assert.match(await status.textContent(), /^1 of 1 receipts verified\.$/);
+  const checks = await page.locator('#receipts li.receipt li').allTextContents();
+  assert.ok(checks.includes('✓ ledger signature is valid'), checks.join(' | '));
+  assert.ok(checks.includes('✓ the entry is about you'), checks.join(' | '));
+  assert.ok(!checks.some((c) => c.startsWith('✗')), checks.join(' | '));
+});
+
+await test('deleting the account erases everything and returns a receipt', async () => {
+  await page.getByRole('button', { name: 'Delete my account…' }).click();
+  await page.getByRole('button', { name: 'Erase everything now' }).click();
+  await page.locator('#alert').filter({ hasText: 'cannot be undone' }).waitFor(); // must confirm first
+  await page.getByLabel('I understand this cannot be undone.').check();
+  await page.getByRole('button', { name: 'Erase everything now' }).click();
+  await status.filter({ hasText: 'have been erased' }).waitFor();
+  const receipt = await page.locator('#receipts li.receipt').first().textContent();
+  assert.match(receipt, /Your data was erased — valid/);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download my erasure receipt' }).click()]);
+  const body = JSON.parse(await readFile(await dl.path(), 'utf8'));
+  assert.equal(body.receipt.entry.kind, 'erasure');
+  // Nothing is held any more, and new events for this person are refused.
+  const r = await fetch(`${BASE}/v1/subjects/me/export`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 404);
+  const late = await ingest('personalization');
+  assert.equal(late.accepted, 0);
+  assert.equal(late.rejected[0].reason, 'no_consent');
+});
+
+await test('no external resource and no CSP violation', async () => {
+  assert.deepEqual(external, []);
+  assert.deepEqual(cspErrors.filter((e) => /Content Security Policy/i.test(e)), []);
+});
+
+await browser.close();
+const passed = results.filter(([, ok]) => ok).length;
+const failed = results.length - passed;
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
