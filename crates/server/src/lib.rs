@@ -12,6 +12,7 @@ mod json_errors;
 mod ledger_writer;
 pub mod metrics;
 pub mod openapi;
+pub mod recs_service;
 pub mod retention;
 pub mod routes;
 pub mod state;
@@ -67,6 +68,14 @@ pub fn router(state: AppState) -> Router {
         .route("/privacy", get(privacy::page))
         .route("/privacy/app.js", get(privacy::script))
         .route("/privacy/app.css", get(privacy::style))
+        .route(
+            "/v1/subjects/{id}/recommendations",
+            get(recs::recommendations),
+        )
+        .route("/v1/items", post(recs::put_items))
+        .route("/v1/items/{item}/similar", get(recs::similar))
+        .route("/v1/recs/train", post(recs::train))
+        .route("/v1/recs/status", get(recs::status))
         .route("/v1/ledger/key", get(ledger::key))
         .route("/v1/ledger/tree-head", get(ledger::tree_head))
         .route("/v1/ledger/proof/inclusion", get(ledger::inclusion))
@@ -122,11 +131,22 @@ pub async fn serve_on(
     tracing::info!(addr = %listener.local_addr()?, "fineline listening");
     let background = daily::spawn(state.clone());
     let retention = retention::spawn(state.clone(), retention::EVERY);
+    let recs = recs_service::spawn(state.clone());
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
     background.abort();
     retention.abort();
+    for task in recs {
+        task.abort();
+    }
+    // Personalized reads already answered get their ledger entries.
+    if let Err(e) = state.recs.flush_reads(&state).await {
+        tracing::error!(
+            error = e.message,
+            "recommendation reads not logged at shutdown"
+        );
+    }
     Ok(())
 }
 

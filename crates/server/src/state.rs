@@ -28,6 +28,8 @@ pub struct Inner {
     pub consents: RwLock<ConsentIndex>,
     pub ledger: LedgerWriter,
     pub metrics: Metrics,
+    /// The served recommender; see `crate::recs_service`.
+    pub recs: Arc<crate::recs_service::RecsService>,
     api_keys: RwLock<HashMap<String, Option<Role>>>,
     subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
     /// Serialises consent changes so the index and the store agree.
@@ -85,6 +87,7 @@ impl AppState {
             Some(b) => serde_json::from_slice(&b).map_err(ApiError::internal)?,
             None => Default::default(),
         };
+        let recs: Arc<crate::recs_service::RecsService> = Arc::default();
         Ok(Self(Arc::new(Inner {
             store,
             vault,
@@ -92,12 +95,13 @@ impl AppState {
             consents: RwLock::new(index),
             ledger,
             metrics: Metrics::default(),
+            recs: recs.clone(),
             api_keys: RwLock::new(HashMap::new()),
             subject_keys: Mutex::new(HashMap::new()),
             consent_order: tokio::sync::Mutex::new(()),
             ingest_order: tokio::sync::Mutex::new(()),
             daily: Mutex::new(daily),
-            erasure_listeners: RwLock::new(Vec::new()),
+            erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
         })))
     }
 

@@ -231,6 +231,8 @@ pub async fn change(
             index.record(r);
         }
     }
+    // Withdrawn personalization: out of the model before the receipt leaves.
+    state.recs.consent_changed(&state, &subject);
     let mut receipts = Vec::with_capacity(records.len());
     for index in appended.indices {
         receipts.push(

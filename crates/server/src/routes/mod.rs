@@ -5,4 +5,5 @@ pub mod ledger;
 pub mod ops;
 pub mod policy;
 pub mod privacy;
+pub mod recs;
 pub mod rights;
