@@ -11,6 +11,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database: {0}")]
     Backend(String),
+    /// A conditional write's condition did not hold (a budget would be
+    /// overspent). The whole write set was rolled back.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

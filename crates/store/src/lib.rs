@@ -30,6 +30,11 @@
 //! - footfall: `footfall_stores()`, `visit_sessions(store_id, from, to)`,
 //!   `visit_sessions_of(&device)`, `device_opt_outs()`; ops PutFootfallStore,
 //!   PutVisitSessions, DeleteDeviceSessions, DeleteVisitSessionsBefore, PutDeviceOptOut.
+//! - insights: `insight_facts(InsightScan) -> InsightFacts` (consented events'
+//!   analytic columns, filtered and optionally grouped per person in SQL),
+//!   `insight_budget(analyst, period)`; ops PutInsightEvents, SetInsightBudget,
+//!   ChargeInsightBudget (fails the write set with `StoreError::Refused` when it
+//!   would overspend).
 //! - backends: [`SqliteStore::open(path)`](SqliteStore::open),
 //!   [`PostgresStore::connect(url)`](PostgresStore::connect),
 //!   [`PostgresStore::open_isolated(url)`](PostgresStore::open_isolated) (fresh schema, for tests).
@@ -43,6 +48,8 @@ mod consent;
 mod error;
 mod events;
 mod footfall;
+mod insights;
+mod insights_sql;
 mod items;
 mod ledger;
 mod postgres;
@@ -56,6 +63,10 @@ pub use consent::{ConsentCursor, ConsentRow, ConsentStore, PolicyRow};
 pub use error::{Result, StoreError};
 pub use events::{EventRow, EventScan, EventStore, NewEvent};
 pub use footfall::{FootfallStore, FootfallStoreRow, VisitSessionRow};
+pub use insights::{
+    BudgetAmount, BudgetRow, InsightColumns, InsightEventRow, InsightFact, InsightFacts,
+    InsightScan, InsightStore, TextId, NO_TEXT,
+};
 pub use items::{CatalogStore, InterestRow, ItemRow};
 pub use ledger::LedgerStore;
 pub use postgres::PostgresStore;
@@ -75,6 +86,7 @@ pub trait Store:
     + LedgerStore
     + SettingsStore
     + FootfallStore
+    + InsightStore
 {
 }
 
@@ -87,13 +99,14 @@ impl<T> Store for T where
         + LedgerStore
         + SettingsStore
         + FootfallStore
+        + InsightStore
 {
 }
 
 /// The traits whose methods callers use through `Arc<dyn Store>`.
 pub mod prelude {
     pub use crate::{
-        CatalogStore, ConsentStore, EventStore, FootfallStore, LedgerStore, SettingsStore, Store,
-        SubjectStore, WriteStore,
+        CatalogStore, ConsentStore, EventStore, FootfallStore, InsightStore, LedgerStore,
+        SettingsStore, Store, SubjectStore, WriteStore,
     };
 }

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use fineline_core::{Pseudonym, Timestamp};
 
 use crate::{
-    ConsentRow, FootfallStoreRow, InterestRow, ItemRow, NewEvent, PolicyRow, Result, SubjectKeys,
-    VisitSessionRow,
+    BudgetAmount, ConsentRow, FootfallStoreRow, InsightEventRow, InterestRow, ItemRow, NewEvent,
+    PolicyRow, Result, SubjectKeys, VisitSessionRow,
 };
 
 /// One change. A [`WriteSet`] applies its ops in order in one transaction.
@@ -57,6 +57,23 @@ pub enum WriteOp {
     DeleteVisitSessionsBefore { period: u32 },
     /// Add a device opt-out digest (already present: no change).
     PutDeviceOptOut { digest: [u8; 32], at: Timestamp },
+    /// Insert analytic columns of events inserted earlier in this write set.
+    PutInsightEvents(Vec<InsightEventRow>),
+    /// Set an analyst's budget total for a period (what was spent stays).
+    SetInsightBudget {
+        analyst: String,
+        period: String,
+        total: BudgetAmount,
+    },
+    /// Add `cost` to an analyst's spend for a period (creating the account
+    /// with `default_total` if new) only if it stays within the total;
+    /// otherwise the whole write set fails with `StoreError::Refused`.
+    ChargeInsightBudget {
+        analyst: String,
+        period: String,
+        cost: BudgetAmount,
+        default_total: BudgetAmount,
+    },
 }
 
 /// Ops applied together or not at all; once `apply` returns Ok the write

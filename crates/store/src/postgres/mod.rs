@@ -6,6 +6,7 @@
 //! order.
 
 mod footfall;
+mod insights;
 mod reads;
 mod schema;
 mod write;

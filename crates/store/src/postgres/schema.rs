@@ -93,6 +93,30 @@ CREATE TABLE footfall_opt_outs (
     at BIGINT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE insight_events (
+    subject TEXT COLLATE "C" NOT NULL,
+    event_id BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    item TEXT,
+    region TEXT,
+    h3_cell BIGINT,
+    value BIGINT,
+    PRIMARY KEY (subject, event_id),
+    FOREIGN KEY (subject, event_id) REFERENCES events (subject, id) ON DELETE CASCADE
+);
+CREATE INDEX insight_events_by_kind_time ON insight_events (kind, at);
+CREATE TABLE insight_budgets (
+    analyst TEXT NOT NULL,
+    period TEXT NOT NULL,
+    total_nano_rho BIGINT NOT NULL,
+    spent_nano_rho BIGINT NOT NULL,
+    total_femto_delta BIGINT NOT NULL,
+    spent_femto_delta BIGINT NOT NULL,
+    PRIMARY KEY (analyst, period)
+);
+"#,
 ];
 
 /// Arbitrary constant: serialises concurrent migrators of one database.

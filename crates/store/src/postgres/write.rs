@@ -214,6 +214,9 @@ async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) ->
         | WriteOp::DeleteDeviceSessions(_)
         | WriteOp::DeleteVisitSessionsBefore { .. }
         | WriteOp::PutDeviceOptOut { .. }) => super::footfall::apply_op(tx, op, out).await?,
+        op @ (WriteOp::PutInsightEvents(_)
+        | WriteOp::SetInsightBudget { .. }
+        | WriteOp::ChargeInsightBudget { .. }) => super::insights::apply_op(tx, op, out).await?,
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! in free pages.
 
 mod footfall;
+mod insights;
 mod reads;
 mod schema;
 mod write;

@@ -96,6 +96,28 @@ CREATE TABLE footfall_opt_outs (
     at INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+CREATE TABLE insight_events (
+    event_id INTEGER PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
+    subject TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    item TEXT,
+    region TEXT,
+    h3_cell INTEGER,
+    value INTEGER
+);
+CREATE INDEX insight_events_by_kind_time ON insight_events (kind, at);
+CREATE TABLE insight_budgets (
+    analyst TEXT NOT NULL,
+    period TEXT NOT NULL,
+    total_nano_rho INTEGER NOT NULL,
+    spent_nano_rho INTEGER NOT NULL,
+    total_femto_delta INTEGER NOT NULL,
+    spent_femto_delta INTEGER NOT NULL,
+    PRIMARY KEY (analyst, period)
+) WITHOUT ROWID;
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -153,6 +153,9 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         | WriteOp::DeleteDeviceSessions(_)
         | WriteOp::DeleteVisitSessionsBefore { .. }
         | WriteOp::PutDeviceOptOut { .. }) => super::footfall::apply_op(tx, op, out)?,
+        op @ (WriteOp::PutInsightEvents(_)
+        | WriteOp::SetInsightBudget { .. }
+        | WriteOp::ChargeInsightBudget { .. }) => super::insights::apply_op(tx, op, out)?,
     }
     Ok(())
 }
