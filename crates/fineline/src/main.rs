@@ -33,6 +33,8 @@ pub struct StoreArgs {
 enum Command {
     /// Run the HTTP server.
     Serve(cmd::serve::Args),
+    /// Train the recommender from the store, with a progress bar.
+    Train(cmd::train::Args),
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -79,6 +81,7 @@ fn main() -> std::process::ExitCode {
     let result = rt.block_on(async move {
         match cli.command {
             Command::Serve(a) => cmd::serve::run(a).await,
+            Command::Train(a) => cmd::train::run(a).await,
             Command::Keys { command } => cmd::keys::run_keys(command).await,
             Command::Tokens { command } => cmd::keys::run_tokens(command).await,
             Command::Import(a) => cmd::import::run(a).await,

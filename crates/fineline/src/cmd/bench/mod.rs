@@ -2,6 +2,8 @@
 
 mod erasure;
 mod ingest;
+mod recs;
+mod recs_serving;
 
 use clap::Subcommand;
 
@@ -11,6 +13,10 @@ pub enum BenchCommand {
     Ingest(ingest::Args),
     /// Erasure latency among 1M events and export latency for 10k events.
     Erasure(erasure::Args),
+    /// Recommendation quality vs implicit's peers (runs bench/recs.sh).
+    Recs(recs::Args),
+    /// p50/p99 of GET recommendations over loopback on a trained server.
+    RecsServing(recs_serving::Args),
     /// Ledger appends/s (signing every N) and proof latency at a given size.
     Ledger {
         #[arg(long, default_value_t = 10_000_000)]
@@ -24,6 +30,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(a) => ingest::run(a).await,
         BenchCommand::Erasure(a) => erasure::run(a).await,
+        BenchCommand::Recs(a) => recs::run(a).await,
+        BenchCommand::RecsServing(a) => recs_serving::run(a).await,
         BenchCommand::Ledger { leaves, sign_every } => {
             let config = fineline_ledger::bench::BenchConfig {
                 leaves,
