@@ -135,7 +135,16 @@ impl LedgerWriter {
                 let tree = MerkleTree::from_leaf_hashes(leaves.into_iter().map(|(_, h)| Hash(h)));
                 debug_assert_eq!(tree.size(), old_size);
                 *self.tree.write().unwrap() = tree;
-                Err(ApiError::internal(e))
+                Err(match e {
+                    // A budget charge in `ops` would overspend: the client's
+                    // doing, not ours (see `crate::budget`).
+                    fineline_store::StoreError::Refused(m) => ApiError::new(
+                        axum::http::StatusCode::TOO_MANY_REQUESTS,
+                        crate::budget::EXHAUSTED,
+                        m,
+                    ),
+                    e => ApiError::internal(e),
+                })
             }
         }
     }

@@ -5,9 +5,11 @@
 //! request logs name the matched route template, never the raw path.
 
 pub mod auth;
+pub mod budget;
 pub mod daily;
 pub mod erasure;
 pub mod error;
+pub mod insights_data;
 mod json_errors;
 mod ledger_writer;
 pub mod metrics;
@@ -76,6 +78,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/items/{item}/similar", get(recs::similar))
         .route("/v1/recs/train", post(recs::train))
         .route("/v1/recs/status", get(recs::status))
+        .route("/v1/insights/query", post(insights::query))
+        .route("/v1/insights/heatmap", get(insights::heatmap))
+        .route("/v1/insights/apps", get(insights::apps))
+        .route("/v1/insights/budget", get(insights::my_budget))
+        .route(
+            "/v1/insights/budgets/{analyst}",
+            axum::routing::put(insights::set_budget),
+        )
         .route("/v1/ledger/key", get(ledger::key))
         .route("/v1/ledger/tree-head", get(ledger::tree_head))
         .route("/v1/ledger/proof/inclusion", get(ledger::inclusion))

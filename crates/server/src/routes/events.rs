@@ -82,6 +82,7 @@ pub async fn ingest(
     }
 
     let mut events = Vec::with_capacity(accepted.len());
+    let mut insight_rows = Vec::new();
     for (i, subject, ev) in accepted {
         // Consent exists, so the person's keys do too (created with their
         // first consent record, destroyed only by erasure which also
@@ -101,6 +102,12 @@ pub async fn ingest(
             .as_ref()
             .map(|p| p.get().as_bytes())
             .unwrap_or(b"{}");
+        insight_rows.extend(crate::insights_data::capture(
+            &state,
+            &subject,
+            &ev,
+            events.len(),
+        ));
         events.push(NewEvent {
             subject,
             kind: ev.kind,
@@ -123,6 +130,7 @@ pub async fn ingest(
         }
         let ops = vec![
             WriteOp::PutEvents(events),
+            WriteOp::PutInsightEvents(insight_rows),
             WriteOp::PutSetting {
                 name: DAILY_SETTING.into(),
                 value: serde_json::to_vec(&days).map_err(ApiError::internal)?,

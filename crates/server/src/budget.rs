@@ -1,0 +1,220 @@
+//! Analysts' privacy budgets: who is asking, what they have left, and the
+//! atomic charge that must commit before any DP result leaves.
+//!
+//! A charge is one store transaction holding the `Release` ledger entry
+//! and a conditional update of the analyst's spend (`spent + cost <=
+//! total`); if the condition fails nothing is written and the caller gets
+//! HTTP 429 with what remains. Budgets are per analyst per calendar month
+//! (UTC), e.g. "2026-12"; an analyst with no row gets the default budget
+//! at their first charge.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use fineline_core::{Role, Timestamp};
+use fineline_insights::{zcdp_epsilon, Cost, DEFAULT_BUDGET, REPORT_DELTA};
+use fineline_ledger::{Hash, LedgerEntry};
+use fineline_store::{BudgetAmount, WriteOp};
+use serde::Serialize;
+
+use crate::auth::hash_key;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Code of the error a refused charge carries (HTTP 429).
+pub const EXHAUSTED: &str = "budget_exhausted";
+
+/// A caller allowed to spend a budget: an analyst key (or an admin key,
+/// which spends its own budget). `id` names the account: derived from the
+/// key's hash, so it is stable for the key and reveals nothing of it.
+#[derive(Debug, Clone)]
+pub struct Analyst {
+    pub id: String,
+    pub role: Role,
+}
+
+/// The account id of an API key: `a_` and the first 16 hex digits of its SHA-256.
+pub fn analyst_id(key: &str) -> String {
+    format!("a_{}", &hash_key(key)[..16])
+}
+
+impl FromRequestParts<AppState> for Analyst {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        let role = state
+            .role_for_key(key)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !matches!(role, Role::Analyst | Role::Admin) {
+            return Err(ApiError::forbidden(format!(
+                "role {} may not use this route",
+                role.as_str()
+            )));
+        }
+        Ok(Analyst {
+            id: analyst_id(key),
+            role,
+        })
+    }
+}
+
+/// The budget period containing `at`: its UTC month, "YYYY-MM".
+pub fn period_of(at: Timestamp) -> String {
+    let ts = jiff::Timestamp::from_millisecond(at.millis()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    ts.strftime("%Y-%m").to_string()
+}
+
+/// An analyst's account for a period, as clients see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Remaining {
+    pub analyst: String,
+    pub period: String,
+    pub total_nano_rho: u64,
+    pub spent_nano_rho: u64,
+    pub remaining_nano_rho: u64,
+    pub total_femto_delta: u64,
+    pub remaining_femto_delta: u64,
+    /// The remaining ρ as ε at δ = 1e-6 (OpenDP's conversion).
+    pub remaining_epsilon: f64,
+}
+
+fn to_cost(a: BudgetAmount) -> Cost {
+    Cost {
+        nano_rho: a.nano_rho,
+        femto_delta: a.femto_delta,
+    }
+}
+
+fn to_amount(c: Cost) -> BudgetAmount {
+    BudgetAmount {
+        nano_rho: c.nano_rho,
+        femto_delta: c.femto_delta,
+    }
+}
+
+/// The analyst's account for `period` (the default budget if never set).
+pub async fn account(state: &AppState, analyst: &str, period: &str) -> Result<Remaining, ApiError> {
+    let row = state
+        .store()
+        .insight_budget(analyst, period)
+        .await
+        .map_err(ApiError::internal)?;
+    let (total, spent) = match row {
+        Some(r) => (to_cost(r.total), to_cost(r.spent)),
+        None => (DEFAULT_BUDGET, Cost::ZERO),
+    };
+    let left = total.saturating_sub(spent);
+    Ok(Remaining {
+        analyst: analyst.to_string(),
+        period: period.to_string(),
+        total_nano_rho: total.nano_rho,
+        spent_nano_rho: spent.nano_rho,
+        remaining_nano_rho: left.nano_rho,
+        total_femto_delta: total.femto_delta,
+        remaining_femto_delta: left.femto_delta,
+        remaining_epsilon: zcdp_epsilon(left.rho(), REPORT_DELTA).unwrap_or(0.0),
+    })
+}
+
+/// Sets an analyst's total for a period (spend so far is kept).
+pub async fn set_total(
+    state: &AppState,
+    analyst: &str,
+    period: &str,
+    total: Cost,
+) -> Result<Remaining, ApiError> {
+    state
+        .store()
+        .apply(
+            WriteOp::SetInsightBudget {
+                analyst: analyst.to_string(),
+                period: period.to_string(),
+                total: to_amount(total),
+            }
+            .into(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    account(state, analyst, period).await
+}
+
+fn exhausted(remaining: &Remaining, asked: Cost) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        EXHAUSTED,
+        format!(
+            "privacy budget for {} exhausted: {} nano-rho left, {} asked",
+            remaining.period, remaining.remaining_nano_rho, asked.nano_rho
+        ),
+    )
+    .with_detail(serde_json::json!({
+        "remaining": remaining,
+        "asked": {"nano_rho": asked.nano_rho, "femto_delta": asked.femto_delta},
+    }))
+}
+
+/// Charges `cost_nano_rho` (pure ρ, no δ) to `analyst`'s current period and
+/// records the release in the ledger, atomically; call it before any result
+/// leaves. Refusal: HTTP 429 (`budget_exhausted`) with the remaining budget.
+pub async fn charge(
+    state: &AppState,
+    analyst: &str,
+    cost_nano_rho: u64,
+    query_digest: [u8; 32],
+) -> Result<Remaining, ApiError> {
+    let cost = Cost {
+        nano_rho: cost_nano_rho,
+        femto_delta: 0,
+    };
+    charge_cost(state, analyst, cost, query_digest).await
+}
+
+/// [`charge`] for a cost with a δ part (thresholded releases).
+pub async fn charge_cost(
+    state: &AppState,
+    analyst: &str,
+    cost: Cost,
+    query_digest: [u8; 32],
+) -> Result<Remaining, ApiError> {
+    let at = Timestamp::now();
+    let period = period_of(at);
+    // Cheap refusal without touching the ledger; the store's conditional
+    // update below is what actually guards against overspending.
+    let before = account(state, analyst, &period).await?;
+    if cost.nano_rho > before.remaining_nano_rho || cost.femto_delta > before.remaining_femto_delta
+    {
+        return Err(exhausted(&before, cost));
+    }
+    let entry = LedgerEntry::Release {
+        analyst: analyst.to_string(),
+        query_digest: Hash(query_digest),
+        cost_nano_rho: cost.nano_rho,
+        period: period.clone(),
+        at,
+    };
+    let op = WriteOp::ChargeInsightBudget {
+        analyst: analyst.to_string(),
+        period: period.clone(),
+        cost: to_amount(cost),
+        default_total: to_amount(DEFAULT_BUDGET),
+    };
+    match state
+        .ledger
+        .append(state.store(), &[entry], |_| vec![op])
+        .await
+    {
+        Ok(_) => account(state, analyst, &period).await,
+        Err(e) if e.code == EXHAUSTED => {
+            Err(exhausted(&account(state, analyst, &period).await?, cost))
+        }
+        Err(e) => Err(e),
+    }
+}

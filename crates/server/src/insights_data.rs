@@ -1,0 +1,188 @@
+//! The data side of partner insights: what ingestion copies out of an event
+//! for DP queries, and turning stored facts into the engine's rows with
+//! consent applied at query time.
+//!
+//! Capture happens only for events whose subject had granted
+//! `partner_insights` at the event's time; a location cell is kept only if
+//! `location` was granted too, and only at the coarsest-released-but-finest
+//! allowed resolution ([`MAX_H3_RES`]). At query time a person counts only
+//! if they grant `partner_insights` *now* (and `location` for location
+//! events): a withdrawal takes effect for every later release.
+
+use std::collections::HashMap;
+
+use fineline_core::{Pseudonym, Purpose, Timestamp};
+use fineline_insights::query::MAX_H3_RES;
+use fineline_insights::{cell_of, Dimension, Filter, GroupKey, KeyValue, Metric, Query, RowSet};
+use fineline_store::{InsightColumns, InsightEventRow, InsightScan};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire_events::EventIn;
+
+/// The event kind whose lat/lng become a location cell.
+pub const LOCATION_KIND: &str = "location";
+
+/// The few plaintext properties insights read; everything else stays sealed.
+#[derive(Deserialize, Default)]
+struct Analytic {
+    region: Option<String>,
+    lat: Option<f64>,
+    #[serde(alias = "lon")]
+    lng: Option<f64>,
+    /// Fixed point (e.g. cents); non-integers are ignored.
+    value: Option<serde_json::Value>,
+}
+
+/// The analytic row of an accepted event (at `position` among the batch's
+/// stored events), if its subject had granted `partner_insights` then.
+pub fn capture(
+    state: &AppState,
+    subject: &Pseudonym,
+    ev: &EventIn,
+    position: usize,
+) -> Option<InsightEventRow> {
+    let at = ev.timestamp.0;
+    let (insights, location) = {
+        let index = state.consents.read().unwrap();
+        (
+            index.allowed(subject, Purpose::PartnerInsights, at),
+            index.allowed(subject, Purpose::Location, at),
+        )
+    };
+    if !insights {
+        return None;
+    }
+    let props: Analytic = ev
+        .properties
+        .as_ref()
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    let kind = ev.kind.as_str().to_string();
+    let h3_cell = match (kind == LOCATION_KIND && location, props.lat, props.lng) {
+        (true, Some(lat), Some(lng)) => cell_of(lat, lng, MAX_H3_RES).ok(),
+        _ => None,
+    };
+    Some(InsightEventRow {
+        event: position,
+        subject: *subject,
+        kind,
+        at,
+        item: ev.item.clone(),
+        region: props
+            .region
+            .filter(|r| !r.is_empty() && r.len() <= 64)
+            .map(|r| r.to_lowercase()),
+        h3_cell,
+        value: props.value.and_then(|v| v.as_i64()),
+    })
+}
+
+/// The store scan for `query`: its filters and the columns its groups need.
+/// Count-like metrics are grouped per person in SQL.
+pub fn scan_for(query: &Query) -> InsightScan {
+    let mut scan = InsightScan {
+        kinds: query.event_types.clone(),
+        from: Timestamp(i64::MIN),
+        to: Timestamp(i64::MAX),
+        categories: None,
+        regions: None,
+        columns: InsightColumns::default(),
+        count_cap: match query.metric {
+            Metric::Count | Metric::DistinctSubjects | Metric::TopK { .. } => {
+                Some(query.bounds.max_rows_per_group)
+            }
+            _ => None,
+        },
+    };
+    for f in &query.filters {
+        match f {
+            Filter::TimeRange { from, to } => {
+                scan.from = Timestamp(scan.from.0.max(*from));
+                scan.to = Timestamp(scan.to.0.min(*to));
+            }
+            Filter::ItemCategory { any_of } => scan.categories = Some(any_of.clone()),
+            Filter::Region { any_of } => {
+                scan.regions = Some(any_of.iter().map(|r| r.to_lowercase()).collect())
+            }
+        }
+    }
+    for d in &query.group_by {
+        match d {
+            Dimension::ItemCategory => scan.columns.category = true,
+            Dimension::Region => scan.columns.region = true,
+            Dimension::Day => scan.columns.day = true,
+            Dimension::Hour => scan.columns.hour = true,
+            Dimension::H3Cell { .. } => scan.columns.h3_cell = true,
+        }
+    }
+    scan
+}
+
+/// The H3 cell containing `cell` at the coarser resolution `res`.
+fn parent(cell: u64, res: u8) -> Option<u64> {
+    let c = h3o::CellIndex::try_from(cell).ok()?;
+    let r = h3o::Resolution::try_from(res).ok()?;
+    c.parent(r).map(u64::from)
+}
+
+/// A fact's grouping columns (category, region, cell, day, hour).
+type FactKey = (u32, u32, Option<u64>, Option<i64>, Option<u8>);
+
+/// Reads the facts for `query` and turns them into the engine's rows,
+/// keeping only people who grant `partner_insights` now.
+pub async fn load_rows(state: &AppState, query: &Query) -> Result<RowSet, ApiError> {
+    let scan = scan_for(query);
+    let counting = scan.count_cap.is_some();
+    let facts = state
+        .store()
+        .insight_facts(scan)
+        .await
+        .map_err(ApiError::internal)?;
+    let now = Timestamp::now();
+    let index = state.consents.read().unwrap();
+    let mut rows = RowSet::with_capacity(facts.facts.len(), 1024);
+    let mut keys: HashMap<FactKey, Option<u32>> = HashMap::new();
+    let mut last: Option<(Pseudonym, bool, bool)> = None;
+    for f in &facts.facts {
+        let (insights, location) = match last {
+            Some((s, i, l)) if s == f.subject => (i, l),
+            _ => {
+                let i = index.allowed(&f.subject, Purpose::PartnerInsights, now);
+                let l = index.allowed(&f.subject, Purpose::Location, now);
+                last = Some((f.subject, i, l));
+                (i, l)
+            }
+        };
+        if !insights || (f.location && !location) {
+            continue;
+        }
+        let tuple = (f.category, f.region, f.h3_cell, f.day, f.hour);
+        let key_id = *keys.entry(tuple).or_insert_with(|| {
+            let mut key = Vec::with_capacity(query.group_by.len());
+            for d in &query.group_by {
+                key.push(match d {
+                    Dimension::ItemCategory => {
+                        KeyValue::ItemCategory(facts.text(f.category)?.to_string())
+                    }
+                    Dimension::Region => KeyValue::Region(facts.text(f.region)?.to_string()),
+                    Dimension::Day => KeyValue::Day(f.day?),
+                    Dimension::Hour => KeyValue::Hour(f.hour?),
+                    Dimension::H3Cell { res } => KeyValue::H3Cell(parent(f.h3_cell?, *res)?),
+                });
+            }
+            Some(rows.key_id(&GroupKey(key)))
+        });
+        let Some(key_id) = key_id else { continue };
+        let s = rows.subject_id(&f.subject);
+        if counting {
+            for _ in 0..f.count {
+                rows.push_ids(s, key_id, 0);
+            }
+        } else {
+            rows.push_ids(s, key_id, f.value);
+        }
+    }
+    Ok(rows)
+}
