@@ -9,6 +9,7 @@ pub mod budget;
 pub mod daily;
 pub mod erasure;
 pub mod error;
+pub mod footfall;
 pub mod insights_data;
 mod json_errors;
 mod ledger_writer;
@@ -70,6 +71,17 @@ pub fn router(state: AppState) -> Router {
         .route("/privacy", get(privacy::page))
         .route("/privacy/app.js", get(privacy::script))
         .route("/privacy/app.css", get(privacy::style))
+        .route(
+            "/v1/footfall/stores",
+            get(footfall::stores).post(footfall::add_store),
+        )
+        .route("/v1/footfall/stores/{id}/report", get(footfall::report))
+        .route("/v1/footfall/sightings", post(footfall::sightings))
+        .route("/v1/footfall/flush", post(footfall::flush))
+        .route("/v1/footfall/optout", post(footfall::opt_out))
+        .route("/optout", get(footfall::kiosk_page))
+        .route("/optout/app.js", get(footfall::kiosk_script))
+        .route("/optout/app.css", get(footfall::kiosk_style))
         .route(
             "/v1/subjects/{id}/recommendations",
             get(recs::recommendations),
@@ -142,6 +154,7 @@ pub async fn serve_on(
     let background = daily::spawn(state.clone());
     let retention = retention::spawn(state.clone(), retention::EVERY);
     let recs = recs_service::spawn(state.clone());
+    let footfall = footfall::spawn(state.clone());
     axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -156,6 +169,11 @@ pub async fn serve_on(
             error = e.message,
             "recommendation reads not logged at shutdown"
         );
+    }
+    footfall.abort();
+    // Visits still open become sessions now rather than vanish.
+    if let Err(e) = state.footfall.flush(state.store()).await {
+        tracing::error!(error = e.message, "footfall flush at shutdown failed");
     }
     Ok(())
 }

@@ -30,6 +30,7 @@ pub struct Inner {
     pub metrics: Metrics,
     /// The served recommender; see `crate::recs_service`.
     pub recs: Arc<crate::recs_service::RecsService>,
+    pub footfall: crate::footfall::FootfallModule,
     api_keys: RwLock<HashMap<String, Option<Role>>>,
     subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
     /// Serialises consent changes so the index and the store agree.
@@ -79,6 +80,8 @@ impl AppState {
         let signer = LogSigner::new(vault.ledger_signing_key());
         let ledger = LedgerWriter::open(store.as_ref(), signer).await?;
         let tokens = TokenIssuer::new(*vault.token_secret());
+        let footfall =
+            crate::footfall::FootfallModule::load(store.as_ref(), vault.token_secret()).await?;
         let daily = match store
             .setting(DAILY_SETTING)
             .await
@@ -96,6 +99,7 @@ impl AppState {
             ledger,
             metrics: Metrics::default(),
             recs: recs.clone(),
+            footfall,
             api_keys: RwLock::new(HashMap::new()),
             subject_keys: Mutex::new(HashMap::new()),
             consent_order: tokio::sync::Mutex::new(()),

@@ -1,6 +1,7 @@
 pub mod consent;
 pub mod events;
 pub mod export_html;
+pub mod footfall;
 pub mod insights;
 pub mod ledger;
 pub mod ops;

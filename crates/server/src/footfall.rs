@@ -1,0 +1,386 @@
+//! In-store foot traffic on the server: the footfall engine behind a lock,
+//! rebuilt at start from the stored stores and opt-outs, and the store
+//! writes that make its closed sessions durable.
+//!
+//! - Raw MACs live only inside a request: the engine turns them into device
+//!   keys (or drops them as opted out) before anything is stored or logged.
+//! - The device-key root and the opt-out key are derived from the vault's
+//!   token secret under distinct labels, so they never sit in the store.
+//! - Closed sessions are written before a request is acknowledged; open
+//!   sessions live in memory and are flushed on graceful shutdown.
+//! - Event time moves with the sightings. A feed that goes quiet is moved on
+//!   by wall time since its newest sighting, so historical imports are never
+//!   marked late by the server's clock, and live stores still close visits.
+//! - Key periods older than the repeat lookback are retired: their sessions
+//!   are deleted first, then the key is dropped.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fineline_core::Timestamp;
+use fineline_footfall::{
+    DeviceKeyring, Footfall, IngestStats, KeyError, Mac, OptOutList, Session, SessionConfig,
+    Sighting, StoreConfig, DEFAULT_ROTATION_DAYS,
+};
+use fineline_store::{FootfallStoreRow, Store, VisitSessionRow, WriteOp, WriteSet};
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
+
+use crate::error::ApiError;
+
+/// How often the ticker lets time pass and persists what closed.
+pub const TICK: Duration = Duration::from_secs(60);
+
+/// What happened to one batch, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Dropped {
+    /// Weaker than the RSSI floor (-85 dBm by default).
+    pub too_weak: u64,
+    /// The device is opted out: dropped before anything was kept.
+    pub opted_out: u64,
+    /// No registered store has this sensor.
+    pub unknown_sensor: u64,
+    /// Older than the lateness window behind the store's newest sighting.
+    pub late: u64,
+    /// In a key period already retired (older than the repeat lookback).
+    pub expired: u64,
+}
+
+pub struct BatchOutcome {
+    pub accepted: u64,
+    pub dropped: Dropped,
+    pub sessions_stored: usize,
+}
+
+struct Clock {
+    /// Newest sighting time ingested, and when (wall) it arrived.
+    newest: Option<(Timestamp, Instant)>,
+}
+
+pub struct FootfallModule {
+    engine: Arc<Mutex<Footfall>>,
+    /// Serialises engine changes with their store writes, and holds closed
+    /// sessions a failed write left behind (retried with the next write).
+    order: tokio::sync::Mutex<Vec<Session>>,
+    clock: Mutex<Clock>,
+    session: SessionConfig,
+}
+
+fn derive(secret: &[u8; 32], label: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(label);
+    zeroize::Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
+pub fn session_row(s: &Session) -> VisitSessionRow {
+    VisitSessionRow {
+        store_id: s.store_id.clone(),
+        device: fineline_core::Pseudonym::new(s.device.period, s.device.digest),
+        randomized: s.randomized,
+        first: s.first,
+        last: s.last,
+        max_rssi: s.max_rssi,
+        sightings: s.sightings,
+        is_visit: s.is_visit,
+    }
+}
+
+pub fn session_from_row(r: &VisitSessionRow) -> Session {
+    Session {
+        store_id: r.store_id.clone(),
+        device: fineline_footfall::DeviceKey {
+            period: r.device.key_id,
+            digest: r.device.digest,
+        },
+        randomized: r.randomized,
+        first: r.first,
+        last: r.last,
+        max_rssi: r.max_rssi,
+        sightings: r.sightings,
+        is_visit: r.is_visit,
+    }
+}
+
+impl FootfallModule {
+    /// Rebuild the engine from the stored stores and opt-out digests.
+    pub async fn load(store: &dyn Store, vault_secret: &[u8; 32]) -> Result<Self, ApiError> {
+        let session = SessionConfig::default();
+        let root = derive(vault_secret, b"fineline footfall device-key root v1");
+        let opt_key = derive(vault_secret, b"fineline footfall opt-out key v1");
+        let keyring = DeviceKeyring::new(root.as_slice(), DEFAULT_ROTATION_DAYS)
+            .map_err(ApiError::internal)?;
+        let mut opt_outs = OptOutList::new(opt_key.as_slice()).map_err(ApiError::internal)?;
+        for d in store.device_opt_outs().await.map_err(ApiError::internal)? {
+            opt_outs.insert_digest(d);
+        }
+        let mut stores = Vec::new();
+        for row in store.footfall_stores().await.map_err(ApiError::internal)? {
+            let cfg: StoreConfig =
+                serde_json::from_slice(&row.config).map_err(ApiError::internal)?;
+            stores.push(cfg);
+        }
+        let engine =
+            Footfall::new(stores, session, keyring, opt_outs).map_err(ApiError::internal)?;
+        Ok(Self {
+            engine: Arc::new(Mutex::new(engine)),
+            order: tokio::sync::Mutex::new(Vec::new()),
+            clock: Mutex::new(Clock { newest: None }),
+            session,
+        })
+    }
+
+    pub fn session_config(&self) -> SessionConfig {
+        self.session
+    }
+
+    pub fn stores(&self) -> Vec<StoreConfig> {
+        let e = self.engine.lock().unwrap();
+        e.stores().iter().map(|s| s.config().clone()).collect()
+    }
+
+    pub fn store(&self, id: &str) -> Option<fineline_footfall::Store> {
+        self.engine.lock().unwrap().store(id).cloned()
+    }
+
+    /// Register a store: validated, stored, then live.
+    pub async fn add_store(&self, store: &dyn Store, cfg: StoreConfig) -> Result<(), ApiError> {
+        let _order = self.order.lock().await;
+        fineline_footfall::Store::new(cfg.clone()).map_err(store_error)?;
+        {
+            let e = self.engine.lock().unwrap();
+            if e.store(&cfg.store_id).is_some() {
+                return Err(conflict_on_store_id());
+            }
+            for (i, sensor) in cfg.sensors.iter().enumerate() {
+                if let Some(other) = e
+                    .stores()
+                    .iter()
+                    .find(|s| s.config().sensors.contains(sensor))
+                {
+                    return Err(ApiError::field(
+                        format!("sensors[{i}]"),
+                        format!("sensor is already registered to store {}", other.id()),
+                    ));
+                }
+            }
+        }
+        let row = FootfallStoreRow {
+            store_id: cfg.store_id.clone(),
+            config: serde_json::to_vec(&cfg).map_err(ApiError::internal)?,
+            created_at: Timestamp::now(),
+        };
+        store
+            .apply(WriteOp::PutFootfallStore(row).into())
+            .await
+            .map_err(|e| match e {
+                fineline_store::StoreError::Conflict(_) => conflict_on_store_id(),
+                e => ApiError::internal(e),
+            })?;
+        self.engine
+            .lock()
+            .unwrap()
+            .add_store(cfg, self.session)
+            .map_err(store_error)
+    }
+
+    /// Ingest a batch and store every session it closed before returning.
+    pub async fn ingest(
+        &self,
+        store: &dyn Store,
+        batch: Vec<Sighting>,
+    ) -> Result<BatchOutcome, ApiError> {
+        let mut pending = self.order.lock().await;
+        let engine = self.engine.clone();
+        let newest = batch.iter().map(|s| s.at).max();
+        let (stats, expired, closed) = tokio::task::spawn_blocking(move || {
+            let mut e = engine.lock().unwrap();
+            let mut stats = IngestStats::default();
+            let mut expired = 0u64;
+            for s in &batch {
+                match e.ingest(s) {
+                    Ok(o) => stats.add(o),
+                    Err(KeyError::Retired { .. }) | Err(KeyError::BeforeEpoch) => expired += 1,
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok((stats, expired, e.take_closed()))
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+        if let Some(t) = newest {
+            let mut c = self.clock.lock().unwrap();
+            if c.newest.is_none_or(|(old, _)| t > old) {
+                c.newest = Some((t, Instant::now()));
+            }
+        }
+        pending.extend(closed);
+        let sessions_stored = persist(store, &mut pending).await?;
+        Ok(BatchOutcome {
+            accepted: stats.accepted,
+            dropped: Dropped {
+                too_weak: stats.too_weak,
+                opted_out: stats.opted_out,
+                unknown_sensor: stats.unknown_sensor,
+                late: stats.late,
+                expired,
+            },
+            sessions_stored,
+        })
+    }
+
+    /// Close every open session and store them (end of an import, shutdown).
+    pub async fn flush(&self, store: &dyn Store) -> Result<usize, ApiError> {
+        let mut pending = self.order.lock().await;
+        {
+            let mut e = self.engine.lock().unwrap();
+            e.flush();
+            pending.extend(e.take_closed());
+        }
+        persist(store, &mut pending).await
+    }
+
+    /// Let time pass (see the module doc), retire expired key periods and
+    /// store what closed.
+    pub async fn tick(&self, store: &dyn Store, now: Timestamp) -> Result<usize, ApiError> {
+        let mut pending = self.order.lock().await;
+        let target = self.clock.lock().unwrap().newest.map(|(t, seen)| {
+            let moved = t.plus_millis(seen.elapsed().as_millis() as i64);
+            Timestamp(moved.0.min(now.0))
+        });
+        let retire = {
+            let mut e = self.engine.lock().unwrap();
+            if let Some(t) = target {
+                e.advance_to(t);
+            }
+            pending.extend(e.take_closed());
+            let ring = e.keyring_mut();
+            let needed = ring.needed_periods(now, self.session.repeat_lookback_days);
+            needed
+                .first()
+                .copied()
+                .filter(|&first| first > ring.retired_before())
+        };
+        let stored = persist(store, &mut pending).await?;
+        if let Some(period) = retire {
+            store
+                .apply(WriteOp::DeleteVisitSessionsBefore { period }.into())
+                .await
+                .map_err(ApiError::internal)?;
+            // Sessions of those periods are gone: now the key may go too.
+            pending.retain(|s| s.device.period >= period);
+            self.engine
+                .lock()
+                .unwrap()
+                .keyring_mut()
+                .retire_before(period);
+        }
+        Ok(stored)
+    }
+
+    /// Opt a device out in the engine and return what to store atomically
+    /// with its ledger entry: the digest, and the deletion of its sessions.
+    /// Call under [`Self::opt_out_guard`] and apply the ops before releasing it.
+    pub fn opt_out_ops(
+        &self,
+        pending: &mut Vec<Session>,
+        mac: &Mac,
+        now: Timestamp,
+    ) -> ([u8; 32], Vec<WriteOp>) {
+        let rec = self.engine.lock().unwrap().opt_out(mac, now);
+        pending.retain(|s| !rec.device_keys.contains(&s.device));
+        let devices = rec
+            .device_keys
+            .iter()
+            .map(|k| fineline_core::Pseudonym::new(k.period, k.digest))
+            .collect();
+        (
+            rec.digest,
+            vec![
+                WriteOp::PutDeviceOptOut {
+                    digest: rec.digest,
+                    at: now,
+                },
+                WriteOp::DeleteDeviceSessions(devices),
+            ],
+        )
+    }
+
+    /// Holds ingestion still while an opt-out is written; gives access to
+    /// sessions not yet stored so the opt-out can drop them too.
+    pub async fn opt_out_guard(&self) -> tokio::sync::MutexGuard<'_, Vec<Session>> {
+        self.order.lock().await
+    }
+
+    /// Stored sessions that can bear on reports for local days `from..=to`
+    /// (the repeat lookback before `from` included).
+    pub async fn sessions_for_report(
+        &self,
+        store: &dyn Store,
+        shop: &fineline_footfall::Store,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+    ) -> Result<Vec<Session>, ApiError> {
+        let lookback = i64::from(self.session.repeat_lookback_days) + 1;
+        let start = from
+            .checked_sub(jiff::Span::new().days(lookback))
+            .unwrap_or(from);
+        let end = to.checked_add(jiff::Span::new().days(2)).unwrap_or(to);
+        let (a, b) = (
+            shop.instant(start, jiff::civil::Time::midnight()),
+            shop.instant(end, jiff::civil::Time::midnight()),
+        );
+        let rows = store
+            .visit_sessions(shop.id(), a, b)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(rows.iter().map(session_from_row).collect())
+    }
+}
+
+async fn persist(store: &dyn Store, pending: &mut Vec<Session>) -> Result<usize, ApiError> {
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<VisitSessionRow> = pending.iter().map(session_row).collect();
+    let n = rows.len();
+    store
+        .apply(WriteSet::from(WriteOp::PutVisitSessions(rows)))
+        .await
+        .map_err(ApiError::internal)?;
+    pending.clear();
+    Ok(n)
+}
+
+fn conflict_on_store_id() -> ApiError {
+    ApiError {
+        field: Some("store_id".into()),
+        ..ApiError::conflict("a store with this id is already registered")
+    }
+}
+
+/// Validation errors name the field at fault.
+pub fn store_error(e: fineline_footfall::StoreError) -> ApiError {
+    use fineline_footfall::StoreError as E;
+    let field = match &e {
+        E::BadStoreId => "store_id".to_string(),
+        E::NoSensors { .. } | E::BadSensorId | E::DuplicateSensor { .. } => "sensors".to_string(),
+        E::UnknownTimeZone(_) => "time_zone".to_string(),
+        E::BadHours { weekday } => format!("opening_hours[{weekday}]"),
+    };
+    ApiError::field(field, e.to_string())
+}
+
+/// Run the ticker until aborted.
+pub fn spawn(state: crate::AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = state.footfall.tick(state.store(), Timestamp::now()).await {
+                tracing::warn!(error = e.message, "footfall tick failed");
+            }
+        }
+    })
+}
