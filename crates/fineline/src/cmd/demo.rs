@@ -20,9 +20,15 @@ pub struct Args {
     pub events: usize,
     #[arg(long, default_value_t = 500)]
     pub items: usize,
-    /// Output file (NDJSON); standard output if absent.
+    /// Output file (NDJSON, or CSV for sightings); standard output if absent.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// `events` (a shop) or `sightings` (a store's Wi-Fi sensors, simulated with ground truth).
+    #[arg(long, value_enum, default_value = "events")]
+    pub kind: super::import::Kind,
+    /// Sightings only: simulated days, ending yesterday.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
 }
 
 pub struct DemoShape {
@@ -93,6 +99,9 @@ pub fn demo_event(rng: &mut ChaCha8Rng, shape: &DemoShape, now_ms: i64) -> serde
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.kind == super::import::Kind::Sightings {
+        return super::sightings::demo(args.seed, args.days, args.out.as_ref());
+    }
     if args.items == 0 || args.subjects == 0 {
         anyhow::bail!("--items and --subjects must be at least 1");
     }

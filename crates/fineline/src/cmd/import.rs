@@ -26,6 +26,8 @@ pub struct Args {
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Events,
+    /// CSV with header sensor_id,mac,rssi,timestamp; batches up to 50,000.
+    Sightings,
 }
 
 /// Read the file into wire-format JSON values, naming the line of any
@@ -77,6 +79,9 @@ fn read_records(path: &PathBuf) -> anyhow::Result<Vec<serde_json::Value>> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.kind == Kind::Sightings {
+        return super::sightings::import(&args.file, &args.server, &args.key, args.batch).await;
+    }
     anyhow::ensure!(
         (1..=10_000).contains(&args.batch),
         "--batch must be 1..=10000"

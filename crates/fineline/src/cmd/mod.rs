@@ -3,6 +3,7 @@ pub mod demo;
 pub mod import;
 pub mod keys;
 pub mod serve;
+pub mod sightings;
 pub mod train;
 pub mod verify;
 

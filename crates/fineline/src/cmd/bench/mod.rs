@@ -13,6 +13,8 @@ pub enum BenchCommand {
     Ingest(ingest::Args),
     /// Erasure latency among 1M events and export latency for 10k events.
     Erasure(erasure::Args),
+    /// Sightings/s through ingestion + sessionization (engine, or with --http the real route end to end).
+    Footfall(crate::cmd::sightings::BenchArgs),
     /// Recommendation quality vs implicit's peers (runs bench/recs.sh).
     Recs(recs::Args),
     /// p50/p99 of GET recommendations over loopback on a trained server.
@@ -30,6 +32,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(a) => ingest::run(a).await,
         BenchCommand::Erasure(a) => erasure::run(a).await,
+        BenchCommand::Footfall(a) => crate::cmd::sightings::bench(a).await,
         BenchCommand::Recs(a) => recs::run(a).await,
         BenchCommand::RecsServing(a) => recs_serving::run(a).await,
         BenchCommand::Ledger { leaves, sign_every } => {
