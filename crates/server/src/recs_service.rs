@@ -39,6 +39,11 @@ use crate::state::AppState;
 
 /// How often queued recommendation-read entries are appended to the ledger.
 pub const ACCESS_FLUSH: Duration = Duration::from_millis(20);
+/// How long a cached history may be reused; bounds staleness from writes
+/// this process does not see (another server on the same database).
+const HISTORY_TTL: Duration = Duration::from_secs(30);
+/// Cached histories kept at most (the cache is emptied when full).
+const HISTORY_MAX: usize = 200_000;
 /// Events read per store page while collecting training data.
 const PAGE: usize = 20_000;
 /// Above this many interactions the holdout evaluation is skipped (it
@@ -51,6 +56,14 @@ pub struct Trained {
     pub trained_at: Timestamp,
     /// Item titles for readable reasons.
     pub titles: HashMap<ItemId, String>,
+}
+
+/// What a personalized answer reads about a person: their personalization
+/// events as interactions and the interests they removed.
+pub struct History {
+    pub interactions: Vec<Interaction>,
+    pub removed: Vec<String>,
+    loaded: Instant,
 }
 
 /// What `GET /v1/recs/status` reports about the last training.
@@ -108,6 +121,12 @@ pub struct RecsService {
     wants: Mutex<Wants>,
     wake: tokio::sync::Notify,
     access_queue: Mutex<Vec<LedgerEntry>>,
+    /// Histories by person, so a read costs no store round trip. Dropped
+    /// on every change to the person's events, interests or consent.
+    histories: Mutex<HashMap<Pseudonym, Arc<History>>>,
+    /// Bumped by every invalidation: a history read from the store while
+    /// it changed is not cached.
+    history_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Default for RecsService {
@@ -124,6 +143,8 @@ impl Default for RecsService {
             wants: Mutex::new(Wants::default()),
             wake: tokio::sync::Notify::new(),
             access_queue: Mutex::new(Vec::new()),
+            histories: Mutex::new(HashMap::new()),
+            history_epoch: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -177,9 +198,72 @@ impl RecsService {
         *self.refit_delay.write().unwrap() = delay;
     }
 
+    /// The person's history (personalization events only) and removed
+    /// interests, from the cache or the store.
+    pub async fn history(
+        &self,
+        state: &AppState,
+        subject: &Pseudonym,
+    ) -> Result<Arc<History>, ApiError> {
+        use std::sync::atomic::Ordering;
+        if let Some(h) = self.histories.lock().unwrap().get(subject) {
+            if h.loaded.elapsed() < HISTORY_TTL {
+                return Ok(h.clone());
+            }
+        }
+        let epoch = self.history_epoch.load(Ordering::SeqCst);
+        let events = state
+            .store()
+            .events_for(subject)
+            .await
+            .map_err(ApiError::internal)?;
+        let removed = state
+            .store()
+            .interests_for(subject)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .filter(|r| r.removed)
+            .map(|r| r.category)
+            .collect();
+        let h = Arc::new(History {
+            interactions: events
+                .iter()
+                .filter(|e| e.purpose == Purpose::Personalization)
+                .filter_map(interaction)
+                .collect(),
+            removed,
+            loaded: Instant::now(),
+        });
+        let mut cache = self.histories.lock().unwrap();
+        if self.history_epoch.load(Ordering::SeqCst) == epoch {
+            if cache.len() >= HISTORY_MAX {
+                cache.clear();
+            }
+            cache.insert(*subject, h.clone());
+        }
+        Ok(h)
+    }
+
+    /// Drop cached histories of `subjects` (their events or interests changed).
+    pub fn history_changed<'a>(&self, subjects: impl IntoIterator<Item = &'a Pseudonym>) {
+        let mut cache = self.histories.lock().unwrap();
+        self.history_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        for s in subjects {
+            cache.remove(s);
+        }
+    }
+
+    /// New events were stored for these people: their next answers fold them in.
+    pub fn events_added(&self, subjects: &[Pseudonym]) {
+        self.history_changed(subjects);
+    }
+
     /// Forget `subject` from the served model now and schedule an EASE
     /// refit. Cheap when the model does not know them.
     pub fn forget(&self, subject: &Pseudonym) {
+        self.history_changed([subject]);
         let _w = self.writer.lock().unwrap();
         self.forgotten_log.lock().unwrap().push(*subject);
         let Some(cur) = self.current() else {
@@ -282,6 +366,16 @@ impl RecsService {
         let (interactions, catalogue, titles) = collect(state, &progress).await?;
         let config = self.config();
         let events_used = interactions.len() as u64;
+        let items = {
+            let mut ids: Vec<&ItemId> = interactions
+                .iter()
+                .map(|i| &i.item)
+                .chain(catalogue.item_ids())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.len()
+        };
         let (model, interactions) = tokio::task::spawn_blocking(move || {
             let p = progress.clone();
             Recommender::train(&interactions, catalogue, config, &mut |x| p(x))
@@ -308,7 +402,7 @@ impl RecsService {
                 training_ms: started.elapsed().as_millis() as u64,
                 events_used,
                 subjects: model.subjects(),
-                items: model.catalogue().item_ids().count().max(titles.len()),
+                items,
                 algorithm: algorithm_name(&config),
                 ease_ready: model.ease_ready(),
                 forgotten_since: n_forgotten,
@@ -544,7 +638,13 @@ impl crate::erasure::ErasureListener for RecsService {
     }
 
     fn events_expired(&self, _purpose: Purpose, _cutoff: Timestamp) {
+        self.histories.lock().unwrap().clear();
+        self.history_changed([]);
         self.request_retrain();
+    }
+
+    fn interest_removed(&self, subject: &Pseudonym, _category: &str) {
+        self.history_changed([subject]);
     }
 }
 

@@ -203,6 +203,25 @@ async fn tiers_reasons_purchases_similar_interests_and_ledger() {
         );
         assert!(got.contains(&"f".to_string()), "{got:?}");
 
+        // Fold-in: a new person's first event counts at once, no retraining
+        // (and a cached empty history does not hide it).
+        s.grant("newbie", &["personalization"]).await;
+        let body = recs(&s, "newbie", "n=2").await;
+        assert_eq!(body["items"][0]["reason_kind"], "popular", "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        s.ingest_events(&json!([ev(
+            "newbie",
+            "view",
+            "c",
+            Timestamp::now().millis()
+        )]))
+        .await;
+        let body = recs(&s, "newbie", "n=2").await;
+        assert_eq!(
+            body["items"][0]["reason"], "because you viewed Grinder",
+            "{body}"
+        );
+
         // Withdrawing personalization: non-personal at once.
         s.withdraw("alice", &["personalization"]).await;
         let body = recs(&s, "alice", "n=3").await;

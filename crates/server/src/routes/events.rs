@@ -118,6 +118,7 @@ pub async fn ingest(
         });
     }
     let n = events.len();
+    let arrived: Vec<_> = events.iter().map(|e| e.subject).collect();
     let today = Timestamp::now().day();
     {
         // Held across the write so daily totals are written in order.
@@ -142,6 +143,7 @@ pub async fn ingest(
             .await
             .map_err(ApiError::internal)?;
         state.set_daily_counts(days);
+        state.recs.events_added(&arrived);
     }
     state
         .metrics

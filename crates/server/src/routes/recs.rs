@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, JsonBody};
-use crate::recs_service::{interaction, Trained, TrainingStatus};
+use crate::recs_service::{Trained, TrainingStatus};
 use crate::routes::consent::{actor_of, authorize_subject};
 use crate::state::AppState;
 
@@ -138,29 +138,11 @@ pub async fn recommendations(
     } else {
         trained
     };
+    let history;
     let mut req = Request::non_personal(n);
-    let (history, removed);
     if personalized {
-        let events = state
-            .store()
-            .events_for(&subject)
-            .await
-            .map_err(ApiError::internal)?;
-        history = events
-            .iter()
-            .filter(|e| e.purpose == Purpose::Personalization)
-            .filter_map(interaction)
-            .collect::<Vec<_>>();
-        removed = state
-            .store()
-            .interests_for(&subject)
-            .await
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .filter(|r| r.removed)
-            .map(|r| r.category)
-            .collect::<Vec<_>>();
-        req = Request::personalized(&history, n).without_interests(&removed);
+        history = state.recs.history(&state, &subject).await?;
+        req = Request::personalized(&history.interactions, n).without_interests(&history.removed);
     }
     if let Some(c) = &context {
         req = req.with_context(c);
