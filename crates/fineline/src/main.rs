@@ -53,6 +53,11 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Check that a later tree head extends an earlier one.
     VerifyConsistency(cmd::verify::ConsistencyArgs),
+    /// Differentially private queries against a server (analyst key).
+    Insights {
+        #[command(subcommand)]
+        command: cmd::insights::InsightsCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Benchmarks that print the figures recorded in docs/benchmarks.md.
@@ -95,6 +100,7 @@ fn main() -> std::process::ExitCode {
                 );
                 Ok(())
             }
+            Command::Insights { command } => cmd::insights::run(command).await,
             Command::Bench { command } => cmd::bench::run(command).await,
         }
     });

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use fineline_core::{Pseudonym, Purpose, Timestamp};
 use fineline_insights::query::MAX_H3_RES;
 use fineline_insights::{cell_of, Dimension, Filter, GroupKey, KeyValue, Metric, Query, RowSet};
-use fineline_store::{InsightColumns, InsightEventRow, InsightScan};
+use fineline_store::{InsightColumns, InsightEventRow, InsightFacts, InsightScan};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -131,10 +131,10 @@ fn parent(cell: u64, res: u8) -> Option<u64> {
 type FactKey = (u32, u32, Option<u64>, Option<i64>, Option<u8>);
 
 /// Reads the facts for `query` and turns them into the engine's rows,
-/// keeping only people who grant `partner_insights` now.
+/// keeping only people who grant `partner_insights` now (and `location`
+/// for location events).
 pub async fn load_rows(state: &AppState, query: &Query) -> Result<RowSet, ApiError> {
     let scan = scan_for(query);
-    let counting = scan.count_cap.is_some();
     let facts = state
         .store()
         .insight_facts(scan)
@@ -142,20 +142,35 @@ pub async fn load_rows(state: &AppState, query: &Query) -> Result<RowSet, ApiErr
         .map_err(ApiError::internal)?;
     let now = Timestamp::now();
     let index = state.consents.read().unwrap();
-    let mut rows = RowSet::with_capacity(facts.facts.len(), 1024);
-    let mut keys: HashMap<FactKey, Option<u32>> = HashMap::new();
     let mut last: Option<(Pseudonym, bool, bool)> = None;
-    for f in &facts.facts {
+    let rows = RowSet::with_capacity(facts.facts.len(), 1024);
+    Ok(rows_from_facts(&facts, query, rows, |subject, located| {
         let (insights, location) = match last {
-            Some((s, i, l)) if s == f.subject => (i, l),
+            Some((s, i, l)) if s == *subject => (i, l),
             _ => {
-                let i = index.allowed(&f.subject, Purpose::PartnerInsights, now);
-                let l = index.allowed(&f.subject, Purpose::Location, now);
-                last = Some((f.subject, i, l));
+                let i = index.allowed(subject, Purpose::PartnerInsights, now);
+                let l = index.allowed(subject, Purpose::Location, now);
+                last = Some((*subject, i, l));
                 (i, l)
             }
         };
-        if !insights || (f.location && !location) {
+        insights && (!located || location)
+    }))
+}
+
+/// The engine's rows for `query` from facts read with [`scan_for`]`(query)`,
+/// added to `rows` (empty, or with keys registered in a chosen order);
+/// `admit(subject, is_location)` says whether a fact's person counts.
+pub fn rows_from_facts(
+    facts: &InsightFacts,
+    query: &Query,
+    mut rows: RowSet,
+    mut admit: impl FnMut(&Pseudonym, bool) -> bool,
+) -> RowSet {
+    let counting = scan_for(query).count_cap.is_some();
+    let mut keys: HashMap<FactKey, Option<u32>> = HashMap::new();
+    for f in &facts.facts {
+        if !admit(&f.subject, f.location) {
             continue;
         }
         let tuple = (f.category, f.region, f.h3_cell, f.day, f.hour);
@@ -184,5 +199,5 @@ pub async fn load_rows(state: &AppState, query: &Query) -> Result<RowSet, ApiErr
             rows.push_ids(s, key_id, f.value);
         }
     }
-    Ok(rows)
+    rows
 }

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod demo;
 pub mod import;
+pub mod insights;
 pub mod keys;
 pub mod serve;
 pub mod sightings;

@@ -15,6 +15,8 @@ pub enum BenchCommand {
     Erasure(erasure::Args),
     /// Sightings/s through ingestion + sessionization (engine, or with --http the real route end to end).
     Footfall(crate::cmd::sightings::BenchArgs),
+    /// Grouped DP count/sum over synthetic events in the store: latency, MAE vs the floor.
+    Insights(crate::cmd::insights::BenchArgs),
     /// Recommendation quality vs implicit's peers (runs bench/recs.sh).
     Recs(recs::Args),
     /// p50/p99 of GET recommendations over loopback on a trained server.
@@ -33,6 +35,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(a) => ingest::run(a).await,
         BenchCommand::Erasure(a) => erasure::run(a).await,
         BenchCommand::Footfall(a) => crate::cmd::sightings::bench(a).await,
+        BenchCommand::Insights(a) => crate::cmd::insights::bench(a).await,
         BenchCommand::Recs(a) => recs::run(a).await,
         BenchCommand::RecsServing(a) => recs_serving::run(a).await,
         BenchCommand::Ledger { leaves, sign_every } => {

@@ -1,0 +1,309 @@
+//! `fineline insights query FILE.json` (a DP query against a server, printed
+//! as a table) and `fineline bench insights` (grouped count/sum over
+//! synthetic events stored in the embedded store or PostgreSQL).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
+use fineline_insights::bench::{generate, grouped_query, Spec, Synthetic};
+use fineline_insights::{Bounds, Metric, Plan, RowSet};
+use fineline_server::insights_data::{rows_from_facts, scan_for};
+use fineline_store::{InsightEventRow, ItemRow, NewEvent, WriteOp, WriteSet};
+use serde_json::Value;
+
+#[derive(clap::Subcommand)]
+pub enum InsightsCommand {
+    /// Post a query file (the JSON of POST /v1/insights/query) and print the release.
+    Query(QueryArgs),
+}
+
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    /// Query file, e.g. {"metric":{"kind":"count"},"event_types":["app_open"],"group_by":[{"kind":"region"}]}
+    pub file: PathBuf,
+    #[arg(long, env = "FINELINE_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// An analyst (or admin) API key.
+    #[arg(long, env = "FINELINE_KEY")]
+    pub key: String,
+}
+
+pub async fn run(cmd: InsightsCommand) -> anyhow::Result<()> {
+    match cmd {
+        InsightsCommand::Query(a) => query(a).await,
+    }
+}
+
+async fn query(a: QueryArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading {}", a.file.display()))?;
+    let body: Value = serde_json::from_str(&text).context("the query file is not JSON")?;
+    let url = format!("{}/v1/insights/query", a.server.trim_end_matches('/'));
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&a.key)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = resp.status();
+    let out: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let e = &out["error"];
+        let field = e["field"]
+            .as_str()
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
+        let mut msg = format!("{status}: {}{field}", e["message"].as_str().unwrap_or(""));
+        if let Some(left) = e["detail"]["remaining"]["remaining_nano_rho"].as_u64() {
+            msg.push_str(&format!("; remaining budget {left} nano-rho"));
+        }
+        anyhow::bail!(msg);
+    }
+    print!("{}", table(&out));
+    Ok(())
+}
+
+/// The release as an aligned text table, with its privacy figures below.
+pub fn table(out: &Value) -> String {
+    let groups = out["groups"].as_array().cloned().unwrap_or_default();
+    let mut dims: Vec<String> = Vec::new();
+    for g in &groups {
+        if let Some(k) = g["key"].as_object() {
+            for name in k.keys() {
+                if !dims.contains(name) {
+                    dims.push(name.clone());
+                }
+            }
+        }
+    }
+    let has_bins = groups.iter().any(|g| g.get("bin").is_some());
+    let mut header: Vec<String> = dims.clone();
+    if has_bins {
+        header.push("bin".into());
+    }
+    header.extend(["value", "±95%", "noise scale"].map(String::from));
+    let mut rows = vec![header];
+    for g in &groups {
+        let mut r: Vec<String> = dims
+            .iter()
+            .map(|d| match &g["key"][d] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                v => v.to_string(),
+            })
+            .collect();
+        if has_bins {
+            r.push(format!("{}..={}", g["bin"]["lower"], g["bin"]["upper"]));
+        }
+        let v = g["value"].as_f64().unwrap_or(0.0);
+        let hi = g["ci95"][1].as_f64().unwrap_or(v);
+        r.push(format!("{v:.1}"));
+        r.push(format!("{:.1}", hi - v));
+        r.push(format!("{:.2}", g["noise_scale"].as_f64().unwrap_or(0.0)));
+        rows.push(r);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut s = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect();
+        s.push_str(cells.join("  ").trim_end());
+        s.push('\n');
+    }
+    let p = &out["privacy"];
+    s.push_str(&format!(
+        "{} groups; cost {} nano-rho (rho {}, epsilon {:.4}, delta {:e}); {} left this period\n",
+        groups.len(),
+        out["cost"]["nano_rho"],
+        p["rho"],
+        p["epsilon"].as_f64().unwrap_or(0.0),
+        p["delta"].as_f64().unwrap_or(0.0),
+        out["budget"]["remaining_nano_rho"],
+    ));
+    s
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Synthetic events (app opens by category and region).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: usize,
+    /// People; rows / 10 if absent.
+    #[arg(long)]
+    pub people: Option<u32>,
+    #[arg(long, default_value_t = 1.0)]
+    pub epsilon: f64,
+    /// Noise redraws for the error figure.
+    #[arg(long, default_value_t = 20)]
+    pub repeats: usize,
+    /// Run on PostgreSQL (a fresh schema, dropped afterwards) instead of the embedded store.
+    #[arg(long, env = "FINELINE_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+const BATCH: usize = 20_000;
+
+async fn load(store: &dyn fineline_store::Store, syn: &Synthetic) -> anyhow::Result<()> {
+    for c in 0..syn.spec.categories {
+        store
+            .put_item(ItemRow {
+                item: ItemId::new(&format!("app{c}"))?,
+                category: Synthetic::category_name(c),
+                title: format!("app {c}"),
+                repeatable: true,
+            })
+            .await?;
+    }
+    let kind = EventKind::new("app_open")?;
+    let items: Vec<ItemId> = (0..syn.spec.categories)
+        .map(|c| ItemId::new(&format!("app{c}")))
+        .collect::<Result<_, _>>()?;
+    let regions: Vec<String> = (0..syn.spec.regions).map(Synthetic::region_name).collect();
+    let base = Timestamp::now().0 - 86_400_000;
+    let n = syn.subject.len();
+    let bar = indicatif::ProgressBar::new(n as u64);
+    for start in (0..n).step_by(BATCH) {
+        let end = (start + BATCH).min(n);
+        let mut events = Vec::with_capacity(end - start);
+        let mut facts = Vec::with_capacity(end - start);
+        for i in start..end {
+            let subject = Synthetic::pseudonym(syn.subject[i]);
+            let at = Timestamp(base + i as i64);
+            let item = items[syn.category[i] as usize].clone();
+            facts.push(InsightEventRow {
+                event: i - start,
+                subject,
+                kind: "app_open".into(),
+                at,
+                item: Some(item.clone()),
+                region: Some(regions[syn.region[i] as usize].clone()),
+                h3_cell: None,
+                value: Some(syn.value[i]),
+            });
+            events.push(NewEvent {
+                subject,
+                kind: kind.clone(),
+                item: Some(item),
+                purpose: Purpose::Analytics,
+                at,
+                sealed_properties: Vec::new(),
+            });
+        }
+        store
+            .apply(WriteSet::from(vec![
+                WriteOp::PutEvents(events),
+                WriteOp::PutInsightEvents(facts),
+            ]))
+            .await?;
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    let spec = Spec {
+        rows: a.rows,
+        people: a.people.unwrap_or((a.rows / 10).max(1) as u32),
+        ..Spec::default()
+    };
+    let syn = generate(spec);
+    let dir = tempfile::tempdir()?;
+    let (store, pg): (std::sync::Arc<dyn fineline_store::Store>, _) = match &a.database_url {
+        Some(url) => {
+            let s = fineline_store::PostgresStore::open_isolated(url).await?;
+            (std::sync::Arc::new(s.clone()), Some(s))
+        }
+        None => (
+            std::sync::Arc::new(
+                fineline_store::SqliteStore::open(dir.path().join("fineline.db")).await?,
+            ),
+            None,
+        ),
+    };
+    let backend = if pg.is_some() {
+        "postgresql"
+    } else {
+        "embedded"
+    };
+    let t = Instant::now();
+    load(store.as_ref(), &syn).await?;
+    println!(
+        "{backend}: stored {} events of {} people in {:.1}s; epsilon {} (discrete Laplace), bounds {:?}",
+        spec.rows,
+        spec.people,
+        t.elapsed().as_secs_f64(),
+        a.epsilon,
+        Bounds::default()
+    );
+    let metrics = [
+        Metric::Count,
+        Metric::Sum {
+            lower: Some(0),
+            upper: Some(100),
+        },
+    ];
+    for metric in metrics {
+        let q = grouped_query(metric, a.epsilon, Bounds::default());
+        let t = Instant::now();
+        let facts = store.insight_facts(scan_for(&q)).await?;
+        let sql = t.elapsed().as_secs_f64();
+        let (q2, facts_len, declared) = (q.clone(), facts.facts.len(), syn.declared());
+        let (rows, groups) = tokio::task::spawn_blocking(move || {
+            // Every public key registered up front, as the error check expects.
+            let mut rows = RowSet::with_capacity(facts.facts.len(), 1024);
+            for k in declared.public_keys(&q2.group_by).unwrap_or_default() {
+                rows.key_id(&k);
+            }
+            let rows = rows_from_facts(&facts, &q2, rows, |_, _| true);
+            let plan = Plan::new(&q2, &declared)?;
+            let release = plan.run(&rows, 7)?;
+            anyhow::Ok((rows, release.groups.len()))
+        })
+        .await??;
+        let total = t.elapsed().as_secs_f64();
+        let o = fineline_insights::bench::run(&syn, &rows, &q, a.repeats, 7)?;
+        println!(
+            "{backend} {:<5} {total:.3}s end to end (SQL {sql:.3}s, {facts_len} facts → {} rows, {groups} groups)  MAE {:.3}  floor {:.3}  MAE/floor {:.3}",
+            o.metric,
+            rows.len(),
+            o.mae,
+            o.floor,
+            o.mae / o.floor
+        );
+    }
+    if let Some(pg) = pg {
+        pg.drop_isolated().await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_prints_as_an_aligned_table_with_its_privacy_figures() {
+        let out = serde_json::json!({
+            "groups": [
+                {"key": {"region": "north"}, "value": 101.4, "noise_scale": 2.0, "ci95": [97.0, 105.8]},
+                {"key": {"region": "south-west"}, "value": 7.0, "noise_scale": 2.0, "ci95": [2.6, 11.4]}
+            ],
+            "cost": {"nano_rho": 10000000}, "privacy": {"rho": 0.01, "epsilon": 0.53, "delta": 1e-6},
+            "budget": {"remaining_nano_rho": 90000000}
+        });
+        let t = table(&out);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "    region  value  ±95%  noise scale");
+        assert_eq!(lines[1], "     north  101.4   4.4         2.00");
+        assert!(lines[3].contains("epsilon 0.5300") && lines[3].contains("90000000 left"));
+    }
+}
