@@ -537,3 +537,61 @@ on_every_backend!(
     opt_out_drops_sightings_deletes_sessions_and_gives_a_receipt,
     randomized_macs_never_repeat_and_bad_input_names_fields,
 );
+
+/// Visits still open when the server stops are stored, not lost.
+#[tokio::test]
+async fn graceful_shutdown_stores_open_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn fineline_store::Store> = Arc::new(
+        fineline_store::SqliteStore::open(dir.path().join("fineline.db"))
+            .await
+            .unwrap(),
+    );
+    let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
+    let state = fineline_server::AppState::load(store, vault).await.unwrap();
+    let admin = fineline_server::auth::create_key(state.store(), fineline_core::Role::Admin)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/v1/footfall/stores"))
+        .bearer_auth(&admin)
+        .json(&all_day_store("open-store", "o1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let feed: Vec<Value> = visit("o1", Mac::parse("00:aa:00:aa:00:aa").unwrap(), 1)
+        .iter()
+        .map(|s| sighting_json(s, 0))
+        .collect();
+    let r: Value = http
+        .post(format!("{base}/v1/footfall/sightings"))
+        .bearer_auth(&admin)
+        .json(&feed)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["accepted"].as_u64(), r["sessions_stored"].as_u64()),
+        (Some(11), Some(0))
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let stored = state
+        .store()
+        .visit_sessions("open-store", Timestamp(0), Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].is_visit && stored[0].sightings == 11);
+}
