@@ -612,3 +612,31 @@ async fn no_wal_frame_keeps_an_erased_persons_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_rights_routes_are_documented() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let doc: Value = s
+        .http
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/v1/admin/tokens",
+        "/v1/subjects/{id}",
+        "/v1/subjects/{id}/export",
+        "/v1/subjects/{id}/interests",
+        "/v1/subjects/{id}/interests/{category}",
+        "/v1/subjects/{id}/events/{event_id}",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["Export"].is_object());
+}
