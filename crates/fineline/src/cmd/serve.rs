@@ -16,10 +16,17 @@ pub struct Args {
     /// and print keys to try the API with.
     #[arg(long)]
     pub demo: bool,
+    /// Train the recommender at start and then every this many seconds
+    /// (0: only on `POST /v1/recs/train`).
+    #[arg(long, env = "FINELINE_RECS_TRAIN_EVERY", default_value_t = 3600)]
+    pub recs_train_every: u64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let state = super::open_state(&args.store).await?;
+    state.recs.set_schedule(
+        (args.recs_train_every > 0).then(|| std::time::Duration::from_secs(args.recs_train_every)),
+    );
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(fineline_server::serve_on(
@@ -34,6 +41,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let summary =
             super::demo::seed_server(&base, &admin, &ingest, &super::demo::DemoShape::default())
                 .await?;
+        // Recommendations for the seeded shop without waiting for the schedule.
+        state.recs.request_retrain();
         let token = state.tokens().issue(
             &state.pseudonymize(&summary.example_subject),
             fineline_core::Timestamp::now().plus_millis(24 * 3_600_000),
