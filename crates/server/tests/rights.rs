@@ -416,6 +416,24 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         // The erased person may start afresh: new keys, new consent.
         s.grant(ANN, &["analytics"]).await;
         assert!(store.subject_keys(&ann_p).await.unwrap().is_some());
+        // A row sealed under the destroyed key (an ingestion batch that
+        // raced the erasure) is listed as unreadable, not an error.
+        let old_key = fineline_vault::DataKey::generate();
+        store
+            .put_events(vec![fineline_store::NewEvent {
+                subject: ann_p,
+                kind: fineline_core::EventKind::new("view").unwrap(),
+                item: None,
+                purpose: fineline_core::Purpose::Analytics,
+                at: Timestamp::now(),
+                sealed_properties: old_key.seal(b"{}", &fineline_vault::subject_aad(&ann_p)),
+            }])
+            .await
+            .unwrap();
+        let (status, doc) = s.get("/v1/subjects/me/export", &ann).await;
+        assert_eq!(status, 200, "{doc}");
+        assert_eq!(doc["events"][0]["unreadable"], true);
+        assert!(doc["events"][0]["properties"].is_null());
     }
 }
 

@@ -141,6 +141,10 @@ pub struct ExportedEvent {
     /// The properties exactly as sent (decrypted with the person's key).
     #[schema(value_type = Object)]
     pub properties: serde_json::Value,
+    /// Present and true when the row was sealed under a key destroyed by
+    /// an earlier erasure: nobody can read its properties (null).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
 }
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -236,14 +240,20 @@ async fn opened_events(
         .map_err(ApiError::internal)?;
     rows.into_iter()
         .map(|r| {
-            let plain = keys
-                .data_key
-                .open(&r.sealed_properties, &aad)
-                .map_err(ApiError::internal)?;
-            let properties = serde_json::from_slice(&plain).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(&plain).into())
-            });
+            // A row sealed under a key an earlier erasure destroyed (a
+            // batch that raced the erasure) opens for nobody: show that it
+            // exists rather than fail the whole export.
+            let (properties, unreadable) = match keys.data_key.open(&r.sealed_properties, &aad) {
+                Ok(plain) => (
+                    serde_json::from_slice(&plain).unwrap_or_else(|_| {
+                        serde_json::Value::String(String::from_utf8_lossy(&plain).into())
+                    }),
+                    false,
+                ),
+                Err(_) => (serde_json::Value::Null, true),
+            };
             Ok(ExportedEvent {
+                unreadable,
                 id: r.id,
                 kind: r.kind.as_str().to_string(),
                 item: r.item.map(|i| i.as_str().to_string()),
