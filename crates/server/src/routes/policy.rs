@@ -82,6 +82,10 @@ pub async fn publish(
         .publish(policy.clone())
         .map_err(ApiError::internal)?;
     tracing::info!(version = policy.version, "policy published");
+    if previous.is_some() && reconsent.contains(&Purpose::Personalization) {
+        // Personalization given under older versions lapsed: retrain without it.
+        state.recs.request_retrain();
+    }
     Ok((
         StatusCode::CREATED,
         Json(Published {
