@@ -59,8 +59,10 @@ pub struct InsightScan {
     pub categories: Option<Vec<String>>,
     pub regions: Option<Vec<String>>,
     pub columns: InsightColumns,
-    /// `Some(cap)`: counting only, so the store groups by person and key
-    /// and returns `min(count, cap)` per group (the engine bounds again).
+    /// `Some(cap)`: counting only, so the store may group by person and key
+    /// and return `min(count, cap)` per group (the engine bounds again); a
+    /// backend where grouping costs more than it saves returns one fact per
+    /// event instead.
     /// `None`: one fact per event, with its value.
     pub count_cap: Option<u32>,
 }
@@ -87,7 +89,7 @@ pub struct InsightFact {
     pub value: i64,
 }
 
-/// Facts grouped by person (consecutive facts share a subject), with their
+/// Facts in no particular order, with their
 /// category and region texts interned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InsightFacts {
@@ -119,7 +121,7 @@ pub struct BudgetRow {
 
 #[async_trait]
 pub trait InsightStore: WriteStore {
-    /// Facts matching `scan`, grouped by subject.
+    /// Facts matching `scan`, in no particular order.
     async fn insight_facts(&self, scan: InsightScan) -> Result<InsightFacts>;
 
     /// An analyst's budget row for a period, if one was set or charged.

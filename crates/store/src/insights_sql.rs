@@ -12,7 +12,7 @@ pub(crate) enum Param {
 }
 
 /// SQL text (with `placeholder(n)` for the n-th parameter, from 1) and its
-/// parameters. Columns: subject, location, category, region, h3_cell, day,
+/// parameters. Rows come in no particular order. Columns: subject, location, category, region, h3_cell, day,
 /// hour, count, value.
 pub(crate) fn facts_query(
     scan: &InsightScan,
@@ -97,6 +97,7 @@ pub(crate) fn facts_query(
     if let Some(g) = group {
         sql.push_str(&format!(" GROUP BY {g}"));
     }
-    sql.push_str(" ORDER BY 1");
+    // No ORDER BY: the engine interns people itself, and sorting 10M rows
+    // by subject text cost more than the whole DP step.
     (sql, params)
 }

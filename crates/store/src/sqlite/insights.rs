@@ -106,6 +106,13 @@ pub(super) fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome
 #[async_trait]
 impl InsightStore for SqliteStore {
     async fn insight_facts(&self, scan: InsightScan) -> Result<InsightFacts> {
+        // SQLite's GROUP BY sorts through a temporary b-tree: measured slower
+        // than handing every event over (2.1 s vs 1.2 s per 1M), so facts
+        // stay one per event here and the engine does the capping.
+        let scan = InsightScan {
+            count_cap: None,
+            ..scan
+        };
         self.read(move |c| {
             let (sql, params) = facts_query(&scan, |n| format!("?{n}"));
             let values: Vec<Value> = params
