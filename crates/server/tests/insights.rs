@@ -304,3 +304,19 @@ async fn only_analysts_and_admins_may_ask_and_bad_queries_name_the_field() {
     assert_eq!(s, 200, "{b}");
     assert!(b["groups"].is_array());
 }
+
+#[tokio::test]
+async fn the_insights_routes_are_documented() {
+    let srv = TestServer::start(common::Backend::Sqlite).await;
+    let (s, doc) = srv.get("/openapi.json", &srv.admin).await;
+    assert_eq!(s, 200);
+    for path in [
+        "/v1/insights/query",
+        "/v1/insights/heatmap",
+        "/v1/insights/apps",
+        "/v1/insights/budget",
+        "/v1/insights/budgets/{analyst}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} undocumented");
+    }
+}
