@@ -606,7 +606,6 @@ async fn the_privacy_center_is_self_contained_and_locked_down() {
 /// checkpoint; the fix belongs in the store (checkpoint with TRUNCATE after
 /// a write set that erases someone).
 #[tokio::test]
-#[ignore = "needs the store to checkpoint(TRUNCATE) the WAL after EraseSubject"]
 async fn no_wal_frame_keeps_an_erased_persons_key() {
     let s = TestServer::start(Backend::Sqlite).await;
     two_people(&s).await;

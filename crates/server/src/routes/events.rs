@@ -123,6 +123,20 @@ pub async fn ingest(
     {
         // Held across the write so daily totals are written in order.
         let _order = state.ingest_order.lock().await;
+        // An erasure (which holds this lock) may have run since the check
+        // above; rows sealed under a destroyed key must not land. Rare:
+        // refuse the batch whole, nothing stored, and let the client retry.
+        {
+            let index = state.consents.read().unwrap();
+            if events
+                .iter()
+                .any(|e| !index.allowed(&e.subject, e.purpose, e.at))
+            {
+                return Err(ApiError::conflict(
+                    "consent changed for a person in this batch while it was checked; nothing was stored, retry the batch",
+                ));
+            }
+        }
         let mut days = state.daily_counts();
         let counts = days.entry(today).or_default();
         counts.accepted += n as u64;

@@ -579,8 +579,11 @@ pub async fn erase_subject(
     state: &AppState,
     subject: &Pseudonym,
 ) -> Result<ErasureReceipt, ApiError> {
-    // No consent change may recreate the person's keys mid-erasure.
+    // No consent change may recreate the person's keys mid-erasure, and no
+    // ingestion batch that passed its consent check may commit rows for
+    // them after it (ingestion re-checks consent under `ingest_order`).
     let _order = state.consent_order.lock().await;
+    let _ingest = state.ingest_order.lock().await;
     let keys = keys_or_404(state, subject).await?;
     let at = Timestamp::now();
     let entry = LedgerEntry::Erasure {

@@ -11,6 +11,10 @@ impl WriteStore for SqliteStore {
         if set.is_empty() {
             return Ok(WriteOutcome::default());
         }
+        let erases = set
+            .ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::EraseSubject(_)));
         self.write(move |conn| {
             // IMMEDIATE: take the write lock up front, no upgrade deadlocks.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -19,6 +23,13 @@ impl WriteStore for SqliteStore {
                 apply_op(&tx, op, &mut out)?;
             }
             tx.commit()?;
+            if erases {
+                // The WAL still holds pre-erasure page images (the wrapped
+                // key among them) until a checkpoint; copy the zeroed pages
+                // back (secure_delete) and truncate the WAL now. Best effort:
+                // a busy reader only delays it to the next checkpoint.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            }
             Ok(out)
         })
         .await
