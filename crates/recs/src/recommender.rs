@@ -186,6 +186,26 @@ impl Recommender {
         true
     }
 
+    /// A copy of this model without `subject`, for serving while the old
+    /// value is still being read (`None` if they were never in it). EASE is
+    /// not copied: forgetting drops it until a refit anyway, and its dense
+    /// item×item matrix is most of the cost of a clone.
+    pub fn without(&self, subject: &Pseudonym) -> Option<Self> {
+        if !self.knows(subject) {
+            return None;
+        }
+        let mut next = Self {
+            index: self.index.clone(),
+            catalogue: self.catalogue.clone(),
+            knn: self.knn.clone(),
+            ease: None,
+            popular: Vec::new(),
+            config: self.config.clone(),
+        };
+        next.forget(subject);
+        Some(next)
+    }
+
     /// Refits EASE from the current counts (identical to training from scratch on them).
     pub fn retrain_ease(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(), RecsError> {
         if let Some(c) = self.config.ease {

@@ -269,11 +269,9 @@ impl RecsService {
         let Some(cur) = self.current() else {
             return;
         };
-        if !cur.model.knows(subject) {
+        let Some(model) = cur.model.without(subject) else {
             return;
-        }
-        let mut model = cur.model.clone();
-        model.forget(subject);
+        };
         *self.model.write().unwrap() = Some(Arc::new(Trained {
             model,
             trained_at: cur.trained_at,
