@@ -266,17 +266,34 @@ impl RecsService {
         self.history_changed([subject]);
         let _w = self.writer.lock().unwrap();
         self.forgotten_log.lock().unwrap().push(*subject);
-        let Some(cur) = self.current() else {
-            return;
-        };
-        let Some(model) = cur.model.without(subject) else {
-            return;
-        };
-        *self.model.write().unwrap() = Some(Arc::new(Trained {
-            model,
-            trained_at: cur.trained_at,
-            titles: cur.titles.clone(),
-        }));
+        {
+            let mut served = self.model.write().unwrap();
+            let Some(arc) = served.as_mut() else {
+                return;
+            };
+            if !arc.model.knows(subject) {
+                return;
+            }
+            match Arc::get_mut(arc) {
+                // Nobody is reading this value: forget in place, no copy
+                // of the (large) co-occurrence counts.
+                Some(trained) => {
+                    trained.model.forget(subject);
+                }
+                // A request or a refit holds it: serve a forgotten copy.
+                None => {
+                    let cur = arc.clone();
+                    let Some(model) = cur.model.without(subject) else {
+                        return;
+                    };
+                    *arc = Arc::new(Trained {
+                        model,
+                        trained_at: cur.trained_at,
+                        titles: cur.titles.clone(),
+                    });
+                }
+            }
+        }
         if let Some(s) = self.status.write().unwrap().as_mut() {
             s.forgotten_since += 1;
         }

@@ -56,6 +56,11 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 64 MiB of page cache (default 2 MiB). Events are indexed by subject,
+    // so a batch touches one index leaf per person in it; with a small
+    // cache those pages spill and are re-read on every batch, which made
+    // ingestion 3x slower than the same rows with clustered subjects.
+    conn.pragma_update(None, "cache_size", -65536)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

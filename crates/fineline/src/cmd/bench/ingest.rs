@@ -168,6 +168,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // fresh store of the same kind through its own batch write, in the
     // same batch size: no HTTP, JSON, pseudonyms, consent or sealing.
     let bare = fresh_store(dir.path(), url, "bare").await?;
+    let keyring = fineline_vault::Vault::open_or_create(dir.path())?
+        .keyring()
+        .clone();
     let sealed_len = 60;
     let rows: Vec<Vec<NewEvent>> = (0..args.events)
         .collect::<Vec<_>>()
@@ -176,7 +179,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             chunk
                 .iter()
                 .map(|n| NewEvent {
-                    subject: fineline_core::Pseudonym::new(1, [(*n % args.subjects) as u8; 32]),
+                    // The same pseudonyms the API run stored, so both
+                    // runs touch the same index pages.
+                    subject: keyring
+                        .pseudonymize(&format!("bench-{}@example.com", n % args.subjects)),
                     kind: EventKind::new("view").expect("valid"),
                     item: Some(ItemId::new(&format!("sku-{}", n % 5000)).expect("valid")),
                     purpose: Purpose::Personalization,
