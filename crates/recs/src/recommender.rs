@@ -200,7 +200,7 @@ impl Recommender {
             knn: self.knn.clone(),
             ease: None,
             popular: Vec::new(),
-            config: self.config.clone(),
+            config: self.config,
         };
         next.forget(subject);
         Some(next)
