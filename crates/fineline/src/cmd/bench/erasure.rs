@@ -14,11 +14,13 @@
 //! person's real data key, so setup does not dominate the run.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use fineline_core::{EventKind, ItemId, Purpose, Role, Timestamp};
-use fineline_store::{NewEvent, Store, WriteOp, WriteSet};
+use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
+use fineline_store::{NewEvent, WriteOp, WriteSet};
 use fineline_vault::subject_aad;
+
+use super::harness::{backend_name, percentile_ms, BenchServer};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,11 +43,6 @@ pub struct Args {
     /// Run against PostgreSQL (a fresh schema) instead of the embedded store.
     #[arg(long)]
     pub database_url: Option<String>,
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
 }
 
 fn subject(i: usize) -> String {
@@ -99,34 +96,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "need --subjects > --samples > 0 and --events > 0"
     );
     let dir = tempfile::tempdir()?;
-    let (store, backend): (Arc<dyn Store>, &str) = match &args.database_url {
-        Some(url) => (
-            Arc::new(fineline_store::PostgresStore::open_isolated(url).await?),
-            "postgresql",
-        ),
-        None => (
-            Arc::new(fineline_store::SqliteStore::open(&dir.path().join("fineline.db")).await?),
-            "embedded (SQLite)",
-        ),
-    };
-    let vault = fineline_vault::Vault::open_or_create(dir.path())?;
-    let state = fineline_server::AppState::load(store, vault)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
-        let _ = stop_rx.await;
-    }));
-    let http = reqwest::Client::new();
-    http.post(format!("{base}/v1/policy"))
-        .bearer_auth(&admin)
-        .json(&fineline_consent::demo_policy(1, Timestamp::now()))
-        .send()
-        .await?
-        .error_for_status()?;
+    let url = args.database_url.as_deref();
+    let backend = backend_name(url);
+    let bench = BenchServer::start(dir.path(), url, |_| {}).await?;
+    let (state, base, admin, http) = (&bench.state, &bench.base, &bench.admin, &bench.http);
     let exporter = "export-bench@example.com".to_string();
     let mut people: Vec<String> = (0..args.subjects).map(subject).collect();
     people.push(exporter.clone());
@@ -139,8 +112,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .error_for_status()?;
     }
     let start = Instant::now();
-    load_events(&state, &people[..args.subjects], args.events).await?;
-    load_events(&state, std::slice::from_ref(&exporter), args.export_events).await?;
+    load_events(state, &people[..args.subjects], args.events).await?;
+    load_events(state, std::slice::from_ref(&exporter), args.export_events).await?;
     let load_secs = start.elapsed().as_secs_f64();
     let stored = state.store().count_events().await?;
 
@@ -153,7 +126,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(
             state
                 .recs
-                .train(&state, Arc::new(|_| {}))
+                .train(state, Arc::new(|_| {}))
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?,
         )
@@ -202,8 +175,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         erase_times.push(t.elapsed());
         rows += r["rows_deleted"].as_u64().unwrap_or(0);
     }
-    let _ = stop_tx.send(());
-    server.await??;
+    bench.stop().await?;
     export_times.sort();
     erase_times.sort();
     println!(
@@ -214,17 +186,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "  erasure (HTTP DELETE, {} people, ~{} rows each): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
         args.samples,
         rows / args.samples as u64,
-        pct(&erase_times, 0.50),
-        pct(&erase_times, 0.99),
-        pct(&erase_times, 1.0)
+        percentile_ms(&erase_times, 0.50),
+        percentile_ms(&erase_times, 0.99),
+        percentile_ms(&erase_times, 1.0)
     );
     println!(
         "  export (JSON, {} events, {:.1} MB, {} runs): p50 {:.1} ms  p99 {:.1} ms; HTML once: {html_ms:.1} ms ({:.1} MB)",
         args.export_events,
         export_bytes as f64 / 1e6,
         export_times.len(),
-        pct(&export_times, 0.50),
-        pct(&export_times, 0.99),
+        percentile_ms(&export_times, 0.50),
+        percentile_ms(&export_times, 0.99),
         html.len() as f64 / 1e6
     );
     match trained {

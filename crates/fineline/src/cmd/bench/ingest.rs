@@ -6,8 +6,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fineline_core::{EventKind, ItemId, Purpose, Role, Timestamp};
-use fineline_store::{NewEvent, Store, WriteOp, WriteSet};
+use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
+use fineline_store::{NewEvent, WriteOp, WriteSet};
+
+use super::harness::{backend_name, fresh_store, peak_rss_mib, BenchServer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -27,28 +29,6 @@ pub struct Args {
     pub database_url: Option<String>,
 }
 
-async fn fresh_store(
-    dir: &std::path::Path,
-    url: Option<&str>,
-    name: &str,
-) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match url {
-        Some(url) => Arc::new(fineline_store::PostgresStore::open_isolated(url).await?),
-        None => Arc::new(fineline_store::SqliteStore::open(&dir.join(format!("{name}.db"))).await?),
-    })
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.subjects > 0 && args.events > 0,
@@ -59,35 +39,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "--batch must be 1..=10000"
     );
     let dir = tempfile::tempdir()?;
-    let backend = if args.database_url.is_some() {
-        "postgresql"
-    } else {
-        "embedded (SQLite)"
-    };
     let url = args.database_url.as_deref();
+    let backend = backend_name(url);
 
     // fineline: the whole server, driven over loopback HTTP.
-    let store = fresh_store(dir.path(), url, "fineline").await?;
-    let vault = fineline_vault::Vault::open_or_create(dir.path())?;
-    let state = fineline_server::AppState::load(store, vault)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
-    let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
-        let _ = stop_rx.await;
-    }));
-    let http = reqwest::Client::new();
-    let policy = fineline_consent::demo_policy(1, Timestamp::now());
-    http.post(format!("{base}/v1/policy"))
-        .bearer_auth(&admin)
-        .json(&policy)
-        .send()
-        .await?
-        .error_for_status()?;
+    let server = BenchServer::start(dir.path(), url, |_| {}).await?;
+    let (base, admin, ingest, http) = (&server.base, &server.admin, &server.ingest, &server.http);
     for i in 0..args.subjects {
         http.post(format!("{base}/v1/subjects/bench-{i}@example.com/consents"))
             .bearer_auth(&admin)
@@ -160,8 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "only {accepted} of {} events accepted",
         args.events
     );
-    let _ = stop_tx.send(());
-    server.await??;
+    server.stop().await?;
     let rss = peak_rss_mib();
 
     // Baseline: the same number of rows, pre-built, bulk-inserted into a

@@ -1,6 +1,7 @@
 //! `fineline bench ...`: each prints the figures docs/benchmarks.md records.
 
 mod erasure;
+mod harness;
 mod ingest;
 mod recs;
 mod recs_serving;

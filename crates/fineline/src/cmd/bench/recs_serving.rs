@@ -5,10 +5,11 @@
 //! person's history from the store (fold-in), scores with EASE and queues a
 //! ledger entry, exactly as in production.
 
+use super::harness::{backend_name, percentile_ms, BenchServer};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fineline_core::{Role, Timestamp};
+use fineline_core::Timestamp;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -65,46 +66,13 @@ fn dataset(args: &Args) -> anyhow::Result<(String, Vec<(String, String)>)> {
     ))
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let (name, views) = dataset(&args)?;
     let dir = tempfile::tempdir()?;
-    let store: std::sync::Arc<dyn fineline_store::Store> = match args.database_url.as_deref() {
-        Some(url) => std::sync::Arc::new(fineline_store::PostgresStore::open_isolated(url).await?),
-        None => std::sync::Arc::new(
-            fineline_store::SqliteStore::open(&dir.path().join("fineline.db")).await?,
-        ),
-    };
-    let backend = if args.database_url.is_some() {
-        "postgresql"
-    } else {
-        "embedded (SQLite)"
-    };
-    let vault = fineline_vault::Vault::open_or_create(dir.path())?;
-    let state = fineline_server::AppState::load(store, vault)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    state.recs.set_schedule(None);
-    let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
-    let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
-        let _ = stop_rx.await;
-    }));
-    let http = reqwest::Client::new();
-    let policy = fineline_consent::demo_policy(1, Timestamp::now());
-    http.post(format!("{base}/v1/policy"))
-        .bearer_auth(&admin)
-        .json(&policy)
-        .send()
-        .await?
-        .error_for_status()?;
+    let url = args.database_url.as_deref();
+    let backend = backend_name(url);
+    let bench = BenchServer::start(dir.path(), url, |state| state.recs.set_schedule(None)).await?;
+    let (base, admin, ingest, http) = (&bench.base, &bench.admin, &bench.ingest, &bench.http);
     let mut people: Vec<String> = views.iter().map(|v| v.0.clone()).collect();
     people.sort();
     people.dedup();
@@ -198,13 +166,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!(
             "{:<24} {:>9.3} {:>9.3} {:>9.3} {:>9.0}",
             kind,
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            percentile(&lat, 1.0),
+            percentile_ms(&lat, 0.5),
+            percentile_ms(&lat, 0.99),
+            percentile_ms(&lat, 1.0),
             (args.requests + warmup) as f64 / secs
         );
     }
-    let _ = stop_tx.send(());
-    server.await??;
+    bench.stop().await?;
     Ok(())
 }
