@@ -105,7 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     people.push(exporter.clone());
     for raw in &people {
         http.post(format!("{base}/v1/subjects/{raw}/consents"))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .json(&serde_json::json!({"source": "api", "grant": ["personalization"]}))
             .send()
             .await?
@@ -140,7 +140,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let t = Instant::now();
         let body = http
             .get(format!("{base}/v1/subjects/{exporter}/export"))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .send()
             .await?
             .error_for_status()?
@@ -152,7 +152,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let t = Instant::now();
     let html = http
         .get(format!("{base}/v1/subjects/{exporter}/export?format=html"))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .send()
         .await?
         .error_for_status()?
@@ -166,7 +166,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let t = Instant::now();
         let r: serde_json::Value = http
             .delete(format!("{base}/v1/subjects/{raw}"))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .send()
             .await?
             .error_for_status()?

@@ -47,7 +47,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (base, admin, ingest, http) = (&server.base, &server.admin, &server.ingest, &server.http);
     for i in 0..args.subjects {
         http.post(format!("{base}/v1/subjects/bench-{i}@example.com/consents"))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .json(&serde_json::json!({"source": "api", "grant": ["personalization"]}))
             .send()
             .await?

@@ -83,7 +83,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     for p in &people {
         http.post(format!("{base}/v1/subjects/{p}/consents"))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .json(&json!({"source": "api", "grant": ["personalization"]}))
             .send()
             .await?
@@ -100,7 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             })
             .collect();
         http.post(format!("{base}/v1/events"))
-            .bearer_auth(&ingest)
+            .bearer_auth(ingest)
             .json(&evs)
             .send()
             .await?
@@ -108,7 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let status: serde_json::Value = http
         .post(format!("{base}/v1/recs/train"))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .send()
         .await?
         .error_for_status()?
@@ -149,7 +149,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let t = Instant::now();
             let body = http
                 .get(&url)
-                .bearer_auth(&admin)
+                .bearer_auth(admin)
                 .send()
                 .await?
                 .error_for_status()?
