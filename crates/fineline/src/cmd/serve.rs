@@ -51,6 +51,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("  {summary}");
         println!("  admin key:  {admin}");
         println!("  ingest key: {ingest}");
+        println!("  privacy center: {base}/privacy#token={token}");
+        println!("  store kiosk opt-out: {base}/optout");
         println!("  try: curl {base}/v1/policy");
         println!(
             "  try: curl -H 'Authorization: Bearer {token}' {base}/v1/subjects/{}/consents",
