@@ -2,6 +2,9 @@
 //! when `FINELINE_TEST_DATABASE_URL` is set, against PostgreSQL in a fresh
 //! schema of its own.
 
+#[macro_use]
+mod common;
+
 use std::sync::Arc;
 
 use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
@@ -360,39 +363,7 @@ async fn concurrent_writers_and_readers(s: Arc<dyn Store>) {
     assert_eq!(s.count_events().await.unwrap(), 8 * 20 * 5);
 }
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = fineline_store::SqliteStore::open(dir.path().join("fineline.db"))
-                        .await
-                        .unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Ok(url) = std::env::var("FINELINE_TEST_DATABASE_URL") else {
-                        eprintln!("FINELINE_TEST_DATABASE_URL not set: PostgreSQL skipped");
-                        return;
-                    };
-                    let store = fineline_store::PostgresStore::open_isolated(&url).await.unwrap();
-                    super::$name(std::sync::Arc::new(store.clone())).await;
-                    store.drop_isolated().await.unwrap();
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+both_backends!(
     round_trips,
     events_round_trip_and_scan,
     duplicate_ledger_index_leaves_nothing_written,

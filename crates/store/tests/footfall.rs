@@ -1,6 +1,9 @@
 //! The footfall area on both backends (PostgreSQL when
 //! `FINELINE_TEST_DATABASE_URL` is set).
 
+#[macro_use]
+mod common;
+
 use std::sync::Arc;
 
 use fineline_core::{Pseudonym, Timestamp};
@@ -127,38 +130,6 @@ async fn failed_write_set_keeps_no_sessions(s: Arc<dyn Store>) {
         .with(WriteOp::PutFootfallStore(row));
     assert!(s.apply(set).await.is_err());
     assert!(s.visit_sessions_of(&device(1, 4)).await.unwrap().is_empty());
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = fineline_store::SqliteStore::open(dir.path().join("fineline.db"))
-                        .await
-                        .unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Ok(url) = std::env::var("FINELINE_TEST_DATABASE_URL") else {
-                        eprintln!("FINELINE_TEST_DATABASE_URL not set: PostgreSQL skipped");
-                        return;
-                    };
-                    let store = fineline_store::PostgresStore::open_isolated(&url).await.unwrap();
-                    super::$name(std::sync::Arc::new(store.clone())).await;
-                    store.drop_isolated().await.unwrap();
-                }
-            )*
-        }
-    };
 }
 
 both_backends!(

@@ -2,6 +2,9 @@
 //! `FINELINE_TEST_DATABASE_URL` is set): analytic rows follow their events,
 //! SQL grouping caps per-person counts, budgets cannot be overspent.
 
+#[macro_use]
+mod common;
+
 use std::sync::Arc;
 
 use fineline_core::{EventKind, Pseudonym, Purpose, Timestamp};
@@ -114,38 +117,6 @@ async fn charges_stop_at_the_total(s: Arc<dyn Store>) {
     let row = s.insight_budget("a_1", "2026-12").await.unwrap().unwrap();
     assert_eq!((row.total, row.spent), (amount(12), amount(10)));
     assert!(s.insight_budget("a_2", "2026-12").await.unwrap().is_none());
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = fineline_store::SqliteStore::open(dir.path().join("fineline.db"))
-                        .await
-                        .unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
-                }
-            )*
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Ok(url) = std::env::var("FINELINE_TEST_DATABASE_URL") else {
-                        eprintln!("FINELINE_TEST_DATABASE_URL not set: PostgreSQL skipped");
-                        return;
-                    };
-                    let store = fineline_store::PostgresStore::open_isolated(&url).await.unwrap();
-                    super::$name(std::sync::Arc::new(store.clone())).await;
-                    store.drop_isolated().await.unwrap();
-                }
-            )*
-        }
-    };
 }
 
 both_backends!(
