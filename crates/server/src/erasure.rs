@@ -36,6 +36,10 @@ pub trait ErasureListener: Send + Sync {
     /// `subject` removed an inferred interest; it must not be shown or
     /// inferred again. Default: nothing to do.
     fn interest_removed(&self, _subject: &Pseudonym, _category: &str) {}
+
+    /// `subject` set an interest's weight (or restored a removed one); what
+    /// was derived from the old value is stale. Default: nothing to do.
+    fn interest_edited(&self, _subject: &Pseudonym, _category: &str) {}
 }
 
 /// Any closure taking the pseudonym is a listener that cares only about
@@ -81,6 +85,12 @@ impl AppState {
     pub(crate) fn notify_interest_removed(&self, subject: &Pseudonym, category: &str) {
         for l in self.listeners() {
             l.interest_removed(subject, category);
+        }
+    }
+
+    pub(crate) fn notify_interest_edited(&self, subject: &Pseudonym, category: &str) {
+        for l in self.listeners() {
+            l.interest_edited(subject, category);
         }
     }
 }

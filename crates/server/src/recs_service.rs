@@ -661,6 +661,11 @@ impl crate::erasure::ErasureListener for RecsService {
     fn interest_removed(&self, subject: &Pseudonym, _category: &str) {
         self.history_changed([subject]);
     }
+
+    /// A restored interest must count again in the person's next answer.
+    fn interest_edited(&self, subject: &Pseudonym, _category: &str) {
+        self.history_changed([subject]);
+    }
 }
 
 /// Background work: scheduled retraining, debounced EASE refits, and the

@@ -203,6 +203,22 @@ async fn tiers_reasons_purchases_similar_interests_and_ledger() {
         );
         assert!(got.contains(&"f".to_string()), "{got:?}");
 
+        // Restoring the interest (setting a weight) lets it count again.
+        let r = s
+            .http
+            .put(s.url("/v1/subjects/alice/interests/coffee"))
+            .bearer_auth(&s.admin)
+            .json(&json!({"weight": 0.8}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let got = items(&recs(&s, "alice", "n=10").await);
+        assert!(
+            got.iter().any(|i| ["c", "d", "e"].contains(&i.as_str())),
+            "coffee after restoring: {got:?}"
+        );
+
         // Fold-in: a new person's first event counts at once, no retraining
         // (and a cached empty history does not hide it).
         s.grant("newbie", &["personalization"]).await;

@@ -488,6 +488,7 @@ pub async fn edit_interest(
         .apply(WriteOp::PutInterest(row.clone()).into())
         .await
         .map_err(ApiError::internal)?;
+    state.notify_interest_edited(&row.subject, &row.category);
     Ok(Json(row.into()))
 }
 
