@@ -32,7 +32,9 @@ pub use record::{
     UnknownConsentSource, UnknownConsentState,
 };
 pub use tcf::{TcString, TcfError};
-pub use timeline::{ConsentIndex, ConsentTimeline};
+pub use timeline::{
+    ConsentIndex, ConsentTally, ConsentTimeline, PurposeProgress, ReconsentProgress,
+};
 
 use fineline_core::Purpose;
 

@@ -8,6 +8,9 @@ use crate::policy::{Policy, PolicyError, PolicyHistory};
 use crate::record::{ConsentError, ConsentRecord, ConsentState};
 use crate::slot;
 
+mod aggregate;
+pub use aggregate::{ConsentTally, PurposeProgress, ReconsentProgress};
+
 /// The part of a record the timeline needs: 16 bytes, so thousands of
 /// changes per subject stay cache-friendly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
