@@ -9,7 +9,9 @@
 //! that remain after forgetting a subject gives the same `B` as training from
 //! scratch without them. Forgetting therefore means retraining `B`
 //! ([`crate::Recommender::retrain_without`]); until then the stale `B` is
-//! not served.
+//! not served. A refit copies what it reads first ([`Ease::prepare`]) and
+//! runs the cubic part ([`EaseFit::fit`]) without the model, so the model
+//! can keep forgetting people meanwhile.
 
 use faer::linalg::solvers::DenseSolveCore;
 use faer::{Mat, Side};
@@ -46,6 +48,23 @@ pub struct Ease {
     b: Vec<f32>,
 }
 
+/// The part of the counts an EASE fit reads, detached from the model.
+#[derive(Debug)]
+pub struct EaseFit {
+    items: Vec<u32>,
+    position: Vec<u32>,
+    lambda: f64,
+    input: FitInput,
+}
+
+#[derive(Debug)]
+enum FitInput {
+    /// Fewer subjects than items: their rows, for the Woodbury form.
+    Subjects(Vec<Vec<u32>>),
+    /// The item Gram matrix with λ on the diagonal.
+    Gram(Mat<f32>),
+}
+
 impl Ease {
     /// Fits `B` on the counts of `knn`.
     pub fn train(
@@ -53,6 +72,12 @@ impl Ease {
         config: EaseConfig,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Self, RecsError> {
+        Self::prepare(knn, config).fit(progress)
+    }
+
+    /// Copies what a fit on the counts of `knn` reads: subject rows or the
+    /// Gram matrix, whichever the cheaper form needs.
+    pub fn prepare(knn: &ItemKnn, config: EaseConfig) -> EaseFit {
         let degree = knn.degree();
         let mut held: Vec<u32> = (0..degree.len() as u32)
             .filter(|&i| degree[i as usize] > 0)
@@ -82,12 +107,18 @@ impl Ease {
             })
             .filter(|r| !r.is_empty())
             .collect();
-        let b = if rows.len() < n {
-            dual(&rows, n, config.lambda, progress)?
+        let input = if rows.len() < n {
+            FitInput::Subjects(rows)
         } else {
-            primal(knn, &items, &position, config.lambda, progress)?
+            drop(rows);
+            FitInput::Gram(gram(knn, &items, &position, config.lambda))
         };
-        Ok(Self { items, position, b })
+        EaseFit {
+            items,
+            position,
+            lambda: config.lambda,
+            input,
+        }
     }
 
     /// Adds `Σ weight × B[i, ·]` over the history, each candidate's reason
@@ -162,29 +193,45 @@ fn step(progress: &mut dyn FnMut(Progress), stage: &'static str, done: u64) {
     });
 }
 
-/// `B` from the `n×n` Gram matrix: one `n³` inverse.
-fn primal(
-    knn: &ItemKnn,
-    items: &[u32],
-    position: &[u32],
-    lambda: f64,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<f32>, RecsError> {
+impl EaseFit {
+    /// The cubic part of training: `B` from the copied counts.
+    pub fn fit(self, progress: &mut dyn FnMut(Progress)) -> Result<Ease, RecsError> {
+        let n = self.items.len();
+        let b = match self.input {
+            FitInput::Subjects(rows) => dual(&rows, n, self.lambda, progress)?,
+            FitInput::Gram(gram) => primal(gram, progress)?,
+        };
+        Ok(Ease {
+            items: self.items,
+            position: self.position,
+            b,
+        })
+    }
+}
+
+/// `XᵀX + λI` over the model's items, in `f32`: it halves the inverse's
+/// time and λ keeps the system well conditioned.
+fn gram(knn: &ItemKnn, items: &[u32], position: &[u32], lambda: f64) -> Mat<f32> {
     let n = items.len();
     let degree = knn.degree();
-    step(progress, "gram", 0);
-    // f32 halves the inverse's time; λ keeps the system well conditioned.
     let mut gram = Mat::<f32>::zeros(n, n);
-    let co = knn.co_occurrence();
+    let co: Vec<&[(u32, u32)]> = knn.co_occurrence().collect();
     for (p, &i) in items.iter().enumerate() {
         gram[(p, p)] = (degree[i as usize] as f64 + lambda) as f32;
-        for &(j, c) in &co[i as usize] {
+        for &(j, c) in co[i as usize] {
             let q = position[j as usize];
             if q != u32::MAX {
                 gram[(p, q as usize)] = c as f32;
             }
         }
     }
+    gram
+}
+
+/// `B` from the `n×n` Gram matrix: one `n³` inverse.
+fn primal(gram: Mat<f32>, progress: &mut dyn FnMut(Progress)) -> Result<Vec<f32>, RecsError> {
+    let n = gram.nrows();
+    step(progress, "gram", 0);
     step(progress, "inverse", 1);
     let p_mat = gram
         .llt(Side::Lower)

@@ -2,9 +2,13 @@
 //!
 //! The model's whole state is integers: how many subjects hold each item
 //! (`degree`) and each pair of items (`co`). Similarities and the top-K
-//! neighbour lists are a pure function of those integers, recomputed after
-//! every change. So forgetting a subject (decrementing their pairs) leaves a
-//! model bit-identical to one trained from scratch without them.
+//! neighbour lists are a pure function of those integers, computed on first
+//! read and cached per item. Forgetting a subject decrements their pairs and
+//! drops the cached lists those counts feed, so the model answers exactly as
+//! one trained from scratch without them, and an erasure costs the subject's
+//! own pairs rather than a pass over every item.
+
+use std::sync::{Arc, OnceLock};
 
 use fineline_core::Pseudonym;
 
@@ -38,16 +42,27 @@ impl Default for KnnConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+type Neighbours = Box<[(u32, f32)]>;
+
+/// Cloning is cheap: count rows are shared between copies (a copy serving
+/// readers while another forgets) until one of them changes a row.
+#[derive(Debug, Clone)]
 pub struct ItemKnn {
     config: KnnConfig,
     baskets: Baskets,
     /// Subjects holding each item.
     degree: Vec<u32>,
+    /// Items held by at least one subject.
+    held: usize,
     /// Off-diagonal co-occurrence rows, sorted by item, no zero entries.
-    co: Vec<Vec<(u32, u32)>>,
-    /// Top-K neighbours per item, best first, ties broken by lower index.
-    neighbours: Vec<Vec<(u32, f32)>>,
+    co: Vec<Arc<Vec<(u32, u32)>>>,
+    /// Sum of each row's counts (BM25's document length) and of all rows,
+    /// kept exact as counts change so no read sums every row.
+    mass: Vec<u64>,
+    total_mass: u64,
+    /// Top-K neighbours per item, best first, ties broken by lower index;
+    /// filled on first read.
+    neighbours: Vec<OnceLock<Neighbours>>,
 }
 
 impl ItemKnn {
@@ -66,7 +81,9 @@ impl ItemKnn {
                 degree[i as usize] += 1;
             }
         }
-        // Row by row with a dense scratch row: the sparse product XᵀX without hashing.
+        // Row by row with a dense scratch row: the sparse product XᵀX without
+        // hashing. A bitmap of the items touched yields the row in item order
+        // without sorting and without a branch per pair.
         progress(Progress {
             stage: "co-occurrence",
             done: 0,
@@ -74,36 +91,29 @@ impl ItemKnn {
         });
         let co = par_map(n_items, |range| {
             let mut scratch = vec![0u32; n_items];
-            let mut touched: Vec<u32> = Vec::new();
+            let mut touched = vec![0u64; n_items.div_ceil(64)];
             range
                 .map(|i| {
                     for items in &holders[i] {
                         for &j in *items {
-                            if j as usize != i {
-                                if scratch[j as usize] == 0 {
-                                    touched.push(j);
-                                }
-                                scratch[j as usize] += 1;
-                            }
+                            scratch[j as usize] += 1;
+                            touched[j as usize / 64] |= 1 << (j % 64);
                         }
                     }
-                    // Sorting a long touched list costs more than sweeping the scratch row.
-                    let row: Vec<(u32, u32)> = if touched.len() * 16 > n_items {
-                        scratch
-                            .iter_mut()
-                            .enumerate()
-                            .filter(|(_, c)| **c > 0)
-                            .map(|(j, c)| (j as u32, std::mem::take(c)))
-                            .collect()
-                    } else {
-                        touched.sort_unstable();
-                        touched
-                            .iter()
-                            .map(|&j| (j, std::mem::take(&mut scratch[j as usize])))
-                            .collect()
-                    };
-                    touched.clear();
-                    row
+                    // Pairs are between distinct items.
+                    scratch[i] = 0;
+                    touched[i / 64] &= !(1 << (i % 64));
+                    let len = touched.iter().map(|w| w.count_ones() as usize).sum();
+                    let mut row: Vec<(u32, u32)> = Vec::with_capacity(len);
+                    for (w, word) in touched.iter_mut().enumerate() {
+                        let mut bits = std::mem::take(word);
+                        while bits != 0 {
+                            let j = w * 64 + bits.trailing_zeros() as usize;
+                            row.push((j as u32, std::mem::take(&mut scratch[j])));
+                            bits &= bits - 1;
+                        }
+                    }
+                    Arc::new(row)
                 })
                 .collect()
         });
@@ -113,14 +123,25 @@ impl ItemKnn {
             total: 2,
         });
         drop(holders);
-        let mut model = Self {
+        let mass: Vec<u64> = co
+            .iter()
+            .map(|r| r.iter().map(|e| e.1 as u64).sum())
+            .collect();
+        let model = Self {
             config,
+            held: degree.iter().filter(|&&d| d > 0).count(),
             baskets,
             degree,
             co,
-            neighbours: Vec::new(),
+            total_mass: mass.iter().sum(),
+            mass,
+            neighbours: (0..n_items).map(|_| OnceLock::new()).collect(),
         };
-        model.rebuild_neighbours();
+        // A freshly trained model answers its first reads at full speed.
+        let lists = par_map(n_items, |range| range.map(|i| model.rank(i)).collect());
+        for (cell, list) in model.neighbours.iter().zip(lists) {
+            let _ = cell.set(list);
+        }
         progress(Progress {
             stage: "neighbours",
             done: 2,
@@ -131,98 +152,118 @@ impl ItemKnn {
 
     /// Removes everything the subject contributed. Returns whether they were known.
     ///
-    /// Costs O(|basket|² log row) for the counts plus one neighbour rebuild.
+    /// Costs O(|basket|² + Σ row length over the basket): the subject's own
+    /// pairs, then dropping the cached lists that read them.
     pub fn forget(&mut self, subject: &Pseudonym) -> bool {
         let Some(items) = self.baskets.remove(subject) else {
             return false;
         };
-        for &i in &items {
-            self.degree[i as usize] -= 1;
-            let row = &mut self.co[i as usize];
-            for &j in &items {
-                if j == i {
-                    continue;
+        match self.config.weighting {
+            // sim(r, x) reads co(r, x), n_r and n_x only: a list goes stale
+            // when its item or one of its co-occurring items lost a holder.
+            // Rows are symmetric, so the basket's rows name every such item.
+            Weighting::Cosine => {
+                let mut stale = vec![false; self.n_items()];
+                for &i in &items {
+                    stale[i as usize] = true;
+                    for &(r, _) in self.co[i as usize].iter() {
+                        stale[r as usize] = true;
+                    }
                 }
-                let at = row
-                    .binary_search_by_key(&j, |e| e.0)
-                    .expect("a counted pair is in its row");
-                row[at].1 -= 1;
-                if row[at].1 == 0 {
-                    row.remove(at);
+                for (cell, _) in self.neighbours.iter_mut().zip(stale).filter(|s| s.1) {
+                    cell.take();
+                }
+            }
+            // Every idf reads the subject count and every norm the average
+            // row mass: each list changes.
+            Weighting::Bm25 { .. } => {
+                for cell in &mut self.neighbours {
+                    cell.take();
                 }
             }
         }
-        self.rebuild_neighbours();
+        let pairs = items.len() as u64 - 1;
+        for &i in &items {
+            self.degree[i as usize] -= 1;
+            if self.degree[i as usize] == 0 {
+                self.held -= 1;
+            }
+            self.mass[i as usize] -= pairs;
+            self.total_mass -= pairs;
+            decrement(Arc::make_mut(&mut self.co[i as usize]), i, &items);
+        }
         true
     }
 
-    fn rebuild_neighbours(&mut self) {
+    /// The top-K list of item `i` from the current counts.
+    fn rank(&self, i: usize) -> Neighbours {
         let k = self.config.neighbours;
         let subjects = self.baskets.len() as f64;
-        let avg_mass = {
-            let held = self.degree.iter().filter(|&&d| d > 0).count().max(1);
-            let mass: u64 = self
-                .co
-                .iter()
-                .flat_map(|r| r.iter().map(|e| e.1 as u64))
-                .sum();
-            mass as f64 / held as f64
-        };
-        let (co, degree, weighting) = (&self.co, &self.degree, self.config.weighting);
-        let neighbours = par_map(co.len(), |range| {
-            range
-                .map(|i| {
-                    let row = &co[i];
-                    let ni = degree[i] as f64;
-                    let mass: u64 = row.iter().map(|e| e.1 as u64).sum();
-                    let mut sims: Vec<(u32, f32)> = row
-                        .iter()
-                        .map(|&(j, c)| {
-                            let nj = degree[j as usize] as f64;
-                            let c = c as f64;
-                            let s = match weighting {
-                                Weighting::Cosine => c / (ni * nj).sqrt(),
-                                Weighting::Bm25 { k1, b } => {
-                                    let idf = (1.0 + (subjects - nj + 0.5) / (nj + 0.5)).ln();
-                                    let norm = k1 * (1.0 - b + b * mass as f64 / avg_mass.max(1.0));
-                                    idf * c * (k1 + 1.0) / (c + norm)
-                                }
-                            };
-                            (j, s as f32)
-                        })
-                        .collect();
-                    let order =
-                        |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-                    if sims.len() > k {
-                        sims.select_nth_unstable_by(k, order);
-                        sims.truncate(k);
+        let avg_mass = self.total_mass as f64 / self.held.max(1) as f64;
+        let row = &self.co[i];
+        let ni = self.degree[i] as f64;
+        let mass = self.mass[i];
+        let mut sims: Vec<(u32, f32)> = row
+            .iter()
+            .map(|&(j, c)| {
+                let nj = self.degree[j as usize] as f64;
+                let c = c as f64;
+                let s = match self.config.weighting {
+                    Weighting::Cosine => c / (ni * nj).sqrt(),
+                    Weighting::Bm25 { k1, b } => {
+                        let idf = (1.0 + (subjects - nj + 0.5) / (nj + 0.5)).ln();
+                        let norm = k1 * (1.0 - b + b * mass as f64 / avg_mass.max(1.0));
+                        idf * c * (k1 + 1.0) / (c + norm)
                     }
-                    sims.sort_unstable_by(order);
-                    sims
-                })
-                .collect()
-        });
-        self.neighbours = neighbours;
+                };
+                (j, s as f32)
+            })
+            .collect();
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if sims.len() > k {
+            sims.select_nth_unstable_by(k, order);
+            sims.truncate(k);
+        }
+        sims.sort_unstable_by(order);
+        sims.into_boxed_slice()
     }
 
     /// Items most similar to `item`, best first (Amazon 2003 "customers who
     /// bought this also bought").
     pub fn similar(&self, item: u32, n: usize) -> &[(u32, f32)] {
-        let list = self
-            .neighbours
-            .get(item as usize)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let Some(cell) = self.neighbours.get(item as usize) else {
+            return &[];
+        };
+        let list = cell.get_or_init(|| self.rank(item as usize));
         &list[..n.min(list.len())]
     }
 
     /// Adds `weight × sim(i, j)` for every history item `i` and neighbour `j`,
     /// remembering which history item contributed most to each `j`.
     pub fn score_into(&self, history: &[(u32, f32)], scores: &mut Scores) {
+        self.fill(history.iter().map(|h| h.0));
         for &(i, w) in history {
             for &(j, s) in self.similar(i, usize::MAX) {
                 scores.add(j, w * s, i);
             }
+        }
+    }
+
+    /// Ranks the stale lists among `items` on every core: after a
+    /// forgetting, a long history would otherwise rank them one by one.
+    fn fill(&self, items: impl Iterator<Item = u32>) {
+        let stale: Vec<usize> = items
+            .map(|i| i as usize)
+            .filter(|&i| self.neighbours.get(i).is_some_and(|c| c.get().is_none()))
+            .collect();
+        if stale.len() < 64 {
+            return;
+        }
+        let lists = par_map(stale.len(), |range| {
+            range.map(|k| (stale[k], self.rank(stale[k]))).collect()
+        });
+        for (i, list) in lists {
+            let _ = self.neighbours[i].set(list);
         }
     }
 
@@ -231,9 +272,9 @@ impl ItemKnn {
         &self.degree
     }
 
-    /// Pair counts between distinct items, for the EASE Gram matrix.
-    pub fn co_occurrence(&self) -> &[Vec<(u32, u32)>] {
-        &self.co
+    /// Pair counts between distinct items, row by row, for the EASE Gram matrix.
+    pub fn co_occurrence(&self) -> impl ExactSizeIterator<Item = &[(u32, u32)]> + '_ {
+        self.co.iter().map(|r| r.as_slice())
     }
 
     pub fn baskets(&self) -> &Baskets {
@@ -250,5 +291,45 @@ impl ItemKnn {
 
     pub fn n_items(&self) -> usize {
         self.degree.len()
+    }
+}
+
+/// Takes one from `row`'s count of every other item in `items`; both are
+/// sorted, so one merge walk finds them all (galloping over long gaps).
+fn decrement(row: &mut Vec<(u32, u32)>, own: u32, items: &[u32]) {
+    let (mut at, mut emptied) = (0, false);
+    for &j in items {
+        if j == own {
+            continue;
+        }
+        let mut step = 1;
+        while at + step < row.len() && row[at + step].0 < j {
+            at += step;
+            step *= 2;
+        }
+        let end = (at + step + 1).min(row.len());
+        at += row[at..end].partition_point(|e| e.0 < j);
+        debug_assert_eq!(row[at].0, j, "a counted pair is in its row");
+        row[at].1 -= 1;
+        emptied |= row[at].1 == 0;
+    }
+    if emptied {
+        row.retain(|e| e.1 > 0);
+    }
+}
+
+/// Equal counts and equal neighbour lists for every item (ranking any list
+/// not yet read), whatever each side happens to have cached.
+impl PartialEq for ItemKnn {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+            && self.baskets == other.baskets
+            && self.degree == other.degree
+            && self.held == other.held
+            && self.co == other.co
+            && self.mass == other.mass
+            && self.total_mass == other.total_mass
+            && (0..self.n_items() as u32)
+                .all(|i| self.similar(i, usize::MAX) == other.similar(i, usize::MAX))
     }
 }

@@ -1,8 +1,10 @@
 //! fineline's recommendation engine: pure models over consented interactions.
 //!
 //! - [`ItemKnn`]: item-item neighbours (cosine or BM25) over exact integer
-//!   co-occurrence counts; [`ItemKnn::forget`] decrements them so the model
-//!   equals one trained from scratch without the subject.
+//!   co-occurrence counts, neighbour lists ranked on read and cached per
+//!   item; [`ItemKnn::forget`] decrements the counts and drops the lists
+//!   they feed, so the model equals one trained from scratch without the
+//!   subject.
 //! - [`Ease`]: Steck's closed-form linear model on `faer`, scored by
 //!   history × B (fold-in: new events count at once, no retraining);
 //!   forgetting means refitting B from the remaining counts.
@@ -26,7 +28,7 @@ mod recommender;
 mod score;
 
 pub use data::{baskets, Baskets, Catalogue, Interaction, ItemFacts, ItemIndex, Progress};
-pub use ease::{Ease, EaseConfig};
+pub use ease::{Ease, EaseConfig, EaseFit};
 pub use interests::{interests, Interest};
 pub use knn::{ItemKnn, KnnConfig, Weighting};
 pub use recommender::{Algorithm, Reason, Recommendation, Recommender, RecsConfig, Request, Tier};

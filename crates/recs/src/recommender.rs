@@ -2,11 +2,12 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use fineline_core::{ItemId, Pseudonym};
 
 use crate::data::{baskets, Catalogue, Interaction, ItemIndex, Progress};
-use crate::ease::{Ease, EaseConfig};
+use crate::ease::{Ease, EaseConfig, EaseFit};
 use crate::knn::{ItemKnn, KnnConfig};
 use crate::score::{top_n, Scores, CONTEXT, NOBODY, PENDING};
 use crate::RecsError;
@@ -125,12 +126,14 @@ impl<'a> Request<'a> {
 
 /// A trained, immutable-by-default set of models. Serving holds it in an
 /// `Arc` and swaps in a newly trained value; nothing here blocks on training.
+/// Cloning is cheap (the large parts are shared), so a copy can forget
+/// someone while readers still hold the original.
 #[derive(Debug, Clone)]
 pub struct Recommender {
-    index: ItemIndex,
-    catalogue: Catalogue,
+    index: Arc<ItemIndex>,
+    catalogue: Arc<Catalogue>,
     knn: ItemKnn,
-    ease: Option<Ease>,
+    ease: Option<Arc<Ease>>,
     popular: Vec<u32>,
     config: RecsConfig,
 }
@@ -157,13 +160,13 @@ impl Recommender {
             progress,
         );
         let ease = match config.ease {
-            Some(c) => Some(Ease::train(&knn, c, progress)?),
+            Some(c) => Some(Arc::new(Ease::train(&knn, c, progress)?)),
             None => None,
         };
         let popular = popularity(knn.degree());
         Ok(Self {
-            index,
-            catalogue,
+            index: Arc::new(index),
+            catalogue: Arc::new(catalogue),
             knn,
             ease,
             popular,
@@ -187,21 +190,13 @@ impl Recommender {
     }
 
     /// A copy of this model without `subject`, for serving while the old
-    /// value is still being read (`None` if they were never in it). EASE is
-    /// not copied: forgetting drops it until a refit anyway, and its dense
-    /// item×item matrix is most of the cost of a clone.
+    /// value is still being read (`None` if they were never in it). Only
+    /// the count rows the subject touched are copied.
     pub fn without(&self, subject: &Pseudonym) -> Option<Self> {
         if !self.knows(subject) {
             return None;
         }
-        let mut next = Self {
-            index: self.index.clone(),
-            catalogue: self.catalogue.clone(),
-            knn: self.knn.clone(),
-            ease: None,
-            popular: Vec::new(),
-            config: self.config,
-        };
+        let mut next = self.clone();
         next.forget(subject);
         Some(next)
     }
@@ -209,9 +204,26 @@ impl Recommender {
     /// Refits EASE from the current counts (identical to training from scratch on them).
     pub fn retrain_ease(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(), RecsError> {
         if let Some(c) = self.config.ease {
-            self.ease = Some(Ease::train(&self.knn, c, progress)?);
+            self.ease = Some(Arc::new(Ease::train(&self.knn, c, progress)?));
         }
         Ok(())
+    }
+
+    /// What an EASE refit reads from the current counts, copied so the
+    /// refit can run without holding this model (`None` without EASE).
+    /// The result belongs to exactly these counts: give it to
+    /// [`Self::with_ease`] only if nobody was forgotten since.
+    pub fn ease_input(&self) -> Option<EaseFit> {
+        self.config.ease.map(|c| Ease::prepare(&self.knn, c))
+    }
+
+    /// This model serving `ease`, fitted by [`EaseFit::fit`] on
+    /// [`Self::ease_input`] of the same counts.
+    pub fn with_ease(&self, ease: Ease) -> Self {
+        Self {
+            ease: Some(Arc::new(ease)),
+            ..self.clone()
+        }
     }
 
     /// A new model value without the subject, every model fresh: swap it in.

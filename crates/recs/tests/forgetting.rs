@@ -86,3 +86,76 @@ fn forgetting_an_unknown_subject_changes_nothing() {
     r.retrain_ease(&mut |_| {}).unwrap();
     assert!(r.ease_ready());
 }
+
+/// Serving forgets on a copy while readers still hold the old model: the
+/// copy must equal a model trained without the person, and the original
+/// (sharing its count rows) must not change under the readers.
+#[test]
+fn a_forgetting_copy_leaves_the_original_untouched() {
+    let pairs: Vec<(u8, u8)> = (0u8..10)
+        .flat_map(|s| (0u8..8).map(move |k| (s, (s * 3 + k * 5) % 17)))
+        .collect();
+    let all = data(&pairs);
+    let without: Vec<Interaction> = all
+        .iter()
+        .filter(|i| i.subject != subject(4))
+        .cloned()
+        .collect();
+    for weighting in [Weighting::Cosine, Weighting::Bm25 { k1: 1.2, b: 0.75 }] {
+        let config = RecsConfig {
+            knn: KnnConfig {
+                neighbours: 4,
+                weighting,
+            },
+            ..RecsConfig::default()
+        };
+        let served = Recommender::train(&all, Catalogue::new(), config, &mut |_| {}).unwrap();
+        let fresh_all = Recommender::train(&all, Catalogue::new(), config, &mut |_| {}).unwrap();
+        let fresh_without =
+            Recommender::train(&without, Catalogue::new(), config, &mut |_| {}).unwrap();
+        let copy = served.without(&subject(4)).unwrap();
+        assert!(served.knows(&subject(4)) && !copy.knows(&subject(4)));
+        assert!(served.ease_ready() && !copy.ease_ready());
+        let mut changed = false;
+        for i in 0u8..17 {
+            assert_eq!(served.similar(&item(i), 4), fresh_all.similar(&item(i), 4));
+            assert_eq!(
+                copy.similar(&item(i), 4),
+                fresh_without.similar(&item(i), 4)
+            );
+            changed |= served.similar(&item(i), 4) != copy.similar(&item(i), 4);
+        }
+        assert!(changed, "forgetting subject 4 changed no neighbour list");
+    }
+}
+
+/// A refit detached from the model (copy the counts, fit without the
+/// model, install the result) serves what training without the person does.
+#[test]
+fn a_detached_ease_refit_equals_training_without() {
+    let pairs: Vec<(u8, u8)> = (0u8..12)
+        .flat_map(|s| (0u8..6).map(move |k| (s, (s * 7 + k * 3) % 19)))
+        .collect();
+    let all = data(&pairs);
+    let without: Vec<Interaction> = all
+        .iter()
+        .filter(|i| i.subject != subject(2))
+        .cloned()
+        .collect();
+    let config = RecsConfig::default();
+    let mut a = Recommender::train(&all, Catalogue::new(), config, &mut |_| {}).unwrap();
+    a.forget(&subject(2));
+    let input = a.ease_input().unwrap();
+    let a = a.with_ease(input.fit(&mut |_| {}).unwrap());
+    assert!(a.ease_ready());
+    let b = Recommender::train(&without, Catalogue::new(), config, &mut |_| {}).unwrap();
+    for s in (0u8..12).filter(|&s| s != 2) {
+        let history: Vec<Interaction> = without
+            .iter()
+            .filter(|i| i.subject == subject(s))
+            .cloned()
+            .collect();
+        let req = Request::personalized(&history, 8);
+        assert_eq!(a.recommend(&req), b.recommend(&req));
+    }
+}

@@ -79,7 +79,7 @@ fn assert_ease_optimal(pairs: &[(u8, u32)], lambda: f64) {
         assert_eq!(row[i], 0.0, "zero diagonal");
     }
     let mut g = vec![vec![0f64; n]; n];
-    for (i, row) in knn.co_occurrence().iter().enumerate() {
+    for (i, row) in knn.co_occurrence().enumerate() {
         g[i][i] = knn.degree()[i] as f64;
         for &(j, c) in row {
             g[i][j as usize] = c as f64;
