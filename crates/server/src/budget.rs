@@ -15,7 +15,7 @@ use fineline_core::{Role, Timestamp};
 use fineline_insights::{zcdp_epsilon, Cost, DEFAULT_BUDGET, REPORT_DELTA};
 use fineline_ledger::{Hash, LedgerEntry};
 use fineline_store::{BudgetAmount, WriteOp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::hash_key;
 use crate::error::ApiError;
@@ -124,6 +124,40 @@ pub async fn account(state: &AppState, analyst: &str, period: &str) -> Result<Re
     })
 }
 
+/// One release in its analyst's history: what the ledger's `Release`
+/// entry holds, with where to find that entry.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReleaseRecord {
+    pub ledger_index: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    pub cost_nano_rho: u64,
+    pub cost_femto_delta: u64,
+    /// SHA-256 of the query as charged (hex).
+    pub query_digest: String,
+}
+
+fn releases_setting(analyst: &str, period: &str) -> String {
+    format!("insight_releases/{analyst}/{period}")
+}
+
+/// An analyst's releases in `period`, oldest first.
+pub async fn releases(
+    state: &AppState,
+    analyst: &str,
+    period: &str,
+) -> Result<Vec<ReleaseRecord>, ApiError> {
+    match state
+        .store()
+        .setting(&releases_setting(analyst, period))
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Some(b) => serde_json::from_slice(&b).map_err(ApiError::internal),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Sets an analyst's total for a period (spend so far is kept).
 pub async fn set_total(
     state: &AppState,
@@ -206,9 +240,31 @@ pub async fn charge_cost(
         cost: to_amount(cost),
         default_total: to_amount(DEFAULT_BUDGET),
     };
+    // The history is read, extended and written back in the charge's own
+    // transaction; the lock keeps two charges from writing over each other.
+    let _order = state.release_order.lock().await;
+    let mut history = releases(state, analyst, &period).await?;
+    let history_key = releases_setting(analyst, &period);
     match state
         .ledger
-        .append(state.store(), &[entry], |_| vec![op])
+        .append(state.store(), &[entry], |indices| {
+            history.push(ReleaseRecord {
+                ledger_index: indices[0],
+                at: at.millis(),
+                cost_nano_rho: cost.nano_rho,
+                cost_femto_delta: cost.femto_delta,
+                query_digest: hex::encode(query_digest),
+            });
+            let mut ops = vec![op];
+            // Serialising a list of plain records cannot fail.
+            if let Ok(value) = serde_json::to_vec(&history) {
+                ops.push(WriteOp::PutSetting {
+                    name: history_key,
+                    value,
+                });
+            }
+            ops
+        })
         .await
     {
         Ok(_) => account(state, analyst, &period).await,

@@ -2,6 +2,7 @@
 //! counts are sealed into the ledger, so "events after my withdrawal were
 //! refused" is checkable by anyone holding a tree head.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fineline_core::Timestamp;
@@ -9,8 +10,24 @@ use fineline_ledger::LedgerEntry;
 use fineline_store::WriteOp;
 
 use crate::error::ApiError;
-use crate::routes::events::DAILY_SETTING;
+use crate::routes::events::{DayCounts, DAILY_SETTING};
 use crate::state::AppState;
+
+/// Setting holding the counts of every sealed day, by day number.
+pub const SEALED_SETTING: &str = "daily_counts_sealed";
+
+/// Counts of days already sealed into the ledger.
+pub async fn sealed_days(state: &AppState) -> Result<BTreeMap<i64, DayCounts>, ApiError> {
+    match state
+        .store()
+        .setting(SEALED_SETTING)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Some(b) => serde_json::from_slice(&b).map_err(ApiError::internal),
+        None => Ok(BTreeMap::new()),
+    }
+}
 
 /// Seal every finished day that has counts but no summary yet.
 pub async fn seal_finished_days(state: &AppState) -> Result<usize, ApiError> {
@@ -35,13 +52,39 @@ pub async fn seal_finished_days(state: &AppState) -> Result<usize, ApiError> {
         })
         .collect();
     let value = serde_json::to_vec(&days).map_err(ApiError::internal)?;
+    // Sealed days stay countable for the console without reading the
+    // ledger back: one small row per day, written with the seal.
+    let mut history = sealed_days(state).await?;
+    for (day, entry) in finished.iter().zip(&entries) {
+        if let LedgerEntry::DailySummary {
+            accepted,
+            rejected_by_purpose,
+            ..
+        } = entry
+        {
+            history.insert(
+                *day,
+                DayCounts {
+                    accepted: *accepted,
+                    refused_by_purpose: rejected_by_purpose.clone(),
+                },
+            );
+        }
+    }
+    let history = serde_json::to_vec(&history).map_err(ApiError::internal)?;
     state
         .ledger
         .append(state.store(), &entries, |_| {
-            vec![WriteOp::PutSetting {
-                name: DAILY_SETTING.into(),
-                value,
-            }]
+            vec![
+                WriteOp::PutSetting {
+                    name: DAILY_SETTING.into(),
+                    value,
+                },
+                WriteOp::PutSetting {
+                    name: SEALED_SETTING.into(),
+                    value: history,
+                },
+            ]
         })
         .await?;
     state.set_daily_counts(days);

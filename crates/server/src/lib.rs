@@ -94,6 +94,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/insights/heatmap", get(insights::heatmap))
         .route("/v1/insights/apps", get(insights::apps))
         .route("/v1/insights/budget", get(insights::my_budget))
+        .route("/v1/insights/releases", get(console::releases))
+        .route("/v1/console/session", get(console::session))
+        .route("/v1/console/overview", get(console::overview))
+        .route("/console", get(console::page))
+        .route("/console/{name}", get(console::asset))
+        .route("/console/vendor/{name}", get(console::vendor_asset))
         .route(
             "/v1/insights/budgets/{analyst}",
             axum::routing::put(insights::set_budget),

@@ -39,6 +39,11 @@ impl Metrics {
             .unwrap_or(0)
     }
 
+    /// Every rejection reason seen so far and its count.
+    pub fn rejections(&self) -> BTreeMap<&'static str, u64> {
+        self.rejected.lock().unwrap().clone()
+    }
+
     /// `route` is the matched route template (never the raw path, which
     /// may carry a subject id).
     pub fn observe(&self, route: &str, elapsed: Duration) {

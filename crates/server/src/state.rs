@@ -37,6 +37,9 @@ pub struct Inner {
     pub consent_order: tokio::sync::Mutex<()>,
     /// Serialises ingestion writes so daily totals are written in order.
     pub ingest_order: tokio::sync::Mutex<()>,
+    /// Serialises budget charges so each analyst's release history (kept
+    /// beside the budget) loses no entry; see `crate::budget`.
+    pub release_order: tokio::sync::Mutex<()>,
     /// Counts of days not yet sealed into the ledger; mirrored in the
     /// store's `DAILY_SETTING` with every ingestion write.
     daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
@@ -104,6 +107,7 @@ impl AppState {
             subject_keys: Mutex::new(HashMap::new()),
             consent_order: tokio::sync::Mutex::new(()),
             ingest_order: tokio::sync::Mutex::new(()),
+            release_order: tokio::sync::Mutex::new(()),
             daily: Mutex::new(daily),
             erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
         })))

@@ -1,4 +1,5 @@
 pub mod consent;
+pub mod console;
 pub mod events;
 pub mod export_html;
 pub mod footfall;
