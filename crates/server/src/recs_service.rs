@@ -3,8 +3,8 @@
 //!
 //! Guarantees:
 //! - Serving reads the current model under a read lock held for a pointer
-//!   copy only; training and refits build a new value off the request
-//!   path (`spawn_blocking`) and swap it in, so serving never waits.
+//!   copy only; training, refits and forgetting build a new value beside
+//!   the served one and swap it in, so serving never waits on them.
 //! - Only events of purpose `personalization` whose subject holds that
 //!   consent *now* are trained on; properties are never opened.
 //! - Exact forgetting: on erasure, withdrawal of personalization, or a
@@ -12,10 +12,14 @@
 //!   the request that caused it returns: the neighbourhood counts are
 //!   decremented exactly (the model then equals one trained without them)
 //!   and EASE is dropped, so every answer comes from the exact
-//!   neighbourhood model until a debounced EASE refit (one per burst of
-//!   erasures) refits it from the remaining counts, which equals EASE
-//!   trained from scratch without them. People forgotten while a training
-//!   runs are forgotten from its result before it is swapped in.
+//!   neighbourhood model until an EASE refit from the remaining counts
+//!   (which equals EASE trained from scratch without them) lands. The
+//!   refit waits for [`RecsService::set_refit_delay`] without forgetting
+//!   (a burst of erasures costs one refit; at most [`REFIT_MAX_WAIT`]),
+//!   runs on a background thread at the lowest CPU priority, and is
+//!   discarded if anyone was forgotten while it ran. People forgotten
+//!   while a training runs are forgotten from its result before it is
+//!   swapped in.
 //! - Every personalized answer is a ledger `DataAccess` entry. Entries are
 //!   queued and appended in one batch every [`ACCESS_FLUSH`] (and on
 //!   shutdown) so a read costs no ledger write; a crash can lose at most
@@ -49,13 +53,17 @@ const PAGE: usize = 20_000;
 /// Above this many interactions the holdout evaluation is skipped (it
 /// doubles training time).
 const HOLDOUT_MAX: usize = 300_000;
+/// Longest an EASE refit waits for forgetting to pause after the first
+/// forgetting that made EASE stale.
+pub const REFIT_MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// A model and what it was trained from.
 pub struct Trained {
     pub model: Recommender,
     pub trained_at: Timestamp,
-    /// Item titles for readable reasons.
-    pub titles: HashMap<ItemId, String>,
+    /// Item titles for readable reasons (shared by every copy that
+    /// forgets someone).
+    pub titles: Arc<HashMap<ItemId, String>>,
 }
 
 /// What a personalized answer reads about a person: their personalization
@@ -101,6 +109,9 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 struct Wants {
     refit: bool,
     retrain: bool,
+    /// First and latest forgetting since EASE went stale: the refit's debounce.
+    stale_since: Option<Instant>,
+    last_forget: Option<Instant>,
 }
 
 pub struct RecsService {
@@ -266,39 +277,48 @@ impl RecsService {
         self.history_changed([subject]);
         let _w = self.writer.lock().unwrap();
         self.forgotten_log.lock().unwrap().push(*subject);
-        {
-            let mut served = self.model.write().unwrap();
-            let Some(arc) = served.as_mut() else {
-                return;
-            };
-            if !arc.model.knows(subject) {
-                return;
-            }
-            match Arc::get_mut(arc) {
-                // Nobody is reading this value: forget in place, no copy
-                // of the (large) co-occurrence counts.
-                Some(trained) => {
-                    trained.model.forget(subject);
-                }
-                // A request or a refit holds it: serve a forgotten copy.
-                None => {
-                    let cur = arc.clone();
-                    let Some(model) = cur.model.without(subject) else {
-                        return;
-                    };
-                    *arc = Arc::new(Trained {
-                        model,
-                        trained_at: cur.trained_at,
-                        titles: cur.titles.clone(),
-                    });
-                }
-            }
-        }
+        let Some(cur) = self.current() else {
+            return;
+        };
+        // The copy shares all but the count rows the person touched, so
+        // it costs their own pairs; readers keep the current value until
+        // the pointer swap.
+        let Some(model) = cur.model.without(subject) else {
+            return;
+        };
+        let next = Arc::new(Trained {
+            model,
+            trained_at: cur.trained_at,
+            titles: cur.titles.clone(),
+        });
+        *self.model.write().unwrap() = Some(next);
+        drop(cur);
         if let Some(s) = self.status.write().unwrap().as_mut() {
             s.forgotten_since += 1;
         }
-        self.wants.lock().unwrap().refit = true;
+        self.want_refit();
+    }
+
+    /// EASE went (or stays) stale: schedule a refit, restarting its debounce.
+    fn want_refit(&self) {
+        let mut w = self.wants.lock().unwrap();
+        let now = Instant::now();
+        w.refit = true;
+        w.stale_since.get_or_insert(now);
+        w.last_forget = Some(now);
+        drop(w);
         self.wake.notify_one();
+    }
+
+    /// When the pending EASE refit is due: after the refit delay without
+    /// forgetting, or [`REFIT_MAX_WAIT`] after EASE went stale.
+    fn refit_due(&self) -> Instant {
+        let delay = *self.refit_delay.read().unwrap();
+        let w = self.wants.lock().unwrap();
+        match (w.stale_since, w.last_forget) {
+            (Some(first), Some(last)) => (last + delay).min(first + delay.max(REFIT_MAX_WAIT)),
+            _ => Instant::now(),
+        }
     }
 
     /// After a consent change: forget the person if personalization is no
@@ -409,8 +429,7 @@ impl RecsService {
                 n_forgotten += usize::from(model.forget(s));
             }
             if n_forgotten > 0 {
-                self.wants.lock().unwrap().refit = true;
-                self.wake.notify_one();
+                self.want_refit();
             }
             let status = TrainingStatus {
                 trained_at: trained_at.millis(),
@@ -426,7 +445,7 @@ impl RecsService {
             *self.model.write().unwrap() = Some(Arc::new(Trained {
                 model,
                 trained_at,
-                titles,
+                titles: Arc::new(titles),
             }));
             *self.status.write().unwrap() = Some(status.clone());
             status
@@ -450,41 +469,58 @@ impl RecsService {
         Ok(out)
     }
 
-    /// Refit EASE on the served model's current counts.
-    pub async fn refit(&self) -> Result<(), ApiError> {
+    /// Refit EASE on the served model's current counts. Returns whether
+    /// the refit was installed: it is dropped (and another one wanted) if
+    /// the served model changed while it ran, since its `B` would still
+    /// carry whoever was forgotten meanwhile.
+    pub async fn refit(&self) -> Result<bool, ApiError> {
         let _one = self.training.lock().await;
-        self.wants.lock().unwrap().refit = false;
         let cur = {
-            let _w = self.writer.lock().unwrap();
-            self.forgotten_log.lock().unwrap().clear();
+            let mut w = self.wants.lock().unwrap();
+            w.refit = false;
+            w.stale_since = None;
+            drop(w);
             self.current()
         };
-        let Some(cur) = cur else { return Ok(()) };
+        let Some(cur) = cur else { return Ok(false) };
         if cur.model.ease_ready() {
-            return Ok(());
+            return Ok(true);
         }
-        let base = cur.model.clone();
-        let refitted = tokio::task::spawn_blocking(move || {
-            let mut m = base;
-            m.retrain_ease(&mut |_| {}).map(|()| m)
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        let basis = Arc::downgrade(&cur);
+        let (done, fitted) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("ease-refit".into())
+            .spawn(move || {
+                lowest_cpu_priority();
+                // Copy the counts the fit reads, then let go of the model
+                // so forgetting never copies rows on account of the refit.
+                let input = cur.model.ease_input();
+                drop(cur);
+                let _ = done.send(input.map(|i| i.fit(&mut |_| {})).transpose());
+            })
+            .map_err(ApiError::internal)?;
+        let ease = fitted
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        let Some(ease) = ease else { return Ok(false) };
         let _w = self.writer.lock().unwrap();
-        let mut model = refitted;
-        for s in std::mem::take(&mut *self.forgotten_log.lock().unwrap()) {
-            if model.forget(&s) {
-                self.wants.lock().unwrap().refit = true;
-                self.wake.notify_one();
-            }
-        }
-        *self.model.write().unwrap() = Some(Arc::new(Trained {
-            model,
-            trained_at: cur.trained_at,
-            titles: cur.titles.clone(),
-        }));
-        Ok(())
+        let mut served = self.model.write().unwrap();
+        let Some(now) = served
+            .as_ref()
+            .filter(|m| std::ptr::eq(Arc::as_ptr(m), basis.as_ptr()))
+        else {
+            drop(served);
+            self.want_refit();
+            return Ok(false);
+        };
+        let next = Arc::new(Trained {
+            model: now.model.with_ease(ease),
+            trained_at: now.trained_at,
+            titles: now.titles.clone(),
+        });
+        *served = Some(next);
+        Ok(true)
     }
 
     /// Derived interests of everyone trained on, keeping removed ones removed.
@@ -702,8 +738,14 @@ pub fn spawn(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
                 continue;
             }
             if refit {
-                let delay = *recs.refit_delay.read().unwrap();
-                tokio::time::sleep(delay).await;
+                let due = recs.refit_due();
+                if Instant::now() < due {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(due.into()) => {}
+                        _ = recs.wake.notified() => {}
+                    }
+                    continue;
+                }
                 if let Err(e) = recs.refit().await {
                     tracing::error!(error = %e.message, "EASE refit failed");
                 }
@@ -719,4 +761,15 @@ pub fn spawn(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
         }
     });
     vec![flusher, trainer]
+}
+
+/// Lowers the calling thread (and threads it starts) to the lowest CPU
+/// priority, so a refit takes only cores requests leave idle. Best effort.
+fn lowest_cpu_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority reads no memory; on Linux, `who = 0` with
+    // PRIO_PROCESS names the calling thread only.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
 }

@@ -362,3 +362,55 @@ async fn forgetting_is_exact() {
         assert_eq!(answers(&a, &others).await, answers(&b, &others).await);
     }
 }
+
+/// The EASE refit an erasure schedules lands by itself once erasures
+/// pause, and serves what EASE trained without the person serves; until
+/// then nothing serves the stale EASE.
+#[tokio::test]
+async fn the_ease_refit_after_an_erasure_lands_and_equals_training_without() {
+    for backend in backends() {
+        let data = dataset();
+        let gone = "person5";
+        let others: Vec<&str> = data
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .filter(|p| *p != gone)
+            .collect();
+        let a = TestServer::start(backend).await;
+        a.state
+            .recs
+            .set_refit_delay(std::time::Duration::from_millis(200));
+        load(&a, &data).await;
+        train(&a).await;
+        let (st, _) = send(
+            &a,
+            "DELETE",
+            &format!("/v1/subjects/{gone}"),
+            Some(&a.admin),
+        )
+        .await;
+        assert_eq!(st, 200);
+        // When the receipt is back the person is out of the served model
+        // and the EASE matrix that still holds them is not served.
+        let served = a.state.recs.current().unwrap();
+        assert!(!served.model.knows(&a.state.pseudonymize(gone)));
+        assert!(!served.model.ease_ready());
+        drop(served);
+
+        let started = std::time::Instant::now();
+        while !a.state.recs.current().unwrap().model.ease_ready() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the EASE refit never landed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+
+        let b = TestServer::start(backend).await;
+        let rest: Vec<_> = data.iter().filter(|(p, _)| p != gone).cloned().collect();
+        load(&b, &rest).await;
+        train(&b).await;
+        assert!(b.state.recs.current().unwrap().model.ease_ready());
+        assert_eq!(answers(&a, &others).await, answers(&b, &others).await);
+    }
+}
