@@ -1,6 +1,11 @@
-//! Who is calling. API keys carry a role (admin, ingest, analyst) and are
-//! stored only as SHA-256 hashes; subject tokens (see `tokens`) let a
-//! person act on their own data and nobody else's.
+//! Who is calling. API keys carry a role (admin, ingest, analyst) and,
+//! optionally, their own rate limit; they are stored only as SHA-256
+//! hashes and can be revoked. Subject tokens (see `tokens`) let a person
+//! act on their own data and nobody else's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -9,6 +14,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::rate_limit::RateLimit;
 use crate::state::AppState;
 
 /// Settings key under which a hashed API key's role is kept.
@@ -32,11 +38,191 @@ pub async fn create_key(
     store: &dyn fineline_store::Store,
     role: Role,
 ) -> Result<String, fineline_store::StoreError> {
+    create_key_with_limit(store, role, None).await
+}
+
+/// Register a new API key with its own rate limit (instead of its role's).
+pub async fn create_key_with_limit(
+    store: &dyn fineline_store::Store,
+    role: Role,
+    limit: Option<RateLimit>,
+) -> Result<String, fineline_store::StoreError> {
     let key = generate_key(role);
+    let record = KeyRecord {
+        role,
+        limit,
+        revoked: false,
+    };
     store
         .put_setting(
             &api_key_setting(&hash_key(&key)),
-            role.as_str().as_bytes().to_vec(),
+            record.to_string().into_bytes(),
+        )
+        .await?;
+    Ok(key)
+}
+
+/// What is kept for a key under `api_key/<hash>`: `[revoked] ROLE
+/// [RATE/BURST]`. Keys made before limits existed hold just the role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub role: Role,
+    pub limit: Option<RateLimit>,
+    pub revoked: bool,
+}
+
+impl std::fmt::Display for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.revoked {
+            f.write_str("revoked ")?;
+        }
+        f.write_str(self.role.as_str())?;
+        match self.limit {
+            Some(l) => write!(f, " {}/{}", l.per_second, l.burst),
+            None => Ok(()),
+        }
+    }
+}
+
+impl KeyRecord {
+    pub fn parse(bytes: &[u8]) -> Option<KeyRecord> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut words = text.split_whitespace().peekable();
+        let revoked = words.next_if_eq(&"revoked").is_some();
+        let role = words.next()?.parse().ok()?;
+        let limit = match words.next() {
+            Some(l) => Some(l.parse().ok()?),
+            None => None,
+        };
+        Some(KeyRecord {
+            role,
+            limit,
+            revoked,
+        })
+    }
+}
+
+/// A key that is valid now.
+#[derive(Debug)]
+pub struct KeyInfo {
+    pub role: Role,
+    /// Hex SHA-256 of the key's text.
+    pub hash: String,
+    /// Its own limit, if it has one.
+    pub limit: Option<RateLimit>,
+}
+
+/// How long a running server trusts what it read about a key: a key
+/// revoked from the command line (another process) stops working within
+/// this, with no restart.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Valid keys recently read from the store. Misses are not remembered:
+/// that would let anyone grow the map.
+#[derive(Default)]
+pub struct KeyCache(RwLock<HashMap<String, (Arc<KeyInfo>, Instant)>>);
+
+impl KeyCache {
+    pub async fn lookup(
+        &self,
+        store: &dyn fineline_store::Store,
+        key: &str,
+    ) -> Result<Option<Arc<KeyInfo>>, fineline_store::StoreError> {
+        let hash = hash_key(key);
+        if let Some((info, at)) = self.0.read().unwrap().get(&hash) {
+            if at.elapsed() < KEY_CACHE_TTL {
+                return Ok(Some(info.clone()));
+            }
+        }
+        let record = store
+            .setting(&api_key_setting(&hash))
+            .await?
+            .and_then(|b| KeyRecord::parse(&b))
+            .filter(|r| !r.revoked);
+        let mut cache = self.0.write().unwrap();
+        let Some(record) = record else {
+            cache.remove(&hash);
+            return Ok(None);
+        };
+        let info = Arc::new(KeyInfo {
+            role: record.role,
+            hash: hash.clone(),
+            limit: record.limit,
+        });
+        cache.insert(hash, (info.clone(), Instant::now()));
+        Ok(Some(info))
+    }
+}
+
+/// A key as `fineline keys list` shows it: an id (the first 16 hex digits
+/// of its hash, which is also an analyst's budget id after `a_`) and what
+/// is kept for it. The key's text is never kept, so never shown.
+#[derive(Debug, Clone)]
+pub struct ListedKey {
+    pub hash: String,
+    pub record: KeyRecord,
+}
+
+impl ListedKey {
+    pub fn id(&self) -> &str {
+        &self.hash[..16.min(self.hash.len())]
+    }
+}
+
+pub async fn list_keys(
+    store: &dyn fineline_store::Store,
+) -> Result<Vec<ListedKey>, fineline_store::StoreError> {
+    let rows = store.settings_under(&api_key_setting("")).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some(ListedKey {
+                hash: name.strip_prefix(&api_key_setting(""))?.to_string(),
+                record: KeyRecord::parse(&value)?,
+            })
+        })
+        .collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("no API key matches {0:?}")]
+    NotFound(String),
+    #[error("{0:?} matches more than one key; give more of its id")]
+    Ambiguous(String),
+    #[error(transparent)]
+    Store(#[from] fineline_store::StoreError),
+}
+
+/// Revoke a key named by its text or by a prefix (8+ hex digits) of its
+/// id. The record stays, marked revoked, so `keys list` still shows it.
+pub async fn revoke_key(
+    store: &dyn fineline_store::Store,
+    key_or_id: &str,
+) -> Result<ListedKey, RevokeError> {
+    let wanted = if key_or_id.starts_with("fl_") {
+        hash_key(key_or_id)
+    } else {
+        key_or_id.trim().to_ascii_lowercase()
+    };
+    if wanted.len() < 8 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RevokeError::NotFound(key_or_id.to_string()));
+    }
+    let mut matches: Vec<ListedKey> = list_keys(store)
+        .await?
+        .into_iter()
+        .filter(|k| k.hash.starts_with(&wanted))
+        .collect();
+    let mut key = match matches.len() {
+        0 => return Err(RevokeError::NotFound(key_or_id.to_string())),
+        1 => matches.remove(0),
+        _ => return Err(RevokeError::Ambiguous(key_or_id.to_string())),
+    };
+    key.record.revoked = true;
+    store
+        .put_setting(
+            &api_key_setting(&key.hash),
+            key.record.to_string().into_bytes(),
         )
         .await?;
     Ok(key)
@@ -83,6 +269,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Already checked by the rate limiter in front of the routes.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         if let Some(subject) = state.tokens().verify(token) {
             return Ok(Caller::Subject(subject?));

@@ -15,6 +15,7 @@ mod json_errors;
 mod ledger_writer;
 pub mod metrics;
 pub mod openapi;
+pub mod rate_limit;
 pub mod recs_service;
 pub mod retention;
 pub mod routes;
@@ -111,6 +112,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/entries/{index}", get(ledger::entry))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::enforce,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -161,7 +166,9 @@ pub async fn serve_on(
     let retention = retention::spawn(state.clone(), retention::EVERY);
     let recs = recs_service::spawn(state.clone());
     let footfall = footfall::spawn(state.clone());
-    axum::serve(listener, router(state.clone()))
+    // The peer address is the per-client rate limit bucket.
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     background.abort();

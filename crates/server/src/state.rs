@@ -11,7 +11,6 @@ use fineline_ledger::{Commitment, LogSigner, Salt};
 use fineline_store::{Store, SubjectKeys as SubjectKeysRow, WriteOp};
 use fineline_vault::{subject_aad, DataKey, Vault};
 
-use crate::auth::{api_key_setting, hash_key};
 use crate::error::ApiError;
 use crate::ledger_writer::LedgerWriter;
 use crate::metrics::Metrics;
@@ -31,7 +30,9 @@ pub struct Inner {
     /// The served recommender; see `crate::recs_service`.
     pub recs: Arc<crate::recs_service::RecsService>,
     pub footfall: crate::footfall::FootfallModule,
-    api_keys: RwLock<HashMap<String, Option<Role>>>,
+    api_keys: crate::auth::KeyCache,
+    /// Token buckets per key, subject and client; see `crate::rate_limit`.
+    pub rate_limits: crate::rate_limit::RateLimiter,
     subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
     /// Serialises consent changes so the index and the store agree.
     pub consent_order: tokio::sync::Mutex<()>,
@@ -103,7 +104,8 @@ impl AppState {
             metrics: Metrics::default(),
             recs: recs.clone(),
             footfall,
-            api_keys: RwLock::new(HashMap::new()),
+            api_keys: Default::default(),
+            rate_limits: Default::default(),
             subject_keys: Mutex::new(HashMap::new()),
             consent_order: tokio::sync::Mutex::new(()),
             ingest_order: tokio::sync::Mutex::new(()),
@@ -139,22 +141,15 @@ impl AppState {
     }
 
     pub async fn role_for_key(&self, key: &str) -> Result<Option<Role>, ApiError> {
-        let hash = hash_key(key);
-        if let Some(role) = self.api_keys.read().unwrap().get(&hash) {
-            return Ok(*role);
-        }
-        let role = self
-            .store
-            .setting(&api_key_setting(&hash))
+        Ok(self.api_key(key).await?.map(|k| k.role))
+    }
+
+    /// The key if it is valid now (known and not revoked).
+    pub async fn api_key(&self, key: &str) -> Result<Option<Arc<crate::auth::KeyInfo>>, ApiError> {
+        self.api_keys
+            .lookup(self.store(), key)
             .await
-            .map_err(ApiError::internal)?
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse().ok());
-        // Only remember hits: caching misses would let anyone grow the map.
-        if role.is_some() {
-            self.api_keys.write().unwrap().insert(hash, role);
-        }
-        Ok(role)
+            .map_err(ApiError::internal)
     }
 
     /// The person's keys if they exist (they do from their first consent

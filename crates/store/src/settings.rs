@@ -8,6 +8,10 @@ use crate::{Result, WriteOp, WriteSet, WriteStore};
 pub trait SettingsStore: WriteStore {
     async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
 
+    /// Every setting whose name starts with `prefix`, by name (e.g. the
+    /// hashed API keys under `api_key/`, for listing them).
+    async fn settings_under(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+
     async fn put_setting(&self, name: &str, value: Vec<u8>) -> Result<()> {
         let op = WriteOp::PutSetting {
             name: name.to_string(),

@@ -151,6 +151,19 @@ async fn round_trips(s: Arc<dyn Store>) {
     s.put_setting("x", b"1".to_vec()).await.unwrap();
     s.put_setting("x", b"2".to_vec()).await.unwrap();
     assert_eq!(s.setting("x").await.unwrap(), Some(b"2".to_vec()));
+    s.put_setting("key/b", b"B".to_vec()).await.unwrap();
+    s.put_setting("key/a", b"A".to_vec()).await.unwrap();
+    s.put_setting("keys", b"not under key/".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.settings_under("key/").await.unwrap(),
+        vec![
+            ("key/a".to_string(), b"A".to_vec()),
+            ("key/b".to_string(), b"B".to_vec())
+        ]
+    );
+    assert!(s.settings_under("%").await.unwrap().is_empty());
 }
 
 async fn events_round_trip_and_scan(s: Arc<dyn Store>) {

@@ -279,4 +279,13 @@ impl SettingsStore for PostgresStore {
                 .await?,
         )
     }
+
+    async fn settings_under(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(sqlx::query_as(
+            "SELECT name, value FROM settings WHERE starts_with(name, $1) ORDER BY name",
+        )
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
