@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd::insights::InsightsCommand,
     },
+    /// Back up or restore the data store (without the per-person keys).
+    Backup {
+        #[command(subcommand)]
+        command: cmd::backup::BackupCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Benchmarks that print the figures recorded in docs/benchmarks.md.
@@ -102,6 +107,7 @@ fn main() -> std::process::ExitCode {
             }
             Command::Insights { command } => cmd::insights::run(command).await,
             Command::Bench { command } => cmd::bench::run(command).await,
+            Command::Backup { command } => cmd::backup::run(command).await,
         }
     });
     match result {

@@ -15,6 +15,7 @@ mod json_errors;
 mod ledger_writer;
 pub mod metrics;
 pub mod openapi;
+pub mod person_keys;
 pub mod rate_limit;
 pub mod recs_service;
 pub mod retention;

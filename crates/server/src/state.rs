@@ -8,8 +8,8 @@ use crate::routes::consent::StoredConsent;
 use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
 use fineline_core::{Pseudonym, Role};
 use fineline_ledger::{Commitment, LogSigner, Salt};
-use fineline_store::{Store, SubjectKeys as SubjectKeysRow, WriteOp};
-use fineline_vault::{subject_aad, DataKey, Vault};
+use fineline_store::Store;
+use fineline_vault::{DataKey, PersonKeys, Vault};
 
 use crate::error::ApiError;
 use crate::ledger_writer::LedgerWriter;
@@ -48,10 +48,21 @@ pub struct Inner {
     pub(crate) erasure_listeners: RwLock<Vec<Arc<dyn crate::erasure::ErasureListener>>>,
 }
 
-/// A person's unwrapped data key and ledger salt, cached while they exist.
+/// A person's unwrapped data key and ledger salt, cached while they exist:
+/// ingestion seals with it without touching the key store.
 pub struct SubjectKeys {
     pub data_key: DataKey,
     pub salt: Salt,
+}
+
+impl From<PersonKeys> for SubjectKeys {
+    fn from(k: PersonKeys) -> Self {
+        let salt = Salt::from_bytes(k.salt);
+        SubjectKeys {
+            data_key: k.data_key,
+            salt,
+        }
+    }
 }
 
 impl SubjectKeys {
@@ -69,6 +80,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub async fn load(store: Arc<dyn Store>, vault: Vault) -> Result<Self, ApiError> {
+        crate::person_keys::move_keys_out_of_data_store(store.as_ref(), &vault).await?;
         let mut policies = Vec::new();
         for row in store.policies().await.map_err(ApiError::internal)? {
             let p: Policy = serde_json::from_slice(&row.body).map_err(ApiError::internal)?;
@@ -161,15 +173,10 @@ impl AppState {
         if let Some(k) = self.subject_keys.lock().unwrap().get(subject) {
             return Ok(Some(k.clone()));
         }
-        let Some(row) = self
-            .store
-            .subject_keys(subject)
-            .await
-            .map_err(ApiError::internal)?
-        else {
+        let Some(found) = crate::person_keys::get(self.vault.key_store(), *subject).await? else {
             return Ok(None);
         };
-        let keys = Arc::new(self.unwrap_keys(subject, &row)?);
+        let keys = Arc::new(SubjectKeys::from(found));
         self.subject_keys
             .lock()
             .unwrap()
@@ -177,49 +184,39 @@ impl AppState {
         Ok(Some(keys))
     }
 
-    fn unwrap_keys(
-        &self,
-        subject: &Pseudonym,
-        row: &SubjectKeysRow,
-    ) -> Result<SubjectKeys, ApiError> {
-        let data_key = self
-            .vault
-            .master_key()
-            .unwrap(&row.wrapped_data_key, &subject_aad(subject))
-            .map_err(ApiError::internal)?;
-        let salt = Salt::from_bytes(
-            row.commitment_salt
-                .as_slice()
-                .try_into()
-                .map_err(|_| ApiError::internal("stored salt is not 32 bytes"))?,
-        );
-        Ok(SubjectKeys { data_key, salt })
-    }
-
-    /// Keys for `subject`, creating them if new. A new person's keys come
-    /// back with the write op that stores them, to be applied atomically
-    /// with whatever made the person known (their first consent record).
+    /// Keys for `subject`, creating them if new, and whether they were.
+    /// New keys are durable in the key store before this returns, ahead of
+    /// whatever makes the person known (their first consent record); if
+    /// that write fails, [`AppState::discard_new_subject_keys`].
     pub async fn subject_keys_or_new(
         &self,
         subject: &Pseudonym,
-    ) -> Result<(Arc<SubjectKeys>, Option<WriteOp>), ApiError> {
+    ) -> Result<(Arc<SubjectKeys>, bool), ApiError> {
         if let Some(k) = self.subject_keys(subject).await? {
-            return Ok((k, None));
+            return Ok((k, false));
         }
-        let data_key = DataKey::generate();
-        let salt = Salt::generate();
-        let row = SubjectKeysRow {
-            subject: *subject,
-            wrapped_data_key: self
-                .vault
-                .master_key()
-                .wrap(&data_key, &subject_aad(subject)),
-            commitment_salt: salt.as_bytes().to_vec(),
-        };
-        Ok((
-            Arc::new(SubjectKeys { data_key, salt }),
-            Some(WriteOp::PutSubjectKeys(row)),
-        ))
+        let created = crate::person_keys::create(self.vault.key_store(), *subject).await?;
+        Ok((Arc::new(SubjectKeys::from(created)), true))
+    }
+
+    /// Undo [`AppState::subject_keys_or_new`] for a person whose first
+    /// write failed, so they stay unknown. Best effort: a key left behind
+    /// seals nothing.
+    pub async fn discard_new_subject_keys(&self, subject: &Pseudonym) {
+        if crate::person_keys::shred(self.vault.key_store(), *subject)
+            .await
+            .is_err()
+        {
+            tracing::warn!("an unused new key could not be discarded");
+        }
+    }
+
+    /// Shred the person's keys in the key store (erasure, after their rows
+    /// are deleted): every copy of their sealed rows, backups included, is
+    /// unreadable from here. One durable delete and a WAL truncation;
+    /// returns whether there was a key.
+    pub async fn shred_subject_keys(&self, subject: &Pseudonym) -> Result<bool, ApiError> {
+        crate::person_keys::shred(self.vault.key_store(), *subject).await
     }
 
     /// Remember keys after the op that stored them committed.

@@ -363,7 +363,7 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
 
         let (status, body) = send(&s, "DELETE", "/v1/subjects/me", &ann, None).await;
         assert_eq!(status, 200, "{body}");
-        // 2 events + 2 consent records + 1 interest + 1 key row.
+        // 2 events + 2 consent records + 1 interest + the key.
         assert_eq!(body["rows_deleted"], 6, "{backend:?}");
         let receipt: fineline_ledger::Receipt =
             serde_json::from_value(body["receipt"].clone()).unwrap();
@@ -387,7 +387,7 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         assert!(store.events_for(&ann_p).await.unwrap().is_empty());
         assert!(store.consents_for(&ann_p).await.unwrap().is_empty());
         assert!(store.interests_for(&ann_p).await.unwrap().is_empty());
-        assert!(store.subject_keys(&ann_p).await.unwrap().is_none());
+        assert!(!s.state.vault.key_store().contains(&ann_p).unwrap());
         assert!(s.state.subject_keys(&ann_p).await.unwrap().is_none());
         assert!(s.state.consents.read().unwrap().current(&ann_p).is_empty());
         assert_eq!(*forgotten.lock().unwrap(), vec![ann_p]);
@@ -415,7 +415,7 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         assert_eq!(store.interests_for(&bob_p).await.unwrap().len(), 1);
         // The erased person may start afresh: new keys, new consent.
         s.grant(ANN, &["analytics"]).await;
-        assert!(store.subject_keys(&ann_p).await.unwrap().is_some());
+        assert!(s.state.vault.key_store().contains(&ann_p).unwrap());
         // A row sealed under the destroyed key (an ingestion batch that
         // raced the erasure) is listed as unreadable, not an error.
         let old_key = fineline_vault::DataKey::generate();
@@ -441,85 +441,118 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Every file the embedded deployment writes: the data store and, apart
+/// from it, the key store.
+const DATA_FILES: [&str; 6] = [
+    "fineline.db",
+    "fineline.db-wal",
+    "fineline.db-shm",
+    "datakeys.db",
+    "datakeys.db-wal",
+    "datakeys.db-shm",
+];
+
+fn read_all(dir: &std::path::Path, names: &[&str]) -> Vec<(String, Vec<u8>)> {
+    names
+        .iter()
+        .filter_map(|f| Some((f.to_string(), std::fs::read(dir.join(f)).ok()?)))
+        .collect()
+}
+
 #[tokio::test]
 async fn erasure_shreds_the_key_so_files_and_backups_hold_nothing_readable() {
     let s = TestServer::start(Backend::Sqlite).await;
     two_people(&s).await;
-    let ann_p = s.state.pseudonymize(ANN);
-    let db = s.dir.path().join("fineline.db");
-    let files = |dir: &std::path::Path| -> Vec<Vec<u8>> {
-        ["fineline.db", "fineline.db-wal", "fineline.db-shm"]
-            .iter()
-            .filter_map(|f| std::fs::read(dir.join(f)).ok())
-            .collect()
-    };
-    // Sealed from the start: the plaintext never reaches the files.
-    for bytes in files(s.dir.path()) {
-        assert!(!contains(&bytes, b"teal-secret-property"));
-    }
-    // A backup taken before erasure (all three files, as a file copy would).
-    let backup = tempfile::tempdir().unwrap();
-    for f in ["fineline.db", "fineline.db-wal", "fineline.db-shm"] {
-        let _ = std::fs::copy(s.dir.path().join(f), backup.path().join(f));
-    }
-    let sealed_before = s.state.store().events_for(&ann_p).await.unwrap();
-    assert_eq!(sealed_before.len(), 2);
-    let wrapped_key = s
+    let (ann_p, bob_p) = (s.state.pseudonymize(ANN), s.state.pseudonymize(BOB));
+    let ann_salt = *s
         .state
-        .store()
         .subject_keys(&ann_p)
         .await
         .unwrap()
         .unwrap()
-        .wrapped_data_key;
+        .salt
+        .as_bytes();
+    let bob_salt = *s
+        .state
+        .subject_keys(&bob_p)
+        .await
+        .unwrap()
+        .unwrap()
+        .salt
+        .as_bytes();
+    // Sealed from the start: the plaintext never reaches the files; the
+    // keys live only in the key store.
+    for (f, bytes) in read_all(s.dir.path(), &DATA_FILES) {
+        assert!(!contains(&bytes, b"teal-secret-property"), "{f}");
+        if f.starts_with("fineline.db") {
+            assert!(!contains(&bytes, &ann_salt), "a key row in {f}");
+        }
+    }
+    // Two backups taken before erasure: an online one, and a copy of the
+    // data store's files as a file-level backup would take them.
+    let backup = tempfile::tempdir().unwrap();
+    let online = backup.path().join("online.db");
+    fineline_store::SqliteStore::open(s.dir.path().join("fineline.db"))
+        .await
+        .unwrap()
+        .backup_into(&online)
+        .await
+        .unwrap();
+    for f in ["fineline.db", "fineline.db-wal", "fineline.db-shm"] {
+        let _ = std::fs::copy(s.dir.path().join(f), backup.path().join(f));
+    }
 
     let ann = token_for(&s, ANN);
     let (status, _) = send(&s, "DELETE", "/v1/subjects/me", &ann, None).await;
     assert_eq!(status, 200);
 
-    // The live files: no plaintext; the database file itself holds neither
-    // the sealed blobs nor the wrapped key (secure_delete zeroes them).
-    // The WAL may still hold pre-erasure page images until the next
-    // checkpoint: see the ignored test below.
-    for bytes in files(s.dir.path()) {
-        assert!(!contains(&bytes, b"teal-secret-property"));
+    // The live files (data store and key store, WALs included) hold no
+    // plaintext and no trace of Ann's key row; Bob's is still there.
+    let live = read_all(s.dir.path(), &DATA_FILES);
+    for (f, bytes) in &live {
+        assert!(!contains(bytes, b"teal-secret-property"), "{f}");
+        assert!(!contains(bytes, &ann_salt), "Ann's key row left in {f}");
     }
-    let main = std::fs::read(&db).unwrap();
-    for e in &sealed_before {
-        assert!(!contains(&main, &e.sealed_properties[12..]));
+    assert!(live.iter().any(|(_, b)| contains(b, &bob_salt)));
+    // The backups still hold Ann's sealed events, but no key for anyone:
+    // restored, nothing of hers opens, while Bob's events still do.
+    let backup_files = read_all(
+        backup.path(),
+        &["online.db", "fineline.db", "fineline.db-wal"],
+    );
+    for (f, bytes) in &backup_files {
+        assert!(
+            !contains(bytes, &ann_salt) && !contains(bytes, &bob_salt),
+            "a key in {f}"
+        );
+        assert!(!contains(bytes, b"teal-secret-property"), "{f}");
     }
-    assert!(!contains(&main, &wrapped_key[12..]));
-    // The backup still holds Ann's sealed events, but the running system no
-    // longer has a key that opens them. (A whole-file backup also carries
-    // its own copy of the wrapped key row: restoring it whole restores the
-    // person, so backups must be re-erased or keys kept apart from them.)
-    let restored = fineline_store::SqliteStore::open(&backup.path().join("fineline.db"))
-        .await
-        .unwrap();
-    let old = fineline_store::EventStore::events_for(&restored, &ann_p)
-        .await
-        .unwrap();
-    assert_eq!(old.len(), 2, "the backup predates the erasure");
-    assert!(s
-        .state
-        .store()
-        .subject_keys(&ann_p)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(s.state.subject_keys(&ann_p).await.unwrap().is_none());
-    // Any other person's key (the only keys left) fails to open them.
-    let bob_keys = s
-        .state
-        .subject_keys(&s.state.pseudonymize(BOB))
-        .await
-        .unwrap()
-        .unwrap();
-    for e in &old {
-        assert!(bob_keys
+    for path in [online, backup.path().join("fineline.db")] {
+        let restored = fineline_store::SqliteStore::open(&path).await.unwrap();
+        let old = fineline_store::EventStore::events_for(&restored, &ann_p)
+            .await
+            .unwrap();
+        assert_eq!(old.len(), 2, "the backup predates the erasure");
+        assert!(s.state.subject_keys(&ann_p).await.unwrap().is_none());
+        let bob_keys = s.state.subject_keys(&bob_p).await.unwrap().unwrap();
+        for e in &old {
+            assert!(bob_keys
+                .data_key
+                .open(&e.sealed_properties, &fineline_vault::subject_aad(&ann_p))
+                .is_err());
+        }
+        let bobs = fineline_store::EventStore::events_for(&restored, &bob_p)
+            .await
+            .unwrap();
+        assert_eq!(bobs.len(), 1);
+        let opened = bob_keys
             .data_key
-            .open(&e.sealed_properties, &fineline_vault::subject_aad(&ann_p))
-            .is_err());
+            .open(
+                &bobs[0].sealed_properties,
+                &fineline_vault::subject_aad(&bob_p),
+            )
+            .unwrap();
+        assert!(contains(&opened, b"teal-secret-property"));
     }
 }
 
@@ -600,34 +633,33 @@ async fn the_privacy_center_is_self_contained_and_locked_down() {
     assert!(all.contains("aria-live") && all.contains("<label for="));
 }
 
-/// Erasure must leave no copy of the person's wrapped key (nor their
-/// sealed rows) in the SQLite WAL either. Today the store leaves the
-/// pre-erasure page images in `fineline.db-wal` until SQLite's next
-/// checkpoint; the fix belongs in the store (checkpoint with TRUNCATE after
-/// a write set that erases someone).
+/// Shredding is durable at once and leaves no copy of the key row in the
+/// key store's WAL (which SQLite would otherwise keep until a checkpoint).
 #[tokio::test]
 async fn no_wal_frame_keeps_an_erased_persons_key() {
     let s = TestServer::start(Backend::Sqlite).await;
     two_people(&s).await;
     let ann_p = s.state.pseudonymize(ANN);
-    let wrapped = s
+    let salt = *s
         .state
-        .store()
         .subject_keys(&ann_p)
         .await
         .unwrap()
         .unwrap()
-        .wrapped_data_key;
+        .salt
+        .as_bytes();
+    let key_files = &DATA_FILES[3..];
+    assert!(read_all(s.dir.path(), key_files)
+        .iter()
+        .any(|(_, b)| contains(b, &salt)));
     let ann = token_for(&s, ANN);
     let (status, _) = send(&s, "DELETE", "/v1/subjects/me", &ann, None).await;
     assert_eq!(status, 200);
-    for f in ["fineline.db", "fineline.db-wal", "fineline.db-shm"] {
-        let bytes = std::fs::read(s.dir.path().join(f)).unwrap_or_default();
-        assert!(
-            !contains(&bytes, &wrapped[12..]),
-            "wrapped key still in {f}"
-        );
+    for (f, bytes) in read_all(s.dir.path(), key_files) {
+        assert!(!contains(&bytes, &salt), "key row still in {f}");
     }
+    let wal = std::fs::metadata(s.dir.path().join("datakeys.db-wal")).unwrap();
+    assert_eq!(wal.len(), 0, "the key store's WAL is truncated");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@
 //! `use fineline_store::prelude::*;` in scope.
 //!
 //! - write: `apply(WriteSet) -> Result<WriteOutcome>`; ops in [`WriteOp`]
-//!   (PutSubjectKeys, PutPolicy, PutConsent, PutEvents, DeleteEvent,
+//!   (PutLegacySubjectKeys, DropLegacySubjectKeys, PutPolicy, PutConsent, PutEvents, DeleteEvent,
 //!   AppendLedger, PutTreeHead, EraseSubject, PutItem, PutInterest,
 //!   RemoveInterest, PutSetting). `WriteOutcome { event_ids, rows_deleted }`.
 //! - consent: `policies()`, `consents_for(&subject)`, `consents_page(after, limit)`,
@@ -21,7 +21,8 @@
 //! - events: `events_for(&subject)`, `scan_events(EventScan, after_id, limit)`,
 //!   `count_events()`, `delete_events_before(purpose, cutoff) -> u64`,
 //!   `put_events(Vec<NewEvent>) -> Vec<i64>`, `delete_event(&subject, id) -> bool`.
-//! - subjects: `subject_keys(&subject) -> Option<SubjectKeys>`, `count_subjects()`.
+//! - subjects: `legacy_subject_keys()`: key rows an earlier version kept here
+//!   (per-person keys now live in the vault's key store, not the data store).
 //! - catalog: `item(&id)`, `items()`, `put_item(row)`, `interests_for(&subject)`,
 //!   `put_interest(row)`, `remove_interest(&subject, category)`.
 //! - ledger: `ledger_leaves() -> Vec<(u64, [u8; 32])>`, `ledger_entry(i)`,

@@ -1,12 +1,14 @@
-//! Per-subject key material: the wrapped data key and the commitment salt.
+//! Per-subject key material as versions before the vault's key store kept
+//! it: in the data store, where every backup carried it. Only the one-time
+//! move into the key store (and `backup restore` of an old backup) reads
+//! these rows; nothing writes new ones.
 
+use crate::{Result, WriteStore};
 use async_trait::async_trait;
 use fineline_core::Pseudonym;
 
-use crate::{Result, WriteStore};
-
-/// Deleting this row shreds the subject: their sealed data can no longer be
-/// opened and their ledger commitments can no longer be linked to them.
+/// A legacy key row: the subject's data key wrapped by the vault's master
+/// key, and the salt of their ledger commitments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectKeys {
     pub subject: Pseudonym,
@@ -18,8 +20,6 @@ pub struct SubjectKeys {
 
 #[async_trait]
 pub trait SubjectStore: WriteStore {
-    async fn subject_keys(&self, subject: &Pseudonym) -> Result<Option<SubjectKeys>>;
-
-    /// How many subjects hold keys (i.e. are known and not erased).
-    async fn count_subjects(&self) -> Result<u64>;
+    /// Every key row left in the data store by an earlier version.
+    async fn legacy_subject_keys(&self) -> Result<Vec<SubjectKeys>>;
 }

@@ -11,8 +11,12 @@ use crate::{
 /// One change. A [`WriteSet`] applies its ops in order in one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    /// Insert or replace a subject's keys.
-    PutSubjectKeys(SubjectKeys),
+    /// Insert or replace a legacy key row (reproduces a data store written
+    /// before keys moved to the vault's key store; tests only).
+    PutLegacySubjectKeys(SubjectKeys),
+    /// Delete these subjects' legacy key rows, once the key store holds
+    /// them (counts in `rows_deleted`).
+    DropLegacySubjectKeys(Vec<Pseudonym>),
     /// Insert a policy version (duplicate version: conflict).
     PutPolicy(PolicyRow),
     /// Insert a consent record (duplicate record id: conflict).
@@ -31,7 +35,7 @@ pub enum WriteOp {
     /// Store a signed tree head for a ledger size (replaces one of that size).
     PutTreeHead { size: u64, bytes: Vec<u8> },
     /// Delete every row keyed by the subject: events, consent records,
-    /// interests and keys (counts in `rows_deleted`).
+    /// interests and any legacy key row (counts in `rows_deleted`).
     EraseSubject(Pseudonym),
     /// Insert or replace an item.
     PutItem(ItemRow),

@@ -90,7 +90,7 @@ async fn round_trips(s: Arc<dyn Store>) {
     let c2 = consent(a, "r1", Purpose::Personalization, 7);
     let c3 = consent(b, "r3", Purpose::Location, 1);
     let set = WriteSet::new()
-        .with(WriteOp::PutSubjectKeys(keys(a)))
+        .with(WriteOp::PutLegacySubjectKeys(keys(a)))
         .with(WriteOp::PutConsent(c1.clone()))
         .with(WriteOp::PutConsent(c2.clone()))
         .with(WriteOp::PutConsent(c3.clone()));
@@ -111,9 +111,7 @@ async fn round_trips(s: Arc<dyn Store>) {
     };
     assert_eq!(s.consents_page(Some(cursor), 10).await.unwrap(), vec![c3]);
 
-    assert_eq!(s.subject_keys(&a).await.unwrap(), Some(keys(a)));
-    assert_eq!(s.subject_keys(&b).await.unwrap(), None);
-    assert_eq!(s.count_subjects().await.unwrap(), 1);
+    assert_eq!(s.legacy_subject_keys().await.unwrap(), vec![keys(a)]);
 
     let item = ItemRow {
         item: ItemId::new("sku-1").unwrap(),
@@ -232,7 +230,7 @@ async fn duplicate_ledger_index_leaves_nothing_written(s: Arc<dyn Store>) {
     let a = subject(1);
     s.apply(WriteSet::from(append(0))).await.unwrap();
     let set = WriteSet::new()
-        .with(WriteOp::PutSubjectKeys(keys(a)))
+        .with(WriteOp::PutLegacySubjectKeys(keys(a)))
         .with(WriteOp::PutConsent(consent(a, "r1", Purpose::Analytics, 1)))
         .with(WriteOp::PutEvents(vec![event(a, Purpose::Analytics, 1)]))
         .with(WriteOp::PutSetting {
@@ -246,7 +244,7 @@ async fn duplicate_ledger_index_leaves_nothing_written(s: Arc<dyn Store>) {
         })
         .with(append(1));
     assert!(matches!(s.apply(set).await, Err(StoreError::Conflict(_))));
-    assert_eq!(s.subject_keys(&a).await.unwrap(), None);
+    assert!(s.legacy_subject_keys().await.unwrap().is_empty());
     assert!(s.consents_for(&a).await.unwrap().is_empty());
     assert_eq!(s.count_events().await.unwrap(), 0);
     assert_eq!(s.setting("n").await.unwrap(), None);
@@ -290,7 +288,7 @@ async fn erasure_removes_every_row_of_the_subject_only(s: Arc<dyn Store>) {
     let (a, b) = (subject(1), subject(2));
     let mut set = WriteSet::new();
     for who in [a, b] {
-        set.push(WriteOp::PutSubjectKeys(keys(who)));
+        set.push(WriteOp::PutLegacySubjectKeys(keys(who)));
         set.push(WriteOp::PutConsent(consent(
             who,
             &format!("r{who}"),
@@ -319,7 +317,7 @@ async fn erasure_removes_every_row_of_the_subject_only(s: Arc<dyn Store>) {
     assert!(s.events_for(&a).await.unwrap().is_empty());
     assert!(s.consents_for(&a).await.unwrap().is_empty());
     assert!(s.interests_for(&a).await.unwrap().is_empty());
-    assert_eq!(s.subject_keys(&a).await.unwrap(), None);
+    assert_eq!(s.legacy_subject_keys().await.unwrap(), vec![keys(b)]);
     assert!(s
         .scan_events(EventScan::all(), 0, 100)
         .await
@@ -329,8 +327,40 @@ async fn erasure_removes_every_row_of_the_subject_only(s: Arc<dyn Store>) {
     assert_eq!(s.events_for(&b).await.unwrap().len(), 2);
     assert_eq!(s.consents_for(&b).await.unwrap().len(), 1);
     assert_eq!(s.interests_for(&b).await.unwrap().len(), 1);
-    assert!(s.subject_keys(&b).await.unwrap().is_some());
     assert_eq!(s.ledger_size().await.unwrap(), 1);
+}
+
+async fn legacy_key_rows_leave_by_subject_and_nothing_else_goes(s: Arc<dyn Store>) {
+    let (a, b) = (subject(1), subject(2));
+    let mut set = WriteSet::new();
+    for who in [b, a] {
+        set.push(WriteOp::PutLegacySubjectKeys(keys(who)));
+        set.push(WriteOp::PutConsent(consent(
+            who,
+            &format!("r{who}"),
+            Purpose::Analytics,
+            1,
+        )));
+    }
+    s.apply(set).await.unwrap();
+    assert_eq!(
+        s.legacy_subject_keys().await.unwrap(),
+        vec![keys(a), keys(b)]
+    );
+    let out = s
+        .apply(WriteSet::from(WriteOp::DropLegacySubjectKeys(vec![
+            a,
+            subject(9),
+        ])))
+        .await
+        .unwrap();
+    assert_eq!(out.rows_deleted, 1);
+    assert_eq!(s.legacy_subject_keys().await.unwrap(), vec![keys(b)]);
+    assert_eq!(
+        s.consents_for(&a).await.unwrap().len(),
+        1,
+        "only the key row goes"
+    );
 }
 
 async fn retention_sweep_deletes_only_old_events_of_the_purpose(s: Arc<dyn Store>) {
@@ -381,6 +411,7 @@ both_backends!(
     events_round_trip_and_scan,
     duplicate_ledger_index_leaves_nothing_written,
     erasure_removes_every_row_of_the_subject_only,
+    legacy_key_rows_leave_by_subject_and_nothing_else_goes,
     retention_sweep_deletes_only_old_events_of_the_purpose,
     concurrent_writers_and_readers,
 );

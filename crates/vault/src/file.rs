@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 use crate::keyring::PseudonymKey;
-use crate::{Keyring, MasterKey, VaultError};
+use crate::{KeyStore, Keyring, MasterKey, VaultError};
 
 const FILE_NAME: &str = "keys.json";
 const FORMAT_VERSION: u32 = 1;
@@ -50,7 +51,8 @@ fn random32() -> [u8; 32] {
     k
 }
 
-/// All of fineline's secrets, loaded from (and saved to) one key file.
+/// All of fineline's secrets: the key file, and beside it the per-person
+/// [`KeyStore`] (`datakeys.db`).
 ///
 /// Every change goes through [`Vault::save`], which writes a temporary
 /// file with mode 0600, fsyncs it, renames it over `keys.json` and fsyncs
@@ -61,6 +63,7 @@ pub struct Vault {
     master: MasterKey,
     ledger_seed: [u8; 32],
     token_secret: [u8; 32],
+    key_store: Arc<KeyStore>,
 }
 
 impl Drop for Vault {
@@ -80,7 +83,8 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
-    /// Loads `dir/keys.json`, or creates the directory and a fresh key file.
+    /// Loads `dir/keys.json`, or creates the directory and a fresh key
+    /// file; opens (or creates) the key store `dir/datakeys.db`.
     pub fn open_or_create(dir: &Path) -> Result<Self, VaultError> {
         fs::create_dir_all(dir)?;
         let path = dir.join(FILE_NAME);
@@ -92,10 +96,12 @@ impl Vault {
                 Self::from_file(path, &file)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let master = MasterKey::generate();
                 let vault = Vault {
+                    key_store: open_key_store(dir, &master)?,
                     path,
                     keyring: Keyring::generate(),
-                    master: MasterKey::generate(),
+                    master,
                     ledger_seed: random32(),
                     token_secret: random32(),
                 };
@@ -114,10 +120,13 @@ impl Vault {
         for (&id, hexkey) in &file.pseudonym_keys {
             keys.insert(id, PseudonymKey(decode32(hexkey)?));
         }
+        let master = MasterKey::from_bytes(decode32(&file.master_key)?);
+        let dir = path.parent().unwrap_or(Path::new("."));
         Ok(Vault {
+            key_store: open_key_store(dir, &master)?,
             path,
             keyring: Keyring::from_parts(keys, file.current_pseudonym_key)?,
-            master: MasterKey::from_bytes(decode32(&file.master_key)?),
+            master,
             ledger_seed: decode32(&file.ledger_signing_seed)?,
             token_secret: decode32(&file.token_secret)?,
         })
@@ -164,6 +173,12 @@ impl Vault {
         &self.master
     }
 
+    /// Every person's data key and ledger salt; shared so callers can move
+    /// its (fsyncing) writes off an async executor.
+    pub fn key_store(&self) -> &Arc<KeyStore> {
+        &self.key_store
+    }
+
     /// The Ed25519 key that signs ledger tree heads.
     pub fn ledger_signing_key(&self) -> ed25519_dalek::SigningKey {
         ed25519_dalek::SigningKey::from_bytes(&self.ledger_seed)
@@ -186,6 +201,10 @@ impl Vault {
         self.keyring.retire(key_id)?;
         self.save()
     }
+}
+
+fn open_key_store(dir: &Path, master: &MasterKey) -> Result<Arc<KeyStore>, VaultError> {
+    KeyStore::open(&dir.join(crate::keystore::FILE_NAME), master.clone()).map(Arc::new)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

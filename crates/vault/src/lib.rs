@@ -20,7 +20,11 @@
 //! - [`Vault`]: `open_or_create(dir)` (keeps `dir/keys.json`, mode 0600, atomic
 //!   write), `keyring()`, `master_key()`, `ledger_signing_key() -> ed25519_dalek::SigningKey`,
 //!   `token_secret() -> &[u8; 32]`, `rotate_pseudonym_key() -> Result<u32>`,
-//!   `retire_pseudonym_key(id)`, `save()`.
+//!   `retire_pseudonym_key(id)`, `save()`, `key_store()`.
+//! - [`KeyStore`] (`dir/datakeys.db`, apart from the data store so its
+//!   backups hold no key): `create(subject) -> PersonKeys` (durable first),
+//!   `get(subject)`, `shred(subject)` (durable, no copy left in the WAL or
+//!   free pages), `count()`, and the one-time `adopt_from_data_store`.
 //!
 //! Invariants: key bytes are zeroized on drop and never appear in `Debug`;
 //! the current pseudonym key can never be retired.
@@ -28,10 +32,12 @@
 mod file;
 mod keyring;
 mod keys;
+mod keystore;
 
 pub use file::Vault;
 pub use keyring::{Keyring, SUBJECT_DOMAIN};
 pub use keys::{subject_aad, DataKey, MasterKey};
+pub use keystore::{KeyStore, PersonKeys, WrappedPersonKeys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -44,6 +50,9 @@ pub enum VaultError {
     RetireCurrentKey(u32),
     #[error("key file is corrupt: {0}")]
     Corrupt(&'static str),
+    /// The per-person key store failed (its message names no person).
+    #[error("key store: {0}")]
+    KeyStore(String),
     #[error("key file I/O: {0}")]
     Io(#[from] std::io::Error),
 }

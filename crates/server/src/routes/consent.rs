@@ -175,7 +175,7 @@ pub async fn change(
     }
 
     let _order = state.consent_order.lock().await;
-    let (keys, new_keys_op) = state.subject_keys_or_new(&subject).await?;
+    let (keys, new_keys) = state.subject_keys_or_new(&subject).await?;
     let commitment = keys.commitment(&subject);
     let now = Timestamp::now();
     let records: Vec<ConsentRecord> = changes
@@ -203,7 +203,7 @@ pub async fn change(
     let appended = state
         .ledger
         .append(state.store(), &entries, |indices| {
-            let mut ops: Vec<WriteOp> = new_keys_op.into_iter().collect();
+            let mut ops: Vec<WriteOp> = Vec::with_capacity(records.len());
             for (r, &index) in records.iter().zip(indices) {
                 let body = serde_json::to_vec(&StoredConsent {
                     record: r.clone(),
@@ -223,7 +223,16 @@ pub async fn change(
             }
             ops
         })
-        .await?;
+        .await;
+    let appended = match appended {
+        Ok(a) => a,
+        Err(e) => {
+            if new_keys {
+                state.discard_new_subject_keys(&subject).await;
+            }
+            return Err(e);
+        }
+    };
     state.cache_subject_keys(subject, keys.clone());
     {
         let mut index = state.consents.write().unwrap();

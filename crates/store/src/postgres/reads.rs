@@ -165,28 +165,22 @@ impl EventStore for PostgresStore {
 
 #[async_trait]
 impl SubjectStore for PostgresStore {
-    async fn subject_keys(&self, subject: &Pseudonym) -> Result<Option<SubjectKeys>> {
-        let row = sqlx::query(
-            "SELECT wrapped_data_key, commitment_salt FROM subjects WHERE subject = $1",
+    async fn legacy_subject_keys(&self) -> Result<Vec<SubjectKeys>> {
+        let found = sqlx::query(
+            "SELECT subject, wrapped_data_key, commitment_salt FROM subjects ORDER BY subject",
         )
-        .bind(subject.to_text())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(SubjectKeys {
-                subject: *subject,
-                wrapped_data_key: r.try_get(0)?,
-                commitment_salt: r.try_get(1)?,
+        found
+            .into_iter()
+            .map(|r| {
+                Ok(SubjectKeys {
+                    subject: rows::subject(&r.try_get::<String, _>(0)?)?,
+                    wrapped_data_key: r.try_get(1)?,
+                    commitment_salt: r.try_get(2)?,
+                })
             })
-        })
-        .transpose()
-    }
-
-    async fn count_subjects(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subjects")
-            .fetch_one(&self.pool)
-            .await?;
-        rows::to_u64(n)
+            .collect()
     }
 }
 

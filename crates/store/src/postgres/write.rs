@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use fineline_core::Pseudonym;
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::PostgresStore;
@@ -73,7 +74,15 @@ async fn insert_events(
 
 async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) -> Result<()> {
     match op {
-        WriteOp::PutSubjectKeys(k) => {
+        WriteOp::DropLegacySubjectKeys(subjects) => {
+            let subjects: Vec<String> = subjects.iter().map(Pseudonym::to_text).collect();
+            out.rows_deleted += sqlx::query("DELETE FROM subjects WHERE subject = ANY($1)")
+                .bind(subjects)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        WriteOp::PutLegacySubjectKeys(k) => {
             sqlx::query(
                 "INSERT INTO subjects (subject, wrapped_data_key, commitment_salt)
                  VALUES ($1, $2, $3)

@@ -7,6 +7,7 @@
 //! returns; `secure_delete` overwrites erased rows instead of leaving them
 //! in free pages.
 
+mod backup;
 mod footfall;
 mod insights;
 mod reads;

@@ -190,30 +190,29 @@ impl EventStore for SqliteStore {
 
 #[async_trait]
 impl SubjectStore for SqliteStore {
-    async fn subject_keys(&self, subject: &Pseudonym) -> Result<Option<SubjectKeys>> {
-        let subject = *subject;
-        self.read(move |c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT wrapped_data_key, commitment_salt FROM subjects WHERE subject = ?1",
-                )?
-                .query_row([subject.to_text()], |r| {
+    async fn legacy_subject_keys(&self) -> Result<Vec<SubjectKeys>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT subject, wrapped_data_key, commitment_salt FROM subjects ORDER BY subject",
+            )?;
+            let raw = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            raw.into_iter()
+                .map(|(s, wrapped_data_key, commitment_salt)| {
                     Ok(SubjectKeys {
-                        subject,
-                        wrapped_data_key: r.get(0)?,
-                        commitment_salt: r.get(1)?,
+                        subject: rows::subject(&s)?,
+                        wrapped_data_key,
+                        commitment_salt,
                     })
                 })
-                .optional()?;
-            Ok(row)
-        })
-        .await
-    }
-
-    async fn count_subjects(&self) -> Result<u64> {
-        self.read(|c| {
-            let n: i64 = c.query_row("SELECT COUNT(*) FROM subjects", [], |r| r.get(0))?;
-            rows::to_u64(n)
+                .collect()
         })
         .await
     }

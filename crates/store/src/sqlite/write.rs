@@ -11,10 +11,12 @@ impl WriteStore for SqliteStore {
         if set.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let erases = set
-            .ops
-            .iter()
-            .any(|op| matches!(op, WriteOp::EraseSubject(_)));
+        let erases = set.ops.iter().any(|op| {
+            matches!(
+                op,
+                WriteOp::EraseSubject(_) | WriteOp::DropLegacySubjectKeys(_)
+            )
+        });
         self.write(move |conn| {
             // IMMEDIATE: take the write lock up front, no upgrade deadlocks.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -38,7 +40,13 @@ impl WriteStore for SqliteStore {
 
 fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result<()> {
     match op {
-        WriteOp::PutSubjectKeys(k) => {
+        WriteOp::DropLegacySubjectKeys(subjects) => {
+            let mut delete = tx.prepare_cached("DELETE FROM subjects WHERE subject = ?1")?;
+            for s in subjects {
+                out.rows_deleted += delete.execute([s.to_text()])? as u64;
+            }
+        }
+        WriteOp::PutLegacySubjectKeys(k) => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO subjects (subject, wrapped_data_key, commitment_salt)
                  VALUES (?1, ?2, ?3)",

@@ -1,0 +1,301 @@
+//! Crypto-shredding reaches backups, with the real binary: a backup taken
+//! before a person's erasure holds their sealed events but no key, so after
+//! the erasure nothing of theirs can be read from it, while everyone else
+//! restores intact.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fineline");
+const P: &str = "person-p@example.com";
+const Q: &str = "person-q@example.com";
+const P_SECRET: &str = "p-only-crimson-umbrella-7731";
+const Q_SECRET: &str = "q-only-olive-teapot-4402";
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn create_key(dir: &Path, role: &str) -> String {
+    let d = dir.to_str().unwrap();
+    ok(cli(&["keys", "create", "--role", role, "--data-dir", d]))
+        .trim()
+        .to_string()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    #[allow(clippy::zombie_processes)] // Drop kills and waits.
+    fn start(dir: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(BIN)
+            .args(["serve", "--data-dir", dir.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--recs-train-every", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if reqwest::blocking::get(format!("{base}/healthz"))
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Server { child, base };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not start");
+    }
+
+    fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        let http = reqwest::blocking::Client::new();
+        let mut req = http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file in `dir` (data store, its WAL, key store, key file, backups).
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+fn export_properties(server: &Server, admin: &str, who: &str) -> (u16, Vec<Value>) {
+    let (status, doc) = server.call("GET", &format!("/v1/subjects/{who}/export"), admin, None);
+    let props = doc["events"]
+        .as_array()
+        .map(|evs| evs.iter().map(|e| e["properties"].clone()).collect())
+        .unwrap_or_default();
+    (status, props)
+}
+
+#[test]
+fn a_backup_taken_before_an_erasure_reveals_nothing_of_the_erased_person() {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("live");
+    let admin = create_key(&live, "admin");
+    let ingest = create_key(&live, "ingest");
+    let mut server = Server::start(&live);
+    let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
+    let (status, _) = server.call("POST", "/v1/policy", &admin, Some(json!(policy)));
+    assert_eq!(status, 201);
+    for who in [P, Q] {
+        let body = json!({"source": "web", "grant": ["personalization"]});
+        let path = format!("/v1/subjects/{who}/consents");
+        assert_eq!(server.call("POST", &path, &admin, Some(body)).0, 201);
+    }
+    let now = fineline_core::Timestamp::now().millis() + 1;
+    let events: Vec<Value> = [(P, P_SECRET), (Q, Q_SECRET)]
+        .iter()
+        .flat_map(|(who, secret)| {
+            (0..3).map(move |i| {
+                json!({"subject_id": who, "type": "view", "item": format!("sku-{i}"),
+                       "timestamp": now, "purpose": "personalization",
+                       "properties": {"note": secret}})
+            })
+        })
+        .collect();
+    let (status, r) = server.call("POST", "/v1/events", &ingest, Some(json!(events)));
+    assert_eq!((status, r["accepted"].as_u64()), (200, Some(6)), "{r}");
+
+    // An online backup while the server runs.
+    let backups = tmp.path().join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    let backup = backups.join("before-erasure.db");
+    let live_s = live.to_str().unwrap();
+    ok(cli(&[
+        "backup",
+        "create",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        live_s,
+    ]));
+    let again = cli(&[
+        "backup",
+        "create",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        live_s,
+    ]);
+    assert!(
+        !again.status.success(),
+        "an existing backup is never overwritten"
+    );
+    let backup_bytes = std::fs::read(&backup).unwrap();
+    assert!(!contains(&backup_bytes, P_SECRET.as_bytes()), "sealed");
+    // Before the erasure, the live keys open P's rows in the backup.
+    let (p_id, q_id) = subjects_in_backup(&live, &backup, 3);
+
+    let (status, body) = server.call("DELETE", &format!("/v1/subjects/{P}"), &admin, None);
+    assert_eq!(status, 200, "{body}");
+    server.stop();
+
+    // Restore the pre-erasure backup into a fresh data dir beside the
+    // current key store (as an operator would after losing the data disk).
+    let restored = tmp.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    for f in ["keys.json", "datakeys.db"] {
+        std::fs::copy(live.join(f), restored.join(f)).unwrap();
+    }
+    let said = ok(cli(&[
+        "backup",
+        "restore",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        restored.to_str().unwrap(),
+    ]));
+    assert!(said.contains("purged 1 people"), "{said}");
+    let server = Server::start(&restored);
+    let (status, q_props) = export_properties(&server, &admin, Q);
+    assert_eq!(status, 200);
+    assert_eq!(q_props.len(), 3);
+    assert!(q_props.iter().all(|p| p["note"] == Q_SECRET), "{q_props:?}");
+    assert_eq!(
+        export_properties(&server, &admin, P).0,
+        404,
+        "P stays erased"
+    );
+    drop(server);
+
+    // The backup file itself, read with the master key and the key store:
+    // P's rows are there, sealed, and no key opens them any more.
+    let vault = fineline_vault::Vault::open_or_create(&live).unwrap();
+    assert!(
+        vault.key_store().get(&p_id).unwrap().is_none(),
+        "P's key is shredded"
+    );
+    assert!(vault.key_store().get(&q_id).unwrap().is_some());
+    let (p_rows, q_rows) = read_backup(&backup, &p_id, &q_id);
+    assert_eq!((p_rows.len(), q_rows.len()), (3, 3));
+    let q_key = vault.key_store().get(&q_id).unwrap().unwrap().data_key;
+    for sealed in &q_rows {
+        let plain = q_key
+            .open(sealed, &fineline_vault::subject_aad(&q_id))
+            .unwrap();
+        assert!(contains(&plain, Q_SECRET.as_bytes()));
+    }
+    for sealed in &p_rows {
+        assert!(q_key
+            .open(sealed, &fineline_vault::subject_aad(&p_id))
+            .is_err());
+    }
+
+    // A raw byte scan: no file anywhere (live data store and WAL, key
+    // store and its WAL, key file, the backup, the restored store) holds
+    // P's property in the clear.
+    for dir in [&live, &backups, &restored] {
+        for (name, bytes) in files(dir) {
+            assert!(
+                !contains(&bytes, P_SECRET.as_bytes()),
+                "P's plaintext in {name}"
+            );
+            assert!(
+                !contains(&bytes, Q_SECRET.as_bytes()),
+                "Q's plaintext in {name}"
+            );
+        }
+    }
+}
+
+/// P's and Q's pseudonyms, checking that the backup holds `n` events for
+/// each that the live key store opens (so the later failure to open P's
+/// is the shredding, not a broken backup).
+fn subjects_in_backup(
+    live: &Path,
+    backup: &Path,
+    n: usize,
+) -> (fineline_core::Pseudonym, fineline_core::Pseudonym) {
+    let vault = fineline_vault::Vault::open_or_create(live).unwrap();
+    let (p, q) = (
+        vault.keyring().pseudonymize(P),
+        vault.keyring().pseudonymize(Q),
+    );
+    let (p_rows, q_rows) = read_backup(backup, &p, &q);
+    for (who, rows, secret) in [(p, p_rows, P_SECRET), (q, q_rows, Q_SECRET)] {
+        assert_eq!(rows.len(), n);
+        let key = vault.key_store().get(&who).unwrap().unwrap().data_key;
+        for sealed in rows {
+            let plain = key
+                .open(&sealed, &fineline_vault::subject_aad(&who))
+                .unwrap();
+            assert!(contains(&plain, secret.as_bytes()));
+        }
+    }
+    (p, q)
+}
+
+/// The sealed properties of P's and Q's events in a copy of the backup
+/// (opening a store may migrate it; the backup itself stays untouched).
+fn read_backup(
+    backup: &Path,
+    p: &fineline_core::Pseudonym,
+    q: &fineline_core::Pseudonym,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("copy.db");
+    std::fs::copy(backup, &copy).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = fineline_store::SqliteStore::open(&copy).await.unwrap();
+        let sealed = |rows: Vec<fineline_store::EventRow>| {
+            rows.into_iter()
+                .map(|e| e.sealed_properties)
+                .collect::<Vec<_>>()
+        };
+        use fineline_store::EventStore;
+        (
+            sealed(store.events_for(p).await.unwrap()),
+            sealed(store.events_for(q).await.unwrap()),
+        )
+    })
+}

@@ -1,0 +1,374 @@
+//! `datakeys.db`: every person's wrapped data key and ledger salt, in a
+//! file of their own beside `keys.json`, never in the data store.
+//!
+//! Why a separate file: a backup of the data store then holds sealed rows
+//! but no key to open them, so shredding a key here reaches every backup
+//! of the data store taken before the erasure. The key store is backed up
+//! on its own short rotation; an erasure is final once the key-store
+//! backups older than it have expired.
+//!
+//! SQLite in WAL mode with `synchronous=FULL` (a created or shredded key
+//! survives a crash once the call returns) and `secure_delete` (a deleted
+//! key's bytes are zeroed, not left in a free page). After every deletion
+//! the WAL is checkpointed and truncated, so no earlier frame holding the
+//! key stays in `datakeys.db-wal`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use fineline_core::Pseudonym;
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{subject_aad, DataKey, MasterKey, VaultError};
+
+pub(crate) const FILE_NAME: &str = "datakeys.db";
+
+/// Set once the keys an earlier version kept in the data store were moved
+/// here (or there were none): later-found ones come from a restored old
+/// backup and must not bring erased people back.
+const MOVED_FROM_DATA_STORE: &str = "moved_from_data_store";
+
+/// A person's unwrapped data key and the salt of their ledger commitments.
+pub struct PersonKeys {
+    pub data_key: DataKey,
+    pub salt: [u8; 32],
+}
+
+impl std::fmt::Debug for PersonKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PersonKeys(..)")
+    }
+}
+
+/// A wrapped key as an earlier version stored it in the data store.
+pub struct WrappedPersonKeys<'a> {
+    pub subject: Pseudonym,
+    pub wrapped_data_key: &'a [u8],
+    pub salt: &'a [u8],
+}
+
+/// The per-person key store. One connection behind a mutex: calls are
+/// short (a cached statement, at most one fsync and a checkpoint), and
+/// a single connection means no reader can hold a checkpoint back.
+pub struct KeyStore {
+    path: PathBuf,
+    master: MasterKey,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db(e: rusqlite::Error) -> VaultError {
+    VaultError::KeyStore(e.to_string())
+}
+
+impl KeyStore {
+    /// Opens (creating if absent) the key store at `path`; keys in it are
+    /// wrapped by `master`.
+    pub fn open(path: &Path, master: MasterKey) -> Result<Self, VaultError> {
+        let conn = Connection::open(path).map_err(db)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(db)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(VaultError::KeyStore(format!(
+                "journal mode {mode}, not WAL"
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(db)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS person_keys (
+                 subject TEXT PRIMARY KEY,
+                 wrapped_data_key BLOB NOT NULL,
+                 commitment_salt BLOB NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS meta (
+                 name TEXT PRIMARY KEY,
+                 value INTEGER NOT NULL
+             ) WITHOUT ROWID;",
+        )
+        .map_err(db)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            master,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic mid-call leaves no half-written state in SQLite.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The person's keys, if they exist (from their first consent until
+    /// erasure).
+    pub fn get(&self, subject: &Pseudonym) -> Result<Option<PersonKeys>, VaultError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT wrapped_data_key, commitment_salt FROM person_keys WHERE subject = ?1",
+            )
+            .map_err(db)?
+            .query_row([subject.to_text()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(db)?;
+        let Some((wrapped, salt)) = row else {
+            return Ok(None);
+        };
+        let data_key = self.master.unwrap(&wrapped, &subject_aad(subject))?;
+        let salt = <[u8; 32]>::try_from(salt.as_slice())
+            .map_err(|_| VaultError::Corrupt("stored salt is not 32 bytes"))?;
+        Ok(Some(PersonKeys { data_key, salt }))
+    }
+
+    /// New keys for `subject`, stored durably before they are returned, so
+    /// nothing can be sealed under a key that a crash would lose.
+    pub fn create(&self, subject: &Pseudonym) -> Result<PersonKeys, VaultError> {
+        let data_key = DataKey::generate();
+        let mut salt = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let wrapped = self.master.wrap(&data_key, &subject_aad(subject));
+        self.conn()
+            .prepare_cached(
+                "INSERT OR REPLACE INTO person_keys (subject, wrapped_data_key, commitment_salt)
+                 VALUES (?1, ?2, ?3)",
+            )
+            .map_err(db)?
+            .execute(params![subject.to_text(), wrapped, &salt[..]])
+            .map_err(db)?;
+        Ok(PersonKeys { data_key, salt })
+    }
+
+    /// Destroys the person's keys: everything sealed under them, in any
+    /// copy of the data store, can no longer be opened. Durable when it
+    /// returns, and no copy is left in the WAL or a free page. Returns
+    /// whether there was a key.
+    pub fn shred(&self, subject: &Pseudonym) -> Result<bool, VaultError> {
+        let conn = self.conn();
+        let n = conn
+            .prepare_cached("DELETE FROM person_keys WHERE subject = ?1")
+            .map_err(db)?
+            .execute([subject.to_text()])
+            .map_err(db)?;
+        if n > 0 {
+            truncate_wal(&conn)?;
+        }
+        Ok(n > 0)
+    }
+
+    pub fn contains(&self, subject: &Pseudonym) -> Result<bool, VaultError> {
+        self.conn()
+            .prepare_cached("SELECT 1 FROM person_keys WHERE subject = ?1")
+            .map_err(db)?
+            .exists([subject.to_text()])
+            .map_err(db)
+    }
+
+    /// How many people hold keys (known and not erased).
+    pub fn count(&self) -> Result<u64, VaultError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM person_keys", [], |r| r.get(0))
+            .map_err(db)?;
+        Ok(n as u64)
+    }
+
+    /// Whether keys an earlier version kept in the data store were already
+    /// moved here (see [`KeyStore::adopt_from_data_store`]).
+    pub fn moved_from_data_store(&self) -> Result<bool, VaultError> {
+        self.conn()
+            .query_row(
+                "SELECT value FROM meta WHERE name = ?1",
+                [MOVED_FROM_DATA_STORE],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v == Some(1))
+            .map_err(db)
+    }
+
+    /// The one-time move of keys from the data store: stores `keys` (each
+    /// checked to unwrap under the master key and its subject, so a
+    /// damaged row is refused instead of silently losing someone's data)
+    /// and marks the move done, in one durable transaction. Keys already
+    /// here are left as they are.
+    pub fn adopt_from_data_store(&self, keys: &[WrappedPersonKeys<'_>]) -> Result<(), VaultError> {
+        for k in keys {
+            self.master
+                .unwrap(k.wrapped_data_key, &subject_aad(&k.subject))?;
+            if k.salt.len() != 32 {
+                return Err(VaultError::Corrupt("stored salt is not 32 bytes"));
+            }
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO person_keys (subject, wrapped_data_key, commitment_salt)
+                     VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db)?;
+            for k in keys {
+                insert
+                    .execute(params![k.subject.to_text(), k.wrapped_data_key, k.salt])
+                    .map_err(db)?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, 1)",
+                [MOVED_FROM_DATA_STORE],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+}
+
+/// Copy the WAL's pages (zeroed by `secure_delete`) into the database and
+/// truncate the WAL to nothing, so no earlier frame keeps a deleted key.
+fn truncate_wal(conn: &Connection) -> Result<(), VaultError> {
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(db)?;
+    if busy != 0 {
+        return Err(VaultError::KeyStore(
+            "the key store's WAL could not be truncated".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(n: u8) -> Pseudonym {
+        Pseudonym::new(1, [n; 32])
+    }
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn files(dir: &Path) -> Vec<u8> {
+        let mut all = Vec::new();
+        for f in ["datakeys.db", "datakeys.db-wal", "datakeys.db-shm"] {
+            all.extend(std::fs::read(dir.join(f)).unwrap_or_default());
+        }
+        all
+    }
+
+    #[test]
+    fn keys_persist_and_shredding_leaves_no_bytes_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let master = MasterKey::generate();
+        let (a, b) = (subject(1), subject(2));
+        let (key_a, wrapped_a, key_b) = {
+            let ks = KeyStore::open(&path, master.clone()).unwrap();
+            let ka = ks.create(&a).unwrap();
+            let kb = ks.create(&b).unwrap();
+            let wrapped: Vec<u8> = ks
+                .conn()
+                .query_row(
+                    "SELECT wrapped_data_key FROM person_keys WHERE subject = ?1",
+                    [a.to_text()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            (ka, wrapped, kb)
+        };
+        let ks = KeyStore::open(&path, master.clone()).unwrap();
+        assert_eq!(ks.get(&a).unwrap().unwrap().data_key, key_a.data_key);
+        assert_eq!(ks.get(&a).unwrap().unwrap().salt, key_a.salt);
+        assert_eq!(ks.count().unwrap(), 2);
+        assert!(contains(&files(dir.path()), &wrapped_a[12..]));
+
+        assert!(ks.shred(&a).unwrap());
+        assert!(!ks.shred(&a).unwrap(), "already gone");
+        assert!(ks.get(&a).unwrap().is_none());
+        assert!(!ks.contains(&a).unwrap());
+        let bytes = files(dir.path());
+        assert!(!contains(&bytes, &wrapped_a[12..]), "wrapped key left");
+        assert!(!contains(&bytes, &key_a.salt));
+        assert_eq!(
+            std::fs::metadata(dir.path().join("datakeys.db-wal"))
+                .unwrap()
+                .len(),
+            0
+        );
+        // Others are untouched, also after reopening.
+        drop(ks);
+        let ks = KeyStore::open(&path, master).unwrap();
+        assert_eq!(ks.get(&b).unwrap().unwrap().data_key, key_b.data_key);
+        assert!(ks.get(&a).unwrap().is_none());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_key_store_under_another_master_key_opens_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        KeyStore::open(&path, MasterKey::generate())
+            .unwrap()
+            .create(&subject(1))
+            .unwrap();
+        let other = KeyStore::open(&path, MasterKey::generate()).unwrap();
+        assert!(matches!(other.get(&subject(1)), Err(VaultError::Open)));
+    }
+
+    #[test]
+    fn adopting_keys_from_the_data_store_checks_them_and_marks_the_move() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = MasterKey::generate();
+        let ks = KeyStore::open(&dir.path().join(FILE_NAME), master.clone()).unwrap();
+        assert!(!ks.moved_from_data_store().unwrap());
+        let (a, b) = (subject(1), subject(2));
+        let dk = DataKey::generate();
+        let wrapped = master.wrap(&dk, &subject_aad(&a));
+        // Wrapped for a, claimed for b: refused, nothing stored.
+        let bad = [WrappedPersonKeys {
+            subject: b,
+            wrapped_data_key: &wrapped,
+            salt: &[7; 32],
+        }];
+        assert!(ks.adopt_from_data_store(&bad).is_err());
+        assert!(!ks.moved_from_data_store().unwrap());
+        assert_eq!(ks.count().unwrap(), 0);
+
+        let good = [WrappedPersonKeys {
+            subject: a,
+            wrapped_data_key: &wrapped,
+            salt: &[7; 32],
+        }];
+        ks.adopt_from_data_store(&good).unwrap();
+        assert!(ks.moved_from_data_store().unwrap());
+        let got = ks.get(&a).unwrap().unwrap();
+        assert_eq!(got.data_key, dk);
+        assert_eq!(got.salt, [7; 32]);
+    }
+}
