@@ -52,7 +52,7 @@ use crate::routes;
         routes::ledger::consistency,
         routes::ledger::entry,
     ),
-    modifiers(&Bearer)
+    modifiers(&Bearer, &CommonErrors)
 )]
 pub struct ApiDoc;
 
@@ -65,6 +65,83 @@ impl Modify for Bearer {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Operations that take no credential; every other one needs a bearer API
+/// key or subject token (the `Caller` and `Analyst` extractors).
+const PUBLIC: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+    ("get", "/v1/policy"),
+    ("get", "/v1/policy/versions"),
+    ("get", "/v1/items/{item}/similar"),
+    ("post", "/v1/footfall/optout"),
+    ("get", "/v1/ledger/key"),
+    ("get", "/v1/ledger/tree-head"),
+    ("get", "/v1/ledger/proof/inclusion"),
+    ("get", "/v1/ledger/proof/consistency"),
+    ("get", "/v1/ledger/entries/{index}"),
+];
+
+/// The errors the shared layers answer for any route, documented once here
+/// rather than on every handler: the rate limiter (429) and the timeout
+/// (408) on all; extractors refusing a malformed parameter or body (400);
+/// the body limit (413); and for routes behind a credential, a missing or
+/// unknown one (401) and a role the route does not serve (403). Handlers
+/// document the rest (404, 409, ...).
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityRequirement;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                let has_body = op.request_body.is_some();
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let public = PUBLIC.contains(&(method, path.as_str()));
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description).into());
+                };
+                add("408", "the request took too long");
+                add("429", "rate limited; retry after the Retry-After header");
+                if has_body || has_params {
+                    add("400", "a malformed parameter or body (the field is named)");
+                }
+                if has_body {
+                    add("413", "the body is too large");
+                }
+                if !public {
+                    add("401", "missing or unknown credentials");
+                    add("403", "the credential's role may not use this route");
+                    op.security.get_or_insert_with(|| {
+                        vec![SecurityRequirement::new("bearer", Vec::<String>::new())]
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -334,6 +334,7 @@ pub async fn opt_out(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// First local day, `YYYY-MM-DD`.
     pub from: String,

@@ -270,6 +270,11 @@ pub async fn my_budget(
     Ok(Json(budget::account(&state, &analyst.id, &period).await?))
 }
 
+/// Largest budget an admin can set: ρ = 1e6, as `rho` allows.
+const MAX_NANO_RHO: u64 = 1_000_000 * NANO;
+/// δ is a probability: at most 1.
+const MAX_FEMTO_DELTA: u64 = 1_000_000_000_000_000;
+
 /// A budget as an admin sets it: ρ in nano-ρ (or as `rho`), optional δ.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -327,11 +332,26 @@ pub async fn set_budget(
             ))
         }
     };
+    // The store keeps budgets as signed 64-bit integers; bounding them
+    // here answers 400 instead of failing the write.
+    if nano_rho > MAX_NANO_RHO {
+        return Err(ApiError::field(
+            "nano_rho",
+            "must be at most 1e15 (rho 1e6)",
+        ));
+    }
+    let femto_delta = body
+        .femto_delta
+        .unwrap_or(fineline_insights::DEFAULT_BUDGET.femto_delta);
+    if femto_delta > MAX_FEMTO_DELTA {
+        return Err(ApiError::field(
+            "femto_delta",
+            "must be at most 1e15 (delta 1)",
+        ));
+    }
     let total = fineline_insights::Cost {
         nano_rho,
-        femto_delta: body
-            .femto_delta
-            .unwrap_or(fineline_insights::DEFAULT_BUDGET.femto_delta),
+        femto_delta,
     };
     let out = budget::set_total(&state, &analyst, &period, total).await?;
     Ok((StatusCode::OK, Json(out)))

@@ -35,6 +35,7 @@ pub async fn tree_head(State(state): State<AppState>) -> Json<serde_json::Value>
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InclusionParams {
     pub index: u64,
     pub size: u64,
@@ -64,6 +65,7 @@ pub async fn inclusion(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyParams {
     pub from: u64,
     pub to: u64,

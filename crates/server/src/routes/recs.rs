@@ -19,8 +19,10 @@ use crate::state::AppState;
 const MAX_N: usize = 100;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecsParams {
     /// How many items (1-100, default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub n: Option<usize>,
     /// The item the person is looking at now, if any.
     pub context: Option<String>,
@@ -170,8 +172,10 @@ fn tier_name(personalized: bool) -> &'static str {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SimilarParams {
     /// How many items (1-100, default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub n: Option<usize>,
 }
 

@@ -425,7 +425,7 @@ pub async fn summary(
 // ---------------------------------------------------------------- corrections
 
 /// The person's interests (the derived profile), removed ones flagged.
-#[utoipa::path(get, path = "/v1/subjects/{id}/interests", responses((status = 200, body = Vec<Interest>)))]
+#[utoipa::path(get, path = "/v1/subjects/{id}/interests", responses((status = 200, body = Vec<Interest>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn interests(
     State(state): State<AppState>,
     caller: Caller,
@@ -464,7 +464,7 @@ pub struct InterestEdit {
 
 /// Set an interest's strength (the person corrects their profile).
 #[utoipa::path(put, path = "/v1/subjects/{id}/interests/{category}", request_body = InterestEdit,
-    responses((status = 200, body = Interest), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Interest), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn edit_interest(
     State(state): State<AppState>,
     caller: Caller,
@@ -501,7 +501,7 @@ fn check_category(category: &str) -> Result<(), ApiError> {
 
 /// Remove an inferred interest: it is no longer used and will not be
 /// inferred again.
-#[utoipa::path(delete, path = "/v1/subjects/{id}/interests/{category}", responses((status = 204), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/subjects/{id}/interests/{category}", responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn remove_interest(
     State(state): State<AppState>,
     caller: Caller,
