@@ -131,17 +131,35 @@ pub type Baskets = BTreeMap<Pseudonym, Vec<u32>>;
 
 /// Groups positive interactions (`weight > 0`) into baskets.
 pub fn baskets(index: &ItemIndex, interactions: &[Interaction]) -> Baskets {
-    let mut out = Baskets::new();
+    // Grouped by hash, then the ordered map built once from sorted subjects:
+    // an ordered-map lookup per event is a chain of 36-byte comparisons.
+    let mut group_of: HashMap<Pseudonym, usize> = HashMap::new();
+    let mut groups: Vec<(Pseudonym, Vec<u32>)> = Vec::new();
+    let mut last: Option<(Pseudonym, usize)> = None;
     for it in interactions.iter().filter(|i| i.weight > 0.0) {
-        if let Some(item) = index.get(&it.item) {
-            out.entry(it.subject).or_default().push(item);
-        }
+        let Some(item) = index.get(&it.item) else {
+            continue;
+        };
+        // A subject's events usually arrive together.
+        let g = match last {
+            Some((subject, g)) if subject == it.subject => g,
+            _ => {
+                let g = *group_of.entry(it.subject).or_insert_with(|| {
+                    groups.push((it.subject, Vec::new()));
+                    groups.len() - 1
+                });
+                last = Some((it.subject, g));
+                g
+            }
+        };
+        groups[g].1.push(item);
     }
-    for items in out.values_mut() {
+    for (_, items) in &mut groups {
         items.sort_unstable();
         items.dedup();
     }
-    out
+    groups.sort_unstable_by_key(|g| g.0);
+    groups.into_iter().collect()
 }
 
 /// How far training has got, for a progress bar. `done <= total`.

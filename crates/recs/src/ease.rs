@@ -14,7 +14,7 @@
 //! can keep forgetting people meanwhile.
 
 use faer::linalg::solvers::DenseSolveCore;
-use faer::{Mat, Side};
+use faer::{Mat, MatRef, Side};
 
 use crate::data::Progress;
 use crate::knn::ItemKnn;
@@ -269,79 +269,157 @@ fn dual(
             holders[i as usize].push(u as u32);
         }
     }
-    let mut k = Mat::<f32>::zeros(m, m);
-    for u in 0..m {
-        k[(u, u)] = lambda as f32;
-    }
-    for h in &holders {
-        for &u in h {
-            for &v in h {
-                k[(u as usize, v as usize)] += 1.0;
+    // K = XXᵀ + λI, column by column: what subject u shares with each
+    // later subject (holders are in subject order). The factorisation reads
+    // only the lower triangle, so the upper one is left empty.
+    let mut k = vec![0f32; m * m];
+    par_blocks(&mut k, m, 16, |first, block| {
+        for (c, col) in block.chunks_exact_mut(m).enumerate() {
+            let u = first + c;
+            for &i in &rows[u] {
+                let h = &holders[i as usize];
+                for &v in &h[h.partition_point(|&v| (v as usize) < u)..] {
+                    col[v as usize] += 1.0;
+                }
             }
+            col[u] += lambda as f32;
         }
-    }
+    });
     step(progress, "inverse", 1);
-    let inv = k
+    let inv = MatRef::from_column_major_slice(&k, m, m)
         .llt(Side::Lower)
         .map_err(|_| RecsError::Numerical("subject Gram matrix is not positive definite"))?
         .inverse();
     drop(k);
     step(progress, "weights", 2);
-    // R = M·X, built column by column as sums of M's columns (contiguous,
-    // vectorised), then transposed so that rows of B are sums of rows of R.
+    // R = M·X, built column by column as sums of M's columns (contiguous),
+    // then transposed so that rows of B are sums of rows of R.
     let mut r_cols = vec![0f32; n * m];
-    par_rows(&mut r_cols, m, |j, out| {
-        for &v in &holders[j] {
-            for (x, &y) in out.iter_mut().zip(inv.col_as_slice(v as usize)) {
-                *x += y;
-            }
+    par_blocks(&mut r_cols, m, 16, |first, block| {
+        for (c, out) in block.chunks_exact_mut(m).enumerate() {
+            sum_into(out, 0, || {
+                holders[first + c]
+                    .iter()
+                    .map(|&v| inv.col_as_slice(v as usize))
+            });
         }
     });
-    let mut r = vec![0f32; m * n];
-    for (j, col) in r_cols.chunks_exact(m).enumerate() {
-        for (u, &x) in col.iter().enumerate() {
-            r[u * n + j] = x;
-        }
-    }
-    drop(r_cols);
     drop(inv);
-    let mut diag = vec![0f32; n];
-    for (j, h) in holders.iter().enumerate() {
-        diag[j] = h.iter().map(|&u| r[u as usize * n + j]).sum();
-    }
-    let scale: Vec<f32> = diag.iter().map(|q| 1.0 / (1.0 - q)).collect();
+    let scale: Vec<f32> = r_cols
+        .chunks_exact(m)
+        .zip(&holders)
+        .map(|(col, h)| 1.0 / (1.0 - h.iter().map(|&u| col[u as usize]).sum::<f32>()))
+        .collect();
+    let r = transpose(&r_cols, n, m);
+    drop(r_cols);
+    // Row i of B sums the rows of R of i's holders. Column tiles keep the
+    // tile of R being summed in the core's cache; tiling changes no sum's order.
+    let tile = ((256 * 1024) / m.max(1)).clamp(16, n.max(16)) / 16 * 16;
     let mut b = vec![0f32; n * n];
-    par_rows(&mut b, n, |i, row| {
-        for &u in &holders[i] {
-            for (x, &y) in row.iter_mut().zip(&r[u as usize * n..(u as usize + 1) * n]) {
-                *x += y;
+    par_blocks(&mut b, n, 64, |first, block| {
+        for c0 in (0..n).step_by(tile) {
+            let c1 = (c0 + tile).min(n);
+            for (k, row) in block.chunks_exact_mut(n).enumerate() {
+                let out = &mut row[c0..c1];
+                sum_into(out, c0, || {
+                    holders[first + k]
+                        .iter()
+                        .map(|&u| &r[u as usize * n..(u as usize + 1) * n])
+                });
+                for (x, &s) in out.iter_mut().zip(&scale[c0..c1]) {
+                    *x *= s;
+                }
             }
         }
-        for (x, &s) in row.iter_mut().zip(&scale) {
-            *x *= s;
+        for (k, row) in block.chunks_exact_mut(n).enumerate() {
+            row[first + k] = 0.0;
         }
-        row[i] = 0.0;
     });
     step(progress, "weights", 3);
     Ok(b)
 }
 
-/// Fills the rows of a row-major matrix on every core; each row is computed
-/// by one thread alone, so the result does not depend on the thread count.
-fn par_rows(data: &mut [f32], width: usize, fill: impl Fn(usize, &mut [f32]) + Sync) {
-    let rows = data.len() / width.max(1);
+/// Sets `out` to the sum of `source[offset..offset + out.len()]` over the
+/// sources, added in order from zero. Lanes accumulate in registers so each
+/// source is read once and `out` written once.
+fn sum_into<'a, I: Iterator<Item = &'a [f32]>>(
+    out: &mut [f32],
+    offset: usize,
+    sources: impl Fn() -> I,
+) {
+    const LANES: usize = 32;
+    let len = out.len();
+    let mut chunks = out.chunks_exact_mut(LANES);
+    for (c, chunk) in chunks.by_ref().enumerate() {
+        let at = offset + c * LANES;
+        let mut acc = [0f32; LANES];
+        for source in sources() {
+            for (a, &x) in acc.iter_mut().zip(&source[at..at + LANES]) {
+                *a += x;
+            }
+        }
+        chunk.copy_from_slice(&acc);
+    }
+    let rest = chunks.into_remainder();
+    let at = offset + len - rest.len();
+    rest.fill(0.0);
+    for source in sources() {
+        for (a, &x) in rest.iter_mut().zip(&source[at..]) {
+            *a += x;
+        }
+    }
+}
+
+/// The `cols × rows` transpose of a row-major `rows × cols` matrix, in
+/// square tiles so that neither side is walked with a stride.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const T: usize = 32;
+    let mut out = vec![0f32; rows * cols];
+    par_blocks(&mut out, rows, T, |first, block| {
+        let width = block.len() / rows.max(1);
+        for r0 in (0..rows).step_by(T) {
+            for c in 0..width {
+                let src = (first + c) + r0 * cols;
+                for r in r0..(r0 + T).min(rows) {
+                    block[c * rows + r] = data[src + (r - r0) * cols];
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Fills a row-major matrix `width` wide in blocks of up to `rows` rows on
+/// every core, handing blocks out in turn so that a preempted thread holds
+/// back little. `fill` gets the block's first row index; each row is
+/// computed by one thread alone, so the result does not depend on the
+/// thread count or the schedule.
+fn par_blocks(
+    data: &mut [f32],
+    width: usize,
+    rows: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let step = (rows * width).max(1);
+    let blocks = data.len().div_ceil(step);
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
-        .min(rows.max(1));
-    let per = rows.div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        for (c, chunk) in data.chunks_mut(per * width).enumerate() {
-            let fill = &fill;
-            scope.spawn(move || {
-                for (k, row) in chunk.chunks_exact_mut(width).enumerate() {
-                    fill(c * per + k, row);
-                }
-            });
+        .min(blocks);
+    let queue = std::sync::Mutex::new(data.chunks_mut(step).enumerate());
+    let work = || loop {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+        match next {
+            Some((c, block)) => fill(c * rows, block),
+            None => break,
         }
+    };
+    if threads < 2 {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
     });
 }
