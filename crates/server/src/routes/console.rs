@@ -135,6 +135,7 @@ pub async fn session(caller: Caller) -> Result<Json<Session>, ApiError> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Range {
     /// First UTC day, `YYYY-MM-DD` (default: 29 days before `to`).
     pub from: Option<String>,
