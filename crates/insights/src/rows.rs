@@ -149,6 +149,8 @@ pub struct RowSet {
     subjects: FoldMap<Pseudonym, u32>,
     /// Stores usually hand rows over grouped by person: skip the lookup for a repeat.
     last_subject: Option<(Pseudonym, u32)>,
+    /// Subjects numbered by the caller (see [`Self::number_subjects`]).
+    numbered: usize,
     keys: HashMap<GroupKey, u32>,
     key_list: Vec<GroupKey>,
     /// (subject id, key id, value)
@@ -170,7 +172,16 @@ impl RowSet {
         set
     }
 
+    /// Declares subjects already numbered `0..n` by the caller (e.g. a store's
+    /// person index), pushed with [`Self::push_ids`] without a pseudonym
+    /// lookup per row. Not to be mixed with [`Self::subject_id`].
+    pub fn number_subjects(&mut self, n: usize) {
+        debug_assert!(self.subjects.is_empty(), "subjects already interned");
+        self.numbered = n;
+    }
+
     pub fn subject_id(&mut self, s: &Pseudonym) -> u32 {
+        debug_assert_eq!(self.numbered, 0, "subjects are numbered by the caller");
         if let Some((p, id)) = self.last_subject {
             if p == *s {
                 return id;
@@ -212,7 +223,7 @@ impl RowSet {
     }
 
     pub fn num_subjects(&self) -> usize {
-        self.subjects.len()
+        self.subjects.len().max(self.numbered)
     }
 
     pub fn key(&self, id: u32) -> &GroupKey {

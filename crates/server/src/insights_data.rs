@@ -10,9 +10,11 @@
 //! events): a withdrawal takes effect for every later release.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use fineline_core::{Pseudonym, Purpose, Timestamp};
 use fineline_insights::query::MAX_H3_RES;
+use fineline_insights::rows::FoldHasher;
 use fineline_insights::{cell_of, Dimension, Filter, GroupKey, KeyValue, Metric, Query, RowSet};
 use fineline_store::{InsightColumns, InsightEventRow, InsightFacts, InsightScan};
 use serde::Deserialize;
@@ -127,8 +129,9 @@ fn parent(cell: u64, res: u8) -> Option<u64> {
     c.parent(r).map(u64::from)
 }
 
-/// A fact's grouping columns (category, region, cell, day, hour).
-type FactKey = (u32, u32, Option<u64>, Option<i64>, Option<u8>);
+/// A fact's grouping columns (category, region, cell, day, hour); the
+/// ones the query does not group by are 0.
+type FactKey = (u32, u32, u64, i64, u8);
 
 /// Reads the facts for `query` and turns them into the engine's rows,
 /// keeping only people who grant `partner_insights` now (and `location`
@@ -141,39 +144,64 @@ pub async fn load_rows(state: &AppState, query: &Query) -> Result<RowSet, ApiErr
         .await
         .map_err(ApiError::internal)?;
     let now = Timestamp::now();
-    let index = state.consents.read().unwrap();
-    let mut last: Option<(Pseudonym, bool, bool)> = None;
-    let rows = RowSet::with_capacity(facts.facts.len(), 1024);
-    Ok(rows_from_facts(&facts, query, rows, |subject, located| {
-        let (insights, location) = match last {
-            Some((s, i, l)) if s == *subject => (i, l),
-            _ => {
-                let i = index.allowed(subject, Purpose::PartnerInsights, now);
-                let l = index.allowed(subject, Purpose::Location, now);
-                last = Some((*subject, i, l));
-                (i, l)
-            }
-        };
-        insights && (!located || location)
-    }))
+    let admitted: Vec<Admitted> = {
+        let index = state.consents.read().unwrap();
+        facts
+            .people
+            .iter()
+            .map(|p| Admitted {
+                insights: index.allowed(p, Purpose::PartnerInsights, now),
+                location: index.allowed(p, Purpose::Location, now),
+            })
+            .collect()
+    };
+    let query = query.clone();
+    tokio::task::spawn_blocking(move || {
+        let rows = RowSet::with_capacity(facts.facts.len(), 0);
+        rows_from_facts(&facts, &query, rows, &admitted)
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+/// What a person grants at query time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    pub insights: bool,
+    pub location: bool,
 }
 
 /// The engine's rows for `query` from facts read with [`scan_for`]`(query)`,
-/// added to `rows` (empty, or with keys registered in a chosen order);
-/// `admit(subject, is_location)` says whether a fact's person counts.
+/// added to `rows` (empty, or with keys registered in a chosen order).
+/// `admitted[i]` is what `facts.people[i]` grants now: a fact counts only if
+/// its person grants `partner_insights` (and `location` for location
+/// events). Consent is decided once per person, not once per event.
 pub fn rows_from_facts(
     facts: &InsightFacts,
     query: &Query,
     mut rows: RowSet,
-    mut admit: impl FnMut(&Pseudonym, bool) -> bool,
+    admitted: &[Admitted],
 ) -> RowSet {
     let counting = scan_for(query).count_cap.is_some();
-    let mut keys: HashMap<FactKey, Option<u32>> = HashMap::new();
+    let by_day = query.group_by.contains(&Dimension::Day);
+    let by_hour = query.group_by.contains(&Dimension::Hour);
+    rows.number_subjects(facts.people.len());
+    let mut keys: HashMap<FactKey, Option<u32>, BuildHasherDefault<FoldHasher>> =
+        HashMap::default();
     for f in &facts.facts {
-        if !admit(&f.subject, f.location) {
+        let Some(a) = admitted.get(f.person as usize) else {
+            continue;
+        };
+        if !a.insights || (f.location && !a.location) {
             continue;
         }
-        let tuple = (f.category, f.region, f.h3_cell, f.day, f.hour);
+        let tuple = (
+            f.category,
+            f.region,
+            f.h3_cell.map_or(0, |c| c.get()),
+            if by_day { f.day() } else { 0 },
+            if by_hour { f.hour() } else { 0 },
+        );
         let key_id = *keys.entry(tuple).or_insert_with(|| {
             let mut key = Vec::with_capacity(query.group_by.len());
             for d in &query.group_by {
@@ -182,21 +210,20 @@ pub fn rows_from_facts(
                         KeyValue::ItemCategory(facts.text(f.category)?.to_string())
                     }
                     Dimension::Region => KeyValue::Region(facts.text(f.region)?.to_string()),
-                    Dimension::Day => KeyValue::Day(f.day?),
-                    Dimension::Hour => KeyValue::Hour(f.hour?),
-                    Dimension::H3Cell { res } => KeyValue::H3Cell(parent(f.h3_cell?, *res)?),
+                    Dimension::Day => KeyValue::Day(f.day()),
+                    Dimension::Hour => KeyValue::Hour(f.hour()),
+                    Dimension::H3Cell { res } => KeyValue::H3Cell(parent(f.h3_cell?.get(), *res)?),
                 });
             }
             Some(rows.key_id(&GroupKey(key)))
         });
         let Some(key_id) = key_id else { continue };
-        let s = rows.subject_id(&f.subject);
         if counting {
             for _ in 0..f.count {
-                rows.push_ids(s, key_id, 0);
+                rows.push_ids(f.person, key_id, 0);
             }
         } else {
-            rows.push_ids(s, key_id, f.value);
+            rows.push_ids(f.person, key_id, f.value);
         }
     }
     rows

@@ -16,6 +16,8 @@
 //! overspend and no release is recorded without its charge.
 
 use async_trait::async_trait;
+use std::num::NonZeroU64;
+
 use fineline_core::{ItemId, Pseudonym, Timestamp};
 
 use crate::{Result, WriteStore};
@@ -72,34 +74,55 @@ pub type TextId = u32;
 pub const NO_TEXT: TextId = u32::MAX;
 
 /// One event (or, when counting, one capped group of a person's events).
+/// Kept small (48 bytes): a 10M-event query holds one per event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InsightFact {
-    pub subject: Pseudonym,
-    /// A location event: its subject must still grant `location`.
-    pub location: bool,
+    /// Index into [`InsightFacts::people`].
+    pub person: u32,
     pub category: TextId,
     pub region: TextId,
-    pub h3_cell: Option<u64>,
-    /// Days since the epoch (UTC), when asked.
-    pub day: Option<i64>,
-    /// Hour of day (UTC), when asked.
-    pub hour: Option<u8>,
     /// How many events this fact stands for (1 per event when not counting).
     pub count: u32,
     pub value: i64,
+    /// When the event happened (ms); set to the day and hour when those
+    /// columns were asked for, else unspecified.
+    pub at: Timestamp,
+    pub h3_cell: Option<NonZeroU64>,
+    /// A location event: its subject must still grant `location`.
+    pub location: bool,
 }
 
-/// Facts in no particular order, with their
+impl InsightFact {
+    /// Days since the epoch (UTC).
+    pub fn day(&self) -> i64 {
+        self.at.0.div_euclid(DAY_MS)
+    }
+
+    /// Hour of day (UTC).
+    pub fn hour(&self) -> u8 {
+        (self.at.0.rem_euclid(DAY_MS) / HOUR_MS) as u8
+    }
+}
+
+/// Facts in no particular order, with their people numbered and their
 /// category and region texts interned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InsightFacts {
     pub dict: Vec<String>,
+    /// Each person once; facts name them by index, so a caller checks
+    /// consent once per person rather than once per event.
+    pub people: Vec<Pseudonym>,
     pub facts: Vec<InsightFact>,
 }
 
 impl InsightFacts {
     pub fn text(&self, id: TextId) -> Option<&str> {
         self.dict.get(id as usize).map(String::as_str)
+    }
+
+    /// The person a fact is about.
+    pub fn subject(&self, fact: &InsightFact) -> &Pseudonym {
+        &self.people[fact.person as usize]
     }
 }
 
@@ -150,3 +173,20 @@ impl Interner {
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
+
+/// Numbers people in the order a backend first meets them.
+#[derive(Default)]
+pub(crate) struct People {
+    ids: std::collections::HashMap<Pseudonym, u32>,
+    pub(crate) list: Vec<Pseudonym>,
+}
+
+impl People {
+    pub(crate) fn id(&mut self, p: Pseudonym) -> u32 {
+        let next = self.list.len() as u32;
+        *self.ids.entry(p).or_insert_with(|| {
+            self.list.push(p);
+            next
+        })
+    }
+}

@@ -1,11 +1,14 @@
 //! The insights area on PostgreSQL.
 
+use std::num::NonZeroU64;
+
 use async_trait::async_trait;
+use fineline_core::Timestamp;
 use futures_util::TryStreamExt;
 use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
-use crate::insights::Interner;
+use crate::insights::{Interner, People, DAY_MS, HOUR_MS};
 use crate::insights_sql::{facts_query, Param};
 use crate::{
     rows, BudgetAmount, BudgetRow, InsightFact, InsightFacts, InsightScan, InsightStore, Result,
@@ -143,27 +146,31 @@ impl InsightStore for PostgresStore {
         }
         let mut stream = q.fetch(&self.pool);
         let mut texts = Interner::default();
+        let mut people = People::default();
         let mut facts = Vec::new();
-        let mut last: Option<(String, fineline_core::Pseudonym)> = None;
+        let mut last: Option<(String, u32)> = None;
         while let Some(r) = stream.try_next().await? {
             let subject_text: &str = r.try_get(0)?;
-            let subject = match &last {
+            let person = match &last {
                 Some((t, p)) if t == subject_text => *p,
                 _ => {
-                    let p = rows::subject(subject_text)?;
+                    let p = people.id(rows::subject(subject_text)?);
                     last = Some((subject_text.to_string(), p));
                     p
                 }
             };
             let count: i64 = r.try_get(7)?;
+            let day = r.try_get::<Option<i64>, _>(5)?.unwrap_or(0);
+            let hour = r.try_get::<Option<i64>, _>(6)?.unwrap_or(0);
             facts.push(InsightFact {
-                subject,
+                person,
                 location: r.try_get::<i64, _>(1)? != 0,
                 category: texts.id(r.try_get::<Option<&str>, _>(2)?),
                 region: texts.id(r.try_get::<Option<&str>, _>(3)?),
-                h3_cell: r.try_get::<Option<i64>, _>(4)?.map(|c| c as u64),
-                day: r.try_get(5)?,
-                hour: r.try_get::<Option<i64>, _>(6)?.map(|h| h as u8),
+                h3_cell: r
+                    .try_get::<Option<i64>, _>(4)?
+                    .and_then(|c| NonZeroU64::new(c as u64)),
+                at: Timestamp(day * DAY_MS + hour * HOUR_MS),
                 count: u32::try_from(count)
                     .map_err(|_| StoreError::Corrupt(format!("count {count}")))?,
                 value: r.try_get(8)?,
@@ -171,6 +178,7 @@ impl InsightStore for PostgresStore {
         }
         Ok(InsightFacts {
             dict: texts.dict,
+            people: people.list,
             facts,
         })
     }

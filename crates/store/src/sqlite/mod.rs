@@ -9,6 +9,7 @@
 
 mod backup;
 mod footfall;
+mod insight_scan;
 mod insights;
 mod reads;
 mod schema;

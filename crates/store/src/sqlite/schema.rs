@@ -118,6 +118,54 @@ CREATE TABLE insight_budgets (
     PRIMARY KEY (analyst, period)
 ) WITHOUT ROWID;
 "#,
+    // Analytic rows laid out for the grouped scan: integers only, clustered
+    // by (kind, time), people and texts numbered once. Reading 10M
+    // `insight_events` rows (text subjects parsed per row, items joined,
+    // rowid lookups through the (kind, at) index) took 10.6 s.
+    // AUTOINCREMENT: an erased person's number is never reused, so a scan
+    // racing an erasure cannot hand their rows to someone else.
+    r#"
+CREATE TABLE insight_people (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key_id INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    UNIQUE (digest, key_id)
+);
+CREATE TABLE insight_texts (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL UNIQUE
+);
+CREATE TABLE insight_rows (
+    kind INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    person INTEGER NOT NULL,
+    item INTEGER,
+    region INTEGER,
+    h3_cell INTEGER,
+    value INTEGER,
+    PRIMARY KEY (kind, at, event_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX insight_rows_by_event ON insight_rows (event_id);
+INSERT INTO insight_people (key_id, digest)
+    SELECT DISTINCT CAST(substr(subject, 2, instr(subject, '_') - 2) AS INTEGER),
+                    unhex(substr(subject, instr(subject, '_') + 1))
+    FROM insight_events;
+INSERT INTO insight_texts (text)
+    SELECT kind FROM insight_events
+    UNION SELECT item FROM insight_events WHERE item IS NOT NULL
+    UNION SELECT region FROM insight_events WHERE region IS NOT NULL;
+INSERT INTO insight_rows (kind, at, event_id, person, item, region, h3_cell, value)
+    SELECT k.id, ie.at, ie.event_id, p.id, i.id, r.id, ie.h3_cell, ie.value
+    FROM insight_events ie
+    JOIN insight_people p
+      ON p.digest = unhex(substr(ie.subject, instr(ie.subject, '_') + 1))
+     AND p.key_id = CAST(substr(ie.subject, 2, instr(ie.subject, '_') - 2) AS INTEGER)
+    JOIN insight_texts k ON k.text = ie.kind
+    LEFT JOIN insight_texts i ON i.text = ie.item
+    LEFT JOIN insight_texts r ON r.text = ie.region;
+DROP TABLE insight_events;
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
@@ -145,4 +193,61 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database from before the integer layout keeps its analytic rows,
+    /// with people and texts numbered.
+    #[test]
+    fn insight_events_move_to_numbered_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version (version) VALUES (3);",
+        )
+        .unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let subject = format!("k7_{}", "ab".repeat(32));
+        conn.execute_batch(&format!(
+            "INSERT INTO events (id, subject, subject_key, kind, item, purpose, at, sealed_properties)
+             VALUES (5, '{subject}', 1, 'app_open', 'shoe', 'analytics', 99, x'');
+             INSERT INTO insight_events (event_id, subject, kind, at, item, region, h3_cell, value)
+             VALUES (5, '{subject}', 'app_open', 99, 'shoe', 'north', NULL, 42);"
+        ))
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (key_id, digest): (i64, Vec<u8>) = conn
+            .query_row("SELECT key_id, digest FROM insight_people", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((key_id, digest), (7, vec![0xab; 32]));
+        let row: (String, i64, i64, String, String, i64) = conn
+            .query_row(
+                "SELECT k.text, r.at, r.event_id, i.text, g.text, r.value
+                 FROM insight_rows r JOIN insight_texts k ON k.id = r.kind
+                 JOIN insight_texts i ON i.id = r.item JOIN insight_texts g ON g.id = r.region",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            ("app_open".into(), 99, 5, "shoe".into(), "north".into(), 42)
+        );
+    }
 }

@@ -136,6 +136,10 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
                     .prepare_cached(&format!("DELETE FROM {table} WHERE subject = ?1"))?
                     .execute([&s])? as u64;
             }
+            // Their analytic rows went with their events (cascade); this
+            // is the pseudonym the insights scan numbered them by.
+            tx.prepare_cached("DELETE FROM insight_people WHERE digest = ?1 AND key_id = ?2")?
+                .execute(params![&subject.digest[..], subject.key_id])?;
         }
         WriteOp::PutItem(i) => {
             tx.prepare_cached(
