@@ -1,7 +1,14 @@
 use clap::Subcommand;
 use fineline_core::{Role, Timestamp};
 
+use fineline_server::rate_limit::RateLimit;
+
 use crate::StoreArgs;
+
+/// Just the store: listing and revoking keys need no keys, ledger or index.
+async fn open_store(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn fineline_store::Store>> {
+    fineline_server::open_store(&args.data_dir, args.database_url.as_deref()).await
+}
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -9,6 +16,22 @@ pub enum KeysCommand {
     Create {
         #[arg(long)]
         role: Role,
+        /// This key's own rate limit, RATE[/BURST] requests per second
+        /// (0: none), instead of its role's default set on `serve`.
+        #[arg(long)]
+        rate_limit: Option<RateLimit>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List API keys: id, role, rate limit, revoked or not (never the key).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a key, named by its text or by its id from `keys list`. A
+    /// running server refuses it within two seconds.
+    Revoke {
+        key_or_id: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -31,10 +54,44 @@ pub enum TokensCommand {
 
 pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
     match cmd {
-        KeysCommand::Create { role, store } => {
+        KeysCommand::Create {
+            role,
+            rate_limit,
+            store,
+        } => {
             let state = super::open_state(&store).await?;
-            let key = fineline_server::auth::create_key(state.store(), role).await?;
+            let key = fineline_server::auth::create_key_with_limit(state.store(), role, rate_limit)
+                .await?;
             println!("{key}");
+            Ok(())
+        }
+        KeysCommand::List { store } => {
+            let store = open_store(&store).await?;
+            let keys = fineline_server::auth::list_keys(store.as_ref()).await?;
+            println!("{:<16}  {:<7}  {:<13}  status", "id", "role", "rate limit");
+            for k in keys {
+                let limit = k
+                    .record
+                    .limit
+                    .map_or_else(|| "role default".to_string(), |l| l.to_string());
+                let status = if k.record.revoked {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<16}  {:<7}  {:<13}  {status}",
+                    k.id(),
+                    k.record.role.as_str(),
+                    limit
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { key_or_id, store } => {
+            let store = open_store(&store).await?;
+            let k = fineline_server::auth::revoke_key(store.as_ref(), &key_or_id).await?;
+            println!("revoked {} ({})", k.id(), k.record.role.as_str());
             Ok(())
         }
     }

@@ -20,10 +20,34 @@ pub struct Args {
     /// (0: only on `POST /v1/recs/train`).
     #[arg(long, env = "FINELINE_RECS_TRAIN_EVERY", default_value_t = 3600)]
     pub recs_train_every: u64,
+    /// Token-bucket limits, CLASS=RATE[/BURST] requests per second (burst
+    /// defaults to twice the rate; 0 or off: none), per API key of a role
+    /// (admin, ingest, analyst; a key may have its own), per subject token
+    /// (subject) or per client address without a credential (public).
+    /// Defaults: admin=off ingest=1000/2000 analyst=50/100 subject=20/40
+    /// public=1000/2000.
+    #[arg(
+        long = "rate-limit",
+        env = "FINELINE_RATE_LIMITS",
+        value_delimiter = ','
+    )]
+    pub rate_limits: Vec<String>,
+    /// Take the client address for `public` limits from this header's last
+    /// entry (e.g. X-Forwarded-For) — only behind a proxy you run that sets it.
+    #[arg(long, env = "FINELINE_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let mut limits = fineline_server::rate_limit::RateLimitConfig {
+        client_ip_header: args.client_ip_header.clone(),
+        ..Default::default()
+    };
+    for assignment in &args.rate_limits {
+        limits.set(assignment)?;
+    }
     let state = super::open_state(&args.store).await?;
+    state.rate_limits.configure(limits);
     state.recs.set_schedule(
         (args.recs_train_every > 0).then(|| std::time::Duration::from_secs(args.recs_train_every)),
     );

@@ -1,0 +1,84 @@
+//! The real binary, as an operator runs it: CLI calls and a server process
+//! on a loopback port over a data dir.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_fineline");
+
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+/// Stdout of a command that must succeed.
+pub fn ok_stdout(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn create_key(dir: &Path, role: &str, extra: &[&str]) -> String {
+    let mut args = vec!["keys", "create", "--role", role, "--data-dir"];
+    args.push(dir.to_str().unwrap());
+    args.extend_from_slice(extra);
+    ok_stdout(cli(&args)).trim().to_string()
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// `fineline serve` on `dir` (log in `dir/server.log`), once healthy.
+    #[allow(clippy::zombie_processes)] // Drop kills and waits.
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--data-dir", dir.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--recs-train-every", "0"])
+            .args(extra)
+            .env("FINELINE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if reqwest::blocking::get(format!("{base}/healthz")).is_ok_and(|r| r.status() == 200) {
+                return Server { child, base };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not start");
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
