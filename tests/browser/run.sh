@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The privacy center in real headless Chromium (Debian's), driven by
-# playwright-core: start the fineline binary on a free loopback port with a
-# temporary data dir, seed the demo shop (which publishes the demo policy),
-# issue a subject token with the CLI, then run privacy.spec.mjs.
+# The privacy center and the business console in real headless Chromium
+# (Debian's), driven by playwright-core: start the fineline binary on a free
+# loopback port with a temporary data dir, seed the demo shop (which
+# publishes the demo policy), issue a subject token with the CLI, then run
+# privacy.spec.mjs and console.spec.mjs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -46,5 +47,12 @@ grep -q "fineline demo shop at" "$data/stdout" || { echo "browser: server did no
 # what the test does.
 token="$("$bin" tokens issue --subject "browser-test@example.com" --ttl 30m --data-dir "$data")"
 
+failed=0
 BASE="$base" TOKEN="$token" ADMIN="$admin" SUBJECT="browser-test@example.com" \
-  node "$here/privacy.spec.mjs"
+  node "$here/privacy.spec.mjs" || failed=1
+
+# The business console: screenshots land in target/browser-screenshots/.
+analyst="$("$bin" keys create --role analyst --data-dir "$data")"
+BASE="$base" ADMIN="$admin" ANALYST="$analyst" SHOTS="$root/target/browser-screenshots" \
+  node "$here/console.spec.mjs" || failed=1
+exit "$failed"

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fineline_core::{Purpose, Timestamp};
 
-use super::{Choices, ConsentIndex, View, LATEST};
+use super::{Choice, Choices, ConsentIndex, View, LATEST};
 use crate::policy::reconsent_required;
 use crate::record::ConsentState;
+use crate::slot;
 
 /// Everyone's consent at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,33 @@ fn known_at(choices: &Choices, at: Timestamp) -> bool {
         .by_purpose
         .iter()
         .any(|list| list.first().is_some_and(|c| c.at <= at))
+}
+
+/// Whether a choice was made before version `version` was published.
+/// Choices share millisecond timestamps with a publication; consent
+/// changes and publications are serialised, so one made at that very
+/// millisecond under an older notice came first.
+fn made_before(c: &Choice, version: u32, published_at: Timestamp) -> bool {
+    c.at < published_at || (c.at == published_at && c.notice_version < version)
+}
+
+/// Whether `p` was in effect for this person just before `version` was published.
+fn in_effect_before(
+    view: &View<'_>,
+    choices: &Choices,
+    p: Purpose,
+    version: u32,
+    published_at: Timestamp,
+) -> bool {
+    let list = &choices.by_purpose[slot(p)];
+    let i = list.partition_point(|c| made_before(c, version, published_at));
+    let Some(c) = i.checked_sub(1).map(|i| list[i]) else {
+        return false;
+    };
+    let just_before = Timestamp(published_at.0 - 1);
+    c.state == ConsentState::Given
+        && view.policies.declared_at(p, just_before)
+        && !view.policies.asked_again(p, c.notice_version, just_before)
 }
 
 impl ConsentIndex {
@@ -125,10 +153,9 @@ impl ConsentIndex {
                 policies: &self.policies,
             };
             for v in out.iter_mut() {
-                let before = Timestamp(v.published_at.0 - 1);
                 let (mut asked, mut all_back) = (false, true);
                 for (&p, progress) in v.purposes.iter_mut() {
-                    if !view.allowed(p, before) {
+                    if !in_effect_before(&view, choices, p, v.version, v.published_at) {
                         continue;
                     }
                     asked = true;
@@ -141,7 +168,9 @@ impl ConsentIndex {
                         continue;
                     }
                     all_back = false;
-                    if now.state != ConsentState::Given && now.at >= v.published_at {
+                    if now.state != ConsentState::Given
+                        && !made_before(&now, v.version, v.published_at)
+                    {
                         progress.declined += 1;
                     }
                 }
@@ -240,6 +269,11 @@ mod tests {
         index.record(&record(1, &v2, Purpose::Analytics, Given, 6_000));
         index.record(&record(2, &v2, Purpose::Analytics, Given, 6_000));
         index.record(&record(3, &v2, Purpose::Analytics, Withdrawn, 6_000));
+
+        // Withdrew at the very millisecond v2 was published, under v1's
+        // notice: that came first, so 6 was not asked either.
+        index.record(&record(6, &v1, Purpose::Analytics, Given, 2_000));
+        index.record(&record(6, &v1, Purpose::Analytics, Withdrawn, 5_000));
 
         let progress = index.reconsent_progress();
         assert_eq!(progress.len(), 2);

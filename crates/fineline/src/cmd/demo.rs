@@ -208,10 +208,71 @@ pub async fn seed_server(
             batch.clear();
         }
     }
+    seed_footfall(&http, base, admin, ingest).await?;
     Ok(SeedSummary {
         subjects: shape.subjects,
         accepted,
         refused,
         example_subject: subject_id(0),
     })
+}
+
+/// Days of simulated foot traffic the demo shop's store gets, ending yesterday.
+pub const DEMO_FOOTFALL_DAYS: u32 = 7;
+
+/// The simulated store and a week of its Wi-Fi sightings, so the
+/// console's foot-traffic page has something to show. Skipped when a
+/// store is already registered (a restarted demo).
+async fn seed_footfall(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    ingest: &str,
+) -> anyhow::Result<()> {
+    let stores: serde_json::Value = http
+        .get(format!("{base}/v1/footfall/stores"))
+        .bearer_auth(admin)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    if stores.as_array().is_some_and(|s| !s.is_empty()) {
+        return Ok(());
+    }
+    let mut cfg = fineline_footfall::simulate::SimConfig {
+        days: DEMO_FOOTFALL_DAYS,
+        ..Default::default()
+    };
+    let tz = jiff::tz::TimeZone::get(&cfg.store.time_zone)?;
+    let today = jiff::Zoned::now().with_time_zone(tz).date();
+    cfg.first_day = today.checked_sub(jiff::Span::new().days(i64::from(DEMO_FOOTFALL_DAYS)))?;
+    let (sightings, _) = fineline_footfall::simulate::simulate(42, &cfg)?;
+    http.post(format!("{base}/v1/footfall/stores"))
+        .bearer_auth(admin)
+        .json(&super::sightings::store_json(&cfg.store))
+        .send()
+        .await?
+        .error_for_status()?;
+    for chunk in sightings.chunks(super::sightings::MAX_BATCH) {
+        let body: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|s| {
+                json!({"sensor_id": s.sensor_id, "mac": s.mac.to_canonical(),
+                       "rssi": s.rssi, "timestamp": s.at.0})
+            })
+            .collect();
+        http.post(format!("{base}/v1/footfall/sightings"))
+            .bearer_auth(ingest)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    http.post(format!("{base}/v1/footfall/flush"))
+        .bearer_auth(ingest)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
 }

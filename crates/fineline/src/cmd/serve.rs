@@ -77,6 +77,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("  ingest key: {ingest}");
         println!("  privacy center: {base}/privacy#token={token}");
         println!("  store kiosk opt-out: {base}/optout");
+        println!("  business console: {base}/console (sign in with the admin key)");
         println!("  try: curl {base}/v1/policy");
         println!(
             "  try: curl -H 'Authorization: Bearer {token}' {base}/v1/subjects/{}/consents",

@@ -24,7 +24,11 @@ export function dayChart(parent, { caption, summary, days, series, percent = fal
     width: width(box),
     height: 240,
     scales: { x: { time: true }, y: percent ? { range: [0, 1] } : { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-    axes: [{}, { values: (u, vals) => vals.map((v) => (percent ? `${Math.round(v * 100)}%` : String(v))) }],
+    axes: [
+      // Whole days only: ticks at 1, 2, 7 or 28-day steps, labelled MM-DD.
+      { incrs: [1, 2, 7, 28].map((d) => d * 86400), values: (u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(5, 10)) },
+      { values: (u, vals) => vals.map((v) => (percent ? `${Math.round(v * 100)}%` : String(v))) },
+    ],
     series: [{ value: (u, v) => (v == null ? '' : new Date(v * 1000).toISOString().slice(0, 10)) },
       ...series.map((s, i) => ({
         label: s.label,

@@ -12,7 +12,7 @@ export async function render(root) {
     return;
   }
   const pick = el('select', { id: 'ff-store' }, stores.map((s) => el('option', { value: s.store_id }, `${s.store_id} (${s.time_zone})`)));
-  const from = el('input', { type: 'date', id: 'ff-from', value: daysAgo(14) });
+  const from = el('input', { type: 'date', id: 'ff-from', value: daysAgo(7) });
   const to = el('input', { type: 'date', id: 'ff-to', value: daysAgo(1) });
   const form = el('form', { class: 'controls', 'aria-label': 'Store and dates' },
     el('label', {}, 'Store', pick), el('label', {}, 'From (store’s local day)', from), el('label', {}, 'To', to),
@@ -51,17 +51,15 @@ function draw(out, r) {
     series: [{ label: 'Visitors', values: r.days.map((d) => d.visitors) }, { label: 'Passers-by', values: r.days.map((d) => d.passers_by) }],
   });
 
-  const grid = el('div', { class: 'grid' });
-  out.append(grid);
+  // Both cards are in the grid before either chart measures its width.
   const dwell = el('section', { class: 'card', 'aria-labelledby': 'h-dwell' }, el('h2', { id: 'h-dwell' }, 'How long visitors stay'));
-  grid.append(dwell);
+  const loyalty = el('section', { class: 'card', 'aria-labelledby': 'h-repeat' }, el('h2', { id: 'h-repeat' }, 'New and returning visitors'));
+  out.append(el('div', { class: 'grid' }, dwell, loyalty));
   const buckets = BUCKETS.map((_, i) => r.days.reduce((a, d) => a + d.dwell_buckets[i], 0));
   barChart(dwell, { caption: 'Visitors by dwell time, whole range', categories: BUCKETS, values: buckets, label: 'visitors' });
   dwell.append(table('Dwell distribution', ['Dwell', { text: 'Visitors', num: true }],
     BUCKETS.map((b, i) => [b, { text: fmt.int(buckets[i]), num: true, key: `ff-dwell-${i}` }])));
 
-  const loyalty = el('section', { class: 'card', 'aria-labelledby': 'h-repeat' }, el('h2', { id: 'h-repeat' }, 'New and returning visitors'));
-  grid.append(loyalty);
   dayChart(loyalty, {
     caption: 'New, repeat and randomized-MAC visitors per day',
     days,

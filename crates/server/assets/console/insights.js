@@ -107,7 +107,7 @@ async function drawReleases(box) {
     box.append(el('p', { 'data-key': 'releases-count' }, 'No releases yet this month.'));
     return;
   }
-  box.append(el('p', { class: 'muted', 'data-key': 'releases-count' }, `${r.releases.length} releases in ${r.period}`),
+  box.append(el('p', { class: 'muted', 'data-key': 'releases-count' }, `${r.releases.length} release${r.releases.length === 1 ? '' : 's'} in ${r.period}`),
     table('Newest first', ['When', { text: 'ρ', num: true }, { text: 'Ledger entry', num: true }, 'Query digest'],
       r.releases.map((x, i) => [fmt.time(x.at), { text: String(x.cost_nano_rho / NANO), num: true, key: `release-${i}-rho` },
         { text: `#${x.ledger_index}`, num: true, key: `release-${i}-ledger` }, x.query_digest.slice(0, 12)])));

@@ -31,49 +31,28 @@ pub const MAX_OVERVIEW_DAYS: i64 = 92;
 
 const DAY_MS: i64 = 86_400_000;
 
+macro_rules! asset {
+    ($name:literal, $type:expr) => {
+        (
+            $name,
+            $type,
+            include_bytes!(concat!("../../assets/console/", $name)) as &[u8],
+        )
+    };
+}
+
 /// Every file under `/console/`, compiled in.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("app.js", JS, include_bytes!("../../assets/console/app.js")),
-    (
-        "app.css",
-        CSS,
-        include_bytes!("../../assets/console/app.css"),
-    ),
-    (
-        "charts.js",
-        JS,
-        include_bytes!("../../assets/console/charts.js"),
-    ),
-    (
-        "overview.js",
-        JS,
-        include_bytes!("../../assets/console/overview.js"),
-    ),
-    (
-        "insights.js",
-        JS,
-        include_bytes!("../../assets/console/insights.js"),
-    ),
-    (
-        "footfall.js",
-        JS,
-        include_bytes!("../../assets/console/footfall.js"),
-    ),
-    (
-        "recs.js",
-        JS,
-        include_bytes!("../../assets/console/recs.js"),
-    ),
-    (
-        "vendor/uPlot.iife.min.js",
-        JS,
-        include_bytes!("../../assets/console/vendor/uPlot.iife.min.js"),
-    ),
-    (
-        "vendor/uPlot.min.css",
-        CSS,
-        include_bytes!("../../assets/console/vendor/uPlot.min.css"),
-    ),
+    asset!("app.js", JS),
+    asset!("app.css", CSS),
+    asset!("charts.js", JS),
+    asset!("overview.js", JS),
+    asset!("insights.js", JS),
+    asset!("footfall.js", JS),
+    asset!("recs.js", JS),
+    asset!("favicon.svg", "image/svg+xml"),
+    asset!("vendor/uPlot.iife.min.js", JS),
+    asset!("vendor/uPlot.min.css", CSS),
 ];
 const PAGE: &str = include_str!("../../assets/console/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
