@@ -115,7 +115,9 @@ fn parse_one(index: usize, json: &str) -> Result<EventIn, Rejection> {
     let de = &mut serde_json::Deserializer::from_str(json);
     let ev: EventIn = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." {
+        // An unknown key "" yields an empty path: name the event instead,
+        // so every rejection names a field.
+        let field = if path == "." || path.is_empty() {
             missing_field(&e.inner().to_string()).unwrap_or_else(|| "event".into())
         } else {
             path
@@ -172,6 +174,17 @@ mod tests {
         assert_eq!(field(2), "timestamp");
         assert_eq!(field(3), "type");
         assert_eq!(field(4), "properties");
+    }
+
+    /// Found by fuzzing: an unknown empty key was refused with field "".
+    #[test]
+    fn an_empty_unknown_key_still_names_a_field() {
+        let body =
+            br#"[{"subject_id":"a@x","type":"view","timestamp":1,"purpose":"analytics","":1}]"#;
+        let parsed = parse_batch(body).unwrap();
+        let r = parsed[0].as_ref().err().unwrap();
+        assert_eq!(r.field.as_deref(), Some("event"));
+        assert!(r.message.contains("unknown field"), "{}", r.message);
     }
 
     #[test]

@@ -112,3 +112,29 @@ async fn junk_parameters_and_bodies_get_documented_4xx_not_5xx() {
         }
     }
 }
+
+/// utoipa cannot tell where `Result<Query<T>, _>` parameters come from and
+/// calls them path parameters unless told: the document then asks clients
+/// for `?n=` in the path.
+#[test]
+fn path_parameters_are_exactly_the_path_templates() {
+    let doc = serde_json::to_value(fineline_server::openapi::document()).unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let mut template: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        template.sort_unstable();
+        for (method, op) in item.as_object().unwrap() {
+            let mut documented: Vec<&str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            documented.sort_unstable();
+            assert_eq!(documented, template, "{method} {path}");
+        }
+    }
+}
