@@ -171,6 +171,13 @@ async fn simulated_days_report_exactly_and_privately(backend: Backend) {
     );
     let (status, small) = srv.get(&one_day, &srv.analyst).await;
     assert_eq!(status, 200, "{small}");
+    let tiny = one_day.replace("epsilon=0.4", "epsilon=2.2250738585072014e-308");
+    let (status, e) = srv.get(&tiny, &srv.analyst).await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (400, Some("epsilon")),
+        "{e}"
+    );
     assert_eq!(small["releases"].as_array().unwrap().len(), 1);
     // rho = 2 x (0.2^2 / 2) = 0.04, rounded up.
     let spent = small["budget"]["spent_nano_rho"].as_u64().unwrap();
