@@ -176,6 +176,15 @@ fn a_backup_taken_before_an_erasure_reveals_nothing_of_the_erased_person() {
     assert!(!contains(&backup_bytes, P_SECRET.as_bytes()), "sealed");
     // Before the erasure, the live keys open P's rows in the backup.
     let (p_id, q_id) = subjects_in_backup(&live, &backup, 3);
+    // P's key row (wrapped key and ledger salt, side by side) is findable
+    // by its salt; it must vanish from every file.
+    let p_salt = fineline_vault::Vault::open_or_create(&live)
+        .unwrap()
+        .key_store()
+        .get(&p_id)
+        .unwrap()
+        .unwrap()
+        .salt;
 
     let (status, body) = server.call("DELETE", &format!("/v1/subjects/{P}"), &admin, None);
     assert_eq!(status, 200, "{body}");
@@ -233,9 +242,10 @@ fn a_backup_taken_before_an_erasure_reveals_nothing_of_the_erased_person() {
 
     // A raw byte scan: no file anywhere (live data store and WAL, key
     // store and its WAL, key file, the backup, the restored store) holds
-    // P's property in the clear.
+    // P's property in the clear, or P's key row.
     for dir in [&live, &backups, &restored] {
         for (name, bytes) in files(dir) {
+            assert!(!contains(&bytes, &p_salt), "P's key row in {name}");
             assert!(
                 !contains(&bytes, P_SECRET.as_bytes()),
                 "P's plaintext in {name}"

@@ -10,11 +10,13 @@
 //! SQLite in WAL mode with `synchronous=FULL` (a created or shredded key
 //! survives a crash once the call returns) and `secure_delete` (a deleted
 //! key's bytes are zeroed, not left in a free page). After every deletion
-//! the WAL is checkpointed and truncated, so no earlier frame holding the
-//! key stays in `datakeys.db-wal`.
+//! the WAL is checkpointed and truncated on a thread of its own, so no
+//! earlier frame holding the key stays in `datakeys.db-wal`: the shred
+//! itself costs one fsync, the truncation (three more) runs beside the
+//! caller. Opening the store truncates a WAL a crash left behind.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use fineline_core::Pseudonym;
 use rand::RngCore;
@@ -54,7 +56,7 @@ pub struct WrappedPersonKeys<'a> {
 pub struct KeyStore {
     path: PathBuf,
     master: MasterKey,
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -103,10 +105,11 @@ impl KeyStore {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
+        truncate_wal(&conn)?;
         Ok(Self {
             path: path.to_path_buf(),
             master,
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
@@ -115,8 +118,7 @@ impl KeyStore {
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic mid-call leaves no half-written state in SQLite.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.conn)
     }
 
     /// The person's keys, if they exist (from their first consent until
@@ -160,19 +162,29 @@ impl KeyStore {
 
     /// Destroys the person's keys: everything sealed under them, in any
     /// copy of the data store, can no longer be opened. Durable when it
-    /// returns, and no copy is left in the WAL or a free page. Returns
-    /// whether there was a key.
+    /// returns (no later read finds the key, even after a crash); the
+    /// key's bytes leave the WAL when the truncation this starts finishes
+    /// (see [`KeyStore::truncate_wal`]). Returns whether there was a key.
     pub fn shred(&self, subject: &Pseudonym) -> Result<bool, VaultError> {
-        let conn = self.conn();
-        let n = conn
+        let n = self
+            .conn()
             .prepare_cached("DELETE FROM person_keys WHERE subject = ?1")
             .map_err(db)?
             .execute([subject.to_text()])
             .map_err(db)?;
         if n > 0 {
-            truncate_wal(&conn)?;
+            let conn = self.conn.clone();
+            // A failure here is retried by the next shred or open.
+            std::thread::spawn(move || truncate_wal(&lock(&conn)));
         }
         Ok(n > 0)
+    }
+
+    /// Copies the WAL into the database file and truncates it, now (a
+    /// shred also starts this in the background). After it returns, no
+    /// shredded key is left in any of the key store's files.
+    pub fn truncate_wal(&self) -> Result<(), VaultError> {
+        truncate_wal(&self.conn())
     }
 
     pub fn contains(&self, subject: &Pseudonym) -> Result<bool, VaultError> {
@@ -243,6 +255,11 @@ impl KeyStore {
     }
 }
 
+fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    // A panic mid-call leaves no half-written state in SQLite.
+    conn.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Copy the WAL's pages (zeroed by `secure_delete`) into the database and
 /// truncate the WAL to nothing, so no earlier frame keeps a deleted key.
 fn truncate_wal(conn: &Connection) -> Result<(), VaultError> {
@@ -307,15 +324,16 @@ mod tests {
         assert!(!ks.shred(&a).unwrap(), "already gone");
         assert!(ks.get(&a).unwrap().is_none());
         assert!(!ks.contains(&a).unwrap());
+        // The truncation runs beside the caller; it must not need asking.
+        let wal = dir.path().join("datakeys.db-wal");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::metadata(&wal).unwrap().len() > 0 {
+            assert!(std::time::Instant::now() < deadline, "WAL never truncated");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let bytes = files(dir.path());
         assert!(!contains(&bytes, &wrapped_a[12..]), "wrapped key left");
         assert!(!contains(&bytes, &key_a.salt));
-        assert_eq!(
-            std::fs::metadata(dir.path().join("datakeys.db-wal"))
-                .unwrap()
-                .len(),
-            0
-        );
         // Others are untouched, also after reopening.
         drop(ks);
         let ks = KeyStore::open(&path, master).unwrap();
