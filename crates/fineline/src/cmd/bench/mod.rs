@@ -3,6 +3,7 @@
 mod erasure;
 mod harness;
 mod ingest;
+mod load;
 mod recs;
 mod recs_serving;
 
@@ -22,6 +23,8 @@ pub enum BenchCommand {
     Recs(recs::Args),
     /// p50/p99 of GET recommendations over loopback on a trained server.
     RecsServing(recs_serving::Args),
+    /// Open-loop mixed traffic at a fixed rate (default 5,000 req/s, 60 s): latency per route class.
+    Load(load::Args),
     /// Ledger appends/s (signing every N) and proof latency at a given size.
     Ledger {
         #[arg(long, default_value_t = 10_000_000)]
@@ -39,6 +42,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Insights(a) => crate::cmd::insights::bench(a).await,
         BenchCommand::Recs(a) => recs::run(a).await,
         BenchCommand::RecsServing(a) => recs_serving::run(a).await,
+        BenchCommand::Load(a) => load::run(a).await,
         BenchCommand::Ledger { leaves, sign_every } => {
             let config = fineline_ledger::bench::BenchConfig {
                 leaves,
