@@ -4,7 +4,8 @@
 //! Event properties are sealed per person, so differentially private
 //! queries cannot read them. At ingestion the server copies the few columns
 //! insights need (region, a coarse H3 cell, a fixed-point value) into
-//! `insight_events`, only for events whose subject had granted
+//! `insight_events` (PostgreSQL) or `insight_rows` (SQLite: people and texts
+//! numbered, integers only), only for events whose subject had granted
 //! `partner_insights`. Each row hangs off its event by foreign key with
 //! `ON DELETE CASCADE`, so deleting an event, erasing a person or a
 //! retention sweep removes the copy in the same transaction.
