@@ -58,6 +58,10 @@ impl Server {
                 dir.to_str().unwrap(),
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                // These tests audit the whole log in a tight loop, faster
+                // than an anonymous client may; limits have their own tests.
+                "--rate-limit",
+                "public=off",
             ])
             .env("FINELINE_LOG", "debug")
             .stdout(Stdio::null())
