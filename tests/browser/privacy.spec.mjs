@@ -83,6 +83,17 @@ await test('receipts verify in the browser', async () => {
   assert.ok(!checks.some((c) => c.startsWith('✗')), checks.join(' | '));
 });
 
+await test('a phone is opted out of in-store detection from the privacy center', async () => {
+  await page.getByLabel("Your phone's Wi-Fi address").fill('not-a-mac');
+  await page.getByRole('button', { name: 'Opt out this phone' }).click();
+  await page.locator('#mac-error').filter({ hasText: 'does not look like a Wi-Fi address' }).waitFor();
+  await page.getByLabel("Your phone's Wi-Fi address").fill('a4:83:e7:12:34:56');
+  await page.getByRole('button', { name: 'Opt out this phone' }).click();
+  await page.getByRole('heading', { name: 'Done: this phone is opted out' }).waitFor();
+  assert.equal(await page.locator('#deleted').textContent(), '0');
+  assert.equal(await page.getByLabel("Your phone's Wi-Fi address").inputValue(), '', 'the address is not kept on the page');
+});
+
 await test('deleting the account erases everything and returns a receipt', async () => {
   await page.getByRole('button', { name: 'Delete my account…' }).click();
   await page.getByRole('button', { name: 'Erase everything now' }).click();
