@@ -366,19 +366,7 @@ pub async fn releases(
     analyst: Analyst,
     Query(p): Query<PeriodParam>,
 ) -> Result<Json<Releases>, ApiError> {
-    let period = match p.period {
-        Some(p) => {
-            let ok = p.len() == 7
-                && p.as_bytes()[4] == b'-'
-                && p[..4].parse::<u16>().is_ok()
-                && p[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m));
-            if !ok {
-                return Err(ApiError::field("period", "must be YYYY-MM"));
-            }
-            p
-        }
-        None => budget::period_of(Timestamp::now()),
-    };
+    let period = super::insights::requested_period(p.period)?;
     let mut releases = budget::releases(&state, &analyst.id, &period).await?;
     releases.reverse();
     Ok(Json(Releases {

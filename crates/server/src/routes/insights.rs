@@ -306,19 +306,7 @@ pub async fn set_budget(
     {
         return Err(ApiError::field("analyst", "1-64 of [A-Za-z0-9_-]"));
     }
-    let period = match body.period {
-        Some(p) => {
-            let ok = p.len() == 7
-                && p.as_bytes()[4] == b'-'
-                && p[..4].parse::<u16>().is_ok()
-                && p[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m));
-            if !ok {
-                return Err(ApiError::field("period", "must be YYYY-MM"));
-            }
-            p
-        }
-        None => budget::period_of(Timestamp::now()),
-    };
+    let period = requested_period(body.period)?;
     let nano_rho = match (body.nano_rho, body.rho) {
         (Some(n), None) => n,
         (None, Some(r)) if r.is_finite() && (0.0..=1e6).contains(&r) => {
@@ -355,4 +343,21 @@ pub async fn set_budget(
     };
     let out = budget::set_total(&state, &analyst, &period, total).await?;
     Ok((StatusCode::OK, Json(out)))
+}
+
+/// The budget period a request names (`YYYY-MM`), or the current one.
+pub(crate) fn requested_period(period: Option<String>) -> Result<String, ApiError> {
+    match period {
+        Some(p) => {
+            let ok = p.len() == 7
+                && p.as_bytes()[4] == b'-'
+                && p[..4].parse::<u16>().is_ok()
+                && p[5..].parse::<u8>().is_ok_and(|m| (1..=12).contains(&m));
+            if !ok {
+                return Err(ApiError::field("period", "must be YYYY-MM"));
+            }
+            Ok(p)
+        }
+        None => Ok(budget::period_of(Timestamp::now())),
+    }
 }
