@@ -115,24 +115,36 @@ await test('insights: a query\'s bars, intervals, budget and releases equal the 
   await page.screenshot({ path: `${SHOTS}/console-insights.png`, fullPage: true });
 });
 
-await test('foot traffic: visitors, dwell and new/repeat equal the store report', async () => {
+await test('foot traffic: the published DP figures and intervals equal the store report', async () => {
   await page.getByRole('link', { name: 'Foot traffic' }).click();
   await ready('footfall');
   const store = await page.locator('#ff-store').inputValue();
   const from = await page.locator('#ff-from').inputValue();
   const to = await page.locator('#ff-to').inputValue();
-  const r = await get(`/v1/footfall/stores/${store}/report?from=${from}&to=${to}&mode=exact`);
-  const total = r.days.reduce((a, d) => a + d.visitors, 0);
-  assert.ok(total > 0, 'the demo store has visitors');
-  assert.equal(await shown('ff-visitors-total'), int(total));
+  // The page's own request published the closed days; this one reads the
+  // same release back, so every figure must match to the unit.
+  const r = await get(`/v1/footfall/stores/${store}/report?from=${from}&to=${to}`);
+  assert.equal(r.newly_published, 0, 'the console already published these days');
+  assert.ok(r.days.length > 0, 'the demo store has closed days');
+  const sum = (k) => r.days.reduce((a, d) => a + d[k].value, 0);
+  assert.equal(await shown('ff-visitors-total'), int(sum('visitors')));
   for (const d of r.days) {
-    assert.equal(await shown(`ff-day-${d.day}-visitors`), int(d.visitors), d.day);
-    assert.equal(await shown(`ff-day-${d.day}-new`), int(d.new_visitors), d.day);
-    assert.equal(await shown(`ff-day-${d.day}-repeat`), int(d.repeat_visitors), d.day);
+    assert.equal(await shown(`ff-day-${d.day}-visitors`), int(d.visitors.value), d.day);
+    assert.equal(await shown(`ff-day-${d.day}-visitors-ci`), `${int(d.visitors.low)} to ${int(d.visitors.high)}`, d.day);
+    assert.equal(await shown(`ff-day-${d.day}-new`), int(d.new_visitors.value), d.day);
+    assert.equal(await shown(`ff-day-${d.day}-repeat`), int(d.repeat_visitors.value), d.day);
+    assert.equal(await shown(`ff-day-${d.day}-ledger`), `#${d.ledger_index}`, d.day);
   }
   for (let i = 0; i < 4; i++) {
-    assert.equal(await shown(`ff-dwell-${i}`), int(r.days.reduce((a, d) => a + d.dwell_buckets[i], 0)));
+    assert.equal(await shown(`ff-dwell-${i}`), int(r.days.reduce((a, d) => a + d.dwell_buckets[i].value, 0)));
   }
+  // A range's interval is wider than any one day's, narrower than their sum.
+  const [lo, hi] = (await shown('ff-visitors-total-ci')).split(' to ').map((t) => Number(t.replaceAll(',', '')));
+  const widest = Math.max(...r.days.map((d) => d.visitors.high - d.visitors.low));
+  const summed = r.days.reduce((a, d) => a + d.visitors.high - d.visitors.low, 0);
+  assert.ok(lo < sum('visitors') && sum('visitors') < hi, `${lo} ${hi}`);
+  assert.ok(r.days.length === 1 || (hi - lo > widest && hi - lo < summed), `${hi - lo} vs ${widest}, ${summed}`);
+  assert.ok(await page.locator('#footfall canvas').count() >= 3, 'three charts drawn');
   await page.screenshot({ path: `${SHOTS}/console-footfall.png`, fullPage: true });
 });
 

@@ -58,7 +58,7 @@ impl From<opendp::error::Error> for DpError {
 
 /// A noised integer with its noise scale and an interval that holds the
 /// true value with probability `confidence`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Noisy {
     pub value: i64,
     /// Discrete Laplace scale b: P(noise = k) ∝ exp(-|k| / b).
@@ -74,7 +74,7 @@ impl Noisy {
 }
 
 /// What an analyst (or the store's admin) sees for one store-day.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DpReport {
     pub store_id: String,
     pub day: jiff::civil::Date,

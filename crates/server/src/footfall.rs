@@ -64,6 +64,8 @@ pub struct FootfallModule {
     order: tokio::sync::Mutex<Vec<Session>>,
     clock: Mutex<Clock>,
     session: SessionConfig,
+    /// Held while a store-day's report is published, so it is noised once.
+    release: tokio::sync::Mutex<()>,
 }
 
 fn derive(secret: &[u8; 32], label: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
@@ -126,6 +128,7 @@ impl FootfallModule {
             order: tokio::sync::Mutex::new(Vec::new()),
             clock: Mutex::new(Clock { newest: None }),
             session,
+            release: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -310,6 +313,11 @@ impl FootfallModule {
     /// sessions not yet stored so the opt-out can drop them too.
     pub async fn opt_out_guard(&self) -> tokio::sync::MutexGuard<'_, Vec<Session>> {
         self.order.lock().await
+    }
+
+    /// Serialises publishing reports: see [`crate::footfall_release`].
+    pub async fn release_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.release.lock().await
     }
 
     /// Stored sessions that can bear on reports for local days `from..=to`

@@ -10,6 +10,7 @@ pub mod daily;
 pub mod erasure;
 pub mod error;
 pub mod footfall;
+pub mod footfall_release;
 pub mod insights_data;
 mod json_errors;
 mod ledger_writer;

@@ -1,6 +1,6 @@
 //! Foot traffic end to end over HTTP, on every configured backend:
-//! simulated days in, exact reports equal to the simulator's ground truth,
-//! DP reports within their intervals, opt-outs with receipts, and no MAC in
+//! simulated days in, the pipeline's exact figures equal to the simulator's
+//! ground truth, one published DP report for everyone within its intervals, opt-outs with receipts, and no MAC in
 //! any data file or log line.
 
 mod common;
@@ -10,9 +10,12 @@ use std::sync::{Arc, Mutex};
 
 use common::{backends, Backend, TestServer};
 use fineline_core::Timestamp;
+use fineline_footfall::dp::DpReport;
 use fineline_footfall::simulate::{simulate, SimConfig};
-use fineline_footfall::{Mac, Sighting, StoreConfig};
+use fineline_footfall::{build_reports, DailyReport, Mac, Sighting, StoreConfig};
+use fineline_ledger::LedgerEntry;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 const MINUTE: i64 = 60_000;
 
@@ -107,17 +110,14 @@ async fn simulated_days_report_exactly_and_privately(backend: Backend) {
         "/v1/footfall/stores/{}/report?from={first}&to={last}",
         cfg.store.store_id
     );
-    let (status, exact) = srv.get(&format!("{path}&mode=exact"), &srv.admin).await;
-    assert_eq!(status, 200, "{exact}");
-    // Counts exactly; means and medians up to JSON's float parsing.
+    // The pipeline's own exact figures (they never leave the server) equal
+    // the ground truth: counts exactly, means and medians up to float
+    // rounding.
+    let exact = exact_days(&srv, &cfg.store.store_id, first, last).await;
+    let got = serde_json::to_value(&exact).unwrap();
     let want = serde_json::to_value(&truth.days).unwrap();
-    assert_eq!(exact["days"].as_array().unwrap().len(), truth.days.len());
-    for (got, want) in exact["days"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(want.as_array().unwrap())
-    {
+    assert_eq!(exact.len(), truth.days.len());
+    for (got, want) in got.as_array().unwrap().iter().zip(want.as_array().unwrap()) {
         for (k, v) in want.as_object().unwrap() {
             match (v.as_f64(), got[k].as_f64()) {
                 (Some(w), Some(g)) if !v.is_u64() => {
@@ -131,18 +131,37 @@ async fn simulated_days_report_exactly_and_privately(backend: Backend) {
     let randomized: u64 = truth.days.iter().map(|d| d.randomized_visitors).sum();
     assert!(repeats > 20 && randomized > 100, "{repeats} {randomized}");
 
-    // Exact figures are the store admin's alone.
-    for key in [&srv.analyst, &srv.ingest] {
-        let (status, _) = srv.get(&format!("{path}&mode=exact"), key).await;
-        assert_eq!(status, 403);
+    // Over HTTP everyone gets the DP release, and the same one: the admin's
+    // request publishes each closed day once, the analyst reads it as is.
+    // Six readers at once: each day is still noised exactly once.
+    let (a, b) = (srv.admin.as_str(), srv.analyst.as_str());
+    let answers = tokio::join!(
+        srv.get(&path, a),
+        srv.get(&path, b),
+        srv.get(&path, a),
+        srv.get(&path, b),
+        srv.get(&path, a),
+        srv.get(&path, b),
+    );
+    let answers = [
+        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5,
+    ];
+    let mut published = 0;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["days"], answers[0].1["days"]);
+        published += body["newly_published"].as_u64().unwrap();
     }
-
-    let (status, dp) = srv.get(&format!("{path}&mode=dp"), &srv.admin).await;
-    assert_eq!(status, 200, "{dp}");
-    let releases = dp["releases"].as_array().unwrap();
+    assert_eq!(published, truth.days.len() as u64);
+    let dp = answers[0].1.clone();
+    assert_eq!(dp["pending_days"], json!([]));
+    assert_eq!(dp["epsilon_per_day"], 1.0);
+    let releases = dp["days"].as_array().unwrap();
     assert_eq!(releases.len(), truth.days.len());
     let (mut total, mut outside) = (0, 0);
     for (r, t) in releases.iter().zip(&truth.days) {
+        assert_eq!(r["day"], t.day.to_string());
+        assert!(r.get("mean_dwell_min").is_none(), "no exact figure: {r}");
         let mut pairs = vec![
             (&r["visitors"], t.visitors),
             (&r["passers_by"], t.passers_by),
@@ -162,29 +181,72 @@ async fn simulated_days_report_exactly_and_privately(backend: Backend) {
     // 95% intervals: about 5% miss; over 14 days x 9 values, more than 20%
     // missing is vanishingly unlikely if the intervals are right.
     assert!(outside * 100 <= total * 20, "{outside} of {total} outside");
-    assert!((dp["epsilon"].as_f64().unwrap() - truth.days.len() as f64).abs() < 1e-9);
 
-    // Analysts get DP only, charged to their budget before anything leaves.
-    let one_day = format!(
-        "/v1/footfall/stores/{}/report?from={last}&to={last}&mode=dp&epsilon=0.4",
-        cfg.store.store_id
-    );
-    let (status, small) = srv.get(&one_day, &srv.analyst).await;
-    assert_eq!(status, 200, "{small}");
-    let tiny = one_day.replace("epsilon=0.4", "epsilon=2.2250738585072014e-308");
-    let (status, e) = srv.get(&tiny, &srv.analyst).await;
-    assert_eq!(
-        (status, e["error"]["field"].as_str()),
-        (400, Some("epsilon")),
-        "{e}"
-    );
-    assert_eq!(small["releases"].as_array().unwrap().len(), 1);
-    // rho = 2 x (0.2^2 / 2) = 0.04, rounded up.
-    let spent = small["budget"]["spent_nano_rho"].as_u64().unwrap();
-    assert!((40_000_000..=40_000_001).contains(&spent), "{small}");
-    let (status, refused) = srv.get(&format!("{path}&mode=dp"), &srv.analyst).await;
-    assert_eq!(status, 429, "{refused}");
-    assert!(refused.get("releases").is_none());
+    // Each release is committed in the ledger: its digest is SHA-256 of the
+    // release's JSON, so a reader can check the figures were not changed.
+    let r0 = &releases[0];
+    let (s, e) = srv
+        .get(&format!("/v1/ledger/entries/{}", r0["ledger_index"]), "")
+        .await;
+    assert_eq!(s, 200, "{e}");
+    let entry: LedgerEntry = serde_json::from_value(e["entry"].clone()).unwrap();
+    let LedgerEntry::Release {
+        analyst,
+        query_digest,
+        cost_nano_rho,
+        ..
+    } = entry
+    else {
+        panic!("not a release: {e}");
+    };
+    assert_eq!(analyst, format!("footfall:{}", cfg.store.store_id));
+    assert_eq!(cost_nano_rho, 250_000_000, "rho = 2 x 0.5^2 / 2");
+    let mut body = r0.clone();
+    body.as_object_mut().unwrap().remove("ledger_index");
+    let release: DpReport = serde_json::from_value(body).unwrap();
+    let digest: [u8; 32] = Sha256::digest(serde_json::to_vec(&release).unwrap()).into();
+    assert_eq!(query_digest.0, digest);
+
+    // The analyst reads the very same figures, at no cost to the budget;
+    // the admin asking again gets them once more, not a fresh draw.
+    let (_, before) = srv.get("/v1/insights/budget", &srv.analyst).await;
+    let (status, seen) = srv.get(&path, &srv.analyst).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["newly_published"], 0);
+    assert_eq!(seen["days"], dp["days"]);
+    let (_, after) = srv.get("/v1/insights/budget", &srv.analyst).await;
+    assert_eq!(before["spent_nano_rho"], after["spent_nano_rho"]);
+    let (_, again) = srv.get(&path, &srv.admin).await;
+    assert_eq!(again["days"], dp["days"]);
+    let (status, _) = srv.get(&path, &srv.ingest).await;
+    assert_eq!(status, 403);
+
+    // Exact figures are not on offer, to anyone; old parameters say why.
+    for (extra, field) in [("&mode=exact", "mode"), ("&epsilon=0.4", "epsilon")] {
+        let (status, e) = srv.get(&format!("{path}{extra}"), &srv.admin).await;
+        assert_eq!(
+            (status, e["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{e}"
+        );
+    }
+}
+
+/// The pipeline's exact daily figures, read beside the server through its
+/// state: what the DP release is drawn from.
+async fn exact_days(
+    srv: &TestServer,
+    store_id: &str,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+) -> Vec<DailyReport> {
+    let footfall = &srv.state.footfall;
+    let shop = footfall.store(store_id).expect("a registered store");
+    let sessions = footfall
+        .sessions_for_report(srv.state.store(), &shop, from, to)
+        .await
+        .unwrap();
+    build_reports(&shop, &footfall.session_config(), &sessions, from, to)
 }
 
 fn at(minutes_ago: i64) -> Timestamp {
@@ -318,23 +380,12 @@ async fn randomized_macs_never_repeat_and_bad_input_names_fields(backend: Backen
             .date()
     };
     let (from, to) = (day(4 * 24 * 60), day(0));
-    let (s, r) = srv
-        .get(
-            &format!("/v1/footfall/stores/r-store/report?from={from}&to={to}&mode=exact"),
-            &srv.admin,
-        )
-        .await;
-    assert_eq!(s, 200, "{r}");
-    let days: Vec<&Value> = r["days"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["visitors"] != 0)
-        .collect();
-    assert_eq!(days.len(), 2, "{r}");
-    assert_eq!(days[1]["repeat_visitors"], 1);
-    assert_eq!(days[1]["randomized_visitors"], 1);
-    assert_eq!(days[1]["new_visitors"], 0);
+    let exact = exact_days(&srv, "r-store", from, to).await;
+    let days: Vec<&DailyReport> = exact.iter().filter(|d| d.visitors != 0).collect();
+    assert_eq!(days.len(), 2, "{exact:?}");
+    assert_eq!(days[1].repeat_visitors, 1);
+    assert_eq!(days[1].randomized_visitors, 1);
+    assert_eq!(days[1].new_visitors, 0);
 
     // Validation names the field.
     let mut bad = all_day_store("tz-store", "t1");
@@ -473,11 +524,11 @@ async fn no_mac_in_data_files_or_logs() {
     flush(&srv).await;
     let (s, _) = srv
         .get(
-            "/v1/footfall/stores/leak-store/report?from=2026-01-01&to=2026-12-31&mode=exact",
+            "/v1/footfall/stores/leak-store/report?from=2026-01-01&to=2026-12-31",
             &srv.admin,
         )
         .await;
-    assert!(s == 200 || s == 400);
+    assert_eq!(s, 200);
     assert!(
         !srv.state
             .store()

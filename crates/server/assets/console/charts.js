@@ -16,14 +16,42 @@ function width(box) {
   return Math.max(300, Math.floor(box.getBoundingClientRect().width || 600));
 }
 
-/** Lines over UTC days: days are 'YYYY-MM-DD', series [{label, values}]. */
+/** Vertical [lo, hi] bars with caps at each x, on the chart's canvas. */
+function drawWhiskers(u, xs, lo, hi, color) {
+  if (!lo || !hi) return;
+  const { ctx } = u;
+  ctx.save();
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 1.5 * devicePixelRatio;
+  const cap = 5 * devicePixelRatio;
+  for (let i = 0; i < xs.length; i++) {
+    if (lo[i] == null || hi[i] == null) continue;
+    const x = u.valToPos(xs[i], 'x', true);
+    const y0 = u.valToPos(lo[i], 'y', true);
+    const y1 = u.valToPos(hi[i], 'y', true);
+    ctx.beginPath();
+    ctx.moveTo(x, y0); ctx.lineTo(x, y1);
+    ctx.moveTo(x - cap, y0); ctx.lineTo(x + cap, y0);
+    ctx.moveTo(x - cap, y1); ctx.lineTo(x + cap, y1);
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+/**
+ * Lines over UTC days: days are 'YYYY-MM-DD', series [{label, values}],
+ * each optionally with lo/hi arrays drawn as error bars (95% intervals).
+ */
 export function dayChart(parent, { caption, summary, days, series, percent = false }) {
   const box = figure(parent, caption, summary);
   const xs = days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
+  const lowest = Math.min(0, ...series.flatMap((s) => s.lo || []));
+  const highest = Math.max(0, ...series.flatMap((s) => s.hi || []));
   const opts = {
     width: width(box),
     height: 240,
-    scales: { x: { time: true }, y: percent ? { range: [0, 1] } : { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+    hooks: { draw: [(u) => series.forEach((s, i) => drawWhiskers(u, xs, s.lo, s.hi, COLORS[i % COLORS.length]))] },
+    scales: { x: { time: true }, y: percent ? { range: [0, 1] } : { range: (u, min, max) => [Math.min(0, min, lowest), Math.max(1, max, highest) * 1.1] } },
     axes: [
       // Whole days only: ticks at 1, 2, 7 or 28-day steps, labelled MM-DD.
       { incrs: [1, 2, 7, 28].map((d) => d * 86400), values: (u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(5, 10)) },
@@ -48,25 +76,7 @@ export function dayChart(parent, { caption, summary, days, series, percent = fal
 export function barChart(parent, { caption, summary, categories, values, lo, hi, label = 'value' }) {
   const box = figure(parent, caption, summary);
   const xs = categories.map((_, i) => i);
-  const whiskers = (u) => {
-    if (!lo || !hi) return;
-    const { ctx } = u;
-    ctx.save();
-    ctx.strokeStyle = '#1d2430';
-    ctx.lineWidth = 1.5 * devicePixelRatio;
-    const cap = 6 * devicePixelRatio;
-    for (let i = 0; i < xs.length; i++) {
-      const x = u.valToPos(i, 'x', true);
-      const y0 = u.valToPos(lo[i], 'y', true);
-      const y1 = u.valToPos(hi[i], 'y', true);
-      ctx.beginPath();
-      ctx.moveTo(x, y0); ctx.lineTo(x, y1);
-      ctx.moveTo(x - cap, y0); ctx.lineTo(x + cap, y0);
-      ctx.moveTo(x - cap, y1); ctx.lineTo(x + cap, y1);
-      ctx.stroke();
-    }
-    ctx.restore();
-  };
+  const whiskers = (u) => drawWhiskers(u, xs, lo, hi, '#1d2430');
   const top = Math.max(1, ...values, ...(hi || []));
   const bottom = Math.min(0, ...values, ...(lo || []));
   const opts = {

@@ -10,8 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use fineline_core::{Role, Timestamp};
-use fineline_footfall::dp::{self, DpConfig, DpReport};
-use fineline_footfall::{build_reports, DailyReport, Mac, OpeningHours, Sighting, StoreConfig};
+use fineline_footfall::{Mac, OpeningHours, Sighting, StoreConfig};
 use fineline_ledger::{Commitment, LedgerEntry, Receipt, Salt};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -335,53 +334,45 @@ pub async fn opt_out(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ReportParams {
     /// First local day, `YYYY-MM-DD`.
     pub from: String,
     /// Last local day (inclusive), `YYYY-MM-DD`.
     pub to: String,
-    /// `dp` (default) or `exact` (admin only).
-    pub mode: Option<String>,
-    /// DP only: epsilon per store-day (0.001-10, default 1), half on counts, half on
-    /// dwell. An analyst is charged rho = (eps/2)^2 per store-day (pure
-    /// eps-DP is eps^2/2-zCDP, per mechanism).
-    pub epsilon: Option<f64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StoreReport {
     pub store_id: String,
-    pub mode: String,
-    /// Exact daily figures (mode `exact`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub days: Option<Vec<DailyReport>>,
-    /// Noisy daily figures with their intervals (mode `dp`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub releases: Option<Vec<DpReport>>,
-    /// Total epsilon this response spent (mode `dp`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub epsilon: Option<f64>,
-    /// What an analyst has left after this release (mode `dp`, analysts).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub budget: Option<crate::budget::Remaining>,
+    /// The published figures of each closed day in the range, oldest first:
+    /// noisy values with their 95% intervals, and the ledger entry that
+    /// commits to them.
+    #[schema(value_type = Vec<Object>)]
+    pub days: Vec<crate::footfall_release::Published>,
+    /// Days in the range not closed yet (published six hours after their
+    /// local midnight).
+    #[schema(value_type = Vec<String>)]
+    pub pending_days: Vec<jiff::civil::Date>,
+    /// Epsilon of each store-day's release (half on counts, half on dwell).
+    pub epsilon_per_day: f64,
+    /// Store-days this request published; the rest were published before
+    /// and are returned as they were.
+    pub newly_published: usize,
 }
 
-/// Daily reports of a store. `exact` is for the store's admin only; `dp`
-/// releases noisy figures with intervals to admins and analysts, and an
-/// analyst's budget is charged (atomically with a ledger entry) before the
-/// figures leave; 429 when it would overspend.
+/// Daily reports of a store, for its admin and for analysts alike: the same
+/// differentially private release of each closed day, published once (see
+/// `footfall_release`). Exact figures never leave the server.
 #[utoipa::path(get, path = "/v1/footfall/stores/{id}/report", params(ReportParams),
-    responses((status = 200, body = StoreReport), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = StoreReport), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
-    caller: crate::budget::Analyst,
+    _caller: crate::budget::Analyst,
     Path(id): Path<String>,
     params: Result<Query<ReportParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<StoreReport>, ApiError> {
-    let Query(p) = params.map_err(|e| ApiError::field("from", e.body_text()))?;
+    let Query(p) = params.map_err(report_param_error)?;
     let day = |s: &str, field: &str| {
         s.parse::<jiff::civil::Date>()
             .map_err(|_| ApiError::field(field, "expected a date YYYY-MM-DD"))
@@ -394,74 +385,50 @@ pub async fn report(
             format!("must be on or after from, at most {MAX_REPORT_DAYS} days later"),
         ));
     }
-    let mode = p.mode.unwrap_or_else(|| "dp".into());
-    if mode == "exact" && caller.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "exact figures are for the store's admin; analysts get mode=dp",
-        ));
-    }
-    let epsilon = p.epsilon.unwrap_or(1.0);
-    // A tiny epsilon overflows the noise scale (a 500 from OpenDP, found by
-    // schemathesis); below 0.001 the answer would be noise anyway.
-    if !(epsilon.is_finite() && (0.001..=10.0).contains(&epsilon)) {
-        return Err(ApiError::field("epsilon", "must be in [0.001, 10]"));
-    }
     let shop = state
         .footfall
         .store(&id)
         .ok_or_else(|| ApiError::not_found("no such store"))?;
-    let sessions = state
-        .footfall
-        .sessions_for_report(state.store(), &shop, from, to)
-        .await?;
-    let cfg = state.footfall.session_config();
-    let days = build_reports(&shop, &cfg, &sessions, from, to);
-    match mode.as_str() {
-        "exact" => Ok(Json(StoreReport {
-            store_id: id,
-            mode,
-            days: Some(days),
-            releases: None,
-            epsilon: None,
-            budget: None,
-        })),
-        "dp" => {
-            let dp_cfg = DpConfig {
-                epsilon_counts: epsilon / 2.0,
-                epsilon_dwell: epsilon / 2.0,
-                ..DpConfig::default()
-            };
-            // Charge before any noisy figure exists, let alone leaves.
-            let budget = if caller.role == Role::Analyst {
-                let rho_per_day =
-                    dp_cfg.epsilon_counts.powi(2) / 2.0 + dp_cfg.epsilon_dwell.powi(2) / 2.0;
-                let nano_rho = (rho_per_day * 1e9).ceil() as u64 * days.len() as u64;
-                let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(
-                    format!("footfall report {id} {from} {to} eps={epsilon}").as_bytes(),
-                )
-                .into();
-                Some(crate::budget::charge(&state, &caller.id, nano_rho, digest).await?)
-            } else {
-                None
-            };
-            let mut releases = Vec::with_capacity(days.len());
-            let mut spent = 0.0;
-            for d in &days {
-                let r = dp::release(d, &dp_cfg).map_err(ApiError::internal)?;
-                spent += r.epsilon;
-                releases.push(r);
-            }
-            Ok(Json(StoreReport {
-                store_id: id,
-                mode,
-                days: None,
-                releases: Some(releases),
-                epsilon: Some(spent),
-                budget,
-            }))
+    let out = crate::footfall_release::publish(&state, &shop, from, to, Timestamp::now()).await?;
+    Ok(Json(StoreReport {
+        store_id: id,
+        days: out.days,
+        pending_days: out.pending,
+        epsilon_per_day: crate::footfall_release::EPSILON_PER_DAY,
+        newly_published: out.newly_published,
+    }))
+}
+
+/// Names the query parameter at fault: `mode=exact` and `epsilon` were
+/// parameters once, and a client still sending them should hear why.
+fn report_param_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    let text = e.body_text();
+    for (field, why) in [
+        (
+            "mode",
+            "exact figures are not released; every reader gets the published DP report",
+        ),
+        (
+            "epsilon",
+            "each store-day is published once at a fixed epsilon (epsilon_per_day)",
+        ),
+    ] {
+        if text.contains(&format!("unknown field `{field}`")) {
+            return ApiError::field(field, why);
         }
-        _ => Err(ApiError::field("mode", "exact or dp")),
     }
+    let unknown = text
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, _)| name.to_string());
+    let field = unknown.unwrap_or_else(|| {
+        ["from", "to"]
+            .into_iter()
+            .find(|f| text.contains(&format!("`{f}`")))
+            .unwrap_or("query")
+            .to_string()
+    });
+    ApiError::field(&field, text)
 }
 
 const KIOSK_PAGE: &str = include_str!("../../assets/optout.html");
