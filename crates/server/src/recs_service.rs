@@ -72,6 +72,9 @@ pub struct History {
     pub interactions: Vec<Interaction>,
     pub removed: Vec<String>,
     loaded: Instant,
+    /// The newest event id (of any purpose) this history has seen, so new
+    /// events are appended exactly once.
+    last_event_id: i64,
 }
 
 /// What `GET /v1/recs/status` reports about the last training.
@@ -171,11 +174,28 @@ pub fn signal(kind: &str) -> (f32, bool) {
 
 /// The interaction an event gives the engine, if it names an item.
 pub fn interaction(row: &EventRow) -> Option<Interaction> {
-    let item = row.item.clone()?;
-    let (weight, purchase) = signal(row.kind.as_str());
-    let mut it = Interaction::new(row.subject, item, weight, row.at);
+    interaction_of(row.subject, &row.kind, row.item.as_ref(), row.at)
+}
+
+/// An event's signal for the models: its item, weighted by its kind.
+pub fn interaction_of(
+    subject: Pseudonym,
+    kind: &fineline_core::EventKind,
+    item: Option<&ItemId>,
+    at: Timestamp,
+) -> Option<Interaction> {
+    let (weight, purchase) = signal(kind.as_str());
+    let mut it = Interaction::new(subject, item?.clone(), weight, at);
     it.purchase = purchase;
     Some(it)
+}
+
+/// A stored event as the history cache needs it: its id, whose it is, and
+/// its interaction if it is a personalization event with an item.
+pub struct StoredEvent {
+    pub id: i64,
+    pub subject: Pseudonym,
+    pub interaction: Option<Interaction>,
 }
 
 impl RecsService {
@@ -245,6 +265,7 @@ impl RecsService {
                 .collect(),
             removed,
             loaded: Instant::now(),
+            last_event_id: events.iter().map(|e| e.id).max().unwrap_or(0),
         });
         let mut cache = self.histories.lock().unwrap();
         if self.history_epoch.load(Ordering::SeqCst) == epoch {
@@ -266,9 +287,42 @@ impl RecsService {
         }
     }
 
-    /// New events were stored for these people: their next answers fold them in.
-    pub fn events_added(&self, subjects: &[Pseudonym]) {
-        self.history_changed(subjects);
+    /// New events were stored (and committed): cached histories get them
+    /// appended, so the person's next answer folds them in without reading
+    /// their whole history back. Reloading on every new event made each
+    /// recommendation under steady ingestion cost a read of the person's
+    /// full history, growing with it.
+    pub fn events_added(&self, added: &[StoredEvent]) {
+        let mut cache = self.histories.lock().unwrap();
+        // A load already reading may have missed these events: it must not
+        // fill the cache (see `history`).
+        self.history_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut by_subject: HashMap<Pseudonym, Vec<&StoredEvent>> = HashMap::new();
+        for e in added {
+            by_subject.entry(e.subject).or_default().push(e);
+        }
+        for (subject, events) in by_subject {
+            let Some(h) = cache.get(&subject) else {
+                continue;
+            };
+            let fresh: Vec<&StoredEvent> = events
+                .into_iter()
+                .filter(|e| e.id > h.last_event_id)
+                .collect();
+            let Some(last) = fresh.iter().map(|e| e.id).max() else {
+                continue;
+            };
+            let mut interactions = h.interactions.clone();
+            interactions.extend(fresh.iter().filter_map(|e| e.interaction.clone()));
+            let next = Arc::new(History {
+                interactions,
+                removed: h.removed.clone(),
+                loaded: h.loaded,
+                last_event_id: last,
+            });
+            cache.insert(subject, next);
+        }
     }
 
     /// Forget `subject` from the served model now and schedule an EASE

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
-use fineline_core::{Role, Timestamp};
+use fineline_core::{Purpose, Role, Timestamp};
 use fineline_store::{NewEvent, WriteOp, WriteSet};
 use fineline_vault::subject_aad;
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,18 @@ pub async fn ingest(
         });
     }
     let n = events.len();
-    let arrived: Vec<_> = events.iter().map(|e| e.subject).collect();
+    let mut arrived: Vec<crate::recs_service::StoredEvent> = events
+        .iter()
+        .map(|e| crate::recs_service::StoredEvent {
+            id: 0,
+            subject: e.subject,
+            interaction: (e.purpose == Purpose::Personalization)
+                .then(|| {
+                    crate::recs_service::interaction_of(e.subject, &e.kind, e.item.as_ref(), e.at)
+                })
+                .flatten(),
+        })
+        .collect();
     let today = Timestamp::now().day();
     {
         // Held across the write so daily totals are written in order.
@@ -151,12 +162,15 @@ pub async fn ingest(
                 value: serde_json::to_vec(&days).map_err(ApiError::internal)?,
             },
         ];
-        state
+        let stored = state
             .store()
             .apply(WriteSet { ops })
             .await
             .map_err(ApiError::internal)?;
         state.set_daily_counts(days);
+        for (e, id) in arrived.iter_mut().zip(&stored.event_ids) {
+            e.id = *id;
+        }
         state.recs.events_added(&arrived);
     }
     state

@@ -1,7 +1,7 @@
 //! The embedded backend: one SQLite file in WAL mode.
 //!
 //! One writer connection behind a mutex (SQLite allows one writer anyway)
-//! and a small pool of readers, which WAL lets run beside the writer. Every
+//! and a bounded pool of readers, which WAL lets run beside the writer. Every
 //! call runs on tokio's blocking pool so the async runtime never waits on
 //! disk. `synchronous=FULL` makes each commit durable before `apply`
 //! returns; `secure_delete` overwrites erased rows instead of leaving them
@@ -22,7 +22,14 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::{Result, StoreError};
 
-const MAX_IDLE_READERS: usize = 4;
+/// Reader connections, at most. A read waits (asynchronously) for a free
+/// one rather than opening another: under load, opening and closing
+/// connections per read (each with a cold page cache) cost more than the
+/// reads themselves.
+fn max_readers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (2 * cores).max(4)
+}
 
 /// The embedded [`crate::Store`]. Cheap to clone.
 #[derive(Clone)]
@@ -34,6 +41,7 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    reader_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -95,6 +103,7 @@ impl SqliteStore {
                 path,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                reader_slots: Arc::new(tokio::sync::Semaphore::new(max_readers())),
             }),
         })
     }
@@ -127,7 +136,14 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let slot = inner
+            .reader_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("reader pool closed".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let pooled = inner
                 .readers
                 .lock()
@@ -146,10 +162,12 @@ impl SqliteStore {
                 }
             };
             let out = f(&conn);
-            let mut idle = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < MAX_IDLE_READERS {
-                idle.push(conn);
-            }
+            // At most `max_readers` exist: one per slot.
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
             out
         })
         .await?
