@@ -27,6 +27,10 @@ pub const MAX_SIGHTINGS: usize = 50_000;
 const MAX_FUTURE_MS: i64 = 10 * 60_000;
 /// Longest report range, in days.
 const MAX_REPORT_DAYS: i64 = 366;
+/// How far back a report reaches. Every day asked for is published (a
+/// release of an empty day is as private as any), so without a limit a
+/// reader could grow the ledger by asking for ever older years.
+const REPORT_HISTORY_DAYS: i64 = 3 * 366;
 
 /// A day's opening hours in local time, `"09:00"` to `"20:00"`; `"24:00"` closes at midnight.
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
@@ -385,11 +389,24 @@ pub async fn report(
             format!("must be on or after from, at most {MAX_REPORT_DAYS} days later"),
         ));
     }
+    let now = Timestamp::now();
+    let oldest = jiff::Timestamp::from_millisecond(now.millis())
+        .map_err(ApiError::internal)?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_sub(jiff::Span::new().days(REPORT_HISTORY_DAYS))
+        .map_err(ApiError::internal)?;
+    if from < oldest {
+        return Err(ApiError::field(
+            "from",
+            format!("reports reach back {REPORT_HISTORY_DAYS} days, to {oldest}"),
+        ));
+    }
     let shop = state
         .footfall
         .store(&id)
         .ok_or_else(|| ApiError::not_found("no such store"))?;
-    let out = crate::footfall_release::publish(&state, &shop, from, to, Timestamp::now()).await?;
+    let out = crate::footfall_release::publish(&state, &shop, from, to, now).await?;
     Ok(Json(StoreReport {
         store_id: id,
         days: out.days,
