@@ -56,11 +56,40 @@ fn get_json(client: &reqwest::blocking::Client, url: &str, key: Option<&str>) ->
 
 #[test]
 fn every_acknowledged_event_survives_kill_9_mid_ingest() {
+    crash_mid_ingest(&[]);
+}
+
+/// The same on PostgreSQL, when the run has one (scripts/test.sh always
+/// does), in a fresh schema dropped afterwards.
+#[test]
+fn every_acknowledged_event_survives_kill_9_mid_ingest_on_postgresql() {
+    let Ok(url) = std::env::var("FINELINE_TEST_DATABASE_URL") else {
+        eprintln!("FINELINE_TEST_DATABASE_URL is not set: PostgreSQL not exercised");
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt
+        .block_on(fineline_store::PostgresStore::open_isolated(&url))
+        .unwrap();
+    let schema = store.schema().unwrap().to_string();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    crash_mid_ingest(&["--database-url", &url]);
+    rt.block_on(store.drop_isolated()).unwrap();
+}
+
+/// `store`: the arguments that choose the store (none: the embedded one).
+fn crash_mid_ingest(store: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let admin = create_key(data, "admin", &[]);
-    let ingest = create_key(data, "ingest", &[]);
-    let mut server = Server::start(data, &[]);
+    let admin = create_key(data, "admin", store);
+    let ingest = create_key(data, "ingest", store);
+    let mut server = Server::start(data, store);
+    assert_eq!(
+        data.join("fineline.db").exists(),
+        store.is_empty(),
+        "the store in use is the one asked for"
+    );
     let http = reqwest::blocking::Client::new();
     let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
     let r = http
@@ -160,7 +189,7 @@ fn every_acknowledged_event_survives_kill_9_mid_ingest() {
     );
 
     // Restart on the same data and read every person's events back.
-    let server = Server::start(data, &[]);
+    let server = Server::start(data, store);
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..SUBJECTS {
         let url = format!("{}/v1/subjects/{}/export", server.base, subject(i));
