@@ -11,6 +11,7 @@ pub mod erasure;
 pub mod error;
 pub mod footfall;
 pub mod footfall_release;
+pub mod ingest_writer;
 pub mod insights_data;
 mod json_errors;
 mod ledger_writer;

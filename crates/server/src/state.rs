@@ -38,6 +38,8 @@ pub struct Inner {
     pub consent_order: tokio::sync::Mutex<()>,
     /// Serialises ingestion writes so daily totals are written in order.
     pub ingest_order: tokio::sync::Mutex<()>,
+    /// Event batches waiting for the ingest lock; see `crate::ingest_writer`.
+    ingest_queue: Mutex<Vec<crate::ingest_writer::Queued>>,
     /// Serialises budget charges so each analyst's release history (kept
     /// beside the budget) loses no entry; see `crate::budget`.
     pub release_order: tokio::sync::Mutex<()>,
@@ -121,6 +123,7 @@ impl AppState {
             subject_keys: Mutex::new(HashMap::new()),
             consent_order: tokio::sync::Mutex::new(()),
             ingest_order: tokio::sync::Mutex::new(()),
+            ingest_queue: Mutex::new(Vec::new()),
             release_order: tokio::sync::Mutex::new(()),
             daily: Mutex::new(daily),
             erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
@@ -231,6 +234,12 @@ impl AppState {
     }
 
     /// Unsealed days' counts; change them only under `ingest_order`.
+    pub(crate) fn ingest_queue(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<crate::ingest_writer::Queued>> {
+        self.ingest_queue.lock().unwrap()
+    }
+
     pub fn daily_counts(&self) -> std::collections::BTreeMap<i64, DayCounts> {
         self.daily.lock().unwrap().clone()
     }

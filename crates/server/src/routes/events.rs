@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
-use fineline_core::{Purpose, Role, Timestamp};
-use fineline_store::{NewEvent, WriteOp, WriteSet};
+use fineline_core::Role;
+use fineline_store::NewEvent;
 use fineline_vault::subject_aad;
 use serde::{Deserialize, Serialize};
 
@@ -118,61 +118,12 @@ pub async fn ingest(
         });
     }
     let n = events.len();
-    let mut arrived: Vec<crate::recs_service::StoredEvent> = events
-        .iter()
-        .map(|e| crate::recs_service::StoredEvent {
-            id: 0,
-            subject: e.subject,
-            interaction: (e.purpose == Purpose::Personalization)
-                .then(|| {
-                    crate::recs_service::interaction_of(e.subject, &e.kind, e.item.as_ref(), e.at)
-                })
-                .flatten(),
-        })
-        .collect();
-    let today = Timestamp::now().day();
-    {
-        // Held across the write so daily totals are written in order.
-        let _order = state.ingest_order.lock().await;
-        // An erasure (which holds this lock) may have run since the check
-        // above; rows sealed under a destroyed key must not land. Rare:
-        // refuse the batch whole, nothing stored, and let the client retry.
-        {
-            let index = state.consents.read().unwrap();
-            if events
-                .iter()
-                .any(|e| !index.allowed(&e.subject, e.purpose, e.at))
-            {
-                return Err(ApiError::conflict(
-                    "consent changed for a person in this batch while it was checked; nothing was stored, retry the batch",
-                ));
-            }
-        }
-        let mut days = state.daily_counts();
-        let counts = days.entry(today).or_default();
-        counts.accepted += n as u64;
-        for (p, c) in &refused {
-            *counts.refused_by_purpose.entry(*p).or_default() += c;
-        }
-        let ops = vec![
-            WriteOp::PutEvents(events),
-            WriteOp::PutInsightEvents(insight_rows),
-            WriteOp::PutSetting {
-                name: DAILY_SETTING.into(),
-                value: serde_json::to_vec(&days).map_err(ApiError::internal)?,
-            },
-        ];
-        let stored = state
-            .store()
-            .apply(WriteSet { ops })
-            .await
-            .map_err(ApiError::internal)?;
-        state.set_daily_counts(days);
-        for (e, id) in arrived.iter_mut().zip(&stored.event_ids) {
-            e.id = *id;
-        }
-        state.recs.events_added(&arrived);
-    }
+    let batch = crate::ingest_writer::Batch {
+        events,
+        insight_rows,
+        refused,
+    };
+    crate::ingest_writer::store_batch(&state, batch).await?;
     state
         .metrics
         .events_accepted

@@ -1,0 +1,180 @@
+//! Group commit for event batches: batches that arrive while one is being
+//! written go to the store together, in one transaction.
+//!
+//! Why: ingestion writes are serialised (daily totals are written in
+//! order, and an erasure must not interleave with a batch of the person it
+//! erases), so each batch paid a whole transaction — on PostgreSQL several
+//! round trips and a WAL flush — one after another. Leader/follower, no
+//! long-lived task: every request queues its batch and starts a writer
+//! that takes the ingest lock; whichever writer holds it writes everything
+//! queued (up to a bound) and tells each batch's request how it went; a
+//! writer that finds the queue empty has nothing to do.
+
+use std::collections::BTreeMap;
+
+use fineline_core::{Purpose, Timestamp};
+use fineline_store::{InsightEventRow, NewEvent, WriteOp, WriteSet};
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+use crate::recs_service::StoredEvent;
+use crate::routes::events::DAILY_SETTING;
+use crate::state::AppState;
+
+/// Events written in one transaction at most (a batch is never split).
+const MAX_GROUP_EVENTS: usize = 50_000;
+
+/// One request's accepted events, ready to store.
+pub struct Batch {
+    pub events: Vec<NewEvent>,
+    /// `event` indexes into `events`.
+    pub insight_rows: Vec<InsightEventRow>,
+    /// Refusals for lack of consent, by purpose, for the daily totals.
+    pub refused: BTreeMap<Purpose, u64>,
+}
+
+pub struct Queued {
+    batch: Batch,
+    reply: oneshot::Sender<Result<Vec<i64>, ApiError>>,
+}
+
+/// Stores `batch` (alone or with others queued beside it) and returns its
+/// events' ids, in order. Consent is checked again once the ingest lock is
+/// held: an erasure or withdrawal may have landed since the request's own
+/// check, and then the batch is refused whole.
+pub async fn store_batch(state: &AppState, batch: Batch) -> Result<Vec<i64>, ApiError> {
+    let (reply, answer) = oneshot::channel();
+    state.ingest_queue().push(Queued { batch, reply });
+    // In a task of its own: a request dropped while it waits (a timeout, a
+    // client gone) must neither strand its batch in the queue nor cut short
+    // a group write that others are waiting on.
+    let state = state.clone();
+    tokio::spawn(async move {
+        let _order = state.ingest_order.lock().await;
+        let group = take_group(&state);
+        if !group.is_empty() {
+            write_group(&state, group).await;
+        }
+    });
+    answer
+        .await
+        .unwrap_or_else(|_| Err(ApiError::internal("ingest writer dropped a batch")))
+}
+
+fn take_group(state: &AppState) -> Vec<Queued> {
+    let mut queue = state.ingest_queue();
+    let mut events = 0;
+    let take = queue
+        .iter()
+        .take_while(|q| {
+            events += q.batch.events.len();
+            // The first batch always goes, however large.
+            events <= MAX_GROUP_EVENTS || events == q.batch.events.len()
+        })
+        .count();
+    queue.drain(..take).collect()
+}
+
+async fn write_group(state: &AppState, group: Vec<Queued>) {
+    let mut writing = Vec::with_capacity(group.len());
+    {
+        let index = state.consents.read().unwrap();
+        for q in group {
+            let still = q
+                .batch
+                .events
+                .iter()
+                .all(|e| index.allowed(&e.subject, e.purpose, e.at));
+            if still {
+                writing.push(q);
+            } else {
+                let _ = q.reply.send(Err(ApiError::conflict(
+                    "consent changed for a person in this batch while it was checked; nothing was stored, retry the batch",
+                )));
+            }
+        }
+    }
+    if writing.is_empty() {
+        return;
+    }
+    let today = Timestamp::now().day();
+    let mut days = state.daily_counts();
+    let counts = days.entry(today).or_default();
+    let total: usize = writing.iter().map(|q| q.batch.events.len()).sum();
+    let mut events = Vec::with_capacity(total);
+    let mut insight_rows = Vec::new();
+    let mut lengths = Vec::with_capacity(writing.len());
+    let mut replies = Vec::with_capacity(writing.len());
+    let mut arrived = Vec::with_capacity(total);
+    for q in writing {
+        let Batch {
+            events: batch_events,
+            insight_rows: rows,
+            refused,
+        } = q.batch;
+        counts.accepted += batch_events.len() as u64;
+        for (p, c) in refused {
+            *counts.refused_by_purpose.entry(p).or_default() += c;
+        }
+        let offset = events.len();
+        insight_rows.extend(rows.into_iter().map(|mut r| {
+            r.event += offset;
+            r
+        }));
+        arrived.extend(batch_events.iter().map(|e| {
+            StoredEvent {
+                id: 0,
+                subject: e.subject,
+                interaction: (e.purpose == Purpose::Personalization)
+                    .then(|| {
+                        crate::recs_service::interaction_of(
+                            e.subject,
+                            &e.kind,
+                            e.item.as_ref(),
+                            e.at,
+                        )
+                    })
+                    .flatten(),
+            }
+        }));
+        lengths.push(batch_events.len());
+        events.extend(batch_events);
+        replies.push(q.reply);
+    }
+    let daily = match serde_json::to_vec(&days) {
+        Ok(d) => d,
+        Err(e) => {
+            for r in replies {
+                let _ = r.send(Err(ApiError::internal(&e)));
+            }
+            return;
+        }
+    };
+    let ops = vec![
+        WriteOp::PutEvents(events),
+        WriteOp::PutInsightEvents(insight_rows),
+        WriteOp::PutSetting {
+            name: DAILY_SETTING.into(),
+            value: daily,
+        },
+    ];
+    match state.store().apply(WriteSet { ops }).await {
+        Ok(stored) => {
+            state.set_daily_counts(days);
+            for (e, id) in arrived.iter_mut().zip(&stored.event_ids) {
+                e.id = *id;
+            }
+            state.recs.events_added(&arrived);
+            let mut ids = stored.event_ids.into_iter();
+            for (reply, n) in replies.into_iter().zip(lengths) {
+                let _ = reply.send(Ok(ids.by_ref().take(n).collect()));
+            }
+        }
+        Err(e) => {
+            let e = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(ApiError::internal(&e)));
+            }
+        }
+    }
+}
