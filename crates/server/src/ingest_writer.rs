@@ -63,16 +63,24 @@ pub async fn store_batch(state: &AppState, batch: Batch) -> Result<Vec<i64>, Api
 
 fn take_group(state: &AppState) -> Vec<Queued> {
     let mut queue = state.ingest_queue();
-    let mut events = 0;
-    let take = queue
-        .iter()
-        .take_while(|q| {
-            events += q.batch.events.len();
-            // The first batch always goes, however large.
-            events <= MAX_GROUP_EVENTS || events == q.batch.events.len()
-        })
-        .count();
+    let take = group_len(queue.iter().map(|q| q.batch.events.len()));
     queue.drain(..take).collect()
+}
+
+/// How many of the queued batches (their sizes, oldest first) one
+/// transaction takes: as many as fit in [`MAX_GROUP_EVENTS`], and the
+/// first one always, however large.
+fn group_len(sizes: impl Iterator<Item = usize>) -> usize {
+    let mut events = 0;
+    let mut n = 0;
+    for size in sizes {
+        events += size;
+        if n > 0 && events > MAX_GROUP_EVENTS {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 async fn write_group(state: &AppState, group: Vec<Queued>) {
@@ -176,5 +184,20 @@ async fn write_group(state: &AppState, group: Vec<Queued>) {
                 let _ = reply.send(Err(ApiError::internal(&e)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_fits_the_bound_and_never_leaves_the_first_batch_behind() {
+        assert_eq!(group_len([].into_iter()), 0);
+        assert_eq!(group_len([20; 3].into_iter()), 3);
+        assert_eq!(group_len([10_000; 6].into_iter()), 5);
+        assert_eq!(group_len([60_000, 1, 1].into_iter()), 1);
+        assert_eq!(group_len([1, 60_000, 1].into_iter()), 1);
+        assert_eq!(group_len([0, 0, MAX_GROUP_EVENTS, 1].into_iter()), 3);
     }
 }
