@@ -233,13 +233,14 @@ impl AppState {
         self.subject_keys.lock().unwrap().remove(subject);
     }
 
-    /// Unsealed days' counts; change them only under `ingest_order`.
+    /// Batches waiting to be written; see `crate::ingest_writer`.
     pub(crate) fn ingest_queue(
         &self,
     ) -> std::sync::MutexGuard<'_, Vec<crate::ingest_writer::Queued>> {
         self.ingest_queue.lock().unwrap()
     }
 
+    /// Unsealed days' counts; change them only under `ingest_order`.
     pub fn daily_counts(&self) -> std::collections::BTreeMap<i64, DayCounts> {
         self.daily.lock().unwrap().clone()
     }
