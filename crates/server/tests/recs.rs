@@ -114,8 +114,8 @@ async fn tiers_reasons_purchases_similar_interests_and_ledger() {
         assert!(status["events_used"].as_u64().unwrap() >= 15, "{status}");
 
         // Personalized: history drives it, reasons name the viewed item.
-        // Reads made while setting up are flushed first, or they would land
-        // in the count below.
+        // Anything pending from the setup is flushed first, so that only
+        // this read counts below (a run saw one entry too many, once).
         s.state.recs.flush_reads(&s.state).await.unwrap();
         let before = ledger_size(&s).await;
         let body = recs(&s, "alice", "n=10").await;
@@ -145,6 +145,7 @@ async fn tiers_reasons_purchases_similar_interests_and_ledger() {
         s.state.recs.flush_reads(&s.state).await.unwrap();
         let after = ledger_size(&s).await;
         if after != before + 1 {
+            // Name the entries, so a failure says what was written.
             let mut seen = Vec::new();
             for i in before..after {
                 seen.push(s.get(&format!("/v1/ledger/entries/{i}"), &s.admin).await.1);
