@@ -153,6 +153,21 @@ impl Footfall {
         }
     }
 
+    /// Each store's event time (newest sighting, or where it was moved to),
+    /// in the order of [`Self::stores`].
+    pub fn event_times(&self) -> Vec<Option<Timestamp>> {
+        self.sessionizers.iter().map(|s| s.watermark()).collect()
+    }
+
+    /// Let time pass in one store (by its index in [`Self::stores`]): a
+    /// store's clock is its own, so a live store never makes another
+    /// store's backfill late.
+    pub fn advance_store_to(&mut self, store: usize, now: Timestamp) {
+        if let Some(s) = self.sessionizers.get_mut(store) {
+            s.advance_to(now);
+        }
+    }
+
     /// Close all open sessions (end of an import, or shutdown).
     pub fn flush(&mut self) {
         for s in &mut self.sessionizers {

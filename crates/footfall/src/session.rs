@@ -197,6 +197,12 @@ impl Sessionizer {
         Outcome::Accepted
     }
 
+    /// The store's event time: its newest sighting, or where
+    /// [`Self::advance_to`] moved it (`None` before either).
+    pub fn watermark(&self) -> Option<Timestamp> {
+        (self.watermark != i64::MIN).then_some(Timestamp(self.watermark))
+    }
+
     /// Move the store's clock forward without a sighting (e.g. a quiet hour),
     /// closing sessions nothing can extend any more.
     pub fn advance_to(&mut self, now: Timestamp) {

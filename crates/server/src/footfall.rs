@@ -8,9 +8,10 @@
 //!   token secret under distinct labels, so they never sit in the store.
 //! - Closed sessions are written before a request is acknowledged; open
 //!   sessions live in memory and are flushed on graceful shutdown.
-//! - Event time moves with the sightings. A feed that goes quiet is moved on
-//!   by wall time since its newest sighting, so historical imports are never
-//!   marked late by the server's clock, and live stores still close visits.
+//! - Event time moves with the sightings, per store. A store whose feed goes
+//!   quiet is moved on by wall time since its own newest sighting, so
+//!   historical imports are never marked late by the server's clock or by
+//!   another store's live feed, and live stores still close visits.
 //! - Key periods older than the repeat lookback are retired: their sessions
 //!   are deleted first, then the key is dropped.
 
@@ -53,8 +54,10 @@ pub struct BatchOutcome {
 }
 
 struct Clock {
-    /// Newest sighting time ingested, and when (wall) it arrived.
-    newest: Option<(Timestamp, Instant)>,
+    /// Per store (engine order): its newest sighting time, and when (wall)
+    /// that arrived. Each store's clock is its own: one store's live feed
+    /// must not make another's historical import late.
+    newest: Vec<Option<(Timestamp, Instant)>>,
 }
 
 pub struct FootfallModule {
@@ -126,7 +129,7 @@ impl FootfallModule {
         Ok(Self {
             engine: Arc::new(Mutex::new(engine)),
             order: tokio::sync::Mutex::new(Vec::new()),
-            clock: Mutex::new(Clock { newest: None }),
+            clock: Mutex::new(Clock { newest: Vec::new() }),
             session,
             release: tokio::sync::Mutex::new(()),
         })
@@ -194,8 +197,7 @@ impl FootfallModule {
     ) -> Result<BatchOutcome, ApiError> {
         let mut pending = self.order.lock().await;
         let engine = self.engine.clone();
-        let newest = batch.iter().map(|s| s.at).max();
-        let (stats, expired, closed) = tokio::task::spawn_blocking(move || {
+        let (stats, expired, closed, times) = tokio::task::spawn_blocking(move || {
             let mut e = engine.lock().unwrap();
             let mut stats = IngestStats::default();
             let mut expired = 0u64;
@@ -206,15 +208,20 @@ impl FootfallModule {
                     Err(other) => return Err(other),
                 }
             }
-            Ok((stats, expired, e.take_closed()))
+            Ok((stats, expired, e.take_closed(), e.event_times()))
         })
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-        if let Some(t) = newest {
+        {
             let mut c = self.clock.lock().unwrap();
-            if c.newest.is_none_or(|(old, _)| t > old) {
-                c.newest = Some((t, Instant::now()));
+            c.newest.resize(times.len(), None);
+            for (clock, time) in c.newest.iter_mut().zip(times) {
+                if let Some(t) = time {
+                    if clock.is_none_or(|(old, _)| t > old) {
+                        *clock = Some((t, Instant::now()));
+                    }
+                }
             }
         }
         pending.extend(closed);
@@ -247,14 +254,25 @@ impl FootfallModule {
     /// store what closed.
     pub async fn tick(&self, store: &dyn Store, now: Timestamp) -> Result<usize, ApiError> {
         let mut pending = self.order.lock().await;
-        let target = self.clock.lock().unwrap().newest.map(|(t, seen)| {
-            let moved = t.plus_millis(seen.elapsed().as_millis() as i64);
-            Timestamp(moved.0.min(now.0))
-        });
+        let targets: Vec<Option<Timestamp>> = self
+            .clock
+            .lock()
+            .unwrap()
+            .newest
+            .iter()
+            .map(|n| {
+                n.map(|(t, seen)| {
+                    let moved = t.plus_millis(seen.elapsed().as_millis() as i64);
+                    Timestamp(moved.0.min(now.0))
+                })
+            })
+            .collect();
         let retire = {
             let mut e = self.engine.lock().unwrap();
-            if let Some(t) = target {
-                e.advance_to(t);
+            for (store, target) in targets.into_iter().enumerate() {
+                if let Some(t) = target {
+                    e.advance_store_to(store, t);
+                }
             }
             pending.extend(e.take_closed());
             let ring = e.keyring_mut();

@@ -612,7 +612,53 @@ on_every_backend!(
     simulated_days_report_exactly_and_privately,
     opt_out_drops_sightings_deletes_sessions_and_gives_a_receipt,
     randomized_macs_never_repeat_and_bad_input_names_fields,
+    a_live_store_does_not_make_another_stores_import_late,
 );
+
+/// Each store keeps its own event time: the clock tick moves a store on
+/// from its own newest sighting, so a store importing last week's
+/// sightings is not made late by another store's live feed.
+async fn a_live_store_does_not_make_another_stores_import_late(backend: Backend) {
+    let srv = TestServer::start(backend).await;
+    for (id, sensor) in [("live-store", "live1"), ("old-store", "old1")] {
+        let (s, b) = srv
+            .post(
+                "/v1/footfall/stores",
+                &srv.admin,
+                &all_day_store(id, sensor),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let live = send(
+        &srv,
+        &visit("live1", Mac::parse("00:00:00:00:0a:01").unwrap(), 0),
+    )
+    .await;
+    assert_eq!(live["accepted"], 11, "{live}");
+    let old = visit(
+        "old1",
+        Mac::parse("00:00:00:00:0b:01").unwrap(),
+        3 * 24 * 60,
+    );
+    let (first, rest) = old.split_at(5);
+    let out = send(&srv, first).await;
+    assert_eq!(
+        (out["accepted"].as_u64(), out["dropped"]["late"].as_u64()),
+        (Some(5), Some(0))
+    );
+    srv.state
+        .footfall
+        .tick(srv.state.store(), Timestamp::now())
+        .await
+        .unwrap();
+    let out = send(&srv, rest).await;
+    assert_eq!(
+        (out["accepted"].as_u64(), out["dropped"]["late"].as_u64()),
+        (Some(6), Some(0)),
+        "the import was made late by the other store's clock: {out}"
+    );
+}
 
 /// Visits still open when the server stops are stored, not lost.
 #[tokio::test]
