@@ -35,14 +35,13 @@ pub struct Batch {
 
 pub struct Queued {
     batch: Batch,
-    reply: oneshot::Sender<Result<Vec<i64>, ApiError>>,
+    reply: oneshot::Sender<Result<(), ApiError>>,
 }
 
-/// Stores `batch` (alone or with others queued beside it) and returns its
-/// events' ids, in order. Consent is checked again once the ingest lock is
+/// Stores `batch`, alone or with others queued beside it. Consent is checked again once the ingest lock is
 /// held: an erasure or withdrawal may have landed since the request's own
 /// check, and then the batch is refused whole.
-pub async fn store_batch(state: &AppState, batch: Batch) -> Result<Vec<i64>, ApiError> {
+pub async fn store_batch(state: &AppState, batch: Batch) -> Result<(), ApiError> {
     let (reply, answer) = oneshot::channel();
     state.ingest_queue().push(Queued { batch, reply });
     // In a task of its own: a request dropped while it waits (a timeout, a
@@ -111,7 +110,6 @@ async fn write_group(state: &AppState, group: Vec<Queued>) {
     let total: usize = writing.iter().map(|q| q.batch.events.len()).sum();
     let mut events = Vec::with_capacity(total);
     let mut insight_rows = Vec::new();
-    let mut lengths = Vec::with_capacity(writing.len());
     let mut replies = Vec::with_capacity(writing.len());
     let mut arrived = Vec::with_capacity(total);
     for q in writing {
@@ -145,7 +143,6 @@ async fn write_group(state: &AppState, group: Vec<Queued>) {
                     .flatten(),
             }
         }));
-        lengths.push(batch_events.len());
         events.extend(batch_events);
         replies.push(q.reply);
     }
@@ -173,9 +170,8 @@ async fn write_group(state: &AppState, group: Vec<Queued>) {
                 e.id = *id;
             }
             state.recs.events_added(&arrived);
-            let mut ids = stored.event_ids.into_iter();
-            for (reply, n) in replies.into_iter().zip(lengths) {
-                let _ = reply.send(Ok(ids.by_ref().take(n).collect()));
+            for reply in replies {
+                let _ = reply.send(Ok(()));
             }
         }
         Err(e) => {

@@ -47,7 +47,7 @@ function variance(b) {
  * A sum of independent noisy figures and its ~95% interval (normal
  * approximation of the summed noise); one figure keeps its own interval.
  */
-export function total(figures) {
+function total(figures) {
   const value = figures.reduce((a, f) => a + f.value, 0);
   if (figures.length === 1) return { value, low: figures[0].low, high: figures[0].high };
   const half = Math.ceil(1.96 * Math.sqrt(figures.reduce((a, f) => a + variance(f.scale), 0)));
