@@ -69,7 +69,8 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> Result<SweepReport, ApiE
     Ok(report)
 }
 
-/// Sweep now, then every `every`, until the task is aborted.
+/// Sweep now, then every `every`, until the task is aborted; after each
+/// sweep, have the store prepare for insights queries.
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -78,6 +79,12 @@ pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             if let Err(e) = sweep(&state, Timestamp::now()).await {
                 tracing::warn!(code = e.code, "retention sweep failed; will retry");
+            }
+            // At start and after a sweep that deleted rows, the embedded
+            // store refills its copy of analytic rows: here, not in the
+            // next analyst's query.
+            if let Err(e) = state.store().prepare_insight_facts().await {
+                tracing::warn!(error = %e, "preparing insights failed; the next query will");
             }
         }
     })

@@ -150,6 +150,12 @@ pub trait InsightStore: WriteStore {
 
     /// An analyst's budget row for a period, if one was set or charged.
     async fn insight_budget(&self, analyst: &str, period: &str) -> Result<Option<BudgetRow>>;
+
+    /// Brings up to date what the backend keeps in memory for
+    /// [`Self::insight_facts`], so that the next query does not pay for it.
+    async fn prepare_insight_facts(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Interns texts while a backend reads rows.

@@ -27,15 +27,23 @@ const LOCATION_KIND: &str = "location";
 const SCAN_MMAP_BYTES: i64 = 1 << 36;
 
 /// Time slices scanned at once, each on its own reader connection.
-fn slices() -> usize {
+pub(super) fn slices() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
+/// Maps the file for a scan rather than pread each page through the page
+/// cache (a syscall, a copy and a mutex per page): a scan touches every
+/// page of its range once.
+pub(super) fn map_file(c: &Connection) -> Result<()> {
+    c.pragma_update(None, "mmap_size", SCAN_MMAP_BYTES)?;
+    Ok(())
+}
+
 /// What a slice scan needs, resolved once from the small tables.
-struct Plan {
+pub(super) struct Plan {
     kinds: Vec<i64>,
     location_kind: Option<i64>,
-    dict: Vec<String>,
+    pub(super) dict: Vec<String>,
     /// By item text id: the item's category (an id into `dict`), or
     /// [`NO_TEXT`] when the row is filtered out by it.
     category_of: Vec<u32>,
@@ -50,7 +58,7 @@ struct Plan {
     need_value: bool,
 }
 
-fn int(v: ValueRef<'_>) -> Result<Option<i64>> {
+pub(super) fn int(v: ValueRef<'_>) -> Result<Option<i64>> {
     match v {
         ValueRef::Integer(i) => Ok(Some(i)),
         ValueRef::Null => Ok(None),
@@ -66,7 +74,7 @@ fn slot(v: i64) -> usize {
 }
 
 impl Plan {
-    fn load(c: &Connection, scan: &InsightScan) -> Result<Option<Plan>> {
+    pub(super) fn load(c: &Connection, scan: &InsightScan) -> Result<Option<Plan>> {
         let mut texts: Vec<Option<String>> = Vec::new();
         let mut ids: HashMap<String, i64> = HashMap::new();
         {
@@ -82,11 +90,14 @@ impl Plan {
                 ids.insert(text, id);
             }
         }
-        let kinds: Vec<i64> = scan
+        let mut kinds: Vec<i64> = scan
             .kinds
             .iter()
             .filter_map(|k| ids.get(k).copied())
             .collect();
+        // A kind named twice is still read once.
+        kinds.sort_unstable();
+        kinds.dedup();
         if kinds.is_empty() {
             return Ok(None);
         }
@@ -195,54 +206,88 @@ impl Plan {
         if self.need_cell {
             sql.push_str(" AND h3_cell IS NOT NULL");
         }
-        // Map the file rather than pread each page through the page cache
-        // (a syscall, a copy and a mutex per page); the scan touches every
-        // page of the range once.
-        c.pragma_update(None, "mmap_size", SCAN_MMAP_BYTES)?;
+        map_file(c)?;
         let mut stmt = c.prepare(&sql)?;
         let mut rows = stmt.query(params![from, to])?;
         let mut out = Vec::new();
-        let lookup = |table: &[u32], v: Option<i64>| match v {
-            Some(id) => table.get(slot(id)).copied().unwrap_or(NO_TEXT),
-            None => NO_TEXT,
-        };
         while let Some(r) = rows.next()? {
             let get = |i: Option<usize>| match i {
                 Some(i) => int(r.get_ref(i)?),
                 None => Ok(None),
             };
-            let category = match item_col {
-                Some(_) => lookup(&self.category_of, get(item_col)?),
-                None => NO_TEXT,
-            };
-            if self.need_category && category == NO_TEXT {
-                continue;
-            }
-            let region = match region_col {
-                Some(_) => lookup(&self.region_of, get(region_col)?),
-                None => NO_TEXT,
-            };
-            if self.need_region && region == NO_TEXT {
-                continue;
-            }
             let person = get(Some(0))?.unwrap_or(-1);
-            let person = u32::try_from(person)
-                .map_err(|_| StoreError::Corrupt(format!("insight person {person}")))?;
-            let at = get(at_col)?.unwrap_or(0);
-            out.push(InsightFact {
-                person,
-                category,
-                region,
-                count: 1,
-                value: get(value_col)?.unwrap_or(0),
-                // Only the day and hour are asked for: keep no finer time.
-                at: Timestamp(at.div_euclid(HOUR_MS) * HOUR_MS),
-                h3_cell: get(cell_col)?.and_then(|c| NonZeroU64::new(c as u64)),
-                location: kind_col.is_some() && get(kind_col)? == self.location_kind,
-            });
+            let raw = RawRow {
+                kind: get(kind_col)?.unwrap_or(0),
+                at: get(at_col)?.unwrap_or(0),
+                person: u32::try_from(person)
+                    .map_err(|_| StoreError::Corrupt(format!("insight person {person}")))?,
+                item: get(item_col)?,
+                region: get(region_col)?,
+                cell: get(cell_col)?,
+                value: get(value_col)?,
+            };
+            out.extend(self.fact(&raw));
         }
         Ok(out)
     }
+
+    /// The fact `row` contributes, or `None` when the filters leave it out.
+    /// Columns the plan does not need may be `None` in `row`.
+    pub(super) fn fact(&self, row: &RawRow) -> Option<InsightFact> {
+        let lookup = |table: &[u32], v: Option<i64>| match v {
+            Some(id) => table.get(slot(id)).copied().unwrap_or(NO_TEXT),
+            None => NO_TEXT,
+        };
+        let category = match self.need_category {
+            true => lookup(&self.category_of, row.item),
+            false => NO_TEXT,
+        };
+        let region = match self.need_region {
+            true => lookup(&self.region_of, row.region),
+            false => NO_TEXT,
+        };
+        let h3_cell = row.cell.and_then(|c| NonZeroU64::new(c as u64));
+        if (self.need_category && category == NO_TEXT)
+            || (self.need_region && region == NO_TEXT)
+            || (self.need_cell && h3_cell.is_none())
+        {
+            return None;
+        }
+        Some(InsightFact {
+            person: row.person,
+            category,
+            region,
+            count: 1,
+            value: if self.need_value {
+                row.value.unwrap_or(0)
+            } else {
+                0
+            },
+            // Only the day and hour are asked for: keep no finer time.
+            at: match self.need_at {
+                true => Timestamp(row.at.div_euclid(HOUR_MS) * HOUR_MS),
+                false => Timestamp(0),
+            },
+            h3_cell: if self.need_cell { h3_cell } else { None },
+            location: self.location_kind.is_some_and(|k| k == row.kind),
+        })
+    }
+
+    pub(super) fn kinds(&self) -> &[i64] {
+        &self.kinds
+    }
+}
+
+/// One `insight_rows` row as integers; texts by their `insight_texts` id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RawRow {
+    pub kind: i64,
+    pub at: i64,
+    pub person: u32,
+    pub item: Option<i64>,
+    pub region: Option<i64>,
+    pub cell: Option<i64>,
+    pub value: Option<i64>,
 }
 
 /// Pseudonyms of the numbered people in `wanted` (ascending; `seen[id]`
@@ -251,59 +296,84 @@ impl Plan {
 fn people(c: &Connection, wanted: &[u32], seen: &[bool]) -> Result<Vec<(u32, Pseudonym)>> {
     let total: i64 = c.query_row("SELECT COUNT(*) FROM insight_people", [], |r| r.get(0))?;
     let mut out = Vec::with_capacity(wanted.len());
-    let pseudonym = |key_id: i64, digest: &[u8]| -> Result<Pseudonym> {
-        let key_id =
-            u32::try_from(key_id).map_err(|_| StoreError::Corrupt(format!("key id {key_id}")))?;
-        let digest: [u8; 32] = digest
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("insight person digest is not 32 bytes".into()))?;
-        Ok(Pseudonym::new(key_id, digest))
-    };
-    if (wanted.len() as i64) * 8 < total {
-        let mut stmt =
-            c.prepare_cached("SELECT key_id, digest FROM insight_people WHERE id = ?1")?;
-        for &id in wanted {
-            let row = stmt
-                .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-                .optional()?;
-            if let Some((k, d)) = row {
-                out.push((id, pseudonym(k, &d)?));
+    if (wanted.len() as i64) * 8 >= total {
+        every_person(c, 0, |id, p| {
+            if seen.get(id as usize).copied().unwrap_or(false) {
+                out.push((id, p));
             }
-        }
-    } else {
-        let mut stmt = c.prepare("SELECT id, key_id, digest FROM insight_people ORDER BY id")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let id = r.get::<_, i64>(0)?;
-            if seen.get(slot(id)).copied().unwrap_or(false) {
-                let digest = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-                out.push((id as u32, pseudonym(r.get(1)?, digest)?));
-            }
+        })?;
+        return Ok(out);
+    }
+    let mut stmt = c.prepare_cached("SELECT key_id, digest FROM insight_people WHERE id = ?1")?;
+    for &id in wanted {
+        let row = stmt
+            .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .optional()?;
+        if let Some((k, d)) = row {
+            out.push((id, pseudonym(k, &d)?));
         }
     }
     Ok(out)
 }
 
+fn pseudonym(key_id: i64, digest: &[u8]) -> Result<Pseudonym> {
+    let key_id =
+        u32::try_from(key_id).map_err(|_| StoreError::Corrupt(format!("key id {key_id}")))?;
+    let digest: [u8; 32] = digest
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("insight person digest is not 32 bytes".into()))?;
+    Ok(Pseudonym::new(key_id, digest))
+}
+
+/// Every numbered person above number `after`, in number order.
+pub(super) fn every_person(
+    c: &Connection,
+    after: i64,
+    mut each: impl FnMut(u32, Pseudonym),
+) -> Result<()> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, key_id, digest FROM insight_people WHERE id > ?1 ORDER BY id",
+    )?;
+    let mut rows = stmt.query([after])?;
+    while let Some(r) = rows.next()? {
+        let id = r.get::<_, i64>(0)?;
+        let id =
+            u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("insight person {id}")))?;
+        let digest = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        each(id, pseudonym(r.get(1)?, digest)?);
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     pub(super) async fn scan_insights(&self, scan: InsightScan) -> Result<InsightFacts> {
         let (from, to) = (scan.from.0, scan.to.0);
-        let (plan, slices) = self
-            .read(move |c| {
-                let Some(plan) = Plan::load(c, &scan)? else {
-                    return Ok((None, Vec::new()));
-                };
-                let slices = plan.slices(c, from, to, slices())?;
-                Ok((Some(plan), slices))
-            })
-            .await?;
-        let Some(plan) = plan else {
+        let Some(plan) = self.read(move |c| Plan::load(c, &scan)).await? else {
             return Ok(InsightFacts::default());
         };
-        let dict = plan.dict.clone();
+        let plan = Arc::new(plan);
+        if let Some(named) = self.cached_facts(plan.clone(), from, to).await? {
+            return Ok(named);
+        }
+        let facts = self.streamed_facts(plan.clone(), from, to).await?;
+        self.name_people(plan.dict.clone(), facts).await
+    }
+
+    /// Facts read straight from `insight_rows`, in time slices on parallel
+    /// connections: the path when the cache is off or would be too big.
+    pub(super) async fn streamed_facts(
+        &self,
+        plan: Arc<Plan>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<InsightFact>> {
+        let cut = plan.clone();
+        let slices = self
+            .read(move |c| cut.slices(c, from, to, slices()))
+            .await?;
         // Slices run on separate connections, so not in one snapshot: a
         // write landing meanwhile is seen by some slices only, as if it had
         // landed during a single longer read.
-        let plan = Arc::new(plan);
         let reads = slices.into_iter().map(|(a, b)| {
             let plan = plan.clone();
             self.read(move |c| plan.read(c, a, b))
@@ -311,26 +381,56 @@ impl SqliteStore {
         let parts = futures_util::future::try_join_all(reads).await?;
         let mut facts = Vec::with_capacity(parts.iter().map(Vec::len).sum());
         parts.into_iter().for_each(|mut p| facts.append(&mut p));
-        let Some(max) = facts.iter().map(|f| f.person as usize).max() else {
+        Ok(facts)
+    }
+
+    /// Names the numbered people of `facts` by pseudonym, renumbering them
+    /// densely; facts of people erased since their rows were read go.
+    pub(super) async fn name_people(
+        &self,
+        dict: Vec<String>,
+        facts: Vec<InsightFact>,
+    ) -> Result<InsightFacts> {
+        let Some(seen) = people_seen(&facts) else {
             return Ok(InsightFacts::default());
         };
-        let mut seen = vec![false; max + 1];
-        facts.iter().for_each(|f| seen[f.person as usize] = true);
-        let wanted: Vec<u32> = (0..=max as u32).filter(|&i| seen[i as usize]).collect();
+        let wanted: Vec<u32> = (0..seen.len() as u32)
+            .filter(|&i| seen[i as usize])
+            .collect();
         let found = self.read(move |c| people(c, &wanted, &seen)).await?;
-        // Renumber people densely (0..found.len()), dropping the erased.
-        let mut dense = vec![u32::MAX; max + 1];
-        for (i, (id, _)) in found.iter().enumerate() {
-            dense[*id as usize] = i as u32;
+        Ok(renumber(dict, facts, found))
+    }
+}
+
+/// Which people (by number) `facts` name; `None` when there are no facts.
+pub(super) fn people_seen(facts: &[InsightFact]) -> Option<Vec<bool>> {
+    let max = facts.iter().map(|f| f.person as usize).max()?;
+    let mut seen = vec![false; max + 1];
+    facts.iter().for_each(|f| seen[f.person as usize] = true);
+    Some(seen)
+}
+
+/// Renumbers people densely in the order of `found` (ascending numbers
+/// with their pseudonyms); facts of people not found (erased) go.
+pub(super) fn renumber(
+    dict: Vec<String>,
+    mut facts: Vec<InsightFact>,
+    found: Vec<(u32, Pseudonym)>,
+) -> InsightFacts {
+    let max = facts.iter().map(|f| f.person as usize).max().unwrap_or(0);
+    let mut dense = vec![u32::MAX; max + 1];
+    for (i, (id, _)) in found.iter().enumerate() {
+        if let Some(d) = dense.get_mut(*id as usize) {
+            *d = i as u32;
         }
-        facts.retain_mut(|f| {
-            f.person = dense[f.person as usize];
-            f.person != u32::MAX
-        });
-        Ok(InsightFacts {
-            dict,
-            people: found.into_iter().map(|(_, p)| p).collect(),
-            facts,
-        })
+    }
+    facts.retain_mut(|f| {
+        f.person = dense[f.person as usize];
+        f.person != u32::MAX
+    });
+    InsightFacts {
+        dict,
+        people: found.into_iter().map(|(_, p)| p).collect(),
+        facts,
     }
 }

@@ -166,6 +166,10 @@ impl InsightStore for SqliteStore {
         self.scan_insights(scan).await
     }
 
+    async fn prepare_insight_facts(&self) -> Result<()> {
+        self.prepare_copy().await
+    }
+
     async fn insight_budget(&self, analyst: &str, period: &str) -> Result<Option<BudgetRow>> {
         let (analyst, period) = (analyst.to_string(), period.to_string());
         self.read(move |c| {

@@ -9,6 +9,7 @@
 
 mod backup;
 mod footfall;
+mod insight_cache;
 mod insight_scan;
 mod insights;
 mod reads;
@@ -42,6 +43,8 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: Arc<tokio::sync::Semaphore>,
+    /// The analytic rows in memory, for insights queries.
+    insight_cache: Arc<tokio::sync::Mutex<insight_cache::FactCache>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -104,6 +107,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: Arc::new(tokio::sync::Semaphore::new(max_readers())),
+                insight_cache: Default::default(),
             }),
         })
     }

@@ -179,9 +179,14 @@ impl EventStore for SqliteStore {
 
     async fn delete_events_before(&self, purpose: Purpose, cutoff: Timestamp) -> Result<u64> {
         self.write(move |c| {
-            let n = c
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx
                 .prepare_cached("DELETE FROM events WHERE purpose = ?1 AND at < ?2")?
                 .execute(params![purpose.as_str(), cutoff.0])?;
+            if n > 0 {
+                super::insight_cache::count_deletion(&tx)?;
+            }
+            tx.commit()?;
             Ok(n as u64)
         })
         .await

@@ -166,6 +166,19 @@ INSERT INTO insight_rows (kind, at, event_id, person, item, region, h3_cell, val
     LEFT JOIN insight_texts r ON r.text = ie.region;
 DROP TABLE insight_events;
 "#,
+    // Counts the writes that take rows out of `insight_rows`: deletions of
+    // single events and retention sweeps, and erasures apart (they also
+    // drop the person's number). The in-memory fact cache
+    // (`super::insight_cache`) checks them before each use. Kept in the
+    // file so that writers in other processes count too.
+    r#"
+CREATE TABLE insight_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    deletions INTEGER NOT NULL,
+    erasures INTEGER NOT NULL
+);
+INSERT INTO insight_generation (id, deletions, erasures) VALUES (0, 0, 0);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -104,6 +104,7 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             out.rows_deleted += tx
                 .prepare_cached("DELETE FROM events WHERE subject = ?1 AND id = ?2")?
                 .execute(params![subject.to_text(), id])? as u64;
+            super::insight_cache::count_deletion(tx)?;
         }
         WriteOp::AppendLedger {
             index,
@@ -138,8 +139,12 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             }
             // Their analytic rows went with their events (cascade); this
             // is the pseudonym the insights scan numbered them by.
-            tx.prepare_cached("DELETE FROM insight_people WHERE digest = ?1 AND key_id = ?2")?
+            let numbered = tx
+                .prepare_cached("DELETE FROM insight_people WHERE digest = ?1 AND key_id = ?2")?
                 .execute(params![&subject.digest[..], subject.key_id])?;
+            if numbered > 0 {
+                super::insight_cache::count_erasure(tx)?;
+            }
         }
         WriteOp::PutItem(i) => {
             tx.prepare_cached(

@@ -7,6 +7,8 @@ mod load;
 mod recs;
 mod recs_serving;
 
+pub use harness::peak_rss_mib;
+
 use clap::Subcommand;
 
 #[derive(Subcommand)]
