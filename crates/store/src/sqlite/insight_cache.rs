@@ -52,6 +52,20 @@ pub(super) fn count_erasure(c: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// The insights numbers of `people`, read in an erasure's transaction
+/// before their rows go.
+pub(super) fn numbers_of(c: &Connection, people: &[Pseudonym]) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for p in people {
+        let id: Option<i64> = c
+            .prepare_cached("SELECT id FROM insight_people WHERE digest = ?1 AND key_id = ?2")?
+            .query_row(params![&p.digest[..], p.key_id], |r| r.get(0))
+            .optional()?;
+        out.extend(id.and_then(|id| u32::try_from(id).ok()));
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Generation {
     deletions: i64,
@@ -474,6 +488,24 @@ fn read_piece(c: &Connection, p: Piece, upto: i64) -> Result<Segment> {
 type Guard = tokio::sync::OwnedMutexGuard<FactCache>;
 
 impl SqliteStore {
+    /// After an erasure committed: the copy forgets who the erased people
+    /// were at once, so none of their rows can be named or released; the
+    /// rows themselves leave with its next update (the next query, or the
+    /// server's hourly preparation). A query holding the copy meanwhile has
+    /// read its snapshot already; that update catches up.
+    pub(super) fn unname_in_copy(&self, numbers: &[u32]) {
+        if numbers.is_empty() {
+            return;
+        }
+        if let Ok(mut copy) = self.inner.insight_cache.try_lock() {
+            for &n in numbers {
+                if let Some(p) = copy.people.get_mut(n as usize) {
+                    *p = None;
+                }
+            }
+        }
+    }
+
     /// The facts of `plan` from the in-memory copy, brought up to date
     /// first; `None` when the rows are too many to copy.
     pub(super) async fn cached_facts(
@@ -717,6 +749,9 @@ mod tests {
                         .apply(WriteOp::EraseSubject(who(person)).into())
                         .await
                         .unwrap();
+                    // Unnamed in memory at once, before any query.
+                    let copy = store.inner.insight_cache.lock().await;
+                    assert!(!copy.people.contains(&Some(who(person))));
                 }
                 Op::Retention(cutoff) => {
                     store

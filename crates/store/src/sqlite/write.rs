@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use fineline_core::Pseudonym;
 use rusqlite::{params, Transaction};
 
 use super::{subject_key, SqliteStore};
@@ -17,24 +18,37 @@ impl WriteStore for SqliteStore {
                 WriteOp::EraseSubject(_) | WriteOp::DropLegacySubjectKeys(_)
             )
         });
-        self.write(move |conn| {
-            // IMMEDIATE: take the write lock up front, no upgrade deadlocks.
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut out = WriteOutcome::default();
-            for op in set.ops {
-                apply_op(&tx, op, &mut out)?;
-            }
-            tx.commit()?;
-            if erases {
-                // The WAL still holds pre-erasure page images (the wrapped
-                // key among them) until a checkpoint; copy the zeroed pages
-                // back (secure_delete) and truncate the WAL now. Best effort:
-                // a busy reader only delays it to the next checkpoint.
-                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            }
-            Ok(out)
-        })
-        .await
+        let erased: Vec<Pseudonym> = set
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::EraseSubject(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        let (out, numbers) = self
+            .write(move |conn| {
+                // IMMEDIATE: take the write lock up front, no upgrade deadlocks.
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let numbers = super::insight_cache::numbers_of(&tx, &erased)?;
+                let mut out = WriteOutcome::default();
+                for op in set.ops {
+                    apply_op(&tx, op, &mut out)?;
+                }
+                tx.commit()?;
+                if erases {
+                    // The WAL still holds pre-erasure page images (the wrapped
+                    // key among them) until a checkpoint; copy the zeroed pages
+                    // back (secure_delete) and truncate the WAL now. Best effort:
+                    // a busy reader only delays it to the next checkpoint.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                }
+                Ok((out, numbers))
+            })
+            .await?;
+        self.unname_in_copy(&numbers);
+        Ok(out)
     }
 }
 
