@@ -1,6 +1,5 @@
-//! The insight query in SQL, shared by both backends (they differ only in
-//! placeholder syntax): filter and, when counting, group by person and key
-//! in the database so only capped per-person groups cross the wire.
+//! The insight query in SQL for PostgreSQL: filter in the database, one
+//! row per event.
 
 use crate::insights::{InsightScan, DAY_MS, HOUR_MS};
 
@@ -42,19 +41,12 @@ pub(crate) fn facts_query(
         col(c.day, &format!("ie.at / {DAY_MS}"), "BIGINT"),
         col(c.hour, &format!("(ie.at / {HOUR_MS}) % 24"), "BIGINT"),
     ];
-    let mut group = None;
-    if let Some(cap) = scan.count_cap {
-        let cap = bind(Param::Int(cap as i64), &mut params);
-        // MIN/LEAST differ between SQLite and PostgreSQL; CASE is in both.
-        select.push(format!(
-            "CAST(CASE WHEN COUNT(*) > {cap} THEN {cap} ELSE COUNT(*) END AS BIGINT)"
-        ));
-        select.push("CAST(0 AS BIGINT)".into());
-        group = Some("1, 2, 3, 4, 5, 6, 7");
-    } else {
-        select.push("CAST(1 AS BIGINT)".into());
-        select.push("CAST(COALESCE(ie.value, 0) AS BIGINT)".into());
-    }
+    // One row per event even when counting (`count_cap`): grouping by
+    // person and key in the database took 20.6 s for 10M events where
+    // streaming them all took 10.7 s (and 3.4 s vs 2.6 s at 2M); the
+    // engine caps per person anyway.
+    select.push("CAST(1 AS BIGINT)".into());
+    select.push("CAST(COALESCE(ie.value, 0) AS BIGINT)".into());
     let mut sql = format!("SELECT {} FROM insight_events ie", select.join(", "));
     if join_items {
         sql.push_str(" LEFT JOIN items it ON it.item = ie.item");
@@ -93,9 +85,6 @@ pub(crate) fn facts_query(
     }
     if c.h3_cell {
         sql.push_str(" AND ie.h3_cell IS NOT NULL");
-    }
-    if let Some(g) = group {
-        sql.push_str(&format!(" GROUP BY {g}"));
     }
     // No ORDER BY: the engine interns people itself, and sorting 10M rows
     // by subject text cost more than the whole DP step.

@@ -253,12 +253,13 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     ];
     // The server does this at start and after each retention sweep: on
     // the embedded store it fills the in-memory copy of the analytic rows.
-    let (t, cpu0) = (Instant::now(), cpu_seconds());
+    let (t, cpu0, rss0) = (Instant::now(), cpu_seconds(), rss_mib());
     store.prepare_insight_facts().await?;
     println!(
-        "{backend}: prepared for insights in {:.3}s (CPU {:.2}s)",
+        "{backend}: prepared for insights in {:.3}s (CPU {:.2}s), anonymous resident memory {:+.0} MiB",
         t.elapsed().as_secs_f64(),
-        cpu_seconds() - cpu0
+        cpu_seconds() - cpu0,
+        rss_mib() - rss0
     );
     for (round, metric) in [1, 2]
         .into_iter()
@@ -306,6 +307,17 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         pg.drop_isolated().await?;
     }
     Ok(())
+}
+
+/// This process's anonymous resident memory now (Linux `RssAnon`: not
+/// the database file mapped by scans), in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// CPU seconds this process has used, all threads (Linux; 0 elsewhere):
