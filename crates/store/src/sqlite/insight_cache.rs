@@ -16,10 +16,12 @@
 //!   of people erased meanwhile in any case.
 //!
 //! The counts live in the file, so writers in other processes (the CLI) are
-//! seen too. The copy is made on the first insights query, not at start, so
-//! a store nobody queries pays nothing. It holds person, time and kind per
-//! row (12 bytes) plus only those columns a kind has ever used; above
-//! [`MAX_ROWS`] rows it is dropped and the scan streams from SQLite.
+//! seen too. The copy is made by the first insights query or by
+//! `prepare_insight_facts`, which the server calls at start and after each
+//! retention sweep. It holds person and time per row (12 bytes) plus only
+//! the columns a kind has ever used: +472 MiB measured at 10M rows with
+//! item, region and value and 1M pseudonyms. Above [`MAX_ROWS`] rows it is
+//! dropped and the scan streams from SQLite.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +37,7 @@ use super::SqliteStore;
 use crate::{InsightFact, InsightFacts, Result, StoreError};
 
 /// Rows beyond which the copy would cost more memory than it is worth
-/// (about 28 bytes a row with item, region and value: 1.9 GB).
+/// (about 3 GB at the rate measured for 10M rows).
 const MAX_ROWS: i64 = 64 << 20;
 
 /// Called in the transaction of a write that deletes events other than by erasure.
