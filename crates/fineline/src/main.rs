@@ -21,6 +21,73 @@ struct Cli {
 /// Where the server keeps its data: the embedded store and the key file in
 /// `--data-dir`, or PostgreSQL when `--database-url` is given (the key
 /// file stays in the data dir either way).
+/// Which recommender `serve` and `train` fit.
+#[derive(clap::Args, Clone)]
+pub struct RecsArgs {
+    /// `ease` (default): item-item cosine for similar items, EASE for
+    /// people's lists; `cosine`: the neighbourhood model alone;
+    /// `rp3beta[:ALPHA:BETA:K]`: RP3beta neighbours alone (default
+    /// 0.5:0.3:100), the fastest to train that still beats the open peers
+    /// (docs/benchmarks.md).
+    #[arg(long, env = "FINELINE_RECS_MODEL", default_value = "ease", value_parser = parse_recs_model)]
+    pub recs_model: fineline_recs::RecsConfig,
+}
+
+fn parse_recs_model(text: &str) -> Result<fineline_recs::RecsConfig, String> {
+    use fineline_recs::{Algorithm, KnnConfig, RecsConfig, Weighting};
+    let neighbours_only = |knn: KnnConfig| RecsConfig {
+        knn,
+        ease: None,
+        serve: Algorithm::Neighbours,
+        ..RecsConfig::default()
+    };
+    let mut parts = text.split(':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("ease"), None, ..) => Ok(RecsConfig::default()),
+        (Some("cosine"), None, ..) => Ok(neighbours_only(KnnConfig::default())),
+        (Some("rp3beta"), None, ..) => Ok(neighbours_only(KnnConfig {
+            neighbours: 100,
+            weighting: Weighting::Rp3 {
+                alpha: 0.5,
+                beta: 0.3,
+            },
+        })),
+        (Some("rp3beta"), Some(a), Some(b), Some(k), None) => {
+            let number = |s: &str, what: &str| -> Result<f64, String> {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && (0.0..=2.0).contains(v))
+                    .ok_or_else(|| {
+                        format!("rp3beta {what} must be a number from 0 to 2, not {s:?}")
+                    })
+            };
+            let k = k
+                .parse::<usize>()
+                .ok()
+                .filter(|k| (1..=1000).contains(k))
+                .ok_or_else(|| {
+                    format!("rp3beta K must be a whole number from 1 to 1000, not {k:?}")
+                })?;
+            Ok(neighbours_only(KnnConfig {
+                neighbours: k,
+                weighting: Weighting::Rp3 {
+                    alpha: number(a, "ALPHA")?,
+                    beta: number(b, "BETA")?,
+                },
+            }))
+        }
+        _ => Err(format!(
+            "expected ease, cosine, rp3beta or rp3beta:ALPHA:BETA:K, not {text:?}"
+        )),
+    }
+}
+
 #[derive(clap::Args, Clone)]
 pub struct StoreArgs {
     #[arg(long, env = "FINELINE_DATA_DIR", default_value = "./data")]

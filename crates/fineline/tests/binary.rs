@@ -522,3 +522,35 @@ fn demo_data_imports_through_the_api() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_recommender_model_is_chosen_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = cli(&[
+        "train",
+        "--data-dir",
+        data,
+        "--recs-model",
+        "rp3beta:0.75:0.5:100",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("trained rp3beta "));
+    let out = cli(&[
+        "train",
+        "--data-dir",
+        data,
+        "--recs-model",
+        "rp3beta:0.75:x:100",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--recs-model") && err.contains("BETA"),
+        "{err}"
+    );
+}

@@ -24,6 +24,39 @@ pub enum Weighting {
     /// large counts (`k1`), normalises by row mass (`b`) and discounts
     /// ubiquitous neighbours by `idf(j) = ln(1 + (N - n_j + 0.5) / (n_j + 0.5))`.
     Bm25 { k1: f64, b: f64 },
+    /// RP3beta (Paudel et al. 2016): a walk item → person → item in which
+    /// each step is discounted by the degree it leaves from,
+    /// `n_i^-α · Σ_{u holds i and j} |u|^-α · n_j^-β`. The sums over people
+    /// are kept in fixed point ([`WALK_ONE`]), so forgetting a person
+    /// subtracts exactly what training added.
+    Rp3 { alpha: f64, beta: f64 },
+}
+
+/// Fixed-point one of the RP3beta person weights `|u|^-α ≤ 1`.
+pub const WALK_ONE: f64 = (1u64 << 32) as f64;
+
+impl Weighting {
+    /// A person's step weight in RP3beta's sums, from their basket size.
+    fn step(self, basket: usize) -> u64 {
+        match self {
+            Weighting::Rp3 { alpha, .. } => {
+                ((basket as f64).powf(-alpha) * WALK_ONE).round() as u64
+            }
+            _ => 0,
+        }
+    }
+
+    /// RP3beta's `n^-β` for an item held by `n` people (unused otherwise).
+    fn discount(self, n: u32) -> f64 {
+        match self {
+            Weighting::Rp3 { beta, .. } if n > 0 => (n as f64).powf(-beta),
+            _ => 0.0,
+        }
+    }
+
+    fn walks(self) -> bool {
+        matches!(self, Weighting::Rp3 { .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,6 +89,12 @@ pub struct ItemKnn {
     held: usize,
     /// Off-diagonal co-occurrence rows, sorted by item, no zero entries.
     co: Vec<Arc<Vec<(u32, u32)>>>,
+    /// RP3beta only (else empty rows): beside each entry of `co`, the sum
+    /// of its holders' step weights ([`Weighting::step`]).
+    walk: Vec<Arc<Vec<u64>>>,
+    /// RP3beta only (else empty): `n_j^-β` per item, kept with `degree`;
+    /// a power per pair was most of ranking's time.
+    popularity_discount: Vec<f64>,
     /// Sum of each row's counts (BM25's document length) and of all rows,
     /// kept exact as counts change so no read sums every row.
     mass: Vec<u64>,
@@ -73,11 +112,13 @@ impl ItemKnn {
         config: KnnConfig,
         progress: &mut dyn FnMut(Progress),
     ) -> Self {
-        let mut holders: Vec<Vec<&[u32]>> = vec![Vec::new(); n_items];
+        let weighting = config.weighting;
+        let mut holders: Vec<Vec<(&[u32], u64)>> = vec![Vec::new(); n_items];
         let mut degree = vec![0u32; n_items];
         for items in baskets.values() {
+            let step = weighting.step(items.len());
             for &i in items {
-                holders[i as usize].push(items);
+                holders[i as usize].push((items, step));
                 degree[i as usize] += 1;
             }
         }
@@ -89,34 +130,53 @@ impl ItemKnn {
             done: 0,
             total: 2,
         });
-        let co = par_map(n_items, |range| {
+        let walks = weighting.walks();
+        let rows = par_map(n_items, |range| {
             let mut scratch = vec![0u32; n_items];
+            let mut walked = vec![0u64; if walks { n_items } else { 0 }];
             let mut touched = vec![0u64; n_items.div_ceil(64)];
             range
                 .map(|i| {
-                    for items in &holders[i] {
-                        for &j in *items {
-                            scratch[j as usize] += 1;
-                            touched[j as usize / 64] |= 1 << (j % 64);
+                    // One loop per kind, so the counting one carries no walk.
+                    for &(items, step) in &holders[i] {
+                        if walks {
+                            for &j in items {
+                                scratch[j as usize] += 1;
+                                walked[j as usize] += step;
+                                touched[j as usize / 64] |= 1 << (j % 64);
+                            }
+                        } else {
+                            for &j in items {
+                                scratch[j as usize] += 1;
+                                touched[j as usize / 64] |= 1 << (j % 64);
+                            }
                         }
                     }
                     // Pairs are between distinct items.
                     scratch[i] = 0;
                     touched[i / 64] &= !(1 << (i % 64));
+                    if walks {
+                        walked[i] = 0;
+                    }
                     let len = touched.iter().map(|w| w.count_ones() as usize).sum();
                     let mut row: Vec<(u32, u32)> = Vec::with_capacity(len);
+                    let mut walk: Vec<u64> = Vec::with_capacity(if walks { len } else { 0 });
                     for (w, word) in touched.iter_mut().enumerate() {
                         let mut bits = std::mem::take(word);
                         while bits != 0 {
                             let j = w * 64 + bits.trailing_zeros() as usize;
                             row.push((j as u32, std::mem::take(&mut scratch[j])));
+                            if walks {
+                                walk.push(std::mem::take(&mut walked[j]));
+                            }
                             bits &= bits - 1;
                         }
                     }
-                    Arc::new(row)
+                    (Arc::new(row), Arc::new(walk))
                 })
                 .collect()
         });
+        let (co, walk): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
         progress(Progress {
             stage: "neighbours",
             done: 1,
@@ -127,12 +187,18 @@ impl ItemKnn {
             .iter()
             .map(|r| r.iter().map(|e| e.1 as u64).sum())
             .collect();
+        let popularity_discount = match weighting.walks() {
+            true => degree.iter().map(|&d| weighting.discount(d)).collect(),
+            false => Vec::new(),
+        };
         let model = Self {
             config,
             held: degree.iter().filter(|&&d| d > 0).count(),
             baskets,
             degree,
             co,
+            walk,
+            popularity_discount,
             total_mass: mass.iter().sum(),
             mass,
             neighbours: (0..n_items).map(|_| OnceLock::new()).collect(),
@@ -159,10 +225,11 @@ impl ItemKnn {
             return false;
         };
         match self.config.weighting {
-            // sim(r, x) reads co(r, x), n_r and n_x only: a list goes stale
-            // when its item or one of its co-occurring items lost a holder.
-            // Rows are symmetric, so the basket's rows name every such item.
-            Weighting::Cosine => {
+            // sim(r, x) reads co(r, x) (or walk(r, x)), n_r and n_x only: a
+            // list goes stale when its item or one of its co-occurring items
+            // lost a holder. Rows are symmetric, so the basket's rows name
+            // every such item.
+            Weighting::Cosine | Weighting::Rp3 { .. } => {
                 let mut stale = vec![false; self.n_items()];
                 for &i in &items {
                     stale[i as usize] = true;
@@ -183,14 +250,22 @@ impl ItemKnn {
             }
         }
         let pairs = items.len() as u64 - 1;
+        let step = self.config.weighting.step(items.len());
         for &i in &items {
             self.degree[i as usize] -= 1;
+            if let Some(d) = self.popularity_discount.get_mut(i as usize) {
+                *d = self.config.weighting.discount(self.degree[i as usize]);
+            }
             if self.degree[i as usize] == 0 {
                 self.held -= 1;
             }
             self.mass[i as usize] -= pairs;
             self.total_mass -= pairs;
-            decrement(Arc::make_mut(&mut self.co[i as usize]), i, &items);
+            let walk = match self.config.weighting.walks() {
+                true => Some((Arc::make_mut(&mut self.walk[i as usize]), step)),
+                false => None,
+            };
+            decrement(Arc::make_mut(&mut self.co[i as usize]), walk, i, &items);
         }
         true
     }
@@ -201,11 +276,21 @@ impl ItemKnn {
         let subjects = self.baskets.len() as f64;
         let avg_mass = self.total_mass as f64 / self.held.max(1) as f64;
         let row = &self.co[i];
+        let walk = &self.walk[i];
         let ni = self.degree[i] as f64;
         let mass = self.mass[i];
-        let mut sims: Vec<(u32, f32)> = row
+        // RP3beta's n_i^-α, the same for the whole row.
+        let row_scale = match self.config.weighting {
+            Weighting::Rp3 { alpha, .. } => ni.powf(-alpha),
+            _ => 1.0,
+        };
+        // Best first, ties to the lower index, as one integer per entry:
+        // integer keys select and sort several times faster than a
+        // comparator on (index, score) pairs, which was most of ranking.
+        let mut keys: Vec<u64> = row
             .iter()
-            .map(|&(j, c)| {
+            .enumerate()
+            .map(|(at, &(j, c))| {
                 let nj = self.degree[j as usize] as f64;
                 let c = c as f64;
                 let s = match self.config.weighting {
@@ -215,17 +300,21 @@ impl ItemKnn {
                         let norm = k1 * (1.0 - b + b * mass as f64 / avg_mass.max(1.0));
                         idf * c * (k1 + 1.0) / (c + norm)
                     }
+                    Weighting::Rp3 { .. } => {
+                        row_scale
+                            * (walk[at] as f64 / WALK_ONE)
+                            * self.popularity_discount[j as usize]
+                    }
                 };
-                (j, s as f32)
+                rank_key(j, s as f32)
             })
             .collect();
-        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if sims.len() > k {
-            sims.select_nth_unstable_by(k, order);
-            sims.truncate(k);
+        if keys.len() > k {
+            keys.select_nth_unstable(k);
+            keys.truncate(k);
         }
-        sims.sort_unstable_by(order);
-        sims.into_boxed_slice()
+        keys.sort_unstable();
+        keys.into_iter().map(from_rank_key).collect()
     }
 
     /// Items most similar to `item`, best first (Amazon 2003 "customers who
@@ -294,9 +383,37 @@ impl ItemKnn {
     }
 }
 
-/// Takes one from `row`'s count of every other item in `items`; both are
-/// sorted, so one merge walk finds them all (galloping over long gaps).
-fn decrement(row: &mut Vec<(u32, u32)>, own: u32, items: &[u32]) {
+/// An integer whose ascending order is descending `score` (IEEE total
+/// order, as `f32::total_cmp`), then ascending `item`.
+fn rank_key(item: u32, score: f32) -> u64 {
+    let b = score.to_bits();
+    let ascending = if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    };
+    ((!ascending as u64) << 32) | item as u64
+}
+
+fn from_rank_key(key: u64) -> (u32, f32) {
+    let ascending = !((key >> 32) as u32);
+    let b = if ascending & 0x8000_0000 != 0 {
+        ascending & 0x7fff_ffff
+    } else {
+        !ascending
+    };
+    (key as u32, f32::from_bits(b))
+}
+
+/// Takes one from `row`'s count of every other item in `items`, and
+/// `step` from the walk sums beside them when there are; both are sorted,
+/// so one merge walk finds them all (galloping over long gaps).
+fn decrement(
+    row: &mut Vec<(u32, u32)>,
+    mut walk: Option<(&mut Vec<u64>, u64)>,
+    own: u32,
+    items: &[u32],
+) {
     let (mut at, mut emptied) = (0, false);
     for &j in items {
         if j == own {
@@ -312,8 +429,16 @@ fn decrement(row: &mut Vec<(u32, u32)>, own: u32, items: &[u32]) {
         debug_assert_eq!(row[at].0, j, "a counted pair is in its row");
         row[at].1 -= 1;
         emptied |= row[at].1 == 0;
+        if let Some((walk, step)) = walk.as_mut() {
+            walk[at] -= *step;
+        }
     }
     if emptied {
+        if let Some((walk, _)) = walk {
+            let mut counts = row.iter().map(|e| e.1);
+            // A pair nobody holds any more has walked nothing either.
+            walk.retain(|_| counts.next().is_some_and(|c| c > 0));
+        }
         row.retain(|e| e.1 > 0);
     }
 }
@@ -327,9 +452,31 @@ impl PartialEq for ItemKnn {
             && self.degree == other.degree
             && self.held == other.held
             && self.co == other.co
+            && self.walk == other.walk
             && self.mass == other.mass
             && self.total_mass == other.total_mass
             && (0..self.n_items() as u32)
                 .all(|i| self.similar(i, usize::MAX) == other.similar(i, usize::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Keys order as the neighbour lists promise (best score first by
+        /// `total_cmp`, ties to the lower item) and give both back intact.
+        #[test]
+        fn rank_keys_order_as_scores_then_items(
+            a in (any::<u32>(), any::<f32>()),
+            b in (any::<u32>(), any::<f32>()),
+        ) {
+            let by_pairs = b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+            prop_assert_eq!(rank_key(a.0, a.1).cmp(&rank_key(b.0, b.1)), by_pairs);
+            let back = from_rank_key(rank_key(a.0, a.1));
+            prop_assert_eq!((back.0, back.1.to_bits()), (a.0, a.1.to_bits()));
+        }
     }
 }

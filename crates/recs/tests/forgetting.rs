@@ -25,7 +25,11 @@ fn data(pairs: &[(u8, u8)]) -> Vec<Interaction> {
 fn weighting() -> impl Strategy<Value = Weighting> {
     prop_oneof![
         Just(Weighting::Cosine),
-        Just(Weighting::Bm25 { k1: 1.2, b: 0.75 })
+        Just(Weighting::Bm25 { k1: 1.2, b: 0.75 }),
+        Just(Weighting::Rp3 {
+            alpha: 0.75,
+            beta: 0.5
+        })
     ]
 }
 
@@ -101,7 +105,14 @@ fn a_forgetting_copy_leaves_the_original_untouched() {
         .filter(|i| i.subject != subject(4))
         .cloned()
         .collect();
-    for weighting in [Weighting::Cosine, Weighting::Bm25 { k1: 1.2, b: 0.75 }] {
+    for weighting in [
+        Weighting::Cosine,
+        Weighting::Bm25 { k1: 1.2, b: 0.75 },
+        Weighting::Rp3 {
+            alpha: 0.75,
+            beta: 0.5,
+        },
+    ] {
         let config = RecsConfig {
             knn: KnnConfig {
                 neighbours: 4,

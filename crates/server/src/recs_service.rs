@@ -34,6 +34,7 @@ use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_ledger::{Access, Actor, LedgerEntry};
 use fineline_recs::{
     eval, Algorithm, Catalogue, Interaction, ItemFacts, Progress, Recommender, RecsConfig, Request,
+    Weighting,
 };
 use fineline_store::{EventRow, EventScan, InterestRow, WriteOp, WriteSet};
 use serde::Serialize;
@@ -647,8 +648,9 @@ async fn apply(state: &AppState, ops: Vec<WriteOp>) -> Result<(), ApiError> {
 }
 
 fn algorithm_name(config: &RecsConfig) -> String {
-    match (config.ease.is_some(), config.serve) {
-        (true, Algorithm::Ease) => "ease".into(),
+    match (config.ease.is_some(), config.serve, config.knn.weighting) {
+        (true, Algorithm::Ease, _) => "ease".into(),
+        (_, _, Weighting::Rp3 { .. }) => "rp3beta".into(),
         _ => "neighbours".into(),
     }
 }

@@ -8,6 +8,8 @@ use crate::StoreArgs;
 pub struct Args {
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub recs: crate::RecsArgs,
     /// Address to listen on (loopback by default: put a TLS proxy in front
     /// before exposing it).
     #[arg(long, env = "FINELINE_LISTEN", default_value = "127.0.0.1:8080")]
@@ -47,6 +49,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         limits.set(assignment)?;
     }
     let state = super::open_state(&args.store).await?;
+    state.recs.set_config(args.recs.recs_model);
     state.rate_limits.configure(limits);
     state.recs.set_schedule(
         (args.recs_train_every > 0).then(|| std::time::Duration::from_secs(args.recs_train_every)),

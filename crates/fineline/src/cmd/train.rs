@@ -13,10 +13,13 @@ use crate::StoreArgs;
 pub struct Args {
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub recs: crate::RecsArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let state = super::open_state(&args.store).await?;
+    state.recs.set_config(args.recs.recs_model);
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template(
         "{msg:>14} [{bar:40}] {pos}/{len} {elapsed_precise}",
