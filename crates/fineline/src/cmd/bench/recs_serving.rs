@@ -2,8 +2,9 @@
 //! over loopback against a real server trained on MovieLens-100k (positives,
 //! from bench/data, fetched by `fineline bench recs`) or, when that file is
 //! absent, on a seeded synthetic shop. Each personalized answer reads the
-//! person's history from the store (fold-in), scores with EASE and queues a
-//! ledger entry, exactly as in production.
+//! person's history from the store (fold-in), scores with the model of
+//! `--recs-model` (EASE by default) and queues a ledger entry, exactly as in
+//! production.
 
 use super::harness::{backend_name, percentile_ms, BenchServer};
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub struct Args {
     /// Run against PostgreSQL (a fresh schema) instead of the embedded store.
     #[arg(long)]
     pub database_url: Option<String>,
+    #[command(flatten)]
+    pub recs: crate::RecsArgs,
 }
 
 /// `(raw subject id, item)` views to load.
@@ -71,7 +74,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = args.database_url.as_deref();
     let backend = backend_name(url);
-    let bench = BenchServer::start(dir.path(), url, |state| state.recs.set_schedule(None)).await?;
+    let model = args.recs.recs_model;
+    let bench = BenchServer::start(dir.path(), url, |state| {
+        state.recs.set_schedule(None);
+        state.recs.set_config(model);
+    })
+    .await?;
     let (base, admin, ingest, http) = (&bench.base, &bench.admin, &bench.ingest, &bench.http);
     let mut people: Vec<String> = views.iter().map(|v| v.0.clone()).collect();
     people.sort();
