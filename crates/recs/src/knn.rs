@@ -137,7 +137,7 @@ impl ItemKnn {
             let mut touched = vec![0u64; n_items.div_ceil(64)];
             range
                 .map(|i| {
-                    // One loop per kind, so the counting one carries no walk.
+                    // A loop per weighting, so plain counting carries no walk sums.
                     for &(items, step) in &holders[i] {
                         if walks {
                             for &j in items {
