@@ -115,10 +115,15 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             }
         }
         WriteOp::DeleteEvent { subject, id } => {
-            out.rows_deleted += tx
+            let deleted = tx
                 .prepare_cached("DELETE FROM events WHERE subject = ?1 AND id = ?2")?
                 .execute(params![subject.to_text(), id])? as u64;
-            super::insight_cache::count_deletion(tx)?;
+            // As the retention sweep: only a deletion that happened makes
+            // the insights copy refill.
+            if deleted > 0 {
+                super::insight_cache::count_deletion(tx)?;
+            }
+            out.rows_deleted += deleted;
         }
         WriteOp::AppendLedger {
             index,
