@@ -13,6 +13,8 @@ use fineline_server::insights_data::{rows_from_facts, scan_for, Admitted};
 use fineline_store::{InsightEventRow, ItemRow, NewEvent, WriteOp, WriteSet};
 use serde_json::Value;
 
+use crate::cmd::bench::{anon_rss_mib, peak_rss_mib};
+
 #[derive(clap::Subcommand)]
 pub enum InsightsCommand {
     /// Post a query file (the JSON of POST /v1/insights/query) and print the release.
@@ -253,13 +255,13 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     ];
     // The server does this at start and after each retention sweep: on
     // the embedded store it fills the in-memory copy of the analytic rows.
-    let (t, cpu0, rss0) = (Instant::now(), cpu_seconds(), rss_mib());
+    let (t, cpu0, rss0) = (Instant::now(), cpu_seconds(), anon_rss_mib());
     store.prepare_insight_facts().await?;
     println!(
         "{backend}: prepared for insights in {:.3}s (CPU {:.2}s), anonymous resident memory {:+.0} MiB",
         t.elapsed().as_secs_f64(),
         cpu_seconds() - cpu0,
-        rss_mib() - rss0
+        anon_rss_mib() - rss0
     );
     for (round, metric) in [1, 2]
         .into_iter()
@@ -302,22 +304,11 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             o.mae / o.floor
         );
     }
-    println!("peak RSS {:.0} MiB", crate::cmd::bench::peak_rss_mib());
+    println!("peak RSS {:.0} MiB", peak_rss_mib());
     if let Some(pg) = pg {
         pg.drop_isolated().await?;
     }
     Ok(())
-}
-
-/// This process's anonymous resident memory now (Linux `RssAnon`: not
-/// the database file mapped by scans), in MiB.
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// CPU seconds this process has used, all threads (Linux; 0 elsewhere):

@@ -96,11 +96,22 @@ pub fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
 
 /// Peak resident memory of this process (VmHWM), in MiB.
 pub fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Anonymous resident memory of this process now (RssAnon: not the files
+/// it maps, such as a database a scan reads), in MiB.
+pub fn anon_rss_mib() -> f64 {
+    status_mib("RssAnon:")
+}
+
+/// A `kB` field of /proc/self/status in MiB (NaN where there is none).
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)

@@ -7,7 +7,7 @@ mod load;
 mod recs;
 mod recs_serving;
 
-pub use harness::peak_rss_mib;
+pub use harness::{anon_rss_mib, peak_rss_mib};
 
 use clap::Subcommand;
 
