@@ -83,6 +83,37 @@ await test('receipts verify in the browser', async () => {
   assert.ok(!checks.some((c) => c.startsWith('✗')), checks.join(' | '));
 });
 
+await test('a receipt is checked against the signed-in person', async () => {
+  // The server's answer is altered on its way to the page: the signature
+  // and the proof still hold, so only the check of the person can fail.
+  const history = '**/v1/subjects/me/consents/history';
+  const verifyAltered = async (alter) => {
+    await page.route(history, async (route) => {
+      const resp = await route.fetch();
+      const body = await resp.json();
+      for (const e of body.entries) alter(e.receipt);
+      await route.fulfill({ response: resp, json: body });
+    });
+    await page.evaluate(() => { document.getElementById('status').textContent = ''; });
+    await page.getByRole('button', { name: 'Verify my receipts' }).click();
+    await status.filter({ hasText: 'receipts verified' }).waitFor();
+    await page.unroute(history);
+    const checks = await page.locator('#receipts li.receipt li').allTextContents();
+    assert.match(await status.textContent(), /^0 of 1 receipts verified; 1 failed\.$/, checks.join(' | '));
+    assert.ok(checks.includes('✓ ledger signature is valid'), checks.join(' | '));
+    assert.ok(checks.includes('✓ entry is in the ledger'), checks.join(' | '));
+    return checks;
+  };
+  // One digit of the salt changed.
+  let checks = await verifyAltered((rc) => {
+    rc.subject_salt = (rc.subject_salt[0] === '0' ? '1' : '0') + rc.subject_salt.slice(1);
+  });
+  assert.ok(checks.includes('✗ the entry is about you'), checks.join(' | '));
+  // No salt at all proves nothing about the person.
+  checks = await verifyAltered((rc) => { delete rc.subject_salt; });
+  assert.ok(checks.includes('✗ the entry is about you (the receipt holds no valid salt)'), checks.join(' | '));
+});
+
 await test('a phone is opted out of in-store detection from the privacy center', async () => {
   await page.getByLabel("Your phone's Wi-Fi address").fill('not-a-mac');
   await page.getByRole('button', { name: 'Opt out this phone' }).click();

@@ -13,4 +13,4 @@ mod time;
 pub use event::{Event, EventKind, InvalidEventKind, InvalidItemId, ItemId};
 pub use purpose::{Purpose, UnknownPurpose};
 pub use subject::{InvalidPseudonym, Pseudonym, Role, UnknownRole};
-pub use time::Timestamp;
+pub use time::{Timestamp, MAX_FUTURE_MS};

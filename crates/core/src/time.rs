@@ -1,5 +1,11 @@
 use std::fmt;
 
+/// How far ahead of the server's clock a client's timestamp may be (clock
+/// skew between the business's systems and fineline). Anything stamped
+/// later is refused: retention counts from event time, so a row from the
+/// future would outlive every retention period.
+pub const MAX_FUTURE_MS: i64 = 10 * 60_000;
+
 /// Milliseconds since the Unix epoch, UTC.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

@@ -171,7 +171,9 @@ fn receipts_verify_offline_and_tampering_is_caught() {
     );
     assert!(stdout.starts_with("valid"), "{stdout}");
     assert!(stdout.contains("withdrawn"), "{stdout}");
-    assert_eq!(stdout.lines().count(), 1);
+    // The verdict, then that the person was not checked (no --subject).
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.lines().nth(1).unwrap().starts_with("not checked"));
 
     // Alter the entry: the CLI names what failed and exits non-zero.
     let mut altered = receipt.clone();
@@ -518,6 +520,164 @@ fn demo_data_imports_through_the_api() {
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("line 3"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // An event from next year is refused by the server, and the import
+    // says so by reason.
+    let now = fineline_core::Timestamp::now().millis();
+    let future = dir.path().join("future.ndjson");
+    let line = |at: i64| {
+        json!({"subject_id": "customer-000000@example.com", "type": "view", "item": "sku-1",
+               "timestamp": at, "purpose": "analytics"})
+        .to_string()
+    };
+    std::fs::write(
+        &future,
+        format!("{}\n{}\n", line(now), line(now + 365 * 86_400_000)),
+    )
+    .unwrap();
+    let out = cli(&[
+        "import",
+        future.to_str().unwrap(),
+        "--server",
+        &server.base,
+        "--key",
+        &ingest,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("accepted 1 of 2"), "{stdout}");
+    assert!(stdout.contains("refused 1: future_timestamp"), "{stdout}");
+}
+
+/// `verify --subject` proves a receipt is about one person: the entry's
+/// commitment is recomputed from the receipt's salt and their pseudonym.
+/// The signature and proof do not cover the salt, so a receipt with one
+/// digit of it changed still passes them: only this check catches it.
+#[test]
+fn a_receipt_is_checked_against_its_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let admin = create_key(dir.path(), "admin");
+    let server = Server::start(dir.path(), &dir.path().join("log"));
+    publish_policy(&server.base, &admin);
+    let granted = consent(
+        &server.base,
+        &admin,
+        "ann@example.com",
+        json!({"source": "web", "grant": ["analytics"]}),
+    );
+    consent(
+        &server.base,
+        &admin,
+        "bob@example.com",
+        json!({"source": "web", "grant": ["analytics"]}),
+    );
+    let pseudonym = |who: &str| -> String {
+        let export: Value = http()
+            .get(format!("{}/v1/subjects/{who}/export", server.base))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        export["subject"].as_str().unwrap().to_string()
+    };
+    let (ann, bob) = (pseudonym("ann@example.com"), pseudonym("bob@example.com"));
+    let receipt = &granted["receipts"][0];
+    let path = dir.path().join("receipt.json");
+    let file = path.to_str().unwrap();
+    std::fs::write(&path, serde_json::to_vec(receipt).unwrap()).unwrap();
+    let verify = |extra: &[&str]| {
+        let out = cli(&[&["verify", file][..], extra].concat());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    // Without --subject: valid, and plainly not checked for the person.
+    let (ok, text) = verify(&[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("not checked"), "{text}");
+    // Ann's pseudonym, or her id with the server's keys: it names her.
+    for args in [
+        vec!["--subject", ann.as_str()],
+        vec!["--subject", "ann@example.com", "--data-dir", data],
+    ] {
+        let (ok, text) = verify(&args);
+        assert!(ok, "{args:?}: {text}");
+        assert!(text.contains("names you"), "{text}");
+        assert!(!text.contains("not checked"), "{text}");
+    }
+    // Bob's, by pseudonym or id: it does not.
+    for args in [
+        vec!["--subject", bob.as_str()],
+        vec!["--subject", "bob@example.com", "--data-dir", data],
+    ] {
+        let (ok, text) = verify(&args);
+        assert!(!ok, "{args:?}: {text}");
+        assert!(text.contains("commitment does not match"), "{text}");
+    }
+    // A raw id without the keys cannot be checked, and says why.
+    let (ok, text) = verify(&["--subject", "ann@example.com"]);
+    assert!(!ok && text.contains("not a pseudonym"), "{text}");
+
+    // One digit of the salt changed: still "valid" without --subject,
+    // refused with it.
+    let mut altered = receipt.clone();
+    let salt = receipt["subject_salt"].as_str().unwrap();
+    let digit = if salt.starts_with('0') { "1" } else { "0" };
+    altered["subject_salt"] = json!(format!("{digit}{}", &salt[1..]));
+    std::fs::write(&path, serde_json::to_vec(&altered).unwrap()).unwrap();
+    let (ok, text) = verify(&[]);
+    assert!(ok && text.contains("not checked"), "{text}");
+    let (ok, text) = verify(&["--subject", ann.as_str()]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("commitment does not match"), "{text}");
+    // No salt at all: nothing can show whom it names.
+    let mut bare = receipt.clone();
+    bare.as_object_mut().unwrap().remove("subject_salt");
+    std::fs::write(&path, serde_json::to_vec(&bare).unwrap()).unwrap();
+    let (ok, text) = verify(&["--subject", ann.as_str()]);
+    assert!(!ok && text.contains("no salt"), "{text}");
+
+    // Subject tokens: no unit stretches one past seven days.
+    for ttl in ["8d", "10080h", "10080d"] {
+        let out = cli(&[
+            "tokens",
+            "issue",
+            "--subject",
+            "ann@example.com",
+            "--ttl",
+            ttl,
+            "--data-dir",
+            data,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{ttl}");
+        assert!(out.stdout.is_empty(), "{ttl}: no token printed");
+        assert!(
+            stderr.contains("--ttl") && stderr.contains("maximum of 7d"),
+            "{ttl}: {stderr}"
+        );
+    }
+    let out = cli(&[
+        "tokens",
+        "issue",
+        "--subject",
+        "ann@example.com",
+        "--ttl",
+        "7d",
+        "--data-dir",
+        data,
+    ]);
+    assert!(
+        out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

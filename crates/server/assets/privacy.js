@@ -19,6 +19,10 @@ const el = (tag, props, ...kids) => {
 };
 
 let token = null;
+// The signed-in person's pseudonym, as the server states it over their
+// token (GET .../consents/history); the token's own payload is the
+// fallback (after an erasure nothing is asked of the server any more).
+let me = null;
 
 function say(text) { $('alert').textContent = ''; $('status').textContent = text; }
 function fail(text) { $('status').textContent = ''; $('alert').textContent = text; }
@@ -197,10 +201,19 @@ async function checkReceipt(rc, logKey, subject) {
   } catch (_) {
     checks.push(['ledger signature (this browser cannot check Ed25519; use fineline verify)', null]);
   }
-  if (rc.subject_salt && rc.entry.commitment && subject) {
+  // Always checked: a receipt that is valid in every other way may still
+  // be someone else's, and one without a salt proves nothing about you.
+  const about = 'the entry is about you';
+  if (!subject) {
+    checks.push([about + ' (cannot tell who you are)', false]);
+  } else if (!/^[0-9a-f]{64}$/.test(rc.subject_salt || '')) {
+    checks.push([about + ' (the receipt holds no valid salt)', false]);
+  } else if (typeof rc.entry.commitment !== 'string') {
+    checks.push([about + ' (the entry names no one)', false]);
+  } else {
     const k = await crypto.subtle.importKey('raw', unhex(rc.subject_salt), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
     const mac = new Uint8Array(await crypto.subtle.sign('HMAC', k, enc.encode(subject)));
-    checks.push(['the entry is about you', hex(mac) === rc.entry.commitment]);
+    checks.push([about, hex(mac) === rc.entry.commitment]);
   }
   return checks;
 }
@@ -219,7 +232,7 @@ async function verifyAll(receipts) {
   list.textContent = '';
   const key = await fetch('/v1/ledger/key').then((r) => r.json());
   const logKey = unb64(key.public_key);
-  const subject = tokenSubject(token);
+  const subject = me || tokenSubject(token);
   let good = 0, bad = 0;
   for (const rc of receipts) {
     const checks = await checkReceipt(rc, logKey, subject);
@@ -234,6 +247,7 @@ async function verifyAll(receipts) {
 
 async function fetchReceipts() {
   const h = await api('GET', '/v1/subjects/me/consents/history');
+  me = h.subject || null;
   lastReceipts = h.entries.map((e) => e.receipt);
   return lastReceipts;
 }
@@ -264,6 +278,7 @@ async function eraseAll() {
 function signOut() {
   sessionStorage.removeItem('fineline-token');
   token = null;
+  me = null;
   $('center').hidden = true;
   $('signin').hidden = false;
 }

@@ -4,7 +4,7 @@
 //! act on their own data and nobody else's.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::rate_limit::RateLimit;
 use crate::state::AppState;
+use crate::sync::RwLock;
 
 /// Settings key under which a hashed API key's role is kept.
 pub fn api_key_setting(hash_hex: &str) -> String {

@@ -49,6 +49,15 @@ impl FromRequestParts<AppState> for Analyst {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(ApiError::unauthorized)?;
+        // A person's own token is a credential too: the answer is the same
+        // 403 any other role without access gets, not "unknown credential".
+        match state.tokens().verify(key) {
+            Some(Ok(_)) => {
+                return Err(ApiError::forbidden("subject tokens may not use this route"))
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
         let role = state
             .role_for_key(key)
             .await?

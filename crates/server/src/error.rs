@@ -99,6 +99,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A JSON body left unparsed until the handler has authorised the caller:
+/// take the body as `LateJson<T>` after `Caller`, check the caller, then
+/// `body?`. A stranger never learns what a route expects (an extractor
+/// rejection would answer 400 before the handler's role check).
+pub type LateJson<T> = Result<JsonBody<T>, ApiError>;
+
 /// JSON body extractor whose rejection is an [`ApiError`] naming the
 /// problem, instead of axum's plain-text rejection.
 pub struct JsonBody<T>(pub T);

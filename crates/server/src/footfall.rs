@@ -15,7 +15,7 @@
 //! - Key periods older than the repeat lookback are retired: their sessions
 //!   are deleted first, then the key is dropped.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fineline_core::Timestamp;
@@ -28,6 +28,7 @@ use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
 use crate::error::ApiError;
+use crate::sync::Mutex;
 
 /// How often the ticker lets time pass and persists what closed.
 pub const TICK: Duration = Duration::from_secs(60);

@@ -6,8 +6,6 @@
 //! erasure...) in ONE store transaction: either the change and its proof
 //! both exist, or neither does, even across `kill -9`.
 
-use std::sync::RwLock;
-
 use fineline_core::Timestamp;
 use fineline_ledger::{
     leaf_hash, Hash, LedgerEntry, LogSigner, MerkleTree, Receipt, Salt, SignedTreeHead, TreeHead,
@@ -15,6 +13,7 @@ use fineline_ledger::{
 use fineline_store::{Store, WriteOp, WriteSet};
 
 use crate::error::ApiError;
+use crate::sync::RwLock;
 
 pub struct LedgerWriter {
     /// Serialises appends; held across the store write.

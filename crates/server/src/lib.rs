@@ -23,6 +23,7 @@ pub mod recs_service;
 pub mod retention;
 pub mod routes;
 pub mod state;
+pub mod sync;
 pub mod tokens;
 pub mod wire_events;
 
@@ -42,6 +43,11 @@ pub use state::AppState;
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    with_layers(api_routes(), state)
+}
+
+/// Every route, before the shared layers.
+pub fn api_routes() -> Router<AppState> {
     use routes::*;
     Router::new()
         .route("/healthz", get(ops::healthz))
@@ -114,6 +120,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/proof/consistency", get(ledger::consistency))
         .route("/v1/ledger/entries/{index}", get(ledger::entry))
         .fallback(|| async { error::ApiError::not_found("no such route") })
+}
+
+/// Put `routes` behind the layers every route has: metrics, rate limits,
+/// body limit, timeout, JSON errors and, outermost, the panic catcher.
+/// Public so tests can put a route of their own behind the same layers.
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -127,7 +140,22 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(
             json_errors::ensure_json_errors,
         ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// A handler's panic becomes a 500 with the usual error body, and the
+/// connection serves the next request. The panic's message is not
+/// repeated here: it may quote the data being handled.
+fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked; answered 500");
+    error::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; see server log",
+    )
+    .into_response()
 }
 
 /// Record latency per route template. The raw path is never logged: it

@@ -27,7 +27,7 @@
 //!   consented data).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
@@ -41,6 +41,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::sync::{Mutex, RwLock};
 
 /// How often queued recommendation-read entries are appended to the ledger.
 pub const ACCESS_FLUSH: Duration = Duration::from_millis(20);

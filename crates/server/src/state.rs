@@ -2,9 +2,10 @@
 //! index and the ledger writer. Built once at start from the store.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use crate::routes::consent::StoredConsent;
+use crate::sync::{Mutex, RwLock};
 use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
 use fineline_core::{Pseudonym, Role};
 use fineline_ledger::{Commitment, LogSigner, Salt};

@@ -71,7 +71,7 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     pub index: usize,
-    /// `invalid_field`, `no_consent`, `erased`...
+    /// `invalid_field`, `future_timestamp`, `no_consent`, `erased`...
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,

@@ -44,9 +44,13 @@ pub enum TokensCommand {
         /// The business's own id for the person (email, customer number).
         #[arg(long)]
         subject: String,
-        /// Lifetime such as 15m, 2h, 1d.
+        /// Lifetime such as 15m, 2h, 1d; at most --token-max-ttl.
         #[arg(long, default_value = "15m")]
         ttl: String,
+        /// The longest lifetime allowed (at most 7d); the server refuses
+        /// tokens with more life left than its own `serve --token-max-ttl`.
+        #[arg(long, env = "FINELINE_TOKEN_MAX_TTL", default_value = "7d")]
+        token_max_ttl: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -102,9 +106,13 @@ pub async fn run_tokens(cmd: TokensCommand) -> anyhow::Result<()> {
         TokensCommand::Issue {
             subject,
             ttl,
+            token_max_ttl,
             store,
         } => {
-            let ttl = fineline_server::tokens::parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
+            use fineline_server::tokens::{parse_ttl, MAX_TTL_MS};
+            let max = parse_ttl(&token_max_ttl, MAX_TTL_MS)
+                .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
+            let ttl = parse_ttl(&ttl, max).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
             let vault = fineline_vault::Vault::open_or_create(&store.data_dir)?;
             let issuer = fineline_server::tokens::TokenIssuer::new(*vault.token_secret());
             let subject = vault.keyring().pseudonymize(&subject);

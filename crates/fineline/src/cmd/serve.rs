@@ -38,6 +38,10 @@ pub struct Args {
     /// entry (e.g. X-Forwarded-For) — only behind a proxy you run that sets it.
     #[arg(long, env = "FINELINE_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
+    /// Longest lifetime of a subject token (at most 7d): longer ttls are
+    /// refused at issue, and tokens with more life left are refused at use.
+    #[arg(long, env = "FINELINE_TOKEN_MAX_TTL", default_value = "7d")]
+    pub token_max_ttl: String,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -48,7 +52,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for assignment in &args.rate_limits {
         limits.set(assignment)?;
     }
+    use fineline_server::tokens::{parse_ttl, MAX_TTL_MS};
+    let token_max_ttl = parse_ttl(&args.token_max_ttl, MAX_TTL_MS)
+        .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
     let state = super::open_state(&args.store).await?;
+    state.tokens().set_max_ttl(token_max_ttl);
     state.recs.set_config(args.recs.recs_model);
     state.rate_limits.configure(limits);
     state.recs.set_schedule(

@@ -1,9 +1,10 @@
 //! Offline receipt checks and log-consistency checks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use fineline_ledger::{verify_receipt, Receipt, SignedTreeHead};
+use fineline_core::Pseudonym;
+use fineline_ledger::{verify_receipt, verify_receipt_for_subject, Receipt, SignedTreeHead};
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -13,6 +14,16 @@ pub struct VerifyArgs {
     /// Without it the key inside the receipt is trusted.
     #[arg(long)]
     pub key: Option<String>,
+    /// Also check the receipt is about this person: their pseudonym
+    /// (`k1_…`, shown in the privacy center and as `subject` in their
+    /// export), or their own id (email, customer number) together with
+    /// --data-dir, whose pseudonym keys turn it into the pseudonym.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// The server's data directory (its `keys.json`), to pseudonymise a
+    /// raw --subject id. Never created: it must already exist.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -41,10 +52,53 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let receipt: Receipt =
         serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("not a receipt: {e}"))?;
     let key = args.key.as_deref().map(parse_key).transpose()?;
-    let summary =
-        verify_receipt(&receipt, key.as_ref()).map_err(|e| anyhow::anyhow!("invalid: {e}"))?;
-    println!("{summary}");
-    Ok(())
+    let Some(subject) = args.subject.as_deref() else {
+        let summary =
+            verify_receipt(&receipt, key.as_ref()).map_err(|e| anyhow::anyhow!("invalid: {e}"))?;
+        println!("{summary}");
+        // The signature and proof say nothing about whom the entry names:
+        // a valid receipt of someone else passes them too.
+        println!("not checked: whether this receipt is about you (pass --subject ID)");
+        return Ok(());
+    };
+    let candidates = pseudonyms(subject, args.data_dir.as_deref())?;
+    let mut last = None;
+    for p in &candidates {
+        match verify_receipt_for_subject(&receipt, key.as_ref(), p) {
+            Ok(summary) => {
+                println!("{summary}");
+                return Ok(());
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => anyhow::bail!("invalid: {e}"),
+        None => anyhow::bail!("invalid: no pseudonym to check the receipt against"),
+    }
+}
+
+/// The pseudonyms `subject` may stand for: itself when it is one; else
+/// the raw id under each pseudonym key the data directory retains (a
+/// receipt from before a key rotation names the person under an older key).
+fn pseudonyms(subject: &str, data_dir: Option<&Path>) -> anyhow::Result<Vec<Pseudonym>> {
+    if let Ok(p) = subject.parse::<Pseudonym>() {
+        return Ok(vec![p]);
+    }
+    let Some(dir) = data_dir else {
+        anyhow::bail!(
+            "--subject is not a pseudonym (k<key id>_<64 hex digits>); give the pseudonym \
+             from your privacy center or export, or add --data-dir to compute it from an id"
+        );
+    };
+    // open_or_create would make fresh keys, under which nobody matches.
+    anyhow::ensure!(
+        dir.join("keys.json").is_file(),
+        "--data-dir {}: no keys.json there",
+        dir.display()
+    );
+    let vault = fineline_vault::Vault::open_or_create(dir)?;
+    Ok(vault.keyring().pseudonyms_for(subject))
 }
 
 fn read_head(path: &PathBuf) -> anyhow::Result<SignedTreeHead> {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -12,7 +13,7 @@ use fineline_store::{ConsentRow, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, LateJson};
 use crate::state::AppState;
 
 /// A consent change as the privacy center or the business's backend sends it.
@@ -80,6 +81,28 @@ pub fn authorize_subject(
     }
 }
 
+/// Path parameters taken only after authorization, so a malformed path
+/// (invalid UTF-8) tells a caller who may not use the route nothing.
+pub type LatePath<T> = Result<Path<T>, PathRejection>;
+
+/// The `{id}` (and further parameters) of a person's route, once the
+/// caller may use such routes at all: a malformed path is a 400 for an
+/// admin and a 403 for anyone else, as any id not theirs would be.
+pub fn subject_path<T>(
+    state: &AppState,
+    caller: &Caller,
+    path: LatePath<T>,
+) -> Result<T, ApiError> {
+    match path {
+        Ok(Path(value)) => Ok(value),
+        Err(e) => {
+            // No person's id is empty: only an admin gets past this.
+            authorize_subject(state, caller, "")?;
+            Err(ApiError::field("id", e.body_text()))
+        }
+    }
+}
+
 /// How a read by `caller` is described in the ledger.
 pub fn access_of(caller: &Caller) -> Access {
     match caller {
@@ -105,16 +128,18 @@ fn sec_gpc(headers: &HeaderMap) -> bool {
 }
 
 /// Grant or withdraw purposes for a person.
-#[utoipa::path(post, path = "/v1/subjects/{id}/consents", request_body = ConsentChange,
+#[utoipa::path(post, path = "/v1/subjects/{id}/consents", params(("id" = String, Path, description = "the person's own id, or `me` with their token")), request_body = ConsentChange,
     responses((status = 201, body = ConsentReceipts), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn change(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw_id): Path<String>,
+    path: LatePath<String>,
     headers: HeaderMap,
-    JsonBody(change): JsonBody<ConsentChange>,
+    body: LateJson<ConsentChange>,
 ) -> Result<(StatusCode, Json<ConsentReceipts>), ApiError> {
+    let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
+    let change = body?.0;
     let policy = state
         .current_policy()
         .ok_or_else(|| ApiError::conflict("no policy has been published yet"))?;
@@ -270,12 +295,13 @@ pub struct ConsentStatus {
 }
 
 /// A person's current consent per purpose and their records.
-#[utoipa::path(get, path = "/v1/subjects/{id}/consents", responses((status = 200, body = ConsentStatus), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/subjects/{id}/consents", params(("id" = String, Path, description = "the person's own id, or `me` with their token")), responses((status = 200, body = ConsentStatus), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw_id): Path<String>,
+    path: LatePath<String>,
 ) -> Result<Json<ConsentStatus>, ApiError> {
+    let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     state
         .log_access(&subject, access_of(&caller), actor_of(&caller))
@@ -312,6 +338,11 @@ pub async fn stored_consents(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConsentHistory {
+    /// The person's pseudonym, which each receipt's commitment must name
+    /// under the receipt's salt: what the privacy center checks receipts
+    /// against (`fineline verify --subject` takes it too). The person's
+    /// own token already carries it; an admin could read it anyway.
+    pub subject: String,
     /// Every consent record of the person with a receipt proving it is in
     /// the ledger under the current signed tree head.
     #[schema(value_type = Vec<Object>)]
@@ -325,12 +356,13 @@ pub struct HistoryEntry {
 }
 
 /// The person's consent history, each entry with its proof.
-#[utoipa::path(get, path = "/v1/subjects/{id}/consents/history", responses((status = 200, body = ConsentHistory)))]
+#[utoipa::path(get, path = "/v1/subjects/{id}/consents/history", params(("id" = String, Path, description = "the person's own id, or `me` with their token")), responses((status = 200, body = ConsentHistory)))]
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw_id): Path<String>,
+    path: LatePath<String>,
 ) -> Result<Json<ConsentHistory>, ApiError> {
+    let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     state
         .log_access(&subject, access_of(&caller), actor_of(&caller))
@@ -347,5 +379,8 @@ pub async fn history(
             receipt,
         });
     }
-    Ok(Json(ConsentHistory { entries }))
+    Ok(Json(ConsentHistory {
+        subject: subject.to_text(),
+        entries,
+    }))
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
-use fineline_core::Role;
+use fineline_core::{Role, Timestamp, MAX_FUTURE_MS};
 use fineline_store::NewEvent;
 use fineline_vault::subject_aad;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,10 @@ pub struct DayCounts {
     pub refused_by_purpose: BTreeMap<fineline_core::Purpose, u64>,
 }
 
+/// Rejection reason of an event stamped more than `MAX_FUTURE_MS` ahead
+/// of the server's clock.
+pub const FUTURE_TIMESTAMP: &str = "future_timestamp";
+
 /// Setting holding every unsealed day's counts (a few entries at most).
 pub const DAILY_SETTING: &str = "daily_counts";
 
@@ -51,6 +55,7 @@ pub async fn ingest(
     let mut rejected = Vec::new();
     let mut accepted = Vec::with_capacity(parsed.len());
     let mut refused: BTreeMap<fineline_core::Purpose, u64> = BTreeMap::new();
+    let latest = Timestamp::now().plus_millis(MAX_FUTURE_MS);
     {
         let index = state.consents.read().unwrap();
         for (i, item) in parsed.into_iter().enumerate() {
@@ -62,6 +67,21 @@ pub async fn ingest(
                     continue;
                 }
             };
+            // Retention deletes by event time: a row from the future would
+            // outlive every retention period.
+            if ev.timestamp.0 > latest {
+                state.metrics.reject(FUTURE_TIMESTAMP, 1);
+                rejected.push(Rejection {
+                    index: i,
+                    reason: FUTURE_TIMESTAMP.into(),
+                    field: Some("timestamp".into()),
+                    message: format!(
+                        "more than {} minutes ahead of the server's clock",
+                        MAX_FUTURE_MS / 60_000
+                    ),
+                });
+                continue;
+            }
             let subject = state.pseudonymize(&ev.subject_id);
             if !index.allowed(&subject, ev.purpose, ev.timestamp.0) {
                 state.metrics.reject("no_consent", 1);

@@ -9,22 +9,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use fineline_core::{Role, Timestamp};
+use fineline_core::{Role, Timestamp, MAX_FUTURE_MS};
 use fineline_footfall::{Mac, OpeningHours, Sighting, StoreConfig};
 use fineline_ledger::{Commitment, LedgerEntry, Receipt, Salt};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, JsonBody, LateJson};
 use crate::footfall::Dropped;
 use crate::state::AppState;
 use crate::wire_events::{Rejection, WireTime};
 
 /// Largest batch `POST /v1/footfall/sightings` takes.
 pub const MAX_SIGHTINGS: usize = 50_000;
-/// Sightings stamped further ahead of the server's clock are refused.
-const MAX_FUTURE_MS: i64 = 10 * 60_000;
 /// Longest report range, in days.
 const MAX_REPORT_DAYS: i64 = 366;
 /// How far back a report reaches. Every day asked for is published (a
@@ -123,9 +121,10 @@ impl StoreIn {
 pub async fn add_store(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<StoreIn>,
+    body: LateJson<StoreIn>,
 ) -> Result<(StatusCode, Json<StoreIn>), ApiError> {
     caller.require(&[Role::Admin])?;
+    let body = body?.0;
     let cfg = body.into_config()?;
     state.footfall.add_store(state.store(), cfg.clone()).await?;
     Ok((StatusCode::CREATED, Json(StoreIn::from_config(&cfg))))

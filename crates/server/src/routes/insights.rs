@@ -294,10 +294,12 @@ pub struct BudgetIn {
 pub async fn set_budget(
     State(state): State<AppState>,
     caller: Caller,
-    Path(analyst): Path<String>,
-    JsonBody(body): JsonBody<BudgetIn>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    body: crate::error::LateJson<BudgetIn>,
 ) -> Result<(StatusCode, Json<Remaining>), ApiError> {
     caller.require(&[Role::Admin])?;
+    let Path(analyst) = path.map_err(|e| ApiError::field("analyst", e.body_text()))?;
+    let body = body?.0;
     if analyst.is_empty()
         || analyst.len() > 64
         || !analyst

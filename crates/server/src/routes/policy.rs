@@ -10,7 +10,7 @@ use fineline_store::{PolicyRow, WriteOp};
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, LateJson};
 use crate::state::AppState;
 use fineline_core::Role;
 
@@ -46,9 +46,10 @@ pub async fn versions(State(state): State<AppState>) -> Json<serde_json::Value> 
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(mut policy): JsonBody<Policy>,
+    body: LateJson<Policy>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     caller.require(&[Role::Admin])?;
+    let mut policy = body?.0;
     policy.published_at = Timestamp::now();
     let _order = state.consent_order.lock().await;
     let previous = state.current_policy();

@@ -11,7 +11,7 @@ use fineline_store::{ItemRow, WriteOp, WriteSet};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, JsonBody};
+use crate::error::ApiError;
 use crate::recs_service::{Trained, TrainingStatus};
 use crate::routes::consent::{actor_of, authorize_subject};
 use crate::state::AppState;
@@ -104,16 +104,17 @@ fn wire(trained: &Trained, r: fineline_recs::Recommendation) -> RecommendedItem 
 /// popularity and the context item are used. Purchased items are not
 /// recommended again unless the catalogue marks them repeatable; removed
 /// interests stop influencing the answer.
-#[utoipa::path(get, path = "/v1/subjects/{id}/recommendations", params(RecsParams),
+#[utoipa::path(get, path = "/v1/subjects/{id}/recommendations", params(("id" = String, Path, description = "the person's own id, or `me` with their token"), RecsParams),
     responses((status = 200, body = Recommendations), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn recommendations(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw_id): Path<String>,
+    path: crate::routes::consent::LatePath<String>,
     params: Result<Query<RecsParams>, QueryRejection>,
 ) -> Result<Json<Recommendations>, ApiError> {
-    let Query(p) = params.map_err(|e| ApiError::field("n", e.body_text()))?;
+    let raw_id = crate::routes::consent::subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
+    let Query(p) = params.map_err(|e| ApiError::field("n", e.body_text()))?;
     let n = parse_n(p.n)?;
     let context = p
         .context
@@ -236,9 +237,10 @@ pub struct ItemsStored {
 pub async fn put_items(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(items): JsonBody<Vec<ItemIn>>,
+    body: crate::error::LateJson<Vec<ItemIn>>,
 ) -> Result<Json<ItemsStored>, ApiError> {
     caller.require(&[Role::Admin])?;
+    let items = body?.0;
     if items.len() > 10_000 {
         return Err(ApiError::field("items", "at most 10000 items per request"));
     }

@@ -5,7 +5,8 @@
 //! key for anyone, a subject token for its own person only. Every read
 //! is written to the ledger before the data leaves (invariant 3).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
@@ -17,8 +18,8 @@ use fineline_vault::subject_aad;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, JsonBody};
-use crate::routes::consent::{authorize_subject, stored_consents};
+use crate::error::{ApiError, LateJson};
+use crate::routes::consent::{authorize_subject, stored_consents, subject_path, LatePath};
 use crate::state::{AppState, SubjectKeys};
 
 /// The export format's name; bumped when a field changes meaning.
@@ -82,7 +83,8 @@ pub struct TokenRequest {
     /// The business's own id for the person (email, customer number). It
     /// is pseudonymised at once and never stored.
     pub subject_id: String,
-    /// Lifetime such as `15m`, `2h`, `1d` (at most 7 days). Default 15m.
+    /// Lifetime such as `15m`, `2h`, `1d`: at most 7 days (or the server's
+    /// `--token-max-ttl`) in any unit. Default 15m.
     #[serde(default)]
     pub ttl: Option<String>,
 }
@@ -104,14 +106,18 @@ pub struct TokenIssued {
 pub async fn issue_token(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(req): JsonBody<TokenRequest>,
+    body: LateJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenIssued>), ApiError> {
     caller.require(&[Role::Admin])?;
+    let req = body?.0;
     if req.subject_id.trim().is_empty() {
         return Err(ApiError::field("subject_id", "must not be empty"));
     }
-    let ttl = crate::tokens::parse_ttl(req.ttl.as_deref().unwrap_or("15m"))
-        .map_err(|e| ApiError::field("ttl", e))?;
+    let ttl = crate::tokens::parse_ttl(
+        req.ttl.as_deref().unwrap_or("15m"),
+        state.tokens().max_ttl(),
+    )
+    .map_err(|e| ApiError::field("ttl", e))?;
     let expires = Timestamp::now().plus_millis(ttl);
     let token = state
         .tokens()
@@ -279,6 +285,7 @@ async fn interests_of(state: &AppState, subject: &Pseudonym) -> Result<Vec<Inter
 // ---------------------------------------------------------------- export
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// `json` (default) or `html`. `Accept: text/html` also selects HTML.
     pub format: Option<String>,
@@ -301,16 +308,18 @@ fn wants_html(params: &ExportParams, headers: &HeaderMap) -> Result<bool, ApiErr
 
 /// Everything held about a person, as JSON (schema `fineline.export.v1`)
 /// or a readable HTML page. Each export is a ledger entry.
-#[utoipa::path(get, path = "/v1/subjects/{id}/export", params(ExportParams),
+#[utoipa::path(get, path = "/v1/subjects/{id}/export", params(("id" = String, Path, description = "the person's own id, or `me` with their token"), ExportParams),
     responses((status = 200, body = Export), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw_id): Path<String>,
-    Query(params): Query<ExportParams>,
+    path: LatePath<String>,
+    params: Result<Query<ExportParams>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
+    let Query(params) = params.map_err(|e| ApiError::field("format", e.body_text()))?;
     let html = wants_html(&params, &headers)?;
     let doc = build_export(&state, &subject, &caller).await?;
     let mut resp = if html {
@@ -395,12 +404,13 @@ pub struct Summary {
 }
 
 /// What is held about a person at a glance (a ledger entry, like any read).
-#[utoipa::path(get, path = "/v1/subjects/{id}", responses((status = 200, body = Summary), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/subjects/{id}", params(("id" = String, Path, description = "the person's own id, or `me` with their token")), responses((status = 200, body = Summary), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn summary(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw_id): Path<String>,
+    path: LatePath<String>,
 ) -> Result<Json<Summary>, ApiError> {
+    let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     let keys = keys_or_404(&state, &subject).await?;
     log_read(&state, &subject, &keys, view_of(&caller), &caller).await?;
@@ -425,12 +435,13 @@ pub async fn summary(
 // ---------------------------------------------------------------- corrections
 
 /// The person's interests (the derived profile), removed ones flagged.
-#[utoipa::path(get, path = "/v1/subjects/{id}/interests", responses((status = 200, body = Vec<Interest>), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/subjects/{id}/interests", params(("id" = String, Path, description = "the person's own id, or `me` with their token")), responses((status = 200, body = Vec<Interest>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn interests(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw_id): Path<String>,
+    path: LatePath<String>,
 ) -> Result<Json<Vec<Interest>>, ApiError> {
+    let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     let keys = keys_or_404(&state, &subject).await?;
     log_read(&state, &subject, &keys, view_of(&caller), &caller).await?;
@@ -438,12 +449,13 @@ pub async fn interests(
 }
 
 /// One interest.
-#[utoipa::path(get, path = "/v1/subjects/{id}/interests/{category}", responses((status = 200, body = Interest), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/subjects/{id}/interests/{category}", params(("id" = String, Path, description = "the person's own id, or `me` with their token"), ("category" = String, Path)), responses((status = 200, body = Interest), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn interest(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw_id, category)): Path<(String, String)>,
+    path: LatePath<(String, String)>,
 ) -> Result<Json<Interest>, ApiError> {
+    let (raw_id, category) = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     let keys = keys_or_404(&state, &subject).await?;
     log_read(&state, &subject, &keys, view_of(&caller), &caller).await?;
@@ -463,15 +475,17 @@ pub struct InterestEdit {
 }
 
 /// Set an interest's strength (the person corrects their profile).
-#[utoipa::path(put, path = "/v1/subjects/{id}/interests/{category}", request_body = InterestEdit,
+#[utoipa::path(put, path = "/v1/subjects/{id}/interests/{category}", params(("id" = String, Path, description = "the person's own id, or `me` with their token"), ("category" = String, Path)), request_body = InterestEdit,
     responses((status = 200, body = Interest), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn edit_interest(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw_id, category)): Path<(String, String)>,
-    JsonBody(edit): JsonBody<InterestEdit>,
+    path: LatePath<(String, String)>,
+    body: LateJson<InterestEdit>,
 ) -> Result<Json<Interest>, ApiError> {
+    let (raw_id, category) = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
+    let edit = body?.0;
     keys_or_404(&state, &subject).await?;
     if !(0.0..=1.0).contains(&edit.weight) {
         return Err(ApiError::field("weight", "must be between 0 and 1"));
@@ -501,12 +515,13 @@ fn check_category(category: &str) -> Result<(), ApiError> {
 
 /// Remove an inferred interest: it is no longer used and will not be
 /// inferred again.
-#[utoipa::path(delete, path = "/v1/subjects/{id}/interests/{category}", responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/subjects/{id}/interests/{category}", params(("id" = String, Path, description = "the person's own id, or `me` with their token"), ("category" = String, Path)), responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn remove_interest(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw_id, category)): Path<(String, String)>,
+    path: LatePath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let (raw_id, category) = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     keys_or_404(&state, &subject).await?;
     check_category(&category)?;
@@ -524,12 +539,13 @@ pub async fn remove_interest(
 }
 
 /// Delete one of the person's events.
-#[utoipa::path(delete, path = "/v1/subjects/{id}/events/{event_id}", responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/subjects/{id}/events/{event_id}", params(("id" = String, Path, description = "the person's own id, or `me` with their token"), ("event_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_event(
     State(state): State<AppState>,
     caller: Caller,
-    Path((raw_id, event_id)): Path<(String, String)>,
+    path: LatePath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let (raw_id, event_id) = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     let id: i64 = event_id
         .parse()
@@ -565,12 +581,13 @@ pub struct ErasureReceipt {
 /// any copy of their sealed data is unreadable), in one transaction with
 /// the erasure's ledger entry; then every in-memory structure and
 /// registered listener forgets them. The response is the erasure receipt.
-#[utoipa::path(delete, path = "/v1/subjects/{id}", responses((status = 200, body = ErasureReceipt), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/subjects/{id}", params(("id" = String, Path, description = "the person's own id, or `me` with their token")), responses((status = 200, body = ErasureReceipt), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn erase(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw_id): Path<String>,
+    path: LatePath<String>,
 ) -> Result<Json<ErasureReceipt>, ApiError> {
+    let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     erase_subject(&state, &subject).await.map(Json)
 }
