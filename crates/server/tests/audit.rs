@@ -303,4 +303,22 @@ async fn subject_tokens_live_at_most_seven_days_in_any_unit() {
     );
     let (status, body) = srv.get("/v1/subjects/me/consents", &long).await;
     assert_eq!(status, 401, "{body}");
+
+    // A deployment's lower maximum (`serve --token-max-ttl 1h`) holds too.
+    srv.state.tokens().set_max_ttl(3_600_000);
+    let (status, body) = srv
+        .post(
+            "/v1/admin/tokens",
+            &srv.admin,
+            &json!({"subject_id": "gus@example.com", "ttl": "61m"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("maximum of 1h"),
+        "{body}"
+    );
 }
