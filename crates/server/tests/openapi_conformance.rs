@@ -314,6 +314,16 @@ async fn metric_shorthand_is_accepted_and_an_unknown_metric_lists_the_kinds() {
         e["error"]["message"].as_str().unwrap().contains("\"kind\""),
         "{e}"
     );
+    // Found by schemathesis once the schema showed time ranges: an extreme
+    // range overflowed a subtraction before validation and dropped the
+    // connection.
+    for (from, to) in [(0, i64::MIN), (-1, i64::MAX), (i64::MIN, i64::MAX)] {
+        let q = json!({"metric": "count", "event_types": ["view"], "cost_nano_rho": 1000,
+            "group_by": [{"kind": "day"}],
+            "filters": [{"kind": "time_range", "from": from, "to": to}]});
+        let (s, e) = srv.post("/v1/insights/query", &srv.analyst, &q).await;
+        assert!(s == 200 || s == 400, "{from}..{to}: {s} {e}");
+    }
     // A misspelt field is refused, not ignored (a dropped `min_subjects`
     // would quietly leave the floor where it was).
     let q = json!({"metric": "count", "event_types": ["view"], "min_subject": 500});

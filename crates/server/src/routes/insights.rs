@@ -68,7 +68,13 @@ async fn declared_keys(state: &AppState, query: &Query) -> Result<DeclaredKeys, 
     cats.sort();
     cats.dedup();
     let days = query.filters.iter().find_map(|f| match f {
-        Filter::TimeRange { from, to } if (to - from) / 86_400_000 <= 3660 => {
+        // Checked: any i64 pair arrives here before validation (an inverted
+        // or overflowing range then fails validation, not this subtraction).
+        Filter::TimeRange { from, to }
+            if to
+                .checked_sub(*from)
+                .is_some_and(|d| d > 0 && d / 86_400_000 <= 3660) =>
+        {
             Some(DeclaredKeys::days_between(*from, *to))
         }
         _ => None,
