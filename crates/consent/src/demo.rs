@@ -68,9 +68,9 @@ Questions: privacy@northwind.example.";
             decl(
                 Purpose::PartnerInsights,
                 "Share statistics with the brands we sell, such as how many people bought a \
-                 jacket in a region. Partners only get totals with mathematical noise added \
-                 (differential privacy), never anything about you alone. We never sell your \
-                 data.",
+                 jacket in a region. Partners only get totals over groups of at least 100 \
+                 people, with mathematical noise added (differential privacy), never anything \
+                 about you alone. We never sell your data.",
                 &["purchase_history", "store_visits"],
                 90,
                 &["brand partners"],

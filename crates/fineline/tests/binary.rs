@@ -714,3 +714,18 @@ fn the_recommender_model_is_chosen_on_the_command_line() {
         "{err}"
     );
 }
+
+/// The insights floor is the admin's to raise, never to lower below what
+/// the policy promises: the server refuses to start with less.
+#[test]
+fn serve_refuses_an_insights_floor_below_the_promised_100() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = cli(&["serve", "--insights-floor", "99", "--data-dir", data]);
+    assert!(!out.status.success(), "started with a floor of 99");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("insights-floor") && err.contains("100"),
+        "{err}"
+    );
+}

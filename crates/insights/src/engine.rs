@@ -1,8 +1,9 @@
 //! Planning (cost, scales, threshold: public parameters only) and running a query on rows.
 //!
 //! Two steps when needed:
-//! 1. **Selection** on noisy distinct-subject counts: groups below `min_subjects` are dropped,
-//!    and keys that are not public are kept only above OpenDP's noisy threshold. Dropping
+//! 1. **Selection** on noisy distinct-subject counts: groups below `min_subjects` (never less
+//!    than the deployment's floor) are dropped, and keys that are not public are kept only
+//!    above max(`min_subjects`, OpenDP's threshold for δ). Dropping
 //!    looks only at these noisy counts, so it is post-processing of a DP release and costs
 //!    nothing beyond the share of ρ spent on them; a group that exists because of one person
 //!    never appears except with probability δ.
@@ -45,6 +46,8 @@ enum Values {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub query: Query,
+    /// The query's `min_subjects` with the deployment's floor applied.
+    min_subjects: u64,
     public_keys: Option<Vec<GroupKey>>,
     selection: Option<NoisePlan>,
     values: Vec<(Values, NoisePlan)>,
@@ -111,8 +114,11 @@ pub fn bin_bounds(index: u32, lower: i64, upper: i64, bins: u32) -> Bin {
 }
 
 impl Plan {
-    pub fn new(query: &Query, declared: &DeclaredKeys) -> Result<Plan, InsightError> {
+    /// Plans `query`; `floor` is the deployment's smallest releasable group (the server passes
+    /// its configured floor, at least [`crate::query::MIN_FLOOR`]; 0 measures the bare mechanism).
+    pub fn new(query: &Query, declared: &DeclaredKeys, floor: u64) -> Result<Plan, InsightError> {
         query.validate()?;
+        let min_subjects = query.min_subjects(floor)?;
         let public_keys = declared.public_keys(&query.group_by);
         if let Some(k) = &public_keys {
             if k.len() > MAX_DECLARED_GROUPS {
@@ -123,7 +129,6 @@ impl Plan {
         let g = query.bounds.max_groups;
         let r = query.bounds.max_rows_per_group as i64;
         let rho = query.cost_nano_rho();
-        let min_subjects = query.min_subjects();
         let distinct_only = matches!(query.metric, Metric::DistinctSubjects)
             || (matches!(query.metric, Metric::Count | Metric::TopK { .. }) && r == 1);
         let needs_selection = public_keys.is_none() || min_subjects > 0 || distinct_only;
@@ -141,6 +146,8 @@ impl Plan {
         } else if public_keys.is_some() {
             Some(NoisePlan::vector(mech, distinct_sens, sel_rho)?)
         } else {
+            // The threshold is max(min_subjects, OpenDP's threshold for δ): spending more ρ
+            // lowers OpenDP's part but never the floor.
             let min = i64::try_from(min_subjects).unwrap_or(i64::MAX);
             Some(NoisePlan::thresholded(
                 mech,
@@ -185,6 +192,7 @@ impl Plan {
         let delta = selection.and_then(|s| s.threshold).map_or(0.0, |(_, d)| d);
         Ok(Plan {
             query: query.clone(),
+            min_subjects,
             public_keys,
             selection,
             values,
@@ -206,6 +214,11 @@ impl Plan {
     /// Whether group keys come from public lists (released for every key) or a noisy threshold.
     pub fn keys_are_public(&self) -> bool {
         self.public_keys.is_some()
+    }
+
+    /// The smallest group (noisy distinct people) this plan releases.
+    pub fn min_subjects(&self) -> u64 {
+        self.min_subjects
     }
 
     pub fn threshold(&self) -> Option<i64> {
@@ -239,7 +252,7 @@ impl Plan {
         );
 
         // Step 1: selected groups as (key, id in rows, noisy distinct if measured).
-        let min_subjects = q.min_subjects() as i64;
+        let min_subjects = i64::try_from(self.min_subjects).unwrap_or(i64::MAX);
         let mut selected: Vec<(GroupKey, Option<u32>, Option<i64>)> = Vec::new();
         match (&public_ids, &self.selection) {
             (Some(ids), None) => {
@@ -259,7 +272,7 @@ impl Plan {
                 let noisy = sel.release_vector(truth)?;
                 let keys = self.public_keys.as_ref().expect("public");
                 for ((k, i), n) in keys.iter().zip(ids).zip(noisy) {
-                    // Public keys are all released unless a floor was asked for.
+                    // Public keys are all released only without a floor (the bare mechanism).
                     if min_subjects == 0 || n >= min_subjects {
                         selected.push((k.clone(), *i, Some(n)));
                     }
@@ -306,7 +319,7 @@ impl Plan {
             privacy: self.privacy,
             mechanism: q.mechanism,
             threshold: self.threshold(),
-            min_subjects: q.min_subjects(),
+            min_subjects: self.min_subjects,
         })
     }
 

@@ -11,6 +11,8 @@
 //!   discrete Gaussian / Laplace samplers.
 //! - Groups whose keys are not public are released only above a noisy threshold; groups with
 //!   fewer than `min_subjects` noisy distinct people are dropped (post-processing of a DP count).
+//!   `min_subjects` is never below the deployment's floor, which `Plan::new` takes as an argument
+//!   and the server configures (at least [`query::MIN_FLOOR`]).
 //! - A plan's cost depends only on the query, never on the data, so it can be charged
 //!   atomically before any result exists: `Plan::new` → `BudgetLedger::charge` → `Plan::run`.
 //! - Budgets are integers (nano-ρ, femto-δ): composition is exact and cannot overspend.

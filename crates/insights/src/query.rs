@@ -15,6 +15,10 @@ pub const DEFAULT_MAX_GROUPS: u32 = 4;
 pub const DEFAULT_MAX_ROWS_PER_GROUP: u32 = 10;
 /// Default `min_subjects` when any dimension is a location cell (de Montjoye: few points single people out).
 pub const DEFAULT_MIN_SUBJECTS_LOCATION: u64 = 100;
+/// The smallest group of distinct people a deployment's releases may show: what README and
+/// the demo policy promise. A deployment may raise its floor (`serve --insights-floor`), never
+/// lower it; a query may raise its own `min_subjects` above the floor, never lower it.
+pub const MIN_FLOOR: u64 = 100;
 /// H3 resolution above which cells are small enough to follow one person home.
 pub const MAX_H3_RES: u8 = 7;
 /// Upper bound on the number of groups a query may declare, to keep releases bounded.
@@ -133,8 +137,9 @@ pub struct Query {
     pub mechanism: Mechanism,
     #[serde(default)]
     pub bounds: Bounds,
-    /// Groups with fewer (noisy) distinct people are dropped; `None` means
-    /// [`DEFAULT_MIN_SUBJECTS_LOCATION`] when grouping by cell, else 0.
+    /// Groups with fewer (noisy) distinct people are dropped; `None` means the deployment's
+    /// floor (at least [`DEFAULT_MIN_SUBJECTS_LOCATION`] when grouping by cell). Below the
+    /// floor is refused: see [`Query::min_subjects`].
     #[serde(default)]
     pub min_subjects: Option<u64>,
 }
@@ -164,6 +169,11 @@ pub enum QueryError {
     BadTimeRange { from: i64, to: i64 },
     #[error("group_by declares {0} groups, more than {MAX_DECLARED_GROUPS}")]
     TooManyGroups(usize),
+    #[error(
+        "min_subjects {asked} is below this deployment's floor of {floor} people: \
+         ask for {floor} or more, or leave it out"
+    )]
+    BelowFloor { asked: u64, floor: u64 },
 }
 
 impl Query {
@@ -203,14 +213,16 @@ impl Query {
         self.cost_nano_rho() as f64 / NANO as f64
     }
 
-    pub fn min_subjects(&self) -> u64 {
-        self.min_subjects.unwrap_or_else(|| {
-            if self.h3_res().is_some() {
-                DEFAULT_MIN_SUBJECTS_LOCATION
-            } else {
-                0
-            }
-        })
+    /// The smallest group this query may release, given the deployment's `floor`: the asked
+    /// `min_subjects` if at least the floor, else the floor (raised for location cells). Asking
+    /// below the floor is an error rather than silently raised, so the analyst learns the rule.
+    pub fn min_subjects(&self, floor: u64) -> Result<u64, QueryError> {
+        match self.min_subjects {
+            Some(asked) if asked < floor => Err(QueryError::BelowFloor { asked, floor }),
+            Some(asked) => Ok(asked),
+            None if self.h3_res().is_some() => Ok(floor.max(DEFAULT_MIN_SUBJECTS_LOCATION)),
+            None => Ok(floor),
+        }
     }
 
     /// The H3 resolution if the query groups by location cell.

@@ -68,7 +68,7 @@ impl DeclaredKeys {
     pub fn days_between(from_ms: i64, to_ms: i64) -> Vec<i64> {
         const DAY: i64 = 86_400_000;
         let first = from_ms.div_euclid(DAY);
-        let last = (to_ms - 1).div_euclid(DAY);
+        let last = to_ms.saturating_sub(1).div_euclid(DAY);
         (first..=last).collect()
     }
 

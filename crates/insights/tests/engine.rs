@@ -59,7 +59,12 @@ fn query_file_format_round_trips() {
     )
     .unwrap();
     assert_eq!(minimal.bounds, Bounds::default());
-    assert_eq!(minimal.min_subjects(), 100);
+    assert_eq!(
+        minimal.min_subjects(0),
+        Ok(100),
+        "location cells: 100 even without a floor"
+    );
+    assert_eq!(minimal.min_subjects(300), Ok(300), "the floor when higher");
 }
 
 #[test]
@@ -91,7 +96,7 @@ fn bounding_caps_each_person() {
 #[test]
 fn cost_is_fixed_before_data_and_delta_only_for_unknown_keys() {
     let q = count_by_region(10_000_000, Mechanism::Gaussian);
-    let p = Plan::new(&q, &declared()).unwrap();
+    let p = Plan::new(&q, &declared(), 0).unwrap();
     assert!(p.keys_are_public());
     assert_eq!(
         p.cost(),
@@ -100,7 +105,7 @@ fn cost_is_fixed_before_data_and_delta_only_for_unknown_keys() {
             femto_delta: 0
         }
     );
-    let p = Plan::new(&q, &DeclaredKeys::default()).unwrap();
+    let p = Plan::new(&q, &DeclaredKeys::default(), 0).unwrap();
     assert!(!p.keys_are_public());
     assert_eq!(p.cost().nano_rho, 10_000_000);
     assert!(p.cost().femto_delta > 0 && p.cost().delta() <= THRESHOLD_DELTA * 1.000001);
@@ -111,7 +116,7 @@ fn public_keys_are_all_released_even_without_data() {
     let mut set = RowSet::new();
     add_people(&mut set, 0, 500, 3, "north", 1);
     let q = count_by_region(100_000_000, Mechanism::Gaussian);
-    let r = Plan::new(&q, &declared()).unwrap().run(&set, 1).unwrap();
+    let r = Plan::new(&q, &declared(), 0).unwrap().run(&set, 1).unwrap();
     let keys: Vec<_> = r.groups.iter().map(|g| g.key.clone()).collect();
     assert_eq!(keys, vec![region("north"), region("south")]);
     let north = r.groups[0].estimate;
@@ -133,7 +138,7 @@ fn a_group_of_one_person_never_appears_under_threshold() {
             min_subjects: Some(0),
             ..count_by_region(100_000_000, mech)
         };
-        let plan = Plan::new(&q, &DeclaredKeys::default()).unwrap();
+        let plan = Plan::new(&q, &DeclaredKeys::default(), 0).unwrap();
         assert!(plan.threshold().unwrap() > 1);
         for seed in 0..50 {
             let r = plan.run(&set, seed).unwrap();
@@ -163,7 +168,7 @@ fn small_location_cells_are_dropped() {
         });
     }
     let q = Query::heatmap(7, vec!["visit".into()], Some(50_000_000));
-    let plan = Plan::new(&q, &DeclaredKeys::default()).unwrap();
+    let plan = Plan::new(&q, &DeclaredKeys::default(), 0).unwrap();
     assert!(plan.threshold().unwrap() >= 100);
     let r = plan.run(&set, 3).unwrap();
     assert_eq!(r.groups.len(), 1);
@@ -199,7 +204,7 @@ fn app_insights_counts_by_category_and_region() {
         });
     }
     let q = Query::app_insights(Some(50_000_000));
-    let r = Plan::new(&q, &declared()).unwrap().run(&set, 9).unwrap();
+    let r = Plan::new(&q, &declared(), 0).unwrap().run(&set, 9).unwrap();
     assert_eq!(r.groups.len(), 4);
     for g in &r.groups {
         let truth = if g.key.0[1] == KeyValue::Region("north".into()) {
@@ -225,7 +230,7 @@ fn sum_mean_histogram_and_top_k() {
             metric,
             ..base.clone()
         };
-        Plan::new(&q, &declared()).unwrap().run(&set, 5).unwrap()
+        Plan::new(&q, &declared(), 0).unwrap().run(&set, 5).unwrap()
     };
     let r = run(Metric::Sum {
         lower: Some(0),
@@ -270,7 +275,10 @@ fn distinct_counts_over_public_keys_release_every_key() {
             ..count_by_region(1_000_000, Mechanism::Laplace)
         };
         for seed in 0..20 {
-            let r = Plan::new(&q, &declared()).unwrap().run(&set, seed).unwrap();
+            let r = Plan::new(&q, &declared(), 0)
+                .unwrap()
+                .run(&set, seed)
+                .unwrap();
             assert_eq!(
                 r.groups.len(),
                 2,

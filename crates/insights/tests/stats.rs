@@ -22,7 +22,7 @@ fn plan(rho: u64, mech: Mechanism, bounds: Bounds) -> Plan {
         regions: Some(vec!["north".into()]),
         ..Default::default()
     };
-    Plan::new(&q, &declared).unwrap()
+    Plan::new(&q, &declared, 0).unwrap()
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::routes::consent::StoredConsent;
 use crate::sync::{Mutex, RwLock};
 use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
 use fineline_core::{Pseudonym, Role};
+use fineline_insights::query::MIN_FLOOR;
 use fineline_ledger::{Commitment, LogSigner, Salt};
 use fineline_store::Store;
 use fineline_vault::{DataKey, PersonKeys, Vault};
@@ -49,6 +50,9 @@ pub struct Inner {
     daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
     /// Told after each erasure commits; see `crate::erasure`.
     pub(crate) erasure_listeners: RwLock<Vec<Arc<dyn crate::erasure::ErasureListener>>>,
+    /// Smallest group (distinct people) any insights release shows; the
+    /// admin's setting, never below `MIN_FLOOR`. See [`AppState::set_insights_floor`].
+    insights_floor: std::sync::atomic::AtomicU64,
 }
 
 /// A person's unwrapped data key and ledger salt, cached while they exist:
@@ -128,7 +132,29 @@ impl AppState {
             release_order: tokio::sync::Mutex::new(()),
             daily: Mutex::new(daily),
             erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
+            insights_floor: std::sync::atomic::AtomicU64::new(MIN_FLOOR),
         })))
+    }
+
+    /// The deployment's insights floor: no release shows a group of fewer
+    /// (noisy) distinct people, and no query may ask for less.
+    pub fn insights_floor(&self) -> u64 {
+        self.insights_floor
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the insights floor (`serve --insights-floor`). Refuses one below
+    /// [`MIN_FLOOR`], the smallest group README and the policy promise.
+    pub fn set_insights_floor(&self, floor: u64) -> Result<(), String> {
+        if floor < MIN_FLOOR {
+            return Err(format!(
+                "the insights floor must be at least {MIN_FLOOR} people (what the privacy \
+                 policy promises partners never see less than), got {floor}"
+            ));
+        }
+        self.insights_floor
+            .store(floor, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn tokens(&self) -> &TokenIssuer {

@@ -42,8 +42,10 @@ impl Default for DemoShape {
     fn default() -> Self {
         Self {
             seed: 42,
-            subjects: 200,
-            events: 5_000,
+            // Enough people granting partner insights (about 40%) that the
+            // console's insights clear the 100-person floor.
+            subjects: 600,
+            events: 15_000,
             items: 300,
         }
     }

@@ -34,6 +34,12 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub rate_limits: Vec<String>,
+    /// Smallest group of distinct people any partner insights release may
+    /// show (queries, app usage, heatmaps, the console). Queries may ask for
+    /// more, never less. At least 100: what the privacy policy promises.
+    #[arg(long, env = "FINELINE_INSIGHTS_FLOOR", default_value_t = fineline_insights::query::MIN_FLOOR,
+          value_parser = clap::value_parser!(u64).range(fineline_insights::query::MIN_FLOOR..))]
+    pub insights_floor: u64,
     /// Take the client address for `public` limits from this header's last
     /// entry (e.g. X-Forwarded-For) — only behind a proxy you run that sets it.
     #[arg(long, env = "FINELINE_CLIENT_IP_HEADER")]
@@ -59,6 +65,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     state.tokens().set_max_ttl(token_max_ttl);
     state.recs.set_config(args.recs.recs_model);
     state.rate_limits.configure(limits);
+    state
+        .set_insights_floor(args.insights_floor)
+        .map_err(anyhow::Error::msg)?;
     state.recs.set_schedule(
         (args.recs_train_every > 0).then(|| std::time::Duration::from_secs(args.recs_train_every)),
     );

@@ -69,7 +69,7 @@ export async function render(root) {
 function drawResult(box, answer) {
   const groups = answer.groups;
   if (!groups.length) {
-    box.append(el('p', {}, 'No group had enough people to be shown.'));
+    box.append(el('p', { 'data-key': 'q-none' }, `No group had at least ${answer.min_subjects} people, the smallest group this server shows.`));
     return;
   }
   const labels = groups.map((g) => keyLabel(g.key));
@@ -81,6 +81,7 @@ function drawResult(box, answer) {
     lo: groups.map((g) => g.ci95[0]),
     hi: groups.map((g) => g.ci95[1]),
   });
+  box.append(el('p', { class: 'muted', 'data-key': 'q-floor' }, `Groups of fewer than ${answer.min_subjects} people are never shown.`));
   box.append(table(`Spent ρ = ${answer.privacy.rho} (ε = ${fmt.num(answer.privacy.epsilon, 3)} at δ = ${answer.privacy.delta}), ${answer.mechanism} noise`,
     ['Group', { text: 'Estimate', num: true }, { text: '95% interval', num: true }, { text: 'Noise scale', num: true }],
     groups.map((g, i) => [labels[i],

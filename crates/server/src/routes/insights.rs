@@ -19,6 +19,7 @@ use crate::auth::Caller;
 use crate::budget::{self, Analyst, Remaining};
 use crate::error::{ApiError, JsonBody};
 use crate::insights_data::{load_rows, LOCATION_KIND};
+use crate::routes::insights_wire::QueryIn;
 use crate::state::AppState;
 use crate::wire_events::parse_time;
 
@@ -42,6 +43,7 @@ fn query_field(e: &QueryError) -> &'static str {
         },
         QueryError::ZeroCost => "cost_nano_rho",
         QueryError::BadTimeRange { .. } => "filters.time_range",
+        QueryError::BelowFloor { .. } => "min_subjects",
     }
 }
 
@@ -66,7 +68,13 @@ async fn declared_keys(state: &AppState, query: &Query) -> Result<DeclaredKeys, 
     cats.sort();
     cats.dedup();
     let days = query.filters.iter().find_map(|f| match f {
-        Filter::TimeRange { from, to } if (to - from) / 86_400_000 <= 3660 => {
+        // Checked: any i64 pair arrives here before validation (an inverted
+        // or overflowing range then fails validation, not this subtraction).
+        Filter::TimeRange { from, to }
+            if to
+                .checked_sub(*from)
+                .is_some_and(|d| d > 0 && d / 86_400_000 <= 3660) =>
+        {
             Some(DeclaredKeys::days_between(*from, *to))
         }
         _ => None,
@@ -142,7 +150,7 @@ async fn answer(
     query: &Query,
 ) -> Result<(Release, bool, Remaining), ApiError> {
     let declared = declared_keys(state, query).await?;
-    let plan = Plan::new(query, &declared).map_err(insight_error)?;
+    let plan = Plan::new(query, &declared, state.insights_floor()).map_err(insight_error)?;
     let rows = load_rows(state, query).await?;
     let remaining = budget::charge_cost(state, &analyst.id, plan.cost(), digest(query)).await?;
     let seed = rand::random::<u64>();
@@ -154,15 +162,18 @@ async fn answer(
     Ok((release, keys_public, remaining))
 }
 
-/// Run a differentially private query (analyst or admin).
-#[utoipa::path(post, path = "/v1/insights/query", request_body(content = Object),
+/// Run a differentially private query (analyst or admin). Groups of fewer
+/// distinct people than `min_subjects` (at least the deployment's floor) are
+/// never released.
+#[utoipa::path(post, path = "/v1/insights/query", request_body = QueryIn,
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody),
               (status = 429, body = crate::error::ErrorBody)))]
 pub async fn query(
     State(state): State<AppState>,
     analyst: Analyst,
-    JsonBody(query): JsonBody<Query>,
+    JsonBody(query): JsonBody<QueryIn>,
 ) -> Result<Json<Value>, ApiError> {
+    let query = Query::from(query);
     let (release, public, remaining) = answer(&state, &analyst, &query).await?;
     Ok(Json(release_json(&release, public, &remaining)))
 }

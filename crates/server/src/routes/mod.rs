@@ -4,6 +4,7 @@ pub mod events;
 pub mod export_html;
 pub mod footfall;
 pub mod insights;
+pub mod insights_wire;
 pub mod ledger;
 pub mod ops;
 pub mod policy;

@@ -3,11 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use fineline_consent::{reconsent_required, Policy};
+use std::collections::BTreeSet;
+
+use fineline_consent::{reconsent_required, Policy, PurposeDeclaration};
 use fineline_core::{Purpose, Timestamp};
 use fineline_ledger::LedgerEntry;
 use fineline_store::{PolicyRow, WriteOp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, LateJson};
@@ -21,6 +23,71 @@ pub struct Published {
     #[schema(value_type = Vec<String>)]
     pub reconsent_required: Vec<Purpose>,
     pub ledger_index: u64,
+}
+
+/// A policy as an admin publishes it: the documented body of `POST
+/// /v1/policy`, converted into the consent crate's [`Policy`].
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyIn {
+    /// One more than the current version (1 for the first).
+    pub version: u32,
+    /// Ignored: the server stamps the time it publishes.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    pub published_at: Option<Timestamp>,
+    pub title: String,
+    /// Plain-language text shown to people before they choose.
+    pub text: String,
+    pub purposes: Vec<PurposeDeclarationIn>,
+}
+
+/// What the policy says about one purpose.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeDeclarationIn {
+    #[schema(value_type = PurposeName)]
+    pub purpose: Purpose,
+    pub description: String,
+    /// Slugs such as `purchase_history` (lower-case `a-z`, `0-9`, `_`).
+    pub data_categories: BTreeSet<String>,
+    pub retention_days: u32,
+    /// Who receives the data beyond the business itself; empty if no one.
+    pub recipients: BTreeSet<String>,
+}
+
+/// The purposes a person can grant.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents `Purpose`, which is what is parsed
+pub enum PurposeName {
+    Personalization,
+    Analytics,
+    PartnerInsights,
+    Location,
+    InStoreDetection,
+}
+
+impl PolicyIn {
+    fn into_policy(self, published_at: Timestamp) -> Policy {
+        Policy {
+            version: self.version,
+            published_at,
+            title: self.title,
+            text: self.text,
+            purposes: self
+                .purposes
+                .into_iter()
+                .map(|d| PurposeDeclaration {
+                    purpose: d.purpose,
+                    description: d.description,
+                    data_categories: d.data_categories,
+                    retention_days: d.retention_days,
+                    recipients: d.recipients,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The current policy, public.
@@ -42,15 +109,14 @@ pub async fn versions(State(state): State<AppState>) -> Json<serde_json::Value> 
 }
 
 /// Publish a new policy version (admin).
-#[utoipa::path(post, path = "/v1/policy", responses((status = 201, body = Published), (status = 400, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/policy", request_body = PolicyIn, responses((status = 201, body = Published), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
-    body: LateJson<Policy>,
+    body: LateJson<PolicyIn>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     caller.require(&[Role::Admin])?;
-    let mut policy = body?.0;
-    policy.published_at = Timestamp::now();
+    let policy = body?.0.into_policy(Timestamp::now());
     let _order = state.consent_order.lock().await;
     let previous = state.current_policy();
     policy
