@@ -49,7 +49,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         limits.set(assignment)?;
     }
     let state = super::open_state(&args.store).await?;
-    state.recs.set_config(args.recs.recs_model);
+    state.recs.set_config(args.recs.config());
     state.rate_limits.configure(limits);
     state.recs.set_schedule(
         (args.recs_train_every > 0).then(|| std::time::Duration::from_secs(args.recs_train_every)),
