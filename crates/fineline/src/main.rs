@@ -31,6 +31,22 @@ pub struct RecsArgs {
     /// (docs/benchmarks.md).
     #[arg(long, env = "FINELINE_RECS_MODEL", default_value = "ease", value_parser = parse_recs_model)]
     pub recs_model: fineline_recs::RecsConfig,
+    /// Distinct consenting people who must have held a pair of items
+    /// before it may show in a public answer (`GET /v1/items/{item}/similar`,
+    /// non-personal recommendations), and an item before it may show as
+    /// popular there (docs/security.md says why 10).
+    #[arg(long, env = "FINELINE_RECS_PUBLIC_MIN_PEOPLE", default_value_t = fineline_recs::DEFAULT_MIN_SUPPORT,
+          value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+    pub recs_public_min_people: u32,
+}
+
+impl RecsArgs {
+    /// The recommender configuration these options ask for.
+    pub fn config(&self) -> fineline_recs::RecsConfig {
+        let mut config = self.recs_model;
+        config.knn.min_support = self.recs_public_min_people;
+        config
+    }
 }
 
 fn parse_recs_model(text: &str) -> Result<fineline_recs::RecsConfig, String> {
@@ -57,6 +73,7 @@ fn parse_recs_model(text: &str) -> Result<fineline_recs::RecsConfig, String> {
                 alpha: 0.5,
                 beta: 0.3,
             },
+            ..KnnConfig::default()
         })),
         (Some("rp3beta"), Some(a), Some(b), Some(k), None) => {
             let number = |s: &str, what: &str| -> Result<f64, String> {
@@ -80,6 +97,7 @@ fn parse_recs_model(text: &str) -> Result<fineline_recs::RecsConfig, String> {
                     alpha: number(a, "ALPHA")?,
                     beta: number(b, "BETA")?,
                 },
+                ..KnnConfig::default()
             }))
         }
         _ => Err(format!(

@@ -258,6 +258,98 @@ fn a_backup_taken_before_an_erasure_reveals_nothing_of_the_erased_person() {
     }
 }
 
+/// Analytic dimension values are kept in the clear for DP queries, and
+/// only while a row uses them: a region (and an item) only P ever sent is
+/// in no file of the data dir once P is erased, and none of a data dir
+/// restored from a backup taken before the erasure.
+#[test]
+fn an_erased_persons_clear_dimension_values_leave_every_file() {
+    const P_REGION: &str = "p-only-region-saffron-9917";
+    const P_ITEM: &str = "p-only-sku-quartz-2261";
+    let tmp = tempfile::tempdir().unwrap();
+    let live = tmp.path().join("live");
+    let admin = create_key(&live, "admin");
+    let ingest = create_key(&live, "ingest");
+    let mut server = Server::start(&live);
+    let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
+    assert_eq!(
+        server.call("POST", "/v1/policy", &admin, Some(json!(policy))).0,
+        201
+    );
+    for who in [P, Q] {
+        let body = json!({"source": "web", "grant": ["analytics", "partner_insights"]});
+        let path = format!("/v1/subjects/{who}/consents");
+        assert_eq!(server.call("POST", &path, &admin, Some(body)).0, 201);
+    }
+    let now = fineline_core::Timestamp::now().millis() + 1;
+    let events = json!([
+        {"subject_id": P, "type": "app_open", "item": P_ITEM, "timestamp": now,
+         "purpose": "analytics", "properties": {"region": P_REGION}},
+        {"subject_id": Q, "type": "app_open", "item": "sku-1", "timestamp": now,
+         "purpose": "analytics", "properties": {"region": "north"}},
+    ]);
+    let (status, r) = server.call("POST", "/v1/events", &ingest, Some(events));
+    assert_eq!((status, r["accepted"].as_u64()), (200, Some(2)), "{r}");
+    let backups = tmp.path().join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    let backup = backups.join("before-erasure.db");
+    let live_s = live.to_str().unwrap();
+    ok(cli(&[
+        "backup",
+        "create",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        live_s,
+    ]));
+    // The values are in the clear, so the scan below can find them: the
+    // backup (taken before the erasure) keeps them until it expires.
+    let backup_bytes = std::fs::read(&backup).unwrap();
+    assert!(contains(&backup_bytes, P_REGION.as_bytes()));
+    assert!(contains(&backup_bytes, P_ITEM.as_bytes()));
+
+    let (status, body) = server.call("DELETE", &format!("/v1/subjects/{P}"), &admin, None);
+    assert_eq!(status, 200, "{body}");
+    let leftovers = |dir: &Path| -> Vec<String> {
+        files(dir)
+            .into_iter()
+            .filter(|(_, bytes)| {
+                contains(bytes, P_REGION.as_bytes()) || contains(bytes, P_ITEM.as_bytes())
+            })
+            .map(|(name, _)| name)
+            .collect()
+    };
+    // While the server still runs (data store, its WAL, the key store)...
+    assert!(leftovers(&live).is_empty(), "{:?}", leftovers(&live));
+    server.stop();
+    // ...and after it closed the store.
+    assert!(leftovers(&live).is_empty(), "{:?}", leftovers(&live));
+
+    let restored = tmp.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    for f in ["keys.json", "datakeys.db"] {
+        std::fs::copy(live.join(f), restored.join(f)).unwrap();
+    }
+    let said = ok(cli(&[
+        "backup",
+        "restore",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        restored.to_str().unwrap(),
+    ]));
+    assert!(said.contains("purged 1 people"), "{said}");
+    assert!(leftovers(&restored).is_empty(), "{:?}", leftovers(&restored));
+    let mut server = Server::start(&restored);
+    // Q's value is still there for queries.
+    let q_export = server.call("GET", &format!("/v1/subjects/{Q}/export"), &admin, None);
+    assert_eq!(q_export.0, 200);
+    server.stop();
+    assert!(leftovers(&restored).is_empty(), "{:?}", leftovers(&restored));
+    let kept = files(&restored)
+        .into_iter()
+        .any(|(_, bytes)| contains(&bytes, b"north"));
+    assert!(kept, "Q's region is kept for insights");
+}
+
 /// P's and Q's pseudonyms, checking that the backup holds `n` events for
 /// each that the live key store opens (so the later failure to open P's
 /// is the shredding, not a broken backup).

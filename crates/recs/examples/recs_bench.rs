@@ -7,10 +7,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use fineline_recs::bench::{
-    load_instacart, load_movielens, read_peers, read_split, run_ours, table, write_split,
+    load_instacart, load_movielens, read_peers, read_split, run_ours, run_public, table,
+    write_split, PublicAnswer,
 };
 use fineline_recs::eval::{split, Evaluator};
-use fineline_recs::{Algorithm, EaseConfig, KnnConfig, RecsConfig, RecsError, Weighting};
+use fineline_recs::{
+    Algorithm, EaseConfig, KnnConfig, RecsConfig, RecsError, Weighting, DEFAULT_MIN_SUPPORT,
+};
 
 const SEED: u64 = 20260;
 const K: usize = 10;
@@ -59,6 +62,7 @@ fn configs(kind: &str) -> Vec<(String, RecsConfig)> {
         knn: KnnConfig {
             neighbours: 50,
             weighting,
+            ..KnnConfig::default()
         },
         ease: None,
         serve: Algorithm::Neighbours,
@@ -85,6 +89,7 @@ fn configs(kind: &str) -> Vec<(String, RecsConfig)> {
         knn: KnnConfig {
             neighbours: k,
             weighting: Weighting::Rp3 { alpha, beta },
+            ..KnnConfig::default()
         },
         ..knn(Weighting::Cosine)
     };
@@ -106,14 +111,41 @@ fn configs(kind: &str) -> Vec<(String, RecsConfig)> {
     ]
 }
 
+/// Public answers (similar items, the non-personal tier) of the
+/// neighbourhood models that serve them, with every pair public (k = 1, as
+/// before the floor) and with the served floor.
+fn public_configs(kind: &str) -> Vec<(String, RecsConfig, PublicAnswer)> {
+    let mut out = Vec::new();
+    for (name, config) in configs(kind).into_iter().take(2) {
+        for k in [1, DEFAULT_MIN_SUPPORT] {
+            let mut c = config;
+            c.knn.min_support = k;
+            out.push((
+                format!("public similar, {name} k={k}"),
+                c,
+                PublicAnswer::SimilarItems,
+            ));
+        }
+    }
+    for k in [1, DEFAULT_MIN_SUPPORT] {
+        let mut c = configs(kind)[0].1;
+        c.knn.min_support = k;
+        out.push((format!("public popular k={k}"), c, PublicAnswer::Popular));
+    }
+    out
+}
+
 fn report(kind: &str, dir: &Path) -> Result<(), RecsError> {
     let s = read_split(dir)?;
     let evaluator = Evaluator::new(&s, K);
     let peers = read_peers(dir, &evaluator)?;
-    let ours = configs(kind)
+    let mut ours = configs(kind)
         .into_iter()
         .map(|(name, c)| run_ours(&name, c, &s, &evaluator, K))
         .collect::<Result<Vec<_>, _>>()?;
+    for (name, c, what) in public_configs(kind) {
+        ours.push(run_public(&name, c, what, &s, &evaluator, K)?);
+    }
     print!("{}", table(kind, &ours, &peers));
     Ok(())
 }

@@ -229,6 +229,70 @@ pub fn run_ours(
     })
 }
 
+/// What a public answer can do for a person, measured as a recommender:
+/// public answers never read anyone's history, so these are upper bounds of
+/// what a page built from them shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicAnswer {
+    /// Every training item's public similar-items list, summed (what a
+    /// shop showing "similar items" on each page a person visited offers).
+    SimilarItems,
+    /// The non-personal tier without a context item: the public popular list.
+    Popular,
+}
+
+/// Trains `config` and scores the public answer `what` on the split, as
+/// [`run_ours`] does for personal answers.
+pub fn run_public(
+    name: &str,
+    config: RecsConfig,
+    what: PublicAnswer,
+    split: &Split,
+    evaluator: &Evaluator,
+    k: usize,
+) -> Result<OurRun, RecsError> {
+    let started = Instant::now();
+    let model = Recommender::train(&split.train, Catalogue::new(), config, &mut |_| {})?;
+    let train = started.elapsed();
+    let mut latencies = Vec::new();
+    let metrics = evaluator.evaluate(|_, history| {
+        let asked = Instant::now();
+        let list = match what {
+            PublicAnswer::Popular => model
+                .recommend(&Request::non_personal(k))
+                .into_iter()
+                .map(|r| r.item)
+                .collect(),
+            PublicAnswer::SimilarItems => {
+                let seen: HashSet<&ItemId> = history.iter().map(|h| &h.item).collect();
+                let mut scores: HashMap<ItemId, f32> = HashMap::new();
+                for item in &seen {
+                    for r in model.similar(item, usize::MAX) {
+                        *scores.entry(r.item).or_default() += r.score;
+                    }
+                }
+                let mut ranked: Vec<(ItemId, f32)> = scores
+                    .into_iter()
+                    .filter(|(i, _)| !seen.contains(i))
+                    .collect();
+                ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                ranked.into_iter().take(k).map(|(i, _)| i).collect()
+            }
+        };
+        latencies.push(asked.elapsed());
+        list
+    });
+    latencies.sort_unstable();
+    let at = |q: usize| latencies.get(q).copied().unwrap_or_default();
+    Ok(OurRun {
+        name: name.to_string(),
+        train,
+        metrics,
+        serve_p50: at(latencies.len() / 2),
+        serve_p99: at((latencies.len() * 99).div_ceil(100).saturating_sub(1)),
+    })
+}
+
 /// The printed table: every row's P@10, NDCG@10 and training time, with
 /// ratios against the best peer on each metric.
 pub fn table(dataset: &str, ours: &[OurRun], peers: &[PeerRun]) -> String {
@@ -243,13 +307,13 @@ pub fn table(dataset: &str, ours: &[OurRun], peers: &[PeerRun]) -> String {
     let _ = writeln!(s, "dataset: {dataset}");
     let _ = writeln!(
         s,
-        "{:<34} {:>7} {:>7} {:>8} {:>9} {:>7} {:>7} {:>7}",
+        "{:<64} {:>7} {:>7} {:>8} {:>9} {:>7} {:>7} {:>7}",
         "model", "P@10", "NDCG@10", "P@10cap", "train s", "xP@10", "xNDCG", "xtime"
     );
     let mut row = |name: &str, m: &Metrics, t: f64| {
         let _ = writeln!(
             s,
-            "{:<34} {:>7.4} {:>7.4} {:>8.4} {:>9.3} {:>7.3} {:>7.3} {:>7.3}",
+            "{:<64} {:>7.4} {:>7.4} {:>8.4} {:>9.3} {:>7.3} {:>7.3} {:>7.3}",
             name,
             m.precision,
             m.ndcg,

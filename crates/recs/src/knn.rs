@@ -7,6 +7,13 @@
 //! drops the cached lists those counts feed, so the model answers exactly as
 //! one trained from scratch without them, and an erasure costs the subject's
 //! own pairs rather than a pass over every item.
+//!
+//! Each item has two lists: the full one, which personal answers read, and
+//! the public one ([`ItemKnn::public_similar`]), which keeps only pairs held
+//! by at least [`KnnConfig::min_support`] people. `co(i, j)` counts distinct
+//! people (baskets hold each item once), so it *is* the pair's support, and
+//! forgetting decrements it like every other count: a pair that falls under
+//! the floor leaves the public list exactly as if it had never reached it.
 
 use std::sync::{Arc, OnceLock};
 
@@ -64,13 +71,21 @@ pub struct KnnConfig {
     /// Neighbours kept per item (K).
     pub neighbours: usize,
     pub weighting: Weighting,
+    /// Distinct people who must hold a pair before it may appear in a
+    /// public list (similar items, non-personal answers). 1 publishes
+    /// everything.
+    pub min_support: u32,
 }
+
+/// The default [`KnnConfig::min_support`]: see docs/security.md for why 10.
+pub const DEFAULT_MIN_SUPPORT: u32 = 10;
 
 impl Default for KnnConfig {
     fn default() -> Self {
         Self {
             neighbours: 50,
             weighting: Weighting::Cosine,
+            min_support: DEFAULT_MIN_SUPPORT,
         }
     }
 }
@@ -102,6 +117,9 @@ pub struct ItemKnn {
     /// Top-K neighbours per item, best first, ties broken by lower index;
     /// filled on first read.
     neighbours: Vec<OnceLock<Neighbours>>,
+    /// The same over pairs held by at least `min_support` people only
+    /// (not a filtered copy of the full list: the K best supported pairs).
+    public: Vec<OnceLock<Neighbours>>,
 }
 
 impl ItemKnn {
@@ -202,11 +220,15 @@ impl ItemKnn {
             total_mass: mass.iter().sum(),
             mass,
             neighbours: (0..n_items).map(|_| OnceLock::new()).collect(),
+            public: (0..n_items).map(|_| OnceLock::new()).collect(),
         };
         // A freshly trained model answers its first reads at full speed.
-        let lists = par_map(n_items, |range| range.map(|i| model.rank(i)).collect());
-        for (cell, list) in model.neighbours.iter().zip(lists) {
+        let lists = par_map(n_items, |range| range.map(|i| model.rank_both(i)).collect());
+        for ((cell, public), (list, supported)) in
+            model.neighbours.iter().zip(&model.public).zip(lists)
+        {
             let _ = cell.set(list);
+            let _ = public.set(supported);
         }
         progress(Progress {
             stage: "neighbours",
@@ -229,6 +251,7 @@ impl ItemKnn {
             // list goes stale when its item or one of its co-occurring items
             // lost a holder. Rows are symmetric, so the basket's rows name
             // every such item.
+            // The public list reads the same counts (support is co(r, x)).
             Weighting::Cosine | Weighting::Rp3 { .. } => {
                 let mut stale = vec![false; self.n_items()];
                 for &i in &items {
@@ -237,14 +260,21 @@ impl ItemKnn {
                         stale[r as usize] = true;
                     }
                 }
-                for (cell, _) in self.neighbours.iter_mut().zip(stale).filter(|s| s.1) {
+                for ((cell, public), _) in self
+                    .neighbours
+                    .iter_mut()
+                    .zip(self.public.iter_mut())
+                    .zip(stale)
+                    .filter(|s| s.1)
+                {
                     cell.take();
+                    public.take();
                 }
             }
             // Every idf reads the subject count and every norm the average
             // row mass: each list changes.
             Weighting::Bm25 { .. } => {
-                for cell in &mut self.neighbours {
+                for cell in self.neighbours.iter_mut().chain(self.public.iter_mut()) {
                     cell.take();
                 }
             }
@@ -270,9 +300,9 @@ impl ItemKnn {
         true
     }
 
-    /// The top-K list of item `i` from the current counts.
-    fn rank(&self, i: usize) -> Neighbours {
-        let k = self.config.neighbours;
+    /// Rank keys of every pair of item `i` held by at least `min` people,
+    /// in row order.
+    fn keys(&self, i: usize, min: u32) -> Vec<u64> {
         let subjects = self.baskets.len() as f64;
         let avg_mass = self.total_mass as f64 / self.held.max(1) as f64;
         let row = &self.co[i];
@@ -287,9 +317,9 @@ impl ItemKnn {
         // Best first, ties to the lower index, as one integer per entry:
         // integer keys select and sort several times faster than a
         // comparator on (index, score) pairs, which was most of ranking.
-        let mut keys: Vec<u64> = row
-            .iter()
+        row.iter()
             .enumerate()
+            .filter(|(_, &(_, c))| c >= min)
             .map(|(at, &(j, c))| {
                 let nj = self.degree[j as usize] as f64;
                 let c = c as f64;
@@ -308,7 +338,12 @@ impl ItemKnn {
                 };
                 rank_key(j, s as f32)
             })
-            .collect();
+            .collect()
+    }
+
+    /// The best K of `keys`, best first.
+    fn top(&self, mut keys: Vec<u64>) -> Neighbours {
+        let k = self.config.neighbours;
         if keys.len() > k {
             keys.select_nth_unstable(k);
             keys.truncate(k);
@@ -317,13 +352,47 @@ impl ItemKnn {
         keys.into_iter().map(from_rank_key).collect()
     }
 
+    /// The top-K list of item `i` over pairs held by at least `min` people,
+    /// from the current counts.
+    fn rank(&self, i: usize, min: u32) -> Neighbours {
+        self.top(self.keys(i, min))
+    }
+
+    /// The full and the public list of item `i`, scoring each pair once
+    /// (training fills both, and scoring is most of ranking).
+    fn rank_both(&self, i: usize) -> (Neighbours, Neighbours) {
+        let keys = self.keys(i, 1);
+        let min = self.config.min_support;
+        let supported: Vec<u64> = match min <= 1 {
+            true => keys.clone(),
+            false => self.co[i]
+                .iter()
+                .zip(&keys)
+                .filter(|(e, _)| e.1 >= min)
+                .map(|(_, &k)| k)
+                .collect(),
+        };
+        (self.top(keys), self.top(supported))
+    }
+
     /// Items most similar to `item`, best first (Amazon 2003 "customers who
     /// bought this also bought").
     pub fn similar(&self, item: u32, n: usize) -> &[(u32, f32)] {
         let Some(cell) = self.neighbours.get(item as usize) else {
             return &[];
         };
-        let list = cell.get_or_init(|| self.rank(item as usize));
+        let list = cell.get_or_init(|| self.rank(item as usize, 1));
+        &list[..n.min(list.len())]
+    }
+
+    /// [`Self::similar`] over pairs held by at least
+    /// [`KnnConfig::min_support`] people: what may be shown to anyone.
+    pub fn public_similar(&self, item: u32, n: usize) -> &[(u32, f32)] {
+        let Some(cell) = self.public.get(item as usize) else {
+            return &[];
+        };
+        let min = self.config.min_support;
+        let list = cell.get_or_init(|| self.rank(item as usize, min));
         &list[..n.min(list.len())]
     }
 
@@ -349,7 +418,7 @@ impl ItemKnn {
             return;
         }
         let lists = par_map(stale.len(), |range| {
-            range.map(|k| (stale[k], self.rank(stale[k]))).collect()
+            range.map(|k| (stale[k], self.rank(stale[k], 1))).collect()
         });
         for (i, list) in lists {
             let _ = self.neighbours[i].set(list);
@@ -443,8 +512,8 @@ fn decrement(
     }
 }
 
-/// Equal counts and equal neighbour lists for every item (ranking any list
-/// not yet read), whatever each side happens to have cached.
+/// Equal counts and equal neighbour lists, full and public, for every item
+/// (ranking any list not yet read), whatever each side happens to have cached.
 impl PartialEq for ItemKnn {
     fn eq(&self, other: &Self) -> bool {
         self.config == other.config
@@ -455,8 +524,10 @@ impl PartialEq for ItemKnn {
             && self.walk == other.walk
             && self.mass == other.mass
             && self.total_mass == other.total_mass
-            && (0..self.n_items() as u32)
-                .all(|i| self.similar(i, usize::MAX) == other.similar(i, usize::MAX))
+            && (0..self.n_items() as u32).all(|i| {
+                self.similar(i, usize::MAX) == other.similar(i, usize::MAX)
+                    && self.public_similar(i, usize::MAX) == other.public_similar(i, usize::MAX)
+            })
     }
 }
 

@@ -9,12 +9,16 @@
 //!   history × B (fold-in: new events count at once, no retraining);
 //!   forgetting means refitting B from the remaining counts.
 //! - Popularity for people without personalization consent.
+//! - Public answers (similar items, the non-personal tier) read only pairs
+//!   and items held by at least [`KnnConfig::min_support`] distinct people,
+//!   never EASE; personal answers may read the full model.
 //! - [`Recommender`]: tiers, reasons, purchase exclusion, removable interests.
 //! - [`eval`]: seeded split, precision@k and NDCG@k; [`bench`]: the peer benchmark.
 //!
 //! Invariants: no I/O except the benchmark's file loaders, no global state;
 //! training returns a new value (serving swaps an `Arc`); a `NonPersonal`
-//! request never reads the person's events; after `forget` + `retrain_ease`
+//! request never reads the person's events; no public answer names a pair
+//! or an item fewer than `min_support` people hold; after `forget` + `retrain_ease`
 //! every answer for every other person equals a model trained without the
 //! forgotten subject.
 
@@ -30,7 +34,7 @@ mod score;
 pub use data::{baskets, Baskets, Catalogue, Interaction, ItemFacts, ItemIndex, Progress};
 pub use ease::{Ease, EaseConfig, EaseFit};
 pub use interests::{interests, Interest};
-pub use knn::{ItemKnn, KnnConfig, Weighting};
+pub use knn::{ItemKnn, KnnConfig, Weighting, DEFAULT_MIN_SUPPORT};
 pub use recommender::{Algorithm, Reason, Recommendation, Recommender, RecsConfig, Request, Tier};
 pub use score::Scores;
 

@@ -48,7 +48,10 @@ pub enum Tier {
     /// `personalization` granted: the history drives the answer.
     Personalized,
     /// No personalization consent: popularity and the context item only; the
-    /// history is not read at all, not even to exclude purchases.
+    /// history is not read at all, not even to exclude purchases. Answers
+    /// come from public data only: the context item's public neighbours
+    /// ([`crate::ItemKnn::public_similar`]) and items held by at least
+    /// [`crate::KnnConfig::min_support`] people, never from EASE.
     NonPersonal,
 }
 
@@ -256,13 +259,16 @@ impl Recommender {
         &self.catalogue
     }
 
-    /// Items most similar to `item` (Amazon 2003 item-to-item), best first.
+    /// Items most similar to `item` (Amazon 2003 item-to-item), best first,
+    /// over pairs held by at least [`crate::KnnConfig::min_support`] people
+    /// only: this answer is public, so no pair one person (or a handful)
+    /// made may show. Never from EASE, whose weights mix everyone's rows.
     pub fn similar(&self, item: &ItemId, n: usize) -> Vec<Recommendation> {
         let Some(i) = self.index.get(item) else {
             return Vec::new();
         };
         self.knn
-            .similar(i, n)
+            .public_similar(i, n)
             .iter()
             .map(|&(j, s)| Recommendation {
                 item: self.index.id(j).clone(),
@@ -311,23 +317,32 @@ impl Recommender {
             (Some(ease), Algorithm::Ease) => ease.score_into(&history, &mut scores),
             _ => self.knn.score_into(&history, &mut scores),
         }
+        // A non-personal answer may be shown to anyone: public lists and
+        // well-held items only. A personal one may use the full model.
+        let public = req.tier == Tier::NonPersonal;
         if let Some(c) = context {
             let w = self.config.context_weight;
-            for &(j, s) in self.knn.similar(c, usize::MAX) {
+            let neighbours = match public {
+                true => self.knn.public_similar(c, usize::MAX),
+                false => self.knn.similar(c, usize::MAX),
+            };
+            for &(j, s) in neighbours {
                 scores.add(j, w * s, CONTEXT);
             }
         }
+        let min_support = self.config.knn.min_support;
+        let degree = self.knn.degree();
+        let well_held = |j: u32| !public || degree[j as usize] >= min_support;
         let allowed = |j: u32| !blocked.contains(&j) && !in_removed(self.index.id(j));
         let candidates: Vec<_> = scores.candidates().filter(|c| allowed(c.0)).collect();
         let mut ranked = top_n(candidates, req.n);
         if ranked.len() < req.n {
             let have: HashSet<u32> = ranked.iter().map(|r| r.0).collect();
             let subjects = self.subjects().max(1) as f32;
-            let degree = self.knn.degree();
             ranked.extend(
                 self.popular
                     .iter()
-                    .filter(|&&j| allowed(j) && !have.contains(&j))
+                    .filter(|&&j| allowed(j) && well_held(j) && !have.contains(&j))
                     .take(req.n - ranked.len())
                     .map(|&j| (j, degree[j as usize] as f32 / subjects, NOBODY)),
             );

@@ -41,13 +41,15 @@ proptest! {
         pairs in proptest::collection::vec((0u8..12, 0u8..20), 1..160),
         victim in 0u8..12,
         k in 1usize..8,
+        min_support in 1u32..5,
         weighting in weighting(),
     ) {
         let all = data(&pairs);
         let without: Vec<Interaction> = all.iter().filter(|i| i.subject != subject(victim)).cloned().collect();
-        // The neighbourhood model over one shared item index: bit-identical state.
+        // The neighbourhood model over one shared item index: bit-identical
+        // state, public lists included.
         let index = ItemIndex::from_ids(all.iter().map(|i| &i.item));
-        let config = KnnConfig { neighbours: k, weighting };
+        let config = KnnConfig { neighbours: k, weighting, min_support };
         let mut forgot = ItemKnn::train(index.len(), baskets(&index, &all), config, &mut |_| {});
         forgot.forget(&subject(victim));
         let fresh = ItemKnn::train(index.len(), baskets(&index, &without), config, &mut |_| {});
@@ -72,8 +74,26 @@ proptest! {
         }
         for i in 0u8..20 {
             prop_assert_eq!(a.similar(&item(i), 5), b.similar(&item(i), 5));
+            prop_assert_eq!(a_knn.similar(&item(i), 5), b_knn.similar(&item(i), 5));
+            // Public answers after the forgetting show only pairs that
+            // enough of the remaining people hold.
+            for r in a_knn.similar(&item(i), usize::MAX) {
+                prop_assert!(support(&without, &item(i), &r.item) >= min_support);
+            }
+            let ctx = item(i);
+            let public = Request::non_personal(10).with_context(&ctx);
+            prop_assert_eq!(a_knn.recommend(&public), b_knn.recommend(&public));
+            prop_assert_eq!(a.recommend(&public), b.recommend(&public));
         }
     }
+}
+
+/// Distinct people holding both items.
+fn support(data: &[Interaction], a: &ItemId, b: &ItemId) -> u32 {
+    let holders = |x: &ItemId| -> std::collections::BTreeSet<Pseudonym> {
+        data.iter().filter(|i| &i.item == x).map(|i| i.subject).collect()
+    };
+    holders(a).intersection(&holders(b)).count() as u32
 }
 
 #[test]
@@ -117,6 +137,7 @@ fn a_forgetting_copy_leaves_the_original_untouched() {
             knn: KnnConfig {
                 neighbours: 4,
                 weighting,
+                min_support: 2,
             },
             ..RecsConfig::default()
         };

@@ -52,10 +52,13 @@ fn both_models() -> Vec<Recommender> {
     [Algorithm::Ease, Algorithm::Neighbours]
         .into_iter()
         .map(|serve| {
-            let config = RecsConfig {
+            // A shop of 11 people: the public floor must be low enough to
+            // show its pairs (tests/public.rs tests the floor itself).
+            let mut config = RecsConfig {
                 serve,
                 ..RecsConfig::default()
             };
+            config.knn.min_support = 3;
             Recommender::train(&events, catalogue.clone(), config, &mut |_| {}).unwrap()
         })
         .collect()

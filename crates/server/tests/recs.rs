@@ -53,9 +53,18 @@ async fn ledger_size(s: &TestServer) -> u64 {
         .unwrap_or_else(|| panic!("no size in {head}"))
 }
 
+/// `RecsConfig::default()` with a public floor a handful of people reach
+/// (the floor itself is tested in `public_recs.rs`).
+fn small_floor(min_support: u32) -> RecsConfig {
+    let mut config = RecsConfig::default();
+    config.knn.min_support = min_support;
+    config
+}
+
 /// A shop: running items a, b, f; coffee items c, d and repeatable beans e.
 async fn shop(s: &TestServer) {
     s.state.recs.set_schedule(None);
+    s.state.recs.set_config(small_floor(3));
     s.publish_demo_policy(1).await;
     let (st, body) = s
         .post(
@@ -314,7 +323,7 @@ async fn answers(s: &TestServer, people: &[&str]) -> Vec<Value> {
 async fn forgetting_is_exact() {
     let knn_only = RecsConfig {
         serve: Algorithm::Neighbours,
-        ..RecsConfig::default()
+        ..small_floor(2)
     };
     for backend in backends() {
         let data = dataset();
@@ -329,6 +338,7 @@ async fn forgetting_is_exact() {
         a.state
             .recs
             .set_refit_delay(std::time::Duration::from_secs(3600));
+        a.state.recs.set_config(small_floor(2));
         load(&a, &data).await;
         train(&a).await;
         assert!(a.state.recs.current().unwrap().model.ease_ready());
@@ -367,7 +377,7 @@ async fn forgetting_is_exact() {
         // After the (debounced) refit, EASE equals EASE trained without them.
         a.state.recs.refit().await.unwrap();
         assert!(a.state.recs.current().unwrap().model.ease_ready());
-        b.state.recs.set_config(RecsConfig::default());
+        b.state.recs.set_config(small_floor(2));
         train(&b).await;
         assert_eq!(answers(&a, &others).await, answers(&b, &others).await);
     }

@@ -8,7 +8,9 @@
 //! numbered, integers only), only for events whose subject had granted
 //! `partner_insights`. Each row hangs off its event by foreign key with
 //! `ON DELETE CASCADE`, so deleting an event, erasing a person or a
-//! retention sweep removes the copy in the same transaction.
+//! retention sweep removes the copy in the same transaction. SQLite's
+//! numbered texts (kinds, items, regions) go in that transaction too, with
+//! the last row naming them: no dimension value outlives its rows.
 //!
 //! Budgets are integers (nano-ρ, femto-δ). [`WriteOp::ChargeInsightBudget`]
 //! is a conditional update (`spent + cost <= total`) inside the caller's

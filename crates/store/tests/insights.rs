@@ -268,7 +268,70 @@ async fn erasure_forgets_the_person_in_facts(s: Arc<dyn Store>) {
     assert_eq!(seen, [(who(1), 5), (who(3), 7)]);
 }
 
+/// Every text the store hands a scan (on SQLite: its whole dictionary of
+/// kinds, items and regions in the clear).
+async fn texts_in_store(s: &Arc<dyn Store>) -> Vec<String> {
+    let mut all = scan(None);
+    all.kinds = vec!["app_open".into(), "p_only_kind".into()];
+    all.to = Timestamp(i64::MAX);
+    s.insight_facts(all).await.unwrap().dict
+}
+
+/// A dimension value in the clear (kind, item, region) leaves the store
+/// with the last row naming it: after an erasure, an event's deletion and
+/// a retention sweep; and a value met again later is stored afresh.
+async fn clear_texts_leave_with_their_last_row(s: Arc<dyn Store>) {
+    s.apply(put(&who(1), 10, "north", 1)).await.unwrap();
+    s.apply(event(&who(2), "p_only_kind", 11, Some("p-only-item"), "p-only-region"))
+        .await
+        .unwrap();
+    s.apply(put(&who(2), 12, "north", 2)).await.unwrap();
+    let before = texts_in_store(&s).await;
+    assert!(before.contains(&"p-only-region".to_string()), "{before:?}");
+    s.apply(WriteOp::EraseSubject(who(2)).into()).await.unwrap();
+    let after = texts_in_store(&s).await;
+    for gone in ["p-only-region", "p-only-item", "p_only_kind"] {
+        assert!(!after.contains(&gone.to_string()), "{gone} in {after:?}");
+    }
+    assert!(after.contains(&"north".to_string()), "{after:?}");
+
+    // One event deleted by its person.
+    s.apply(put(&who(3), 13, "q-only-region", 3)).await.unwrap();
+    let id = s.events_for(&who(3)).await.unwrap()[0].id;
+    s.apply(
+        WriteOp::DeleteEvent {
+            subject: who(3),
+            id,
+        }
+        .into(),
+    )
+    .await
+    .unwrap();
+    assert!(!texts_in_store(&s).await.contains(&"q-only-region".to_string()));
+
+    // A retention sweep.
+    s.apply(put(&who(4), 5, "old-only-region", 4)).await.unwrap();
+    s.delete_events_before(Purpose::Analytics, Timestamp(8))
+        .await
+        .unwrap();
+    let left = texts_in_store(&s).await;
+    assert!(!left.contains(&"old-only-region".to_string()), "{left:?}");
+    assert!(left.contains(&"north".to_string()), "{left:?}");
+
+    // A value met again is stored again and read under its own name.
+    s.apply(put(&who(5), 20, "p-only-region", 5)).await.unwrap();
+    let facts = s.insight_facts(scan(None)).await.unwrap();
+    let mut regions: Vec<(&str, i64)> = facts
+        .facts
+        .iter()
+        .map(|f| (facts.text(f.region).unwrap(), f.value))
+        .collect();
+    regions.sort();
+    assert_eq!(regions, [("north", 1), ("p-only-region", 5)]);
+}
+
 both_backends!(
+    clear_texts_leave_with_their_last_row,
     facts_follow_events_and_counts_are_capped,
     charges_stop_at_the_total,
     every_event_is_read_once_and_names_its_person,

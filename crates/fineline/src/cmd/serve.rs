@@ -63,7 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
     let state = super::open_state(&args.store).await?;
     state.tokens().set_max_ttl(token_max_ttl);
-    state.recs.set_config(args.recs.recs_model);
+    state.recs.set_config(args.recs.config());
     state.rate_limits.configure(limits);
     state
         .set_insights_floor(args.insights_floor)

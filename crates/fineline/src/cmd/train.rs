@@ -19,7 +19,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let state = super::open_state(&args.store).await?;
-    state.recs.set_config(args.recs.recs_model);
+    state.recs.set_config(args.recs.config());
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template(
         "{msg:>14} [{bar:40}] {pos}/{len} {elapsed_precise}",

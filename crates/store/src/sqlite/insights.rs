@@ -13,11 +13,12 @@ use crate::{
 };
 
 /// Numbers of people and texts met in one write, looked up or assigned
-/// once each.
+/// once each, and how many new column values name each text.
 #[derive(Default)]
 struct Numbers {
     people: HashMap<Pseudonym, i64>,
     texts: HashMap<String, i64>,
+    refs: HashMap<i64, i64>,
 }
 
 impl Numbers {
@@ -54,13 +55,33 @@ impl Numbers {
         let id = match found {
             Some(id) => id,
             None => {
-                tx.prepare_cached("INSERT INTO insight_texts (text) VALUES (?1)")?
+                tx.prepare_cached("INSERT INTO insight_texts (text, refs) VALUES (?1, 0)")?
                     .execute([t])?;
                 tx.last_insert_rowid()
             }
         };
         self.texts.insert(t.to_string(), id);
         Ok(Some(id))
+    }
+
+    /// The id of `t`, counted as named once more by the row being written.
+    fn named(&mut self, tx: &Transaction<'_>, t: Option<&str>) -> Result<Option<i64>> {
+        let id = self.text(tx, t)?;
+        if let Some(id) = id {
+            *self.refs.entry(id).or_default() += 1;
+        }
+        Ok(id)
+    }
+
+    /// Adds the counts of this write, one update per text (not per row):
+    /// the delete trigger takes them away row by row.
+    fn count_refs(&self, tx: &Transaction<'_>) -> Result<()> {
+        let mut stmt =
+            tx.prepare_cached("UPDATE insight_texts SET refs = refs + ?2 WHERE id = ?1")?;
+        for (id, n) in &self.refs {
+            stmt.execute(params![id, n])?;
+        }
+        Ok(())
     }
 }
 
@@ -83,16 +104,17 @@ pub(super) fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome
                 })?;
                 let item = r.item.as_ref().map(|i| i.as_str());
                 stmt.execute(params![
-                    numbers.text(tx, Some(&r.kind))?,
+                    numbers.named(tx, Some(&r.kind))?,
                     r.at.0,
                     id,
                     numbers.person(tx, &r.subject)?,
-                    numbers.text(tx, item)?,
-                    numbers.text(tx, r.region.as_deref())?,
+                    numbers.named(tx, item)?,
+                    numbers.named(tx, r.region.as_deref())?,
                     r.h3_cell.map(|c| c as i64),
                     r.value
                 ])?;
             }
+            numbers.count_refs(tx)?;
         }
         WriteOp::SetInsightBudget {
             analyst,

@@ -179,6 +179,39 @@ CREATE TABLE insight_generation (
 );
 INSERT INTO insight_generation (id, deletions, erasures) VALUES (0, 0, 0);
 "#,
+    // Texts in the clear (kinds, items, regions) last only as long as a
+    // row uses them: `refs` counts the columns of `insight_rows` naming
+    // each (ingestion adds, this trigger takes away on every delete,
+    // cascades from erasures, event deletions and retention included) and
+    // a text no row names is deleted, its bytes zeroed by secure_delete.
+    // AUTOINCREMENT: a deleted text's id is never given to another, so the
+    // in-memory copy can never read an old row under a new text. Texts left
+    // behind by erasures before this migration go now.
+    r#"
+CREATE TABLE insight_texts_counted (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    text TEXT NOT NULL UNIQUE,
+    refs INTEGER NOT NULL
+);
+INSERT INTO insight_texts_counted (id, text, refs)
+    SELECT t.id, t.text, n.refs FROM insight_texts t
+    JOIN (SELECT id, COUNT(*) AS refs FROM (
+            SELECT kind AS id FROM insight_rows
+            UNION ALL SELECT item FROM insight_rows WHERE item IS NOT NULL
+            UNION ALL SELECT region FROM insight_rows WHERE region IS NOT NULL)
+          GROUP BY id) n ON n.id = t.id;
+DELETE FROM sqlite_sequence WHERE name = 'insight_texts_counted';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'insight_texts_counted', COALESCE(MAX(id), 0) FROM insight_texts;
+DROP TABLE insight_texts;
+ALTER TABLE insight_texts_counted RENAME TO insight_texts;
+CREATE TRIGGER insight_rows_release_texts AFTER DELETE ON insight_rows BEGIN
+    UPDATE insight_texts SET refs = refs - 1 WHERE id = old.kind;
+    UPDATE insight_texts SET refs = refs - 1 WHERE id = old.item;
+    UPDATE insight_texts SET refs = refs - 1 WHERE id = old.region;
+    DELETE FROM insight_texts WHERE id IN (old.kind, old.item, old.region) AND refs <= 0;
+END;
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
@@ -211,6 +244,64 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn texts(conn: &Connection) -> Vec<(String, i64)> {
+        conn.prepare("SELECT text, refs FROM insight_texts ORDER BY text")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// Texts an erasure left behind before texts were counted go with the
+    /// upgrade; the rest are counted, and leave with their last row.
+    #[test]
+    fn texts_are_counted_and_leftovers_dropped_on_upgrade() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
+            .unwrap();
+        for (i, sql) in MIGRATIONS[..5].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO events (id, subject, subject_key, kind, item, purpose, at, sealed_properties)
+             VALUES (1, 'k1_aa', 1, 'app_open', 'shoe', 'analytics', 5, x''),
+                    (2, 'k1_bb', 2, 'app_open', NULL, 'analytics', 6, x'');
+             INSERT INTO insight_people (id, key_id, digest) VALUES (1, 1, x'aa'), (2, 1, x'bb');
+             INSERT INTO insight_texts (id, text) VALUES
+                (1, 'app_open'), (2, 'shoe'), (3, 'north'), (4, 'erased-leftover');
+             INSERT INTO insight_rows (kind, at, event_id, person, item, region)
+             VALUES (1, 5, 1, 1, 2, 3), (1, 6, 2, 2, NULL, 3);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(
+            texts(&conn),
+            [
+                ("app_open".into(), 2),
+                ("north".into(), 2),
+                ("shoe".into(), 1)
+            ]
+        );
+        conn.execute("DELETE FROM events WHERE id = 1", []).unwrap();
+        assert_eq!(
+            texts(&conn),
+            [("app_open".into(), 1), ("north".into(), 1)]
+        );
+        conn.execute("DELETE FROM events WHERE id = 2", []).unwrap();
+        assert!(texts(&conn).is_empty());
+        // A text stored again gets a new number, never an old one.
+        conn.execute("INSERT INTO insight_texts (text, refs) VALUES ('x', 0)", [])
+            .unwrap();
+        let id: i64 = conn
+            .query_row("SELECT id FROM insight_texts WHERE text = 'x'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(id, 5);
+    }
 
     /// A database from before the integer layout keeps its analytic rows,
     /// with people and texts numbered.

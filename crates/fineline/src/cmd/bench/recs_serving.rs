@@ -74,7 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = args.database_url.as_deref();
     let backend = backend_name(url);
-    let model = args.recs.recs_model;
+    let model = args.recs.config();
     let bench = BenchServer::start(dir.path(), url, |state| {
         state.recs.set_schedule(None);
         state.recs.set_config(model);
