@@ -49,9 +49,18 @@ pub async fn publish(
     JsonBody(mut policy): JsonBody<Policy>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     caller.require(&[Role::Admin])?;
-    policy.published_at = Timestamp::now();
+    let now = Timestamp::now();
     let _order = state.consent_order.lock().await;
     let previous = state.current_policy();
+    // The first version may say since when it was already in force (a
+    // business bringing its existing notice, with the consents given under
+    // it, to fineline); no earlier version exists for it to override. Every
+    // later version is dated by the server.
+    let brought_over =
+        previous.is_none() && policy.published_at.0 > 0 && policy.published_at <= now;
+    if !brought_over {
+        policy.published_at = now;
+    }
     policy
         .validate(previous.as_ref())
         .map_err(|e| ApiError::field("policy", e.to_string()))?;
