@@ -17,7 +17,11 @@ async fn policy_since(s: &TestServer, days: i64) -> i64 {
     let since = Timestamp::now().millis() - days * DAY;
     let policy = fineline_consent::demo_policy(1, Timestamp(since));
     let (st, b) = s
-        .post("/v1/policy", &s.admin, &serde_json::to_value(&policy).unwrap())
+        .post(
+            "/v1/policy",
+            &s.admin,
+            &serde_json::to_value(&policy).unwrap(),
+        )
         .await;
     assert_eq!(st, 201, "{b}");
     since
@@ -40,15 +44,25 @@ async fn imported_consents_keep_their_time_within_the_notice() {
             .map(|i| json!({"subject_id": format!("p{i}@x"), "grant": ["personalization", "analytics"], "at": at}))
             .collect();
         let (st, r) = s
-            .post("/v1/consents/import", &s.admin, &json!({ "records": records }))
+            .post(
+                "/v1/consents/import",
+                &s.admin,
+                &json!({ "records": records }),
+            )
             .await;
         assert_eq!(st, 201, "{r}");
-        assert_eq!((r["subjects"].as_u64(), r["records"].as_u64()), (Some(50), Some(100)));
+        assert_eq!(
+            (r["subjects"].as_u64(), r["records"].as_u64()),
+            (Some(50), Some(100))
+        );
         assert_eq!(r["new_subjects"], 50);
 
         // An event after the imported grant is stored; one before it is not.
         let out = s
-            .ingest_events(&json!([view("p1@x", "sku-1", at + DAY), view("p1@x", "sku-1", at - DAY)]))
+            .ingest_events(&json!([
+                view("p1@x", "sku-1", at + DAY),
+                view("p1@x", "sku-1", at - DAY)
+            ]))
             .await;
         assert_eq!(out["accepted"], 1, "{out}");
         assert_eq!(out["rejected"][0]["index"], 1, "{out}");
@@ -57,10 +71,20 @@ async fn imported_consents_keep_their_time_within_the_notice() {
         let (st, c) = s.get("/v1/subjects/p1@x/consents", &s.admin).await;
         assert_eq!(st, 200);
         assert_eq!(c["purposes"]["personalization"], "given");
-        assert!(c["records"].as_array().unwrap().iter().all(|r| r["at"] == at), "{c}");
+        assert!(
+            c["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["at"] == at),
+            "{c}"
+        );
 
         // Before the notice, in the future, or by anyone but an admin: refused.
-        for (bad_at, field) in [(since - 1, "records[0].at"), (Timestamp::now().millis() + DAY, "records[0].at")] {
+        for (bad_at, field) in [
+            (since - 1, "records[0].at"),
+            (Timestamp::now().millis() + DAY, "records[0].at"),
+        ] {
             let (st, e) = s
                 .post("/v1/consents/import", &s.admin,
                       &json!({"records": [{"subject_id": "q@x", "grant": ["analytics"], "at": bad_at}]}))
@@ -69,25 +93,40 @@ async fn imported_consents_keep_their_time_within_the_notice() {
             assert_eq!(e["error"]["field"], field, "{e}");
         }
         let (st, _) = s
-            .post("/v1/consents/import", &s.ingest,
-                  &json!({"records": [{"subject_id": "q@x", "grant": ["analytics"], "at": at}]}))
+            .post(
+                "/v1/consents/import",
+                &s.ingest,
+                &json!({"records": [{"subject_id": "q@x", "grant": ["analytics"], "at": at}]}),
+            )
             .await;
         assert_eq!(st, 403);
         let (st, e) = s
-            .post("/v1/consents/import", &s.admin,
-                  &json!({"records": [{"subject_id": "q@x", "grant": ["analytics"], "at": at},
-                                      {"subject_id": "r@x", "grant": [], "at": at}]}))
+            .post(
+                "/v1/consents/import",
+                &s.admin,
+                &json!({"records": [{"subject_id": "q@x", "grant": ["analytics"], "at": at},
+                                      {"subject_id": "r@x", "grant": [], "at": at}]}),
+            )
             .await;
-        assert_eq!((st, e["error"]["field"].as_str()), (400, Some("records[1].grant")), "{e}");
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (400, Some("records[1].grant")),
+            "{e}"
+        );
         let (_, q) = s.get("/v1/subjects/q@x/consents", &s.admin).await;
         assert_eq!(q["purposes"]["analytics"], "none", "all or nothing: {q}");
 
         // A second version is dated by the server, whatever it claims.
         let v2 = fineline_consent::demo_policy(2, Timestamp(since));
-        let (st, b) = s.post("/v1/policy", &s.admin, &serde_json::to_value(&v2).unwrap()).await;
+        let (st, b) = s
+            .post("/v1/policy", &s.admin, &serde_json::to_value(&v2).unwrap())
+            .await;
         assert_eq!(st, 201, "{b}");
         let (_, p) = s.get("/v1/policy", &s.admin).await;
-        assert!(p["published_at"].as_i64().unwrap() > Timestamp::now().millis() - 60_000, "{p}");
+        assert!(
+            p["published_at"].as_i64().unwrap() > Timestamp::now().millis() - 60_000,
+            "{p}"
+        );
     }
 }
 
@@ -97,17 +136,26 @@ async fn answers_name_items_by_title_and_category() {
     s.state.recs.set_schedule(None);
     let since = policy_since(&s, 10).await;
     let (st, b) = s
-        .post("/v1/items", &s.admin, &json!([
-            {"item": "sku-1", "category": "jackets", "title": "Trail Jacket"},
-            {"item": "sku-2", "category": "socks", "title": "Hiking Socks"},
-            {"item": "sku-3", "category": "tents", "title": "Ridge Tent 2P"},
-        ]))
+        .post(
+            "/v1/items",
+            &s.admin,
+            &json!([
+                {"item": "sku-1", "category": "jackets", "title": "Trail Jacket"},
+                {"item": "sku-2", "category": "socks", "title": "Hiking Socks"},
+                {"item": "sku-3", "category": "tents", "title": "Ridge Tent 2P"},
+            ]),
+        )
         .await;
     assert_eq!(st, 200, "{b}");
     let records: Vec<Value> = (0..30)
         .map(|i| json!({"subject_id": format!("c{i}"), "grant": ["personalization"], "at": since + 1}))
         .collect();
-    s.post("/v1/consents/import", &s.admin, &json!({ "records": records })).await;
+    s.post(
+        "/v1/consents/import",
+        &s.admin,
+        &json!({ "records": records }),
+    )
+    .await;
     let t = since + DAY;
     let mut batch = Vec::new();
     for i in 0..30 {
@@ -121,11 +169,16 @@ async fn answers_name_items_by_title_and_category() {
     s.post("/v1/consents/import", &s.admin,
            &json!({"records": [{"subject_id": "me-person", "grant": ["personalization"], "at": since + 1}]}))
         .await;
-    assert_eq!(s.ingest_events(&Value::Array(batch)).await["rejected"], json!([]));
+    assert_eq!(
+        s.ingest_events(&Value::Array(batch)).await["rejected"],
+        json!([])
+    );
     let (st, b) = s.post("/v1/recs/train", &s.admin, &json!({})).await;
     assert_eq!(st, 200, "{b}");
 
-    let (st, r) = s.get("/v1/subjects/me-person/recommendations?n=2", &s.admin).await;
+    let (st, r) = s
+        .get("/v1/subjects/me-person/recommendations?n=2", &s.admin)
+        .await;
     assert_eq!(st, 200, "{r}");
     let first = &r["items"][0];
     assert_eq!(first["item"], "sku-2", "{r}");
@@ -153,9 +206,16 @@ async fn noisy_counts_are_displayed_non_negative_and_their_noise_is_known_before
     let records: Vec<Value> = (0..20)
         .map(|i| json!({"subject_id": format!("d{i}"), "grant": ["personalization", "partner_insights"], "at": since + 1}))
         .collect();
-    s.post("/v1/consents/import", &s.admin, &json!({ "records": records })).await;
+    s.post(
+        "/v1/consents/import",
+        &s.admin,
+        &json!({ "records": records }),
+    )
+    .await;
     let now = Timestamp::now().millis();
-    let batch: Vec<Value> = (0..20).map(|i| view(&format!("d{i}"), "sku-1", now - 2 * DAY)).collect();
+    let batch: Vec<Value> = (0..20)
+        .map(|i| view(&format!("d{i}"), "sku-1", now - 2 * DAY))
+        .collect();
     s.ingest_events(&Value::Array(batch)).await;
     // Thirty days of a tiny slice at a low cost: most groups are pure noise.
     let q = json!({"metric": {"kind": "count"}, "event_types": ["view"], "group_by": [{"kind": "day"}],
@@ -170,14 +230,20 @@ async fn noisy_counts_are_displayed_non_negative_and_their_noise_is_known_before
     assert!(!groups.is_empty(), "{a}");
     let mut negative = 0;
     for g in groups {
-        let (v, d) = (g["value"].as_f64().unwrap(), g["displayed"].as_f64().unwrap());
+        let (v, d) = (
+            g["value"].as_f64().unwrap(),
+            g["displayed"].as_f64().unwrap(),
+        );
         negative += usize::from(v < 0.0);
         assert!(d >= 0.0, "{g}");
         assert_eq!(d, v.max(0.0).round(), "{g}");
         // The ± announced before the query is the one every group got.
         let half = (g["ci95"][1].as_f64().unwrap() - g["ci95"][0].as_f64().unwrap()) / 2.0;
         let expected = plan["ci95_half_width"].as_f64().unwrap();
-        assert!((half - expected).abs() < 1e-6 * expected.max(1.0), "{half} vs {plan}");
+        assert!(
+            (half - expected).abs() < 1e-6 * expected.max(1.0),
+            "{half} vs {plan}"
+        );
     }
     // With every day of the month released (no floor hides empty days),
     // pure-noise days come out negative in `value` and stay so.
@@ -187,7 +253,8 @@ async fn noisy_counts_are_displayed_non_negative_and_their_noise_is_known_before
     // The plan itself was free.
     let (_, after) = s.get("/v1/insights/budget", &s.analyst).await;
     assert_eq!(
-        before["remaining_nano_rho"].as_u64().unwrap() - after["remaining_nano_rho"].as_u64().unwrap(),
+        before["remaining_nano_rho"].as_u64().unwrap()
+            - after["remaining_nano_rho"].as_u64().unwrap(),
         1_000_000
     );
     let (st, _) = s.post("/v1/insights/plan", &s.ingest, &q).await;

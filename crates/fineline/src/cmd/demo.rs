@@ -182,14 +182,27 @@ pub async fn seed_server(
     );
     bar.set_message("consents");
     // The notice was in force a day before the history starts.
-    let policy = fineline_consent::demo_policy(
-        1,
-        fineline_core::Timestamp(shop.start - 86_400_000),
-    );
-    post_json(&http, format!("{base}/v1/policy"), admin, &serde_json::to_value(&policy)?).await?;
-    post_json(&http, format!("{base}/v1/items"), admin, &shop.catalogue.wire()).await?;
+    let policy =
+        fineline_consent::demo_policy(1, fineline_core::Timestamp(shop.start - 86_400_000));
+    post_json(
+        &http,
+        format!("{base}/v1/policy"),
+        admin,
+        &serde_json::to_value(&policy)?,
+    )
+    .await?;
+    post_json(
+        &http,
+        format!("{base}/v1/items"),
+        admin,
+        &shop.catalogue.wire(),
+    )
+    .await?;
 
-    for chunk in shop.customers.chunks(fineline_server::routes::consent_import::MAX_IMPORT) {
+    for chunk in shop
+        .customers
+        .chunks(fineline_server::routes::consent_import::MAX_IMPORT)
+    {
         let records: Vec<serde_json::Value> = chunk
             .iter()
             .filter(|c| !c.grants.is_empty())
@@ -223,10 +236,14 @@ pub async fn seed_server(
             let (http, url, key) = (http.clone(), url.clone(), ingest.to_string());
             let people = std::mem::take(&mut people_in_batch);
             in_flight.spawn(async move {
-                post_json(&http, url, &key, &body).await.map(|r| (r, people))
+                post_json(&http, url, &key, &body)
+                    .await
+                    .map(|r| (r, people))
             });
             while in_flight.len() >= IN_FLIGHT || (i + 1 == customers && !in_flight.is_empty()) {
-                let Some(done) = in_flight.join_next().await else { break };
+                let Some(done) = in_flight.join_next().await else {
+                    break;
+                };
                 let (r, people) = done??;
                 summary.accepted += r["accepted"].as_u64().unwrap_or(0) as usize;
                 summary.refused += r["rejected"].as_array().map_or(0, |a| a.len());

@@ -38,18 +38,78 @@ const NAMES: [&str; 9] = [
 ];
 
 const CATEGORIES: [Category; 12] = [
-    Category { id: "jackets", nouns: &["Jacket", "Rain Jacket", "Down Jacket"], price: (8_900, 34_900), season: 1.8 },
-    Category { id: "fleeces", nouns: &["Fleece", "Grid Fleece", "Hoodie"], price: (4_900, 12_900), season: 1.6 },
-    Category { id: "base_layers", nouns: &["Merino Tee", "Base Layer", "Long Johns"], price: (2_900, 8_900), season: 1.7 },
-    Category { id: "trousers", nouns: &["Trousers", "Shorts", "Waterproof Trousers"], price: (3_900, 14_900), season: 1.0 },
-    Category { id: "hiking_boots", nouns: &["Hiking Boots", "Mid Boots", "Approach Shoes"], price: (8_900, 24_900), season: 0.9 },
-    Category { id: "trail_shoes", nouns: &["Trail Shoes", "Trail Runners", "Fell Shoes"], price: (7_900, 16_900), season: 0.7 },
-    Category { id: "socks", nouns: &["Hiking Socks", "Merino Socks", "Running Socks"], price: (1_200, 2_900), season: 1.2 },
-    Category { id: "backpacks", nouns: &["Daypack 22", "Backpack 35", "Pack 50"], price: (4_900, 21_900), season: 0.9 },
-    Category { id: "tents", nouns: &["Tent 2P", "Tent 3P", "Bivvy"], price: (14_900, 54_900), season: 0.4 },
-    Category { id: "sleeping_bags", nouns: &["Sleeping Bag", "Down Bag", "Quilt"], price: (7_900, 32_900), season: 0.6 },
-    Category { id: "sleeping_mats", nouns: &["Sleeping Mat", "Air Mat", "Foam Mat"], price: (2_900, 14_900), season: 0.5 },
-    Category { id: "camp_kitchen", nouns: &["Stove", "Cook Set", "Mug"], price: (1_500, 12_900), season: 0.6 },
+    Category {
+        id: "jackets",
+        nouns: &["Jacket", "Rain Jacket", "Down Jacket"],
+        price: (8_900, 34_900),
+        season: 1.8,
+    },
+    Category {
+        id: "fleeces",
+        nouns: &["Fleece", "Grid Fleece", "Hoodie"],
+        price: (4_900, 12_900),
+        season: 1.6,
+    },
+    Category {
+        id: "base_layers",
+        nouns: &["Merino Tee", "Base Layer", "Long Johns"],
+        price: (2_900, 8_900),
+        season: 1.7,
+    },
+    Category {
+        id: "trousers",
+        nouns: &["Trousers", "Shorts", "Waterproof Trousers"],
+        price: (3_900, 14_900),
+        season: 1.0,
+    },
+    Category {
+        id: "hiking_boots",
+        nouns: &["Hiking Boots", "Mid Boots", "Approach Shoes"],
+        price: (8_900, 24_900),
+        season: 0.9,
+    },
+    Category {
+        id: "trail_shoes",
+        nouns: &["Trail Shoes", "Trail Runners", "Fell Shoes"],
+        price: (7_900, 16_900),
+        season: 0.7,
+    },
+    Category {
+        id: "socks",
+        nouns: &["Hiking Socks", "Merino Socks", "Running Socks"],
+        price: (1_200, 2_900),
+        season: 1.2,
+    },
+    Category {
+        id: "backpacks",
+        nouns: &["Daypack 22", "Backpack 35", "Pack 50"],
+        price: (4_900, 21_900),
+        season: 0.9,
+    },
+    Category {
+        id: "tents",
+        nouns: &["Tent 2P", "Tent 3P", "Bivvy"],
+        price: (14_900, 54_900),
+        season: 0.4,
+    },
+    Category {
+        id: "sleeping_bags",
+        nouns: &["Sleeping Bag", "Down Bag", "Quilt"],
+        price: (7_900, 32_900),
+        season: 0.6,
+    },
+    Category {
+        id: "sleeping_mats",
+        nouns: &["Sleeping Mat", "Air Mat", "Foam Mat"],
+        price: (2_900, 14_900),
+        season: 0.5,
+    },
+    Category {
+        id: "camp_kitchen",
+        nouns: &["Stove", "Cook Set", "Mug"],
+        price: (1_500, 12_900),
+        season: 0.6,
+    },
 ];
 
 /// Pursuits: the categories a customer browses, by weight.
@@ -66,14 +126,14 @@ const PURSUITS: [&[(usize, u32)]; 4] = [
 
 /// Companion categories: buying from the first often brings one from the second.
 const COMPANIONS: [(usize, usize); 8] = [
-    (0, 6),   // jacket → hiking socks
-    (4, 6),   // boots → socks
-    (5, 6),   // trail shoes → socks
-    (8, 10),  // tent → sleeping mat
-    (10, 9),  // mat → sleeping bag
-    (9, 11),  // bag → camp kitchen
-    (1, 2),   // fleece → base layer
-    (7, 11),  // backpack → camp kitchen
+    (0, 6),  // jacket → hiking socks
+    (4, 6),  // boots → socks
+    (5, 6),  // trail shoes → socks
+    (8, 10), // tent → sleeping mat
+    (10, 9), // mat → sleeping bag
+    (9, 11), // bag → camp kitchen
+    (1, 2),  // fleece → base layer
+    (7, 11), // backpack → camp kitchen
 ];
 
 pub const ITEMS_PER_CATEGORY: usize = 25;
@@ -157,7 +217,11 @@ fn companion(k: usize) -> usize {
     (k * 7 + 3) % ITEMS_PER_CATEGORY
 }
 
-fn weighted(rng: &mut ChaCha8Rng, options: &[(usize, u32)], season: impl Fn(usize) -> f64) -> usize {
+fn weighted(
+    rng: &mut ChaCha8Rng,
+    options: &[(usize, u32)],
+    season: impl Fn(usize) -> f64,
+) -> usize {
     let total: f64 = options.iter().map(|&(c, w)| f64::from(w) * season(c)).sum();
     let mut x = rng.gen_range(0.0..total);
     for &(c, w) in options {
@@ -240,7 +304,10 @@ impl Shop {
                 };
                 let region = rng.gen_range(0..REGIONS.len());
                 let (_, lat, lng) = REGIONS[region];
-                let home = (lat + rng.gen_range(-0.02..0.02), lng + rng.gen_range(-0.03..0.03));
+                let home = (
+                    lat + rng.gen_range(-0.02..0.02),
+                    lng + rng.gen_range(-0.03..0.03),
+                );
                 let mut pursuits = vec![rng.gen_range(0..PURSUITS.len())];
                 if rng.gen_bool(0.4) {
                     pursuits.push(rng.gen_range(0..PURSUITS.len()));
@@ -338,7 +405,11 @@ impl Shop {
         let pursuit = PURSUITS[c.pursuits[rng.gen_range(0..c.pursuits.len())]];
         let cat = weighted(rng, pursuit, season);
         let region = REGIONS[c.region].0;
-        let channel = if c.app_user && rng.gen_bool(0.4) { "app" } else { "web" };
+        let channel = if c.app_user && rng.gen_bool(0.4) {
+            "app"
+        } else {
+            "web"
+        };
         let push = |kind: &str, item: &Item, at: i64, out: &mut Vec<Value>| {
             out.push(json!({
                 "subject_id": c.id, "type": kind, "item": item.id, "timestamp": at,
@@ -349,7 +420,11 @@ impl Shop {
         let anchor = pick_in_category(rng);
         let views = rng.gen_range(1..=4);
         for v in 0..views {
-            let k = if v == 0 { anchor } else { pick_in_category(rng) };
+            let k = if v == 0 {
+                anchor
+            } else {
+                pick_in_category(rng)
+            };
             push("view", self.catalogue.item(cat, k), at, out);
             at += rng.gen_range(20_000..180_000);
         }
@@ -389,7 +464,12 @@ mod tests {
         assert_eq!(per_category, ITEMS_PER_CATEGORY);
         assert!(titles.contains("Trail Jacket"));
         assert_eq!(
-            a.catalogue.items.iter().map(|i| (i.category, &i.title)).collect::<std::collections::BTreeSet<_>>().len(),
+            a.catalogue
+                .items
+                .iter()
+                .map(|i| (i.category, &i.title))
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
             a.catalogue.items.len()
         );
     }

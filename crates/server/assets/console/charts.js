@@ -42,7 +42,7 @@ function drawWhiskers(u, xs, lo, hi, color) {
  * Lines over UTC days: days are 'YYYY-MM-DD', series [{label, values}],
  * each optionally with lo/hi arrays drawn as error bars (95% intervals).
  */
-export function dayChart(parent, { caption, summary, days, series, percent = false, unit = '' }) {
+export function dayChart(parent, { caption, summary, days, series, percent = false, unit = '', dayLabel = 'Day (UTC)' }) {
   const box = figure(parent, caption, summary);
   const xs = days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
   const lowest = Math.min(0, ...series.flatMap((s) => s.lo || []));
@@ -54,7 +54,7 @@ export function dayChart(parent, { caption, summary, days, series, percent = fal
     scales: { x: { time: true }, y: percent ? { range: [0, 1] } : { range: (u, min, max) => [Math.min(0, min, lowest), Math.max(1, max, highest) * 1.1] } },
     axes: [
       // Whole days only: ticks at 1, 2, 7 or 28-day steps, labelled MM-DD.
-      { label: 'Day (UTC, month-day)', incrs: [1, 2, 7, 28].map((d) => d * 86400), values: (u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(5, 10)) },
+      { label: dayLabel, incrs: [1, 2, 7, 28].map((d) => d * 86400), values: (u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(5, 10)) },
       { label: unit, size: 60, values: (u, vals) => vals.map((v) => (percent ? `${Math.round(v * 100)}%` : v.toLocaleString('en-US'))) },
     ],
     // The legend names the hovered day ('—' before any), never an empty "Time:".

@@ -86,6 +86,7 @@ function draw(out, r) {
     caption: 'Visitors and passers-by per day, with 95% intervals',
     days,
     unit: 'devices per day',
+    dayLabel: 'Store’s local day',
     series: [series('Visitors', 'visitors'), series('Passers-by', 'passers_by')],
   });
 
@@ -110,6 +111,7 @@ function draw(out, r) {
     caption: 'New, repeat and randomized-MAC visitors per day, with 95% intervals',
     days,
     unit: 'visitors per day',
+    dayLabel: 'Store’s local day',
     series: [series('New', 'new_visitors'), series('Repeat', 'repeat_visitors'), series('Randomized MAC', 'randomized_visitors')],
   });
 

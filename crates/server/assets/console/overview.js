@@ -48,7 +48,7 @@ function draw(out, data) {
     caption: 'Grant rate per purpose, end of each UTC day',
     days,
     percent: true,
-    unit: 'share of people with a record',
+    unit: 'share granting',
     series: Object.entries(PURPOSES).map(([p, label]) => ({ label, values: data.consent.map((d) => d.rate[p]) })),
   });
   consent.append(table(`On ${last.day}`, ['Purpose', { text: 'People granting', num: true }, { text: 'Grant rate', num: true }],

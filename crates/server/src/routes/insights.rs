@@ -54,7 +54,10 @@ pub(crate) fn insight_error(e: InsightError) -> ApiError {
 
 /// Public key lists: the catalogue's categories, and each day of the
 /// query's time range (when grouped by day).
-pub(crate) async fn declared_keys(state: &AppState, query: &Query) -> Result<DeclaredKeys, ApiError> {
+pub(crate) async fn declared_keys(
+    state: &AppState,
+    query: &Query,
+) -> Result<DeclaredKeys, ApiError> {
     let mut cats: Vec<String> = state
         .store()
         .items()
@@ -189,7 +192,12 @@ pub async fn query(
     JsonBody(query): JsonBody<Query>,
 ) -> Result<Json<Value>, ApiError> {
     let (release, public, remaining) = answer(&state, &analyst, &query).await?;
-    Ok(Json(release_json(&release, &query.metric, public, &remaining)))
+    Ok(Json(release_json(
+        &release,
+        &query.metric,
+        public,
+        &remaining,
+    )))
 }
 
 #[derive(Deserialize)]
