@@ -5,9 +5,11 @@ import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 
-const { BASE, ADMIN, ANALYST, SHOTS = 'target/browser-screenshots' } = process.env;
+const { BASE, ADMIN, ANALYST, SHOTS = 'target/browser-screenshots', TOUR } = process.env;
 const results = [];
 await mkdir(SHOTS, { recursive: true });
+// Screenshots for docs/tour.md: the visible viewport only, to keep them small.
+const tour = (name) => (TOUR ? page.screenshot({ path: `${TOUR}/${name}.png` }) : null);
 
 async function test(name, fn) {
   try {
@@ -81,11 +83,38 @@ await test('overview shows the API\'s consent, event and policy figures', async 
   assert.equal(await page.locator(`[data-key="policy-1"]`).count() > 0, true);
   assert.equal(await page.locator('figure canvas').count() >= 2, true, 'two uPlot charts drawn');
   await page.screenshot({ path: `${SHOTS}/console-overview.png`, fullPage: true });
+  await tour('tour-overview');
+});
+
+await test('insights: the default query on the demo reads well: no negative count, intervals narrower than the biggest answers', async () => {
+  await page.getByRole('link', { name: 'Insights' }).click();
+  await ready('insights');
+  // Before running, the form says what ± the chosen cost buys.
+  await page.locator('#q-expect').filter({ hasText: 'each value will be within ±' }).waitFor();
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/v1/insights/query')),
+    page.getByRole('button', { name: 'Run query' }).click(),
+  ]);
+  assert.equal(resp.status(), 200);
+  const answer = await resp.json();
+  assert.equal(answer.groups.length, 7, 'one group per day of the last week');
+  await page.locator('[data-key="q-value-6"]').waitFor();
+  for (const [i, g] of answer.groups.entries()) {
+    assert.ok(g.displayed >= 0, `group ${i}: displayed ${g.displayed}`);
+    assert.equal(await shown(`q-value-${i}`), int(g.displayed));
+    assert.ok(!(await shown(`q-value-${i}`)).startsWith('-'));
+  }
+  const biggest = [...answer.groups].sort((a, b) => b.displayed - a.displayed).slice(0, 3);
+  for (const g of biggest) {
+    assert.ok(g.ci95[1] - g.ci95[0] < g.displayed, `${JSON.stringify(g.key)}: interval ${g.ci95} vs ${g.displayed}`);
+  }
+  assert.ok((await shown('q-explain')).includes('95 times in 100'));
+  // After an answer, the form sets the ± against the slice's size.
+  await page.locator('#q-expect').filter({ hasText: 'biggest group at about' }).waitFor();
+  await tour('tour-insights');
 });
 
 await test('insights: a query\'s bars, intervals, budget and releases equal the API\'s', async () => {
-  await page.getByRole('link', { name: 'Insights' }).click();
-  await ready('insights');
   let b = await get('/v1/insights/budget');
   assert.equal(await shown('budget-remaining-rho'), String(b.remaining_nano_rho / 1e9));
   await page.getByLabel('Group by').selectOption('day');
@@ -103,8 +132,11 @@ await test('insights: a query\'s bars, intervals, budget and releases equal the 
   await page.locator('[data-key="q-value-0"]').waitFor();
   assert.equal(await shown('q-floor'), 'Groups of fewer than 100 people are never shown.');
   for (const [i, g] of answer.groups.entries()) {
-    assert.equal(await shown(`q-value-${i}`), g.value.toFixed(1));
-    assert.equal(await shown(`q-ci-${i}`), `${g.ci95[0].toFixed(1)} to ${g.ci95[1].toFixed(1)}`);
+    assert.equal(await shown(`q-value-${i}`), int(g.displayed));
+    assert.equal(await shown(`q-estimate-${i}`), g.value.toFixed(1));
+    const lo = Math.round(Math.max(0, g.ci95[0]));
+    const hi = Math.round(Math.max(0, g.ci95[1]));
+    assert.equal(await shown(`q-ci-${i}`), `${int(lo)} to ${int(hi)}`);
   }
   assert.ok(await page.locator('#q-result canvas').count() >= 1, 'bar chart drawn');
   b = await get('/v1/insights/budget');
@@ -149,6 +181,11 @@ await test('foot traffic: the published DP figures and intervals equal the store
   assert.ok(lo < sum('visitors') && sum('visitors') < hi, `${lo} ${hi}`);
   assert.ok(r.days.length === 1 || (hi - lo > widest && hi - lo < summed), `${hi - lo} vs ${widest}, ${summed}`);
   assert.ok(await page.locator('#footfall canvas').count() >= 3, 'three charts drawn');
+  // Legends name the hovered day or show a dash, never an empty "Time:".
+  const legends = await page.locator('.u-legend').allTextContents();
+  assert.ok(legends.length > 0 && legends.every((t) => !/Time/.test(t)), legends.join(' | '));
+  assert.ok((await page.locator('#footfall').textContent()).length > 0);
+  await tour('tour-footfall');
   await page.screenshot({ path: `${SHOTS}/console-footfall.png`, fullPage: true });
 });
 
@@ -166,10 +203,22 @@ await test('recommendations: model status and a test customer\'s list equal the 
   await page.locator('[data-key="r-tier"]').waitFor();
   const r = await get(`/v1/subjects/${encodeURIComponent(subject)}/recommendations?n=5`);
   assert.ok(r.items.length > 0);
+  assert.equal(r.tier, 'personalized');
   for (const [i, it] of r.items.entries()) {
     const text = await shown(`r-item-${i}`);
     assert.ok(text.includes(`(${it.item})`) && text.includes(it.reason), `${i}: ${text}`);
+    // Items by name: the demo catalogue's title and category, on the page too.
+    assert.ok(it.title && it.category, JSON.stringify(it));
+    assert.ok(text.includes(it.title), `${i}: ${text}`);
   }
+  // A reason names an item by its title: "because you viewed Trail Jacket".
+  const named = r.items.filter((it) => it.because_title);
+  assert.ok(named.length > 0, JSON.stringify(r.items));
+  for (const it of named) assert.ok(it.reason.endsWith(it.because_title), it.reason);
+  const i = r.items.indexOf(named[0]);
+  assert.ok((await shown(`r-item-${i}`)).includes(named[0].because_title));
+  if (s.holdout) assert.ok(s.holdout.users >= 1000, 'the holdout is a real sample');
+  await tour('tour-recommendations');
   await page.screenshot({ path: `${SHOTS}/console-recs.png`, fullPage: true });
 });
 

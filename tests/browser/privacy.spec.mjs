@@ -5,7 +5,9 @@ import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 
-const { BASE, TOKEN, ADMIN, SUBJECT } = process.env;
+const { BASE, TOKEN, ADMIN, SUBJECT, TOUR } = process.env;
+// Screenshots for docs/tour.md, rewritten by every run so they never go stale.
+const shot = (name) => (TOUR ? page.screenshot({ path: `${TOUR}/${name}.png` }) : null);
 const results = [];
 
 async function test(name, fn) {
@@ -23,7 +25,7 @@ async function ingest(purpose) {
   const r = await fetch(`${BASE}/v1/events`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify([{ subject_id: SUBJECT, type: 'view', item: 'sku-7', purpose, timestamp: Date.now(), properties: { colour: 'heather-browser-test' } }]),
+    body: JSON.stringify([{ subject_id: SUBJECT, type: 'view', item: 'sku-00100', purpose, timestamp: Date.now(), properties: { colour: 'heather-browser-test' } }]),
   });
   return r.json();
 }
@@ -58,6 +60,9 @@ await test('a choice is saved and still there after a reload', async () => {
   assert.equal(r.accepted, 1, JSON.stringify(r));
   await page.reload();
   await page.locator('#held-total').filter({ hasText: 'We hold 1 events' }).waitFor();
+  // The demo catalogue's title, not the stock number alone.
+  assert.ok((await page.locator('#held').textContent()).includes('Trail Jacket (sku-00100)'));
+  await shot('privacy-choices');
 });
 
 await test('the export downloads with everything held', async () => {
@@ -67,10 +72,14 @@ await test('the export downloads with everything held', async () => {
   assert.equal(doc.schema, 'fineline.export.v1');
   assert.equal(doc.events.length, 1);
   assert.equal(doc.events[0].properties.colour, 'heather-browser-test');
+  assert.equal(doc.events[0].item, 'sku-00100');
+  assert.equal(doc.events[0].item_title, 'Trail Jacket');
   assert.equal(doc.consents.current.personalization, 'given');
   assert.ok(doc.receipts.some((r) => r.entry.kind === 'data_access' && r.entry.what === 'export'));
   const [html] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download a readable copy (HTML)' }).click()]);
-  assert.match(await readFile(await html.path(), 'utf8'), /Everything we hold about you/);
+  const readable = await readFile(await html.path(), 'utf8');
+  assert.match(readable, /Everything we hold about you/);
+  assert.match(readable, /Trail Jacket \(sku-00100\)/);
 });
 
 await test('receipts verify in the browser', async () => {
@@ -114,6 +123,15 @@ await test('a receipt is checked against the signed-in person', async () => {
   assert.ok(checks.includes('✗ the entry is about you (the receipt holds no valid salt)'), checks.join(' | '));
 });
 
+await test('a withdrawal gets its own receipt, verified in the browser too', async () => {
+  const box = page.getByLabel('Personal recommendations');
+  await box.uncheck();
+  await status.filter({ hasText: 'Personal recommendations is now off' }).waitFor();
+  await page.getByRole('button', { name: 'Verify my receipts' }).click();
+  await status.filter({ hasText: /^2 of 2 receipts verified\.$/ }).waitFor();
+  await shot('privacy-receipts');
+});
+
 await test('a phone is opted out of in-store detection from the privacy center', async () => {
   await page.getByLabel("Your phone's Wi-Fi address").fill('not-a-mac');
   await page.getByRole('button', { name: 'Opt out this phone' }).click();
@@ -137,6 +155,7 @@ await test('deleting the account erases everything and returns a receipt', async
   const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download my erasure receipt' }).click()]);
   const body = JSON.parse(await readFile(await dl.path(), 'utf8'));
   assert.equal(body.receipt.entry.kind, 'erasure');
+  await shot('privacy-erased');
   // Nothing is held any more, and new events for this person are refused.
   const r = await fetch(`${BASE}/v1/subjects/me/export`, { headers: { Authorization: `Bearer ${TOKEN}` } });
   assert.equal(r.status, 404);

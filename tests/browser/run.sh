@@ -34,25 +34,32 @@ trap cleanup EXIT
 port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 base="http://127.0.0.1:$port"
 admin="$("$bin" keys create --role admin --data-dir "$data")"
+# The demo shop the tour's screenshots show. FINELINE_DEMO_CUSTOMERS
+# (default: serve's 10,000) makes a smaller one for a quick local run.
 FINELINE_LOG=warn "$bin" serve --demo --data-dir "$data" --listen "127.0.0.1:$port" >"$data/stdout" 2>"$data/stderr" &
 server_pid=$!
-for _ in $(seq 1 600); do
+started=$SECONDS
+for _ in $(seq 1 3000); do
   if grep -q "fineline demo shop at" "$data/stdout" 2>/dev/null; then break; fi
   if ! kill -0 "$server_pid" 2>/dev/null; then cat "$data/stderr" >&2; echo "browser: server exited" >&2; exit 1; fi
   sleep 0.1
 done
 grep -q "fineline demo shop at" "$data/stdout" || { echo "browser: server did not start" >&2; exit 1; }
+echo "browser: demo shop ready after $((SECONDS - started)) s: $(grep -m1 'customers' "$data/stdout" | sed 's/^ *//')"
 
 # A person the demo shop has never seen: everything they hold comes from
 # what the test does.
 token="$("$bin" tokens issue --subject "browser-test@example.com" --ttl 30m --data-dir "$data")"
 
 failed=0
-BASE="$base" TOKEN="$token" ADMIN="$admin" SUBJECT="browser-test@example.com" \
+# Screenshots for docs/tour.md land beside it (committed, rewritten by every run).
+tour="$root/docs/tour"
+mkdir -p "$tour"
+BASE="$base" TOKEN="$token" ADMIN="$admin" SUBJECT="browser-test@example.com" TOUR="$tour" \
   node "$here/privacy.spec.mjs" || failed=1
 
 # The business console: screenshots land in target/browser-screenshots/.
 analyst="$("$bin" keys create --role analyst --data-dir "$data")"
-BASE="$base" ADMIN="$admin" ANALYST="$analyst" SHOTS="$root/target/browser-screenshots" \
+BASE="$base" ADMIN="$admin" ANALYST="$analyst" SHOTS="$root/target/browser-screenshots" TOUR="$tour" \
   node "$here/console.spec.mjs" || failed=1
 exit "$failed"

@@ -221,6 +221,19 @@ impl Plan {
         self.min_subjects
     }
 
+    /// The 95% half-width every released value will have (a mean's is its
+    /// sum's over a count, so it is `None`): noise does not depend on the
+    /// data, so this is known before any row is read and costs nothing.
+    pub fn expected_ci95_half_width(&self) -> Option<f64> {
+        if matches!(self.query.metric, Metric::Mean { .. }) {
+            return None;
+        }
+        match self.values.first() {
+            Some((_, p)) => Some(p.ci95_half_width()),
+            None => self.selection.map(|s| s.ci95_half_width()),
+        }
+    }
+
     pub fn threshold(&self) -> Option<i64> {
         self.selection.and_then(|s| s.threshold).map(|(t, _)| t)
     }

@@ -141,7 +141,7 @@ async function loadHeld() {
       b.addEventListener('click', async () => {
         try { await api('DELETE', '/v1/subjects/me/events/' + e.id); say('Deleted event ' + e.id + '.'); loadHeld(); } catch (err) { fail(err.message); }
       });
-      tbody.append(el('tr', {}, el('td', {}, new Date(e.at).toLocaleString()), el('td', {}, e.type), el('td', {}, e.item || ''), el('td', {}, name(e.purpose)), el('td', {}, b)));
+      tbody.append(el('tr', {}, el('td', {}, new Date(e.at).toLocaleString()), el('td', {}, e.type), el('td', {}, e.item_title ? e.item_title + ' (' + e.item + ')' : (e.item || '')), el('td', {}, name(e.purpose)), el('td', {}, b)));
     }
     const head = el('tr', {}, ...['When', 'What', 'Item', 'Purpose', 'Action'].map((h) => el('th', { scope: 'col' }, h)));
     held.append(el('table', {}, el('caption', {}, 'Latest ' + s.recent_events.length + ' events'), el('thead', {}, head), tbody));

@@ -60,6 +60,7 @@ pub fn api_routes() -> Router<AppState> {
             get(consent::status).post(consent::change),
         )
         .route("/v1/subjects/{id}/consents/history", get(consent::history))
+        .route("/v1/consents/import", post(consent_import::import))
         .route("/v1/events", post(events::ingest))
         .route("/v1/admin/tokens", post(rights::issue_token))
         .route(
@@ -101,6 +102,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/v1/recs/train", post(recs::train))
         .route("/v1/recs/status", get(recs::status))
         .route("/v1/insights/query", post(insights::query))
+        .route("/v1/insights/plan", post(insights_plan::plan))
         .route("/v1/insights/heatmap", get(insights::heatmap))
         .route("/v1/insights/apps", get(insights::apps))
         .route("/v1/insights/budget", get(insights::my_budget))

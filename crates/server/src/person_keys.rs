@@ -46,6 +46,13 @@ pub(crate) async fn create(
     blocking(keys, move |k| k.create(&subject)).await
 }
 
+pub(crate) async fn create_many(
+    keys: &Arc<KeyStore>,
+    subjects: Vec<Pseudonym>,
+) -> Result<Vec<PersonKeys>, ApiError> {
+    blocking(keys, move |k| k.create_many(&subjects)).await
+}
+
 pub(crate) async fn shred(keys: &Arc<KeyStore>, subject: Pseudonym) -> Result<bool, ApiError> {
     blocking(keys, move |k| k.shred(&subject)).await
 }

@@ -169,7 +169,7 @@ impl Default for RecsService {
 pub fn signal(kind: &str) -> (f32, bool) {
     match kind {
         "purchase" | "order" => (3.0, true),
-        "add_to_cart" | "wishlist" | "rate" | "rating" => (2.0, false),
+        "add_to_cart" | "save" | "wishlist" | "rate" | "rating" => (2.0, false),
         _ => (1.0, false),
     }
 }

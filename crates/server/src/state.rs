@@ -229,6 +229,40 @@ impl AppState {
         Ok((Arc::new(SubjectKeys::from(created)), true))
     }
 
+    /// [`AppState::subject_keys_or_new`] for many people: the new ones'
+    /// keys are created in one key-store transaction. Returns each
+    /// person's keys (in `subjects` order) and which of them are new.
+    pub async fn subject_keys_or_new_many(
+        &self,
+        subjects: &[Pseudonym],
+    ) -> Result<(Vec<Arc<SubjectKeys>>, Vec<Pseudonym>), ApiError> {
+        let mut found = Vec::with_capacity(subjects.len());
+        let mut missing = Vec::new();
+        for s in subjects {
+            let k = self.subject_keys(s).await?;
+            if k.is_none() && !missing.contains(s) {
+                missing.push(*s);
+            }
+            found.push(k);
+        }
+        let created = if missing.is_empty() {
+            Vec::new()
+        } else {
+            crate::person_keys::create_many(self.vault.key_store(), missing.clone()).await?
+        };
+        let created: HashMap<Pseudonym, Arc<SubjectKeys>> = missing
+            .iter()
+            .copied()
+            .zip(created.into_iter().map(|k| Arc::new(SubjectKeys::from(k))))
+            .collect();
+        let keys = subjects
+            .iter()
+            .zip(found)
+            .map(|(s, k)| k.unwrap_or_else(|| created[s].clone()))
+            .collect();
+        Ok((keys, missing))
+    }
+
     /// Undo [`AppState::subject_keys_or_new`] for a person whose first
     /// write failed, so they stay unknown. Best effort: a key left behind
     /// seals nothing.

@@ -1,11 +1,9 @@
-//! A seeded synthetic shop: customers with a mix of consent choices and
-//! a catalogue browsed with realistic skew, for `serve --demo`,
-//! `demo-data` and the benchmarks.
+//! `demo-data` (synthetic events stamped now, for trying `import`) and
+//! seeding `serve --demo`'s shop (`demo_shop.rs`) through the public API.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use fineline_core::Purpose;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -55,25 +53,6 @@ pub const KINDS: [&str; 4] = ["view", "view", "add_to_cart", "purchase"];
 
 pub fn subject_id(i: usize) -> String {
     format!("customer-{i:06}@example.com")
-}
-
-/// Which purposes demo subject `i` grants: most allow personalization,
-/// fewer analytics, fewer still partner insights; a few refuse all.
-pub fn demo_grants(rng: &mut ChaCha8Rng) -> Vec<Purpose> {
-    let mut g = Vec::new();
-    if rng.gen_bool(0.8) {
-        g.push(Purpose::Personalization);
-    }
-    if rng.gen_bool(0.6) {
-        g.push(Purpose::Analytics);
-    }
-    if rng.gen_bool(0.4) {
-        g.push(Purpose::PartnerInsights);
-    }
-    if rng.gen_bool(0.3) {
-        g.push(Purpose::Location);
-    }
-    g
 }
 
 /// One synthetic event at `now_ms`, as the wire format wants it. Item
@@ -129,94 +108,158 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 pub struct SeedSummary {
     pub subjects: usize,
+    pub items: usize,
     pub accepted: usize,
     pub refused: usize,
     pub example_subject: String,
+    /// False when the data dir already held a shop (a restarted demo).
+    pub seeded: bool,
 }
 
 impl std::fmt::Display for SeedSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.seeded {
+            return write!(f, "the shop in this data dir was seeded before");
+        }
         write!(
             f,
-            "{} customers; {} events accepted, {} refused for lack of consent",
-            self.subjects, self.accepted, self.refused
+            "{} customers, {} catalogue items; {} events accepted, {} refused for lack of consent",
+            self.subjects, self.items, self.accepted, self.refused
         )
     }
 }
 
-/// Seed a running server through its public API, as a business would.
+/// Events per `POST /v1/events` while seeding: one more customer's
+/// history (a few hundred at most) still fits the 10,000 a batch holds.
+const EVENT_BATCH: usize = 9_500;
+/// Event batches in flight at once: the server's group commit writes
+/// those that queue up together.
+const IN_FLIGHT: usize = 3;
+
+async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    key: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let r = http.post(&url).bearer_auth(key).json(body).send().await?;
+    let status = r.status();
+    let text = r.text().await?;
+    anyhow::ensure!(status.is_success(), "{url}: {status}: {text}");
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Seed a running server through its public API, as a business moving to
+/// fineline would: its existing notice (in force since before the 90
+/// days), its catalogue, its customers' consents with their original
+/// times, their events, a week of a store's Wi-Fi sightings, and a first
+/// training. A data dir that already holds a policy is left alone.
 pub async fn seed_server(
     base: &str,
     admin: &str,
     ingest: &str,
-    shape: &DemoShape,
+    customers: usize,
+    seed: u64,
 ) -> anyhow::Result<SeedSummary> {
     let http = reqwest::Client::new();
     let now = fineline_core::Timestamp::now();
-    if http.get(format!("{base}/v1/policy")).send().await?.status() == 404 {
-        let policy = fineline_consent::demo_policy(1, now);
-        let r = http
-            .post(format!("{base}/v1/policy"))
-            .bearer_auth(admin)
-            .json(&policy)
-            .send()
+    let shop = super::demo_shop::Shop::new(seed, customers, now.millis());
+    let mut summary = SeedSummary {
+        subjects: customers,
+        items: shop.catalogue.items.len(),
+        accepted: 0,
+        refused: 0,
+        example_subject: super::demo_shop::customer_id(0),
+        seeded: false,
+    };
+    if http.get(format!("{base}/v1/policy")).send().await?.status() != 404 {
+        return Ok(summary);
+    }
+    let bar = indicatif::ProgressBar::new(customers as u64 * 2);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:30}] {pos}/{len} people, {elapsed}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_message("consents");
+    // The notice was in force a day before the history starts.
+    let policy =
+        fineline_consent::demo_policy(1, fineline_core::Timestamp(shop.start - 86_400_000));
+    post_json(
+        &http,
+        format!("{base}/v1/policy"),
+        admin,
+        &serde_json::to_value(&policy)?,
+    )
+    .await?;
+    post_json(
+        &http,
+        format!("{base}/v1/items"),
+        admin,
+        &shop.catalogue.wire(),
+    )
+    .await?;
+
+    for chunk in shop
+        .customers
+        .chunks(fineline_server::routes::consent_import::MAX_IMPORT)
+    {
+        let records: Vec<serde_json::Value> = chunk
+            .iter()
+            .filter(|c| !c.grants.is_empty())
+            .map(|c| {
+                let source = if c.app_user { "app" } else { "web" };
+                json!({"subject_id": c.id, "grant": c.grants, "at": c.joined, "source": source})
+            })
+            .collect();
+        if !records.is_empty() {
+            post_json(
+                &http,
+                format!("{base}/v1/consents/import"),
+                admin,
+                &json!({ "records": records }),
+            )
             .await?;
-        anyhow::ensure!(
-            r.status().is_success(),
-            "publishing the demo policy failed: {}",
-            r.text().await?
-        );
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(shape.seed);
-    for i in 0..shape.subjects {
-        let grants = demo_grants(&mut rng);
-        if grants.is_empty() {
-            continue;
         }
-        let r = http
-            .post(format!("{base}/v1/subjects/{}/consents", subject_id(i)))
-            .bearer_auth(admin)
-            .json(&json!({"source": "web", "grant": grants}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            r.status().is_success(),
-            "demo consent failed: {}",
-            r.text().await?
-        );
+        bar.inc(chunk.len() as u64);
     }
-    let mut accepted = 0;
-    let mut refused = 0;
-    let mut batch = Vec::with_capacity(1000);
-    for n in 0..shape.events {
-        // Timed after the consents above, so granted purposes count.
-        batch.push(demo_event(
-            &mut rng,
-            shape,
-            fineline_core::Timestamp::now().millis(),
-        ));
-        if batch.len() == 1000 || n + 1 == shape.events {
-            let r: serde_json::Value = http
-                .post(format!("{base}/v1/events"))
-                .bearer_auth(ingest)
-                .json(&batch)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            accepted += r["accepted"].as_u64().unwrap_or(0) as usize;
-            refused += r["rejected"].as_array().map_or(0, |a| a.len());
-            batch.clear();
+
+    bar.set_message("events");
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
+    let mut people_in_batch = 0u64;
+    let url = format!("{base}/v1/events");
+    for i in 0..customers {
+        batch.extend(shop.events_of(i));
+        people_in_batch += 1;
+        if batch.len() >= EVENT_BATCH || i + 1 == customers {
+            let body = serde_json::Value::Array(std::mem::take(&mut batch));
+            let (http, url, key) = (http.clone(), url.clone(), ingest.to_string());
+            let people = std::mem::take(&mut people_in_batch);
+            in_flight.spawn(async move {
+                post_json(&http, url, &key, &body)
+                    .await
+                    .map(|r| (r, people))
+            });
+            while in_flight.len() >= IN_FLIGHT || (i + 1 == customers && !in_flight.is_empty()) {
+                let Some(done) = in_flight.join_next().await else {
+                    break;
+                };
+                let (r, people) = done??;
+                summary.accepted += r["accepted"].as_u64().unwrap_or(0) as usize;
+                summary.refused += r["rejected"].as_array().map_or(0, |a| a.len());
+                bar.inc(people);
+            }
         }
     }
+    bar.set_message("store");
     seed_footfall(&http, base, admin, ingest).await?;
-    Ok(SeedSummary {
-        subjects: shape.subjects,
-        accepted,
-        refused,
-        example_subject: subject_id(0),
-    })
+    bar.set_message("training");
+    post_json(&http, format!("{base}/v1/recs/train"), admin, &json!(null)).await?;
+    bar.finish_and_clear();
+    summary.seeded = true;
+    Ok(summary)
 }
 
 /// Days of simulated foot traffic the demo shop's store gets, ending yesterday.

@@ -1,6 +1,7 @@
 pub mod backup;
 pub mod bench;
 pub mod demo;
+pub mod demo_shop;
 pub mod import;
 pub mod insights;
 pub mod keys;

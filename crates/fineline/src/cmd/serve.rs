@@ -18,6 +18,11 @@ pub struct Args {
     /// and print keys to try the API with.
     #[arg(long)]
     pub demo: bool,
+    /// Customers in the demo shop (with `--demo`); fewer make a quicker
+    /// shop for tests.
+    #[arg(long, env = "FINELINE_DEMO_CUSTOMERS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(2..=1_000_000))]
+    pub demo_customers: u32,
     /// Train the recommender at start and then every this many seconds
     /// (0: only on `POST /v1/recs/train`).
     #[arg(long, env = "FINELINE_RECS_TRAIN_EVERY", default_value_t = 3600)]
@@ -79,29 +84,39 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shutdown_signal(),
     ));
     if args.demo {
+        let started = std::time::Instant::now();
         let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
         let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest).await?;
         let base = format!("http://{addr}");
         let summary =
-            super::demo::seed_server(&base, &admin, &ingest, &super::demo::DemoShape::default())
+            super::demo::seed_server(&base, &admin, &ingest, args.demo_customers as usize, 42)
                 .await?;
-        // Recommendations for the seeded shop without waiting for the schedule.
-        state.recs.request_retrain();
+        if !summary.seeded {
+            // A restarted demo: train now rather than at the schedule.
+            state.recs.request_retrain();
+        }
         let token = state.tokens().issue(
             &state.pseudonymize(&summary.example_subject),
             fineline_core::Timestamp::now().plus_millis(24 * 3_600_000),
         );
         println!("fineline demo shop at {base}");
         println!("  {summary}");
+        println!(
+            "  ready in {:.1} s (seeded through the API, recommender trained)",
+            started.elapsed().as_secs_f64()
+        );
         println!("  admin key:  {admin}");
         println!("  ingest key: {ingest}");
         println!("  privacy center: {base}/privacy#token={token}");
         println!("  store kiosk opt-out: {base}/optout");
         println!("  business console: {base}/console (sign in with the admin key)");
+        println!("  guided tour: docs/tour.md");
         println!("  try: curl {base}/v1/policy");
+        println!("  try: curl {base}/v1/items/sku-00100/similar?n=3");
+        // `me`: a subject token names its own person, so no email is needed.
+        println!("  try: curl -H 'Authorization: Bearer {token}' {base}/v1/subjects/me/consents");
         println!(
-            "  try: curl -H 'Authorization: Bearer {token}' {base}/v1/subjects/{}/consents",
-            summary.example_subject
+            "  try: curl -H 'Authorization: Bearer {token}' '{base}/v1/subjects/me/recommendations?n=5'"
         );
     }
     server.await??;

@@ -42,7 +42,7 @@ function drawWhiskers(u, xs, lo, hi, color) {
  * Lines over UTC days: days are 'YYYY-MM-DD', series [{label, values}],
  * each optionally with lo/hi arrays drawn as error bars (95% intervals).
  */
-export function dayChart(parent, { caption, summary, days, series, percent = false }) {
+export function dayChart(parent, { caption, summary, days, series, percent = false, unit = '', dayLabel = 'Day (UTC)' }) {
   const box = figure(parent, caption, summary);
   const xs = days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
   const lowest = Math.min(0, ...series.flatMap((s) => s.lo || []));
@@ -54,16 +54,17 @@ export function dayChart(parent, { caption, summary, days, series, percent = fal
     scales: { x: { time: true }, y: percent ? { range: [0, 1] } : { range: (u, min, max) => [Math.min(0, min, lowest), Math.max(1, max, highest) * 1.1] } },
     axes: [
       // Whole days only: ticks at 1, 2, 7 or 28-day steps, labelled MM-DD.
-      { incrs: [1, 2, 7, 28].map((d) => d * 86400), values: (u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(5, 10)) },
-      { values: (u, vals) => vals.map((v) => (percent ? `${Math.round(v * 100)}%` : String(v))) },
+      { label: dayLabel, incrs: [1, 2, 7, 28].map((d) => d * 86400), values: (u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(5, 10)) },
+      { label: unit, size: 60, values: (u, vals) => vals.map((v) => (percent ? `${Math.round(v * 100)}%` : v.toLocaleString('en-US'))) },
     ],
-    series: [{ value: (u, v) => (v == null ? '' : new Date(v * 1000).toISOString().slice(0, 10)) },
+    // The legend names the hovered day ('—' before any), never an empty "Time:".
+    series: [{ label: 'Day', value: (u, v) => (v == null ? '—' : new Date(v * 1000).toISOString().slice(0, 10)) },
       ...series.map((s, i) => ({
         label: s.label,
         stroke: COLORS[i % COLORS.length],
         width: 2,
         points: { show: days.length < 40 },
-        value: (u, v) => (v == null ? '' : percent ? `${(v * 100).toFixed(1)}%` : String(v)),
+        value: (u, v) => (v == null ? '—' : percent ? `${(v * 100).toFixed(1)}%` : v.toLocaleString('en-US')),
       }))],
   };
   return new uPlot(opts, [xs, ...series.map((s) => s.values)], box);
@@ -86,7 +87,7 @@ export function barChart(parent, { caption, summary, categories, values, lo, hi,
     scales: { x: { time: false, range: [-0.6, xs.length - 0.4] }, y: { range: [bottom, top * 1.1] } },
     axes: [
       { values: (u, vals) => vals.map((v) => (Number.isInteger(v) && categories[v] !== undefined ? categories[v] : '')), splits: () => xs },
-      {},
+      { label, size: 60, values: (u, vals) => vals.map((v) => v.toLocaleString('en-US')) },
     ],
     series: [{}, {
       label,

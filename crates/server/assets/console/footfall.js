@@ -85,6 +85,8 @@ function draw(out, r) {
   dayChart(visitors, {
     caption: 'Visitors and passers-by per day, with 95% intervals',
     days,
+    unit: 'devices per day',
+    dayLabel: 'Store’s local day',
     series: [series('Visitors', 'visitors'), series('Passers-by', 'passers_by')],
   });
 
@@ -108,6 +110,8 @@ function draw(out, r) {
   dayChart(loyalty, {
     caption: 'New, repeat and randomized-MAC visitors per day, with 95% intervals',
     days,
+    unit: 'visitors per day',
+    dayLabel: 'Store’s local day',
     series: [series('New', 'new_visitors'), series('Repeat', 'repeat_visitors'), series('Randomized MAC', 'randomized_visitors')],
   });
 

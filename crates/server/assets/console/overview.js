@@ -48,6 +48,7 @@ function draw(out, data) {
     caption: 'Grant rate per purpose, end of each UTC day',
     days,
     percent: true,
+    unit: 'share granting',
     series: Object.entries(PURPOSES).map(([p, label]) => ({ label, values: data.consent.map((d) => d.rate[p]) })),
   });
   consent.append(table(`On ${last.day}`, ['Purpose', { text: 'People granting', num: true }, { text: 'Grant rate', num: true }],
@@ -65,6 +66,7 @@ function draw(out, data) {
   dayChart(events, {
     caption: 'Events per UTC arrival day: accepted, and refused for lack of consent',
     days: data.events.days.map((d) => d.day),
+    unit: 'events per day',
     series: [
       { label: 'Accepted', values: data.events.days.map((d) => d.accepted) },
       { label: 'Refused (no consent)', values: data.events.days.map((d) => d.refused_no_consent) },

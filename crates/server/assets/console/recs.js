@@ -42,7 +42,8 @@ export async function render(root) {
         ? 'Personalized: this person allows personalization.'
         : 'Not personal: this person has not allowed personalization, so only popularity and context are used.'));
       out.append(el('ol', { class: 'recs' }, r.items.map((it, i) => el('li', { 'data-key': `r-item-${i}` },
-        el('strong', {}, it.title || it.item), ` (${it.item})`, el('span', { class: 'reason' }, it.reason)))));
+        el('strong', {}, it.title || it.item), ` (${it.item})`, it.category ? ` · ${it.category.replaceAll('_', ' ')}` : '',
+        el('span', { class: 'reason' }, it.reason)))));
       status(`${r.items.length} recommendations.`);
     } catch (e) {
       out.append(el('p', { class: 'error', role: 'alert' }, e.message));

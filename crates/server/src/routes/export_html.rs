@@ -99,7 +99,11 @@ pub fn render(doc: &Export) -> String {
             e.id,
             when(e.at),
             esc(&e.kind),
-            esc(e.item.as_deref().unwrap_or("")),
+            esc(&match (&e.item_title, &e.item) {
+                (Some(t), Some(i)) => format!("{t} ({i})"),
+                (None, Some(i)) => i.clone(),
+                _ => String::new(),
+            }),
             esc(&e.purpose),
             esc(&e.properties.to_string())
         );

@@ -8,8 +8,8 @@ use axum::Json;
 use fineline_core::{Role, Timestamp};
 use fineline_insights::query::MAX_H3_RES;
 use fineline_insights::{
-    cell_boundary, DeclaredKeys, Filter, GroupKey, InsightError, KeyValue, Plan, Query, QueryError,
-    Release, NANO,
+    cell_boundary, DeclaredKeys, Filter, GroupKey, InsightError, KeyValue, Metric, Plan, Query,
+    QueryError, Release, NANO,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -47,7 +47,7 @@ fn query_field(e: &QueryError) -> &'static str {
     }
 }
 
-fn insight_error(e: InsightError) -> ApiError {
+pub(crate) fn insight_error(e: InsightError) -> ApiError {
     match e {
         InsightError::Query(q) => ApiError::field(query_field(&q), q.to_string()),
         other => ApiError::field("cost_nano_rho", other.to_string()),
@@ -56,7 +56,10 @@ fn insight_error(e: InsightError) -> ApiError {
 
 /// Public key lists: the catalogue's categories, and each day of the
 /// query's time range (when grouped by day).
-async fn declared_keys(state: &AppState, query: &Query) -> Result<DeclaredKeys, ApiError> {
+pub(crate) async fn declared_keys(
+    state: &AppState,
+    query: &Query,
+) -> Result<DeclaredKeys, ApiError> {
     let mut cats: Vec<String> = state
         .store()
         .items()
@@ -106,7 +109,31 @@ fn key_json(key: &GroupKey) -> Value {
     Value::Object(m)
 }
 
-fn release_json(release: &Release, keys_public: bool, budget: &Remaining) -> Value {
+/// The value a person is shown: the unbiased noisy estimate moved into
+/// the range the true answer must lie in (counts are never negative, a
+/// mean lies within its clamp bounds). Post-processing a DP release costs
+/// no privacy; `value` stays unbiased for whoever adds answers up.
+fn displayed(metric: &Metric, value: f64) -> f64 {
+    match *metric {
+        Metric::Count
+        | Metric::DistinctSubjects
+        | Metric::Histogram { .. }
+        | Metric::TopK { .. } => value.max(0.0).round(),
+        Metric::Sum { lower, .. } if lower.unwrap_or(0) >= 0 => value.max(0.0),
+        Metric::Mean {
+            lower: Some(lo),
+            upper: Some(hi),
+        } => value.clamp(lo as f64, hi as f64),
+        _ => value,
+    }
+}
+
+fn release_json(
+    release: &Release,
+    metric: &Metric,
+    keys_public: bool,
+    budget: &Remaining,
+) -> Value {
     let groups: Vec<Value> = release
         .groups
         .iter()
@@ -114,6 +141,7 @@ fn release_json(release: &Release, keys_public: bool, budget: &Remaining) -> Val
             let mut o = json!({
                 "key": key_json(&g.key),
                 "value": g.estimate.value,
+                "displayed": displayed(metric, g.estimate.value),
                 "noise_scale": g.estimate.noise_scale,
                 "std_dev": g.estimate.std_dev,
                 "ci95": [g.estimate.ci95.0, g.estimate.ci95.1],
@@ -175,7 +203,12 @@ pub async fn query(
 ) -> Result<Json<Value>, ApiError> {
     let query = Query::from(query);
     let (release, public, remaining) = answer(&state, &analyst, &query).await?;
-    Ok(Json(release_json(&release, public, &remaining)))
+    Ok(Json(release_json(
+        &release,
+        &query.metric,
+        public,
+        &remaining,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -267,7 +300,7 @@ pub async fn apps(
     let mut q = Query::app_insights(w.cost_nano_rho);
     q.filters.push(Filter::TimeRange { from, to });
     let (release, public, remaining) = answer(&state, &analyst, &q).await?;
-    Ok(Json(release_json(&release, public, &remaining)))
+    Ok(Json(release_json(&release, &q.metric, public, &remaining)))
 }
 
 /// The caller's own budget for the current period.

@@ -1,9 +1,11 @@
 pub mod consent;
+pub mod consent_import;
 pub mod console;
 pub mod events;
 pub mod export_html;
 pub mod footfall;
 pub mod insights;
+pub mod insights_plan;
 pub mod insights_wire;
 pub mod ledger;
 pub mod ops;

@@ -32,7 +32,9 @@ pub struct Published {
 pub struct PolicyIn {
     /// One more than the current version (1 for the first).
     pub version: u32,
-    /// Ignored: the server stamps the time it publishes.
+    /// Honoured only for the first version, and only if not in the future
+    /// (a notice already in force when the business adopts fineline);
+    /// every later version is stamped with the time the server publishes it.
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
     pub published_at: Option<Timestamp>,
@@ -116,9 +118,21 @@ pub async fn publish(
     body: LateJson<PolicyIn>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     caller.require(&[Role::Admin])?;
-    let policy = body?.0.into_policy(Timestamp::now());
+    let body = body?.0;
+    let now = Timestamp::now();
+    let claimed = body.published_at;
+    let mut policy = body.into_policy(now);
     let _order = state.consent_order.lock().await;
     let previous = state.current_policy();
+    // The first version may say since when it was already in force (a
+    // business bringing its existing notice, with the consents given under
+    // it, to fineline); no earlier version exists for it to override. Every
+    // later version is dated by the server.
+    if let Some(at) = claimed {
+        if previous.is_none() && at.0 > 0 && at <= now {
+            policy.published_at = at;
+        }
+    }
     policy
         .validate(previous.as_ref())
         .map_err(|e| ApiError::field("policy", e.to_string()))?;

@@ -31,8 +31,12 @@ pub struct RecsParams {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RecommendedItem {
     pub item: String,
+    /// The catalogue's title, if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The catalogue's category, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     pub score: f32,
     /// Readable: "because you viewed X", "similar to X", "popular right now".
     pub reason: String,
@@ -41,6 +45,9 @@ pub struct RecommendedItem {
     /// The item the reason names, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub because: Option<String>,
+    /// That item's title, if the catalogue has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because_title: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -88,8 +95,19 @@ fn wire(trained: &Trained, r: fineline_recs::Recommendation) -> RecommendedItem 
         ),
         Reason::PopularRightNow => ("popular right now".to_string(), "popular", None),
     };
+    let because_title = match &r.reason {
+        Reason::BecauseYouViewed(i) | Reason::SimilarTo(i) => trained.titles.get(i).cloned(),
+        Reason::PopularRightNow => None,
+    };
     RecommendedItem {
         title: trained.titles.get(&r.item).cloned(),
+        category: trained
+            .model
+            .catalogue()
+            .categories(&r.item)
+            .first()
+            .cloned(),
+        because_title,
         item: r.item.as_str().to_string(),
         score: r.score,
         reason,

@@ -141,6 +141,10 @@ pub struct ExportedEvent {
     #[serde(rename = "type")]
     pub kind: String,
     pub item: Option<String>,
+    /// The item's title in the catalogue, so a person reads what they
+    /// looked at, not a stock number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_title: Option<String>,
     pub purpose: String,
     /// When it happened, milliseconds since the Unix epoch.
     pub at: i64,
@@ -244,6 +248,7 @@ async fn opened_events(
         .events_for(subject)
         .await
         .map_err(ApiError::internal)?;
+    let titles = item_titles(state).await?;
     rows.into_iter()
         .map(|r| {
             // A row sealed under a key an earlier erasure destroyed (a
@@ -262,6 +267,7 @@ async fn opened_events(
                 unreadable,
                 id: r.id,
                 kind: r.kind.as_str().to_string(),
+                item_title: r.item.as_ref().and_then(|i| titles.get(i).cloned()),
                 item: r.item.map(|i| i.as_str().to_string()),
                 purpose: r.purpose.as_str().to_string(),
                 at: r.at.millis(),
@@ -269,6 +275,24 @@ async fn opened_events(
             })
         })
         .collect()
+}
+
+/// Catalogue titles: the served model's copy (read at its training), or
+/// the store's catalogue before the first training.
+async fn item_titles(
+    state: &AppState,
+) -> Result<std::sync::Arc<std::collections::HashMap<fineline_core::ItemId, String>>, ApiError> {
+    if let Some(t) = state.recs.current() {
+        return Ok(t.titles.clone());
+    }
+    let items = state.store().items().await.map_err(ApiError::internal)?;
+    Ok(std::sync::Arc::new(
+        items
+            .into_iter()
+            .filter(|i| !i.title.is_empty())
+            .map(|i| (i.item, i.title))
+            .collect(),
+    ))
 }
 
 async fn interests_of(state: &AppState, subject: &Pseudonym) -> Result<Vec<Interest>, ApiError> {
