@@ -12,19 +12,21 @@ use serde_json::{json, Value};
 use crate::budget::Analyst;
 use crate::error::{ApiError, JsonBody};
 use crate::routes::insights::{declared_keys, insight_error};
+use crate::routes::insights_wire::QueryIn;
 use crate::state::AppState;
 
 /// The expected 95% half-width and the cost of a query (analyst, admin;
 /// free: reads no data).
-#[utoipa::path(post, path = "/v1/insights/plan", request_body(content = Object),
+#[utoipa::path(post, path = "/v1/insights/plan", request_body = QueryIn,
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn plan(
     State(state): State<AppState>,
     _analyst: Analyst,
-    JsonBody(query): JsonBody<Query>,
+    JsonBody(query): JsonBody<QueryIn>,
 ) -> Result<Json<Value>, ApiError> {
+    let query = Query::from(query);
     let declared = declared_keys(&state, &query).await?;
-    let plan = Plan::new(&query, &declared).map_err(insight_error)?;
+    let plan = Plan::new(&query, &declared, state.insights_floor()).map_err(insight_error)?;
     let privacy = plan.privacy();
     Ok(Json(json!({
         "ci95_half_width": plan.expected_ci95_half_width(),
