@@ -184,7 +184,7 @@ fn placeholders(doc: &Value, schema: &Value, at: String, depth: usize, out: &mut
         || s["type"]
             .as_array()
             .is_some_and(|t| t.contains(&json!("object")));
-    if !typed && !described || object && !described {
+    if !described && (!typed || object) {
         out.push(at);
     }
 }
