@@ -273,7 +273,9 @@ fn an_erased_persons_clear_dimension_values_leave_every_file() {
     let mut server = Server::start(&live);
     let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
     assert_eq!(
-        server.call("POST", "/v1/policy", &admin, Some(json!(policy))).0,
+        server
+            .call("POST", "/v1/policy", &admin, Some(json!(policy)))
+            .0,
         201
     );
     for who in [P, Q] {
@@ -337,13 +339,21 @@ fn an_erased_persons_clear_dimension_values_leave_every_file() {
         restored.to_str().unwrap(),
     ]));
     assert!(said.contains("purged 1 people"), "{said}");
-    assert!(leftovers(&restored).is_empty(), "{:?}", leftovers(&restored));
+    assert!(
+        leftovers(&restored).is_empty(),
+        "{:?}",
+        leftovers(&restored)
+    );
     let mut server = Server::start(&restored);
     // Q's value is still there for queries.
     let q_export = server.call("GET", &format!("/v1/subjects/{Q}/export"), &admin, None);
     assert_eq!(q_export.0, 200);
     server.stop();
-    assert!(leftovers(&restored).is_empty(), "{:?}", leftovers(&restored));
+    assert!(
+        leftovers(&restored).is_empty(),
+        "{:?}",
+        leftovers(&restored)
+    );
     let kept = files(&restored)
         .into_iter()
         .any(|(_, bytes)| contains(&bytes, b"north"));

@@ -582,6 +582,23 @@ fn the_recommender_model_is_chosen_on_the_command_line() {
         err.contains("--recs-model") && err.contains("BETA"),
         "{err}"
     );
+    // The public floor is the deployment's, and never 1 (one person's pair).
+    let out = cli(&["train", "--data-dir", data, "--recs-public-min-people", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--recs-public-min-people"), "{err}");
+    let out = cli(&[
+        "train",
+        "--data-dir",
+        data,
+        "--recs-public-min-people",
+        "25",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The insights floor is the admin's to raise, never to lower below what

@@ -91,7 +91,10 @@ proptest! {
 /// Distinct people holding both items.
 fn support(data: &[Interaction], a: &ItemId, b: &ItemId) -> u32 {
     let holders = |x: &ItemId| -> std::collections::BTreeSet<Pseudonym> {
-        data.iter().filter(|i| &i.item == x).map(|i| i.subject).collect()
+        data.iter()
+            .filter(|i| &i.item == x)
+            .map(|i| i.subject)
+            .collect()
     };
     holders(a).intersection(&holders(b)).count() as u32
 }

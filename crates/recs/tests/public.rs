@@ -21,7 +21,8 @@ fn item(s: &str) -> ItemId {
 /// alone holds boots with two rare items.
 fn shop() -> Vec<Interaction> {
     let mut events = Vec::new();
-    let mut view = |s: u8, i: &str| events.push(Interaction::new(subject(s), item(i), 1.0, Timestamp(0)));
+    let mut view =
+        |s: u8, i: &str| events.push(Interaction::new(subject(s), item(i), 1.0, Timestamp(0)));
     for s in 0..10 {
         view(s, "boots");
         view(s, "laces");
@@ -69,7 +70,7 @@ fn names(recs: &[fineline_recs::Recommendation]) -> Vec<&str> {
 #[test]
 fn one_persons_pair_never_shows_in_public_answers() {
     assert_eq!(RecsConfig::default().knn.min_support, DEFAULT_MIN_SUPPORT);
-    assert!(DEFAULT_MIN_SUPPORT >= 10);
+    const { assert!(DEFAULT_MIN_SUPPORT >= 10) };
     for r in models(DEFAULT_MIN_SUPPORT) {
         // Similar items: only the pair ten people hold.
         assert_eq!(names(&r.similar(&item("boots"), 10)), ["laces"]);
@@ -101,7 +102,12 @@ fn a_pair_enough_people_hold_shows_and_personal_answers_use_everything() {
     }
     // The person's own answer may draw on the whole model.
     for r in models(DEFAULT_MIN_SUPPORT) {
-        let history = [Interaction::new(subject(40), item("rare-a"), 1.0, Timestamp(0))];
+        let history = [Interaction::new(
+            subject(40),
+            item("rare-a"),
+            1.0,
+            Timestamp(0),
+        )];
         let recs = r.recommend(&Request::personalized(&history, 3));
         assert!(names(&recs).contains(&"rare-b"), "{recs:?}");
     }

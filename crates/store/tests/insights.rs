@@ -282,9 +282,15 @@ async fn texts_in_store(s: &Arc<dyn Store>) -> Vec<String> {
 /// a retention sweep; and a value met again later is stored afresh.
 async fn clear_texts_leave_with_their_last_row(s: Arc<dyn Store>) {
     s.apply(put(&who(1), 10, "north", 1)).await.unwrap();
-    s.apply(event(&who(2), "p_only_kind", 11, Some("p-only-item"), "p-only-region"))
-        .await
-        .unwrap();
+    s.apply(event(
+        &who(2),
+        "p_only_kind",
+        11,
+        Some("p-only-item"),
+        "p-only-region",
+    ))
+    .await
+    .unwrap();
     s.apply(put(&who(2), 12, "north", 2)).await.unwrap();
     let before = texts_in_store(&s).await;
     assert!(before.contains(&"p-only-region".to_string()), "{before:?}");
@@ -307,10 +313,14 @@ async fn clear_texts_leave_with_their_last_row(s: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    assert!(!texts_in_store(&s).await.contains(&"q-only-region".to_string()));
+    assert!(!texts_in_store(&s)
+        .await
+        .contains(&"q-only-region".to_string()));
 
     // A retention sweep.
-    s.apply(put(&who(4), 5, "old-only-region", 4)).await.unwrap();
+    s.apply(put(&who(4), 5, "old-only-region", 4))
+        .await
+        .unwrap();
     s.delete_events_before(Purpose::Analytics, Timestamp(8))
         .await
         .unwrap();

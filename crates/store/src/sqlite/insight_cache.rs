@@ -14,11 +14,8 @@
 //!   rows of people whose numbers are gone leave the copy before it is read.
 //!   Numbers are never reused, and [`SqliteStore::name_people`] drops facts
 //!   of people erased meanwhile in any case.
-//!
-//! The copy holds text ids, never texts: a query names them from
-//! `insight_texts` as it is then. A text leaves that table with the last
-//! row naming it and its id is never reused, so a row the copy still holds
-//! for an erased person can only name a missing text, never another one.
+//! Text ids, never texts, are copied; a text's id is never reused after it
+//! leaves with its last row, so an erased person's row can name no other.
 //!
 //! The counts live in the file, so writers in other processes (the CLI) are
 //! seen too. The copy is made by the first insights query or by

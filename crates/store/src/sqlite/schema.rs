@@ -288,17 +288,16 @@ mod tests {
             ]
         );
         conn.execute("DELETE FROM events WHERE id = 1", []).unwrap();
-        assert_eq!(
-            texts(&conn),
-            [("app_open".into(), 1), ("north".into(), 1)]
-        );
+        assert_eq!(texts(&conn), [("app_open".into(), 1), ("north".into(), 1)]);
         conn.execute("DELETE FROM events WHERE id = 2", []).unwrap();
         assert!(texts(&conn).is_empty());
         // A text stored again gets a new number, never an old one.
         conn.execute("INSERT INTO insight_texts (text, refs) VALUES ('x', 0)", [])
             .unwrap();
         let id: i64 = conn
-            .query_row("SELECT id FROM insight_texts WHERE text = 'x'", [], |r| r.get(0))
+            .query_row("SELECT id FROM insight_texts WHERE text = 'x'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(id, 5);
     }
