@@ -24,7 +24,7 @@ use fineline_store::{ConsentRow, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, LateJson};
 use crate::routes::consent::StoredConsent;
 use crate::state::AppState;
 use crate::wire_events::WireTime;
@@ -41,7 +41,7 @@ pub struct ImportedConsent {
     pub grant: Vec<Purpose>,
     /// When the person gave it: ms since the epoch or RFC 3339; between the
     /// current policy's publication and now.
-    #[schema(value_type = Object)]
+    #[schema(value_type = String)]
     pub at: WireTime,
     /// Where it was given (`web`, `app`, `kiosk`, `api`); `api` if absent.
     #[serde(default)]
@@ -76,9 +76,10 @@ pub struct ImportReport {
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<ConsentImport>,
+    body: LateJson<ConsentImport>,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
     caller.require(&[Role::Admin])?;
+    let body = body?.0;
     if body.records.is_empty() || body.records.len() > MAX_IMPORT {
         return Err(ApiError::field(
             "records",
