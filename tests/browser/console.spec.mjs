@@ -97,8 +97,10 @@ await test('insights: the default query on the demo reads well: no negative coun
   ]);
   assert.equal(resp.status(), 200);
   const answer = await resp.json();
-  assert.equal(answer.groups.length, 7, 'one group per day of the last week');
-  await page.locator('[data-key="q-value-6"]').waitFor();
+  // Six full days of the demo's last week, and today once enough people
+  // were active in it to pass a floor of distinct people per group.
+  assert.ok(answer.groups.length === 6 || answer.groups.length === 7, `${answer.groups.length} groups`);
+  await page.locator('[data-key="q-value-5"]').waitFor();
   for (const [i, g] of answer.groups.entries()) {
     assert.ok(g.displayed >= 0, `group ${i}: displayed ${g.displayed}`);
     assert.equal(await shown(`q-value-${i}`), int(g.displayed));
@@ -125,8 +127,8 @@ await test('insights: a query\'s bars, intervals, budget and releases equal the 
   ]);
   assert.equal(resp.status(), 200);
   const answer = await resp.json();
-  assert.equal(answer.groups.length, 7, 'one group per day of the last week');
-  await page.locator('[data-key="q-value-6"]').waitFor();
+  assert.ok(answer.groups.length === 6 || answer.groups.length === 7, `${answer.groups.length} groups`);
+  await page.locator('[data-key="q-value-5"]').waitFor();
   for (const [i, g] of answer.groups.entries()) {
     assert.equal(await shown(`q-value-${i}`), int(g.displayed));
     assert.equal(await shown(`q-estimate-${i}`), g.value.toFixed(1));
