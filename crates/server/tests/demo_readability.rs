@@ -203,7 +203,9 @@ async fn answers_name_items_by_title_and_category() {
 async fn noisy_counts_are_displayed_non_negative_and_their_noise_is_known_beforehand() {
     let s = TestServer::start(common::Backend::Sqlite).await;
     let since = policy_since(&s, 40).await;
-    let records: Vec<Value> = (0..20)
+    // 500 people: well above any floor of distinct people per group a
+    // deployment may set, so the day with data is always released.
+    let records: Vec<Value> = (0..500)
         .map(|i| json!({"subject_id": format!("d{i}"), "grant": ["personalization", "partner_insights"], "at": since + 1}))
         .collect();
     s.post(
@@ -213,14 +215,14 @@ async fn noisy_counts_are_displayed_non_negative_and_their_noise_is_known_before
     )
     .await;
     let now = Timestamp::now().millis();
-    let batch: Vec<Value> = (0..20)
+    let batch: Vec<Value> = (0..500)
         .map(|i| view(&format!("d{i}"), "sku-1", now - 2 * DAY))
         .collect();
     s.ingest_events(&Value::Array(batch)).await;
-    // Thirty days of a tiny slice at a low cost: most groups are pure noise.
+    // Thirty days of which one has data: without a floor the others are pure noise.
     let q = json!({"metric": {"kind": "count"}, "event_types": ["view"], "group_by": [{"kind": "day"}],
                    "filters": [{"kind": "time_range", "from": now - 30 * DAY, "to": now}],
-                   "cost_nano_rho": 1_000_000});
+                   "cost_nano_rho": 50_000_000});
     let (st, plan) = s.post("/v1/insights/plan", &s.analyst, &q).await;
     assert_eq!(st, 200, "{plan}");
     let (_, before) = s.get("/v1/insights/budget", &s.analyst).await;
@@ -255,7 +257,7 @@ async fn noisy_counts_are_displayed_non_negative_and_their_noise_is_known_before
     assert_eq!(
         before["remaining_nano_rho"].as_u64().unwrap()
             - after["remaining_nano_rho"].as_u64().unwrap(),
-        1_000_000
+        50_000_000
     );
     let (st, _) = s.post("/v1/insights/plan", &s.ingest, &q).await;
     assert_eq!(st, 403);
