@@ -14,6 +14,7 @@
 //!   rows of people whose numbers are gone leave the copy before it is read.
 //!   Numbers are never reused, and [`SqliteStore::name_people`] drops facts
 //!   of people erased meanwhile in any case.
+//!
 //! Text ids, never texts, are copied; a text's id is never reused after it
 //! leaves with its last row, so an erased person's row can name no other.
 //!
