@@ -5,6 +5,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{consent, http, publish_policy};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fineline");
@@ -105,32 +108,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::new()
-}
-
-fn publish_policy(base: &str, admin: &str) {
-    let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
-    let r = http()
-        .post(format!("{base}/v1/policy"))
-        .bearer_auth(admin)
-        .json(&policy)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-}
-
-fn consent(base: &str, admin: &str, subject: &str, body: Value) -> Value {
-    let r = http()
-        .post(format!("{base}/v1/subjects/{subject}/consents"))
-        .bearer_auth(admin)
-        .json(&body)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    r.json().unwrap()
 }
 
 #[test]

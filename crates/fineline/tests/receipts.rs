@@ -4,34 +4,8 @@
 
 mod common;
 
-use common::{cli, create_key, Server};
+use common::{cli, consent, create_key, http, publish_policy, Server};
 use serde_json::{json, Value};
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::new()
-}
-
-fn publish_policy(base: &str, admin: &str) {
-    let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
-    let r = http()
-        .post(format!("{base}/v1/policy"))
-        .bearer_auth(admin)
-        .json(&policy)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-}
-
-fn consent(base: &str, admin: &str, subject: &str, body: Value) -> Value {
-    let r = http()
-        .post(format!("{base}/v1/subjects/{subject}/consents"))
-        .bearer_auth(admin)
-        .json(&body)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    r.json().unwrap()
-}
 
 /// `verify --subject` proves a receipt is about one person: the entry's
 /// commitment is recomputed from the receipt's salt and their pseudonym.

@@ -82,3 +82,37 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A blocking HTTP client for the tests' requests.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::new()
+}
+
+/// Publish the demo policy as version 1 (the first thing most tests need).
+pub fn publish_policy(base: &str, admin: &str) {
+    let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
+    let r = http()
+        .post(format!("{base}/v1/policy"))
+        .bearer_auth(admin)
+        .json(&policy)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+}
+
+/// Change a person's consent as the admin; the answer with its receipts.
+pub fn consent(
+    base: &str,
+    admin: &str,
+    subject: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = http()
+        .post(format!("{base}/v1/subjects/{subject}/consents"))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    r.json().unwrap()
+}
