@@ -8,10 +8,22 @@ use std::time::Duration;
 use fineline_core::Timestamp;
 use fineline_ledger::LedgerEntry;
 use fineline_store::WriteOp;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::routes::events::{DayCounts, DAILY_SETTING};
 use crate::state::AppState;
+
+/// Counts of one arrival day, kept in the store with each batch so a
+/// crash loses none, and sealed into the ledger as a daily summary.
+#[derive(Default, Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct DayCounts {
+    pub accepted: u64,
+    /// Refusals for lack of consent, by the purpose the event claimed.
+    pub refused_by_purpose: BTreeMap<fineline_core::Purpose, u64>,
+}
+
+/// Setting holding every unsealed day's counts (a few entries at most).
+pub const DAILY_SETTING: &str = "daily_counts";
 
 /// Setting holding the counts of every sealed day, by day number.
 pub const SEALED_SETTING: &str = "daily_counts_sealed";

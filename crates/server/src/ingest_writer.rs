@@ -16,9 +16,9 @@ use fineline_core::{Purpose, Timestamp};
 use fineline_store::{InsightEventRow, NewEvent, WriteOp, WriteSet};
 use tokio::sync::oneshot;
 
+use crate::daily::DAILY_SETTING;
 use crate::error::ApiError;
 use crate::recs_service::StoredEvent;
-use crate::routes::events::DAILY_SETTING;
 use crate::state::AppState;
 
 /// Events written in one transaction at most (a batch is never split).

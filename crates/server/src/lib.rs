@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod budget;
+pub mod consent_store;
 pub mod daily;
 pub mod erasure;
 pub mod error;

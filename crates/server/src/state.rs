@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::routes::consent::StoredConsent;
+use crate::consent_store::StoredConsent;
 use crate::sync::{Mutex, RwLock};
 use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
 use fineline_core::{Pseudonym, Role};
@@ -13,10 +13,10 @@ use fineline_ledger::{Commitment, LogSigner, Salt};
 use fineline_store::Store;
 use fineline_vault::{DataKey, PersonKeys, Vault};
 
+use crate::daily::{DayCounts, DAILY_SETTING};
 use crate::error::ApiError;
 use crate::ledger_writer::LedgerWriter;
 use crate::metrics::Metrics;
-use crate::routes::events::{DayCounts, DAILY_SETTING};
 use crate::tokens::TokenIssuer;
 
 #[derive(Clone)]

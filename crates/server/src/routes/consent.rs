@@ -13,6 +13,7 @@ use fineline_store::{ConsentRow, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
+use crate::consent_store::StoredConsent;
 use crate::error::{ApiError, LateJson};
 use crate::state::AppState;
 
@@ -35,14 +36,6 @@ pub struct ConsentChange {
     /// An IAB TCF v2.2 TC string; its purposes are mapped onto fineline's.
     #[serde(default)]
     pub tc_string: Option<String>,
-}
-
-/// What the store keeps for each consent record: the record itself and
-/// where its proof lives in the ledger.
-#[derive(Serialize, Deserialize, Clone)]
-pub struct StoredConsent {
-    pub record: ConsentRecord,
-    pub ledger_index: u64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -24,8 +24,8 @@ use fineline_store::{ConsentRow, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
+use crate::consent_store::StoredConsent;
 use crate::error::{ApiError, LateJson};
-use crate::routes::consent::StoredConsent;
 use crate::state::AppState;
 use crate::wire_events::WireTime;
 

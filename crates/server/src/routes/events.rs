@@ -13,7 +13,7 @@ use axum::Json;
 use fineline_core::{Role, Timestamp, MAX_FUTURE_MS};
 use fineline_store::NewEvent;
 use fineline_vault::subject_aad;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -26,21 +26,9 @@ pub struct IngestReport {
     pub rejected: Vec<Rejection>,
 }
 
-/// Counts of one arrival day, kept in the store with each batch so a
-/// crash loses none, and sealed into the ledger as a daily summary.
-#[derive(Default, Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct DayCounts {
-    pub accepted: u64,
-    /// Refusals for lack of consent, by the purpose the event claimed.
-    pub refused_by_purpose: BTreeMap<fineline_core::Purpose, u64>,
-}
-
 /// Rejection reason of an event stamped more than `MAX_FUTURE_MS` ahead
 /// of the server's clock.
 pub const FUTURE_TIMESTAMP: &str = "future_timestamp";
-
-/// Setting holding every unsealed day's counts (a few entries at most).
-pub const DAILY_SETTING: &str = "daily_counts";
 
 /// Ingest a batch of up to 10,000 events (ingest role).
 #[utoipa::path(post, path = "/v1/events", request_body(content = Vec<crate::wire_events::EventIn>),

@@ -1,0 +1,15 @@
+//! How a consent record is kept in the store. Shared by the consent
+//! handlers that write it and by `AppState`, which rebuilds the consent
+//! index from it at start, so it belongs to neither the HTTP layer nor a
+//! single handler.
+
+use fineline_consent::ConsentRecord;
+use serde::{Deserialize, Serialize};
+
+/// What the store keeps for each consent record: the record itself and
+/// where its proof lives in the ledger.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct StoredConsent {
+    pub record: ConsentRecord,
+    pub ledger_index: u64,
+}
