@@ -137,6 +137,10 @@ pub struct RecsService {
     wants: Mutex<Wants>,
     wake: tokio::sync::Notify,
     access_queue: Mutex<Vec<LedgerEntry>>,
+    /// Held while a batch of read entries is appended, so that a flush
+    /// returns only once every read queued before it is in the ledger,
+    /// even when the background flusher took the batch a moment earlier.
+    flushing: tokio::sync::Mutex<()>,
     /// Histories by person, so a read costs no store round trip. Dropped
     /// on every change to the person's events, interests or consent.
     histories: Mutex<HashMap<Pseudonym, Arc<History>>>,
@@ -159,6 +163,7 @@ impl Default for RecsService {
             wants: Mutex::new(Wants::default()),
             wake: tokio::sync::Notify::new(),
             access_queue: Mutex::new(Vec::new()),
+            flushing: tokio::sync::Mutex::new(()),
             histories: Mutex::new(HashMap::new()),
             history_epoch: std::sync::atomic::AtomicU64::new(0),
         }
@@ -418,8 +423,10 @@ impl RecsService {
         Ok(())
     }
 
-    /// Append every queued read entry in one ledger write.
+    /// Append every queued read entry in one ledger write; when it returns,
+    /// every read queued before the call is in the ledger.
     pub async fn flush_reads(&self, state: &AppState) -> Result<usize, ApiError> {
+        let _one = self.flushing.lock().await;
         let batch = std::mem::take(&mut *self.access_queue.lock().unwrap());
         if batch.is_empty() {
             return Ok(0);
