@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use axum::extract::State;
 use axum::routing::get;
-use common::{event, TestServer};
+use common::{event, fill, TestServer};
 use fineline_core::Timestamp;
 use fineline_server::AppState;
 use serde_json::{json, Value};
@@ -75,20 +75,6 @@ fn access(method: &str, path: &str) -> Option<&'static [Who]> {
         ("get", p) if p.starts_with("/v1/ledger/") => PUBLIC,
         _ => return None,
     })
-}
-
-/// The path with every `{param}` replaced by `value`.
-fn fill(path: &str, value: &str) -> String {
-    let mut out = String::new();
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').unwrap() + open;
-        out.push_str(&rest[..open]);
-        out.push_str(value);
-        rest = &rest[close + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Garbage of each kind a validator would refuse: (path value, query, body).

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{fill, TestServer};
 use serde_json::{json, Value};
 
 struct Op {
@@ -35,20 +35,6 @@ fn operations() -> Vec<Op> {
             });
         }
     }
-    out
-}
-
-/// The path with every `{param}` replaced by `value`.
-fn fill(path: &str, value: &str) -> String {
-    let mut out = String::new();
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').unwrap() + open;
-        out.push_str(&rest[..open]);
-        out.push_str(value);
-        rest = &rest[close + 1..];
-    }
-    out.push_str(rest);
     out
 }
 

@@ -172,3 +172,17 @@ pub fn event(subject: &str, purpose: &str, at: i64) -> Value {
         "purpose": purpose,
     })
 }
+
+/// The path with every `{param}` replaced by `value`.
+pub fn fill(path: &str, value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').unwrap() + open;
+        out.push_str(&rest[..open]);
+        out.push_str(value);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
