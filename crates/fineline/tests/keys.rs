@@ -55,7 +55,7 @@ fn keys_are_listed_limited_and_revoked_from_the_command_line() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_string();
-    assert!(fineline_server::auth::hash_key(&ingest).starts_with(&id));
+    assert!(fineline_app::api_keys::hash_key(&ingest).starts_with(&id));
     let out = ok_stdout(cli(&["keys", "revoke", &id, "--data-dir", data_arg]));
     assert!(out.starts_with("revoked"), "{out}");
     let deadline = Instant::now() + Duration::from_secs(5);

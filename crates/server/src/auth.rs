@@ -1,232 +1,24 @@
-//! Who is calling. API keys carry a role (admin, ingest, analyst) and,
-//! optionally, their own rate limit; they are stored only as SHA-256
-//! hashes and can be revoked. Subject tokens (see `tokens`) let a person
-//! act on their own data and nobody else's.
-
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+//! Who is calling: the one place that reads `Authorization: Bearer`. The
+//! credential is an API key (a role) or a person's subject token; see
+//! `fineline_app::api_keys` and `fineline_app::tokens`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use fineline_app::budget::{analyst_id, Analyst};
 use fineline_core::Role;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::rate_limit::RateLimit;
 use crate::state::AppState;
-use crate::sync::RwLock;
 
-/// Settings key under which a hashed API key's role is kept.
-pub fn api_key_setting(hash_hex: &str) -> String {
-    format!("api_key/{hash_hex}")
-}
-
-pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// A fresh API key for `role`. Only its hash is stored; the text is shown once.
-pub fn generate_key(role: Role) -> String {
-    let mut secret = [0u8; 24];
-    rand::thread_rng().fill_bytes(&mut secret);
-    format!("fl_{}_{}", role.as_str(), hex::encode(secret))
-}
-
-/// Register a new API key and return its text.
-pub async fn create_key(
-    store: &dyn fineline_store::Store,
-    role: Role,
-) -> Result<String, fineline_store::StoreError> {
-    create_key_with_limit(store, role, None).await
-}
-
-/// Register a new API key with its own rate limit (instead of its role's).
-pub async fn create_key_with_limit(
-    store: &dyn fineline_store::Store,
-    role: Role,
-    limit: Option<RateLimit>,
-) -> Result<String, fineline_store::StoreError> {
-    let key = generate_key(role);
-    let record = KeyRecord {
-        role,
-        limit,
-        revoked: false,
-    };
-    store
-        .put_setting(
-            &api_key_setting(&hash_key(&key)),
-            record.to_string().into_bytes(),
-        )
-        .await?;
-    Ok(key)
-}
-
-/// What is kept for a key under `api_key/<hash>`: `[revoked] ROLE
-/// [RATE/BURST]`. Keys made before limits existed hold just the role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRecord {
-    pub role: Role,
-    pub limit: Option<RateLimit>,
-    pub revoked: bool,
-}
-
-impl std::fmt::Display for KeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.revoked {
-            f.write_str("revoked ")?;
-        }
-        f.write_str(self.role.as_str())?;
-        match self.limit {
-            Some(l) => write!(f, " {}/{}", l.per_second, l.burst),
-            None => Ok(()),
-        }
-    }
-}
-
-impl KeyRecord {
-    pub fn parse(bytes: &[u8]) -> Option<KeyRecord> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut words = text.split_whitespace().peekable();
-        let revoked = words.next_if_eq(&"revoked").is_some();
-        let role = words.next()?.parse().ok()?;
-        let limit = match words.next() {
-            Some(l) => Some(l.parse().ok()?),
-            None => None,
-        };
-        Some(KeyRecord {
-            role,
-            limit,
-            revoked,
-        })
-    }
-}
-
-/// A key that is valid now.
-#[derive(Debug)]
-pub struct KeyInfo {
-    pub role: Role,
-    /// Hex SHA-256 of the key's text.
-    pub hash: String,
-    /// Its own limit, if it has one.
-    pub limit: Option<RateLimit>,
-}
-
-/// How long a running server trusts what it read about a key: a key
-/// revoked from the command line (another process) stops working within
-/// this, with no restart.
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
-
-/// Valid keys recently read from the store. Misses are not remembered:
-/// that would let anyone grow the map.
-#[derive(Default)]
-pub struct KeyCache(RwLock<HashMap<String, (Arc<KeyInfo>, Instant)>>);
-
-impl KeyCache {
-    pub async fn lookup(
-        &self,
-        store: &dyn fineline_store::Store,
-        key: &str,
-    ) -> Result<Option<Arc<KeyInfo>>, fineline_store::StoreError> {
-        let hash = hash_key(key);
-        if let Some((info, at)) = self.0.read().unwrap().get(&hash) {
-            if at.elapsed() < KEY_CACHE_TTL {
-                return Ok(Some(info.clone()));
-            }
-        }
-        let record = store
-            .setting(&api_key_setting(&hash))
-            .await?
-            .and_then(|b| KeyRecord::parse(&b))
-            .filter(|r| !r.revoked);
-        let mut cache = self.0.write().unwrap();
-        let Some(record) = record else {
-            cache.remove(&hash);
-            return Ok(None);
-        };
-        let info = Arc::new(KeyInfo {
-            role: record.role,
-            hash: hash.clone(),
-            limit: record.limit,
-        });
-        cache.insert(hash, (info.clone(), Instant::now()));
-        Ok(Some(info))
-    }
-}
-
-/// A key as `fineline keys list` shows it: an id (the first 16 hex digits
-/// of its hash, which is also an analyst's budget id after `a_`) and what
-/// is kept for it. The key's text is never kept, so never shown.
-#[derive(Debug, Clone)]
-pub struct ListedKey {
-    pub hash: String,
-    pub record: KeyRecord,
-}
-
-impl ListedKey {
-    pub fn id(&self) -> &str {
-        &self.hash[..16.min(self.hash.len())]
-    }
-}
-
-pub async fn list_keys(
-    store: &dyn fineline_store::Store,
-) -> Result<Vec<ListedKey>, fineline_store::StoreError> {
-    let rows = store.settings_under(&api_key_setting("")).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(name, value)| {
-            Some(ListedKey {
-                hash: name.strip_prefix(&api_key_setting(""))?.to_string(),
-                record: KeyRecord::parse(&value)?,
-            })
-        })
-        .collect())
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RevokeError {
-    #[error("no API key matches {0:?}")]
-    NotFound(String),
-    #[error("{0:?} matches more than one key; give more of its id")]
-    Ambiguous(String),
-    #[error(transparent)]
-    Store(#[from] fineline_store::StoreError),
-}
-
-/// Revoke a key named by its text or by a prefix (8+ hex digits) of its
-/// id. The record stays, marked revoked, so `keys list` still shows it.
-pub async fn revoke_key(
-    store: &dyn fineline_store::Store,
-    key_or_id: &str,
-) -> Result<ListedKey, RevokeError> {
-    let wanted = if key_or_id.starts_with("fl_") {
-        hash_key(key_or_id)
-    } else {
-        key_or_id.trim().to_ascii_lowercase()
-    };
-    if wanted.len() < 8 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RevokeError::NotFound(key_or_id.to_string()));
-    }
-    let mut matches: Vec<ListedKey> = list_keys(store)
-        .await?
-        .into_iter()
-        .filter(|k| k.hash.starts_with(&wanted))
-        .collect();
-    let mut key = match matches.len() {
-        0 => return Err(RevokeError::NotFound(key_or_id.to_string())),
-        1 => matches.remove(0),
-        _ => return Err(RevokeError::Ambiguous(key_or_id.to_string())),
-    };
-    key.record.revoked = true;
-    store
-        .put_setting(
-            &api_key_setting(&key.hash),
-            key.record.to_string().into_bytes(),
-        )
-        .await?;
-    Ok(key)
+/// The credential in `Authorization: Bearer …`, if there is one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 /// The caller behind a request's `Authorization: Bearer` credential.
@@ -257,15 +49,6 @@ impl Caller {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    v.strip_prefix("Bearer ").map(str::trim)
-}
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -274,11 +57,43 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         if let Some(subject) = state.tokens().verify(token) {
             return Ok(Caller::Subject(subject?));
         }
         let role = state.role_for_key(token).await?;
         role.map(Caller::Key).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// An analyst (or admin) key: who spends a privacy budget.
+impl FromRequestParts<AppState> for Analyst {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        // A person's own token is a credential too: the answer is the same
+        // 403 any other role without access gets, not "unknown credential".
+        match state.tokens().verify(key) {
+            Some(Ok(_)) => {
+                return Err(ApiError::forbidden("subject tokens may not use this route"))
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => {}
+        }
+        let role = state
+            .role_for_key(key)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !matches!(role, Role::Analyst | Role::Admin) {
+            return Err(ApiError::forbidden(format!(
+                "role {} may not use this route",
+                role.as_str()
+            )));
+        }
+        Ok(Analyst {
+            id: analyst_id(key),
+            role,
+        })
     }
 }

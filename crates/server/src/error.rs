@@ -85,6 +85,50 @@ impl ApiError {
     }
 }
 
+/// The one table from the application's errors to HTTP: status, stable
+/// code, field and detail. Internal failures are logged here (their text
+/// carries no personal data) and answered with an opaque 500.
+impl From<fineline_app::AppError> for ApiError {
+    fn from(e: fineline_app::AppError) -> Self {
+        use fineline_app::AppError as E;
+        match e {
+            E::InvalidField { field, message } => ApiError::field(field, message),
+            E::BadRequest(m) => ApiError::bad_request(m),
+            E::Unauthorized => ApiError::unauthorized(),
+            E::InvalidToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "subject token is invalid or expired",
+            ),
+            E::Forbidden(m) => ApiError::forbidden(m),
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Conflict { field, message } => ApiError {
+                field,
+                ..ApiError::conflict(message)
+            },
+            E::BudgetExhausted {
+                message,
+                remaining,
+                asked,
+            } => {
+                let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, BUDGET_EXHAUSTED, message);
+                match (remaining, asked) {
+                    (Some(remaining), Some(asked)) => err.with_detail(serde_json::json!({
+                        "remaining": crate::wire::Remaining::from(*remaining),
+                        "asked": {"nano_rho": asked.nano_rho, "femto_delta": asked.femto_delta},
+                    })),
+                    _ => err,
+                }
+            }
+            e @ (E::Store(_) | E::Vault(_) | E::Internal(_)) => ApiError::internal(e),
+        }
+    }
+}
+
+/// Code of the error a refused budget charge carries (HTTP 429); unlike
+/// `rate_limited`, waiting does not cure it.
+pub const BUDGET_EXHAUSTED: &str = "budget_exhausted";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

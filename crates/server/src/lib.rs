@@ -5,31 +5,18 @@
 //! request logs name the matched route template, never the raw path.
 
 pub mod auth;
-pub mod budget;
-pub mod consent_store;
-pub mod daily;
-pub mod erasure;
 pub mod error;
-pub mod footfall;
-pub mod footfall_release;
-pub mod ingest_writer;
-pub mod insights_data;
 mod json_errors;
-mod ledger_writer;
-pub mod metrics;
 pub mod openapi;
-pub mod person_keys;
 pub mod rate_limit;
-pub mod recs_service;
-pub mod retention;
 pub mod routes;
 pub mod state;
-pub mod sync;
-pub mod tokens;
+pub mod wire;
 pub mod wire_events;
 
+use fineline_app::{daily, footfall, recs_service, retention};
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -196,10 +183,10 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "fineline listening");
-    let background = daily::spawn(state.clone());
-    let retention = retention::spawn(state.clone(), retention::EVERY);
-    let recs = recs_service::spawn(state.clone());
-    let footfall = footfall::spawn(state.clone());
+    let background = daily::spawn(state.app().clone());
+    let retention = retention::spawn(state.app().clone(), retention::EVERY);
+    let recs = recs_service::spawn(state.app().clone());
+    let footfall = footfall::spawn(state.app().clone());
     // The peer address is the per-client rate limit bucket.
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
@@ -211,29 +198,15 @@ pub async fn serve_on(
         task.abort();
     }
     // Personalized reads already answered get their ledger entries.
-    if let Err(e) = state.recs.flush_reads(&state).await {
-        tracing::error!(
-            error = e.message,
-            "recommendation reads not logged at shutdown"
-        );
+    if let Err(e) = state.recs.flush_reads(state.app()).await {
+        tracing::error!(error = %e, "recommendation reads not logged at shutdown");
     }
     footfall.abort();
     // Visits still open become sessions now rather than vanish.
     if let Err(e) = state.footfall.flush(state.store()).await {
-        tracing::error!(error = e.message, "footfall flush at shutdown failed");
+        tracing::error!(error = %e, "footfall flush at shutdown failed");
     }
     Ok(())
 }
 
-/// Open the store named by `database_url` (PostgreSQL) or the embedded
-/// store in `data_dir`.
-pub async fn open_store(
-    data_dir: &std::path::Path,
-    database_url: Option<&str>,
-) -> anyhow::Result<Arc<dyn fineline_store::Store>> {
-    std::fs::create_dir_all(data_dir)?;
-    Ok(match database_url {
-        Some(url) => Arc::new(fineline_store::PostgresStore::connect(url).await?),
-        None => Arc::new(fineline_store::SqliteStore::open(&data_dir.join("fineline.db")).await?),
-    })
-}
+pub use fineline_app::open_store;

@@ -10,102 +10,29 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use fineline_core::{Pseudonym, Role};
 use governor::clock::{Clock, DefaultClock};
 
-use crate::auth::Caller;
+use crate::auth::{bearer, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::sync::RwLock;
+use fineline_app::sync::RwLock;
 
-/// A sustained rate and the burst a quiet caller may spend at once.
-/// `per_second == 0` switches the limit off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RateLimit {
-    pub per_second: u32,
-    pub burst: u32,
-}
+pub use fineline_app::api_keys::{InvalidRateLimit, RateLimit};
 
-impl RateLimit {
-    pub const OFF: RateLimit = RateLimit {
-        per_second: 0,
-        burst: 0,
-    };
-
-    /// `per_second` with a burst of twice that (one quiet second's worth
-    /// kept in reserve).
-    pub const fn per_second(per_second: u32) -> RateLimit {
-        RateLimit {
-            per_second,
-            burst: per_second.saturating_mul(2),
-        }
-    }
-
-    pub fn is_off(self) -> bool {
-        self.per_second == 0
-    }
-
-    fn quota(self) -> Option<governor::Quota> {
-        let rate = NonZeroU32::new(self.per_second)?;
-        let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        Some(governor::Quota::per_second(rate).allow_burst(burst))
-    }
-}
-
-impl std::fmt::Display for RateLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.is_off() {
-            f.write_str("off")
-        } else {
-            write!(f, "{}/{}", self.per_second, self.burst)
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid rate limit {0:?}: expected RATE[/BURST] (requests per second; 0 or off: no limit)"
-)]
-pub struct InvalidRateLimit(pub String);
-
-/// `RATE`, `RATE/BURST`, `0` or `off`.
-impl FromStr for RateLimit {
-    type Err = InvalidRateLimit;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || InvalidRateLimit(s.to_string());
-        if s.trim() == "off" {
-            return Ok(RateLimit::OFF);
-        }
-        let (rate, burst) = match s.trim().split_once('/') {
-            Some((r, b)) => (r, Some(b)),
-            None => (s.trim(), None),
-        };
-        let rate: u32 = rate.trim().parse().map_err(|_| bad())?;
-        let limit = match burst {
-            Some(b) => RateLimit {
-                per_second: rate,
-                burst: b.trim().parse().map_err(|_| bad())?,
-            },
-            None => RateLimit::per_second(rate),
-        };
-        if !limit.is_off() && limit.burst == 0 {
-            return Err(bad());
-        }
-        Ok(if limit.is_off() {
-            RateLimit::OFF
-        } else {
-            limit
-        })
-    }
+/// The governor quota of a limit; `None` when it is off.
+fn quota(limit: RateLimit) -> Option<governor::Quota> {
+    let rate = NonZeroU32::new(limit.per_second)?;
+    let burst = NonZeroU32::new(limit.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    Some(governor::Quota::per_second(rate).allow_burst(burst))
 }
 
 /// The limits a server starts with. Defaults stop a runaway client or a
@@ -205,7 +132,7 @@ impl RateLimiter {
 
     /// Take one token from `bucket`, or say how long until one is there.
     fn check(&self, bucket: &Bucket, limit: RateLimit) -> Result<(), Duration> {
-        let Some(quota) = limit.quota() else {
+        let Some(quota) = quota(limit) else {
             return Ok(());
         };
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
@@ -231,15 +158,6 @@ impl RateLimiter {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
-
 fn client_ip(req: &Request, from_header: Option<&str>) -> IpAddr {
     let forwarded = from_header
         .and_then(|h| req.headers().get(h))
@@ -259,7 +177,7 @@ fn client_ip(req: &Request, from_header: Option<&str>) -> IpAddr {
 /// kept in the request for the handler's `Caller` extractor, so it is not
 /// verified twice.
 async fn bucket_for(state: &AppState, req: &mut Request) -> (Bucket, RateLimit) {
-    let config = state.rate_limits.config.read().unwrap().clone();
+    let config = state.rate_limits().config.read().unwrap().clone();
     if let Some(token) = bearer(req.headers()).map(str::to_string) {
         match state.tokens().verify(&token) {
             Some(Ok(subject)) => {
@@ -287,7 +205,7 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
         return next.run(req).await;
     }
     let (bucket, limit) = bucket_for(&state, &mut req).await;
-    match state.rate_limits.check(&bucket, limit) {
+    match state.rate_limits().check(&bucket, limit) {
         Ok(()) => next.run(req).await,
         Err(wait) => refusal(wait, &bucket),
     }

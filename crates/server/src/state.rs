@@ -1,336 +1,52 @@
-//! What every handler shares: the store, the keys, the in-memory consent
-//! index and the ledger writer. Built once at start from the store.
+//! What every handler is given: the application and what only HTTP
+//! needs beside it (the rate limiter in front of the routes).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::consent_store::StoredConsent;
-use crate::sync::{Mutex, RwLock};
-use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
-use fineline_core::{Pseudonym, Role};
-use fineline_insights::query::MIN_FLOOR;
-use fineline_ledger::{Commitment, LogSigner, Salt};
-use fineline_store::Store;
-use fineline_vault::{DataKey, PersonKeys, Vault};
+use fineline_app::App;
 
-use crate::daily::{DayCounts, DAILY_SETTING};
-use crate::error::ApiError;
-use crate::ledger_writer::LedgerWriter;
-use crate::metrics::Metrics;
-use crate::tokens::TokenIssuer;
+use crate::rate_limit::RateLimiter;
 
+/// The router's state. Derefs to [`App`], so a handler calls use cases
+/// as `state.change_consent(…)`.
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub store: Arc<dyn Store>,
-    pub vault: Vault,
-    pub tokens: TokenIssuer,
-    pub consents: RwLock<ConsentIndex>,
-    pub ledger: LedgerWriter,
-    pub metrics: Metrics,
-    /// The served recommender; see `crate::recs_service`.
-    pub recs: Arc<crate::recs_service::RecsService>,
-    pub footfall: crate::footfall::FootfallModule,
-    api_keys: crate::auth::KeyCache,
-    /// Token buckets per key, subject and client; see `crate::rate_limit`.
-    pub rate_limits: crate::rate_limit::RateLimiter,
-    subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
-    /// Serialises consent changes so the index and the store agree.
-    pub consent_order: tokio::sync::Mutex<()>,
-    /// Serialises ingestion writes so daily totals are written in order.
-    pub ingest_order: tokio::sync::Mutex<()>,
-    /// Event batches waiting for the ingest lock; see `crate::ingest_writer`.
-    ingest_queue: Mutex<Vec<crate::ingest_writer::Queued>>,
-    /// Serialises budget charges so each analyst's release history (kept
-    /// beside the budget) loses no entry; see `crate::budget`.
-    pub release_order: tokio::sync::Mutex<()>,
-    /// Counts of days not yet sealed into the ledger; mirrored in the
-    /// store's `DAILY_SETTING` with every ingestion write.
-    daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
-    /// Told after each erasure commits; see `crate::erasure`.
-    pub(crate) erasure_listeners: RwLock<Vec<Arc<dyn crate::erasure::ErasureListener>>>,
-    /// Smallest group (distinct people) any insights release shows; the
-    /// admin's setting, never below `MIN_FLOOR`. See [`AppState::set_insights_floor`].
-    insights_floor: std::sync::atomic::AtomicU64,
+pub struct AppState {
+    app: App,
+    rate_limits: Arc<RateLimiter>,
 }
 
-/// A person's unwrapped data key and ledger salt, cached while they exist:
-/// ingestion seals with it without touching the key store.
-pub struct SubjectKeys {
-    pub data_key: DataKey,
-    pub salt: Salt,
-}
-
-impl From<PersonKeys> for SubjectKeys {
-    fn from(k: PersonKeys) -> Self {
-        let salt = Salt::from_bytes(k.salt);
-        SubjectKeys {
-            data_key: k.data_key,
-            salt,
+impl AppState {
+    /// Serve `app` with default rate limits (configure them with
+    /// [`AppState::rate_limits`]).
+    pub fn new(app: App) -> Self {
+        AppState {
+            app,
+            rate_limits: Arc::default(),
         }
     }
-}
 
-impl SubjectKeys {
-    pub fn commitment(&self, subject: &Pseudonym) -> Commitment {
-        Commitment::new(&self.salt, subject)
+    /// Load the application from `store` and `vault` and serve it.
+    pub async fn load(
+        store: Arc<dyn fineline_store::Store>,
+        vault: fineline_vault::Vault,
+    ) -> Result<Self, fineline_app::AppError> {
+        Ok(Self::new(App::load(store, vault).await?))
+    }
+
+    /// The application behind the routes.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Token buckets per key, subject and client; see `crate::rate_limit`.
+    pub fn rate_limits(&self) -> &RateLimiter {
+        &self.rate_limits
     }
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub async fn load(store: Arc<dyn Store>, vault: Vault) -> Result<Self, ApiError> {
-        crate::person_keys::move_keys_out_of_data_store(store.as_ref(), &vault).await?;
-        let mut policies = Vec::new();
-        for row in store.policies().await.map_err(ApiError::internal)? {
-            let p: Policy = serde_json::from_slice(&row.body).map_err(ApiError::internal)?;
-            policies.push(p);
-        }
-        let history = PolicyHistory::from_policies(policies).map_err(ApiError::internal)?;
-        let mut index = ConsentIndex::new(history);
-        for row in store.all_consents().await.map_err(ApiError::internal)? {
-            let stored: StoredConsent =
-                serde_json::from_slice(&row.body).map_err(ApiError::internal)?;
-            index.record(&stored.record);
-        }
-        let signer = LogSigner::new(vault.ledger_signing_key());
-        let ledger = LedgerWriter::open(store.as_ref(), signer).await?;
-        let tokens = TokenIssuer::new(*vault.token_secret());
-        let footfall =
-            crate::footfall::FootfallModule::load(store.as_ref(), vault.token_secret()).await?;
-        let daily = match store
-            .setting(DAILY_SETTING)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            Some(b) => serde_json::from_slice(&b).map_err(ApiError::internal)?,
-            None => Default::default(),
-        };
-        let recs: Arc<crate::recs_service::RecsService> = Arc::default();
-        Ok(Self(Arc::new(Inner {
-            store,
-            vault,
-            tokens,
-            consents: RwLock::new(index),
-            ledger,
-            metrics: Metrics::default(),
-            recs: recs.clone(),
-            footfall,
-            api_keys: Default::default(),
-            rate_limits: Default::default(),
-            subject_keys: Mutex::new(HashMap::new()),
-            consent_order: tokio::sync::Mutex::new(()),
-            ingest_order: tokio::sync::Mutex::new(()),
-            ingest_queue: Mutex::new(Vec::new()),
-            release_order: tokio::sync::Mutex::new(()),
-            daily: Mutex::new(daily),
-            erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
-            insights_floor: std::sync::atomic::AtomicU64::new(MIN_FLOOR),
-        })))
-    }
-
-    /// The deployment's insights floor: no release shows a group of fewer
-    /// (noisy) distinct people, and no query may ask for less.
-    pub fn insights_floor(&self) -> u64 {
-        self.insights_floor
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Sets the insights floor (`serve --insights-floor`). Refuses one below
-    /// [`MIN_FLOOR`], the smallest group README and the policy promise.
-    pub fn set_insights_floor(&self, floor: u64) -> Result<(), String> {
-        if floor < MIN_FLOOR {
-            return Err(format!(
-                "the insights floor must be at least {MIN_FLOOR} people (what the privacy \
-                 policy promises partners never see less than), got {floor}"
-            ));
-        }
-        self.insights_floor
-            .store(floor, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
-    }
-
-    pub fn tokens(&self) -> &TokenIssuer {
-        &self.tokens
-    }
-
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
-    pub fn pseudonymize(&self, raw_id: &str) -> Pseudonym {
-        self.vault.keyring().pseudonymize(raw_id)
-    }
-
-    pub fn current_policy(&self) -> Option<Policy> {
-        self.consents.read().unwrap().policies().current().cloned()
-    }
-
-    pub fn policy_version(&self, version: u32) -> Option<Policy> {
-        self.consents
-            .read()
-            .unwrap()
-            .policies()
-            .version(version)
-            .cloned()
-    }
-
-    pub async fn role_for_key(&self, key: &str) -> Result<Option<Role>, ApiError> {
-        Ok(self.api_key(key).await?.map(|k| k.role))
-    }
-
-    /// The key if it is valid now (known and not revoked).
-    pub async fn api_key(&self, key: &str) -> Result<Option<Arc<crate::auth::KeyInfo>>, ApiError> {
-        self.api_keys
-            .lookup(self.store(), key)
-            .await
-            .map_err(ApiError::internal)
-    }
-
-    /// The person's keys if they exist (they do from their first consent
-    /// record until erasure).
-    pub async fn subject_keys(
-        &self,
-        subject: &Pseudonym,
-    ) -> Result<Option<Arc<SubjectKeys>>, ApiError> {
-        if let Some(k) = self.subject_keys.lock().unwrap().get(subject) {
-            return Ok(Some(k.clone()));
-        }
-        let Some(found) = crate::person_keys::get(self.vault.key_store(), *subject).await? else {
-            return Ok(None);
-        };
-        let keys = Arc::new(SubjectKeys::from(found));
-        self.subject_keys
-            .lock()
-            .unwrap()
-            .insert(*subject, keys.clone());
-        Ok(Some(keys))
-    }
-
-    /// Keys for `subject`, creating them if new, and whether they were.
-    /// New keys are durable in the key store before this returns, ahead of
-    /// whatever makes the person known (their first consent record); if
-    /// that write fails, [`AppState::discard_new_subject_keys`].
-    pub async fn subject_keys_or_new(
-        &self,
-        subject: &Pseudonym,
-    ) -> Result<(Arc<SubjectKeys>, bool), ApiError> {
-        if let Some(k) = self.subject_keys(subject).await? {
-            return Ok((k, false));
-        }
-        let created = crate::person_keys::create(self.vault.key_store(), *subject).await?;
-        Ok((Arc::new(SubjectKeys::from(created)), true))
-    }
-
-    /// [`AppState::subject_keys_or_new`] for many people: the new ones'
-    /// keys are created in one key-store transaction. Returns each
-    /// person's keys (in `subjects` order) and which of them are new.
-    pub async fn subject_keys_or_new_many(
-        &self,
-        subjects: &[Pseudonym],
-    ) -> Result<(Vec<Arc<SubjectKeys>>, Vec<Pseudonym>), ApiError> {
-        let mut found = Vec::with_capacity(subjects.len());
-        let mut missing = Vec::new();
-        for s in subjects {
-            let k = self.subject_keys(s).await?;
-            if k.is_none() && !missing.contains(s) {
-                missing.push(*s);
-            }
-            found.push(k);
-        }
-        let created = if missing.is_empty() {
-            Vec::new()
-        } else {
-            crate::person_keys::create_many(self.vault.key_store(), missing.clone()).await?
-        };
-        let created: HashMap<Pseudonym, Arc<SubjectKeys>> = missing
-            .iter()
-            .copied()
-            .zip(created.into_iter().map(|k| Arc::new(SubjectKeys::from(k))))
-            .collect();
-        let keys = subjects
-            .iter()
-            .zip(found)
-            .map(|(s, k)| k.unwrap_or_else(|| created[s].clone()))
-            .collect();
-        Ok((keys, missing))
-    }
-
-    /// Undo [`AppState::subject_keys_or_new`] for a person whose first
-    /// write failed, so they stay unknown. Best effort: a key left behind
-    /// seals nothing.
-    pub async fn discard_new_subject_keys(&self, subject: &Pseudonym) {
-        if crate::person_keys::shred(self.vault.key_store(), *subject)
-            .await
-            .is_err()
-        {
-            tracing::warn!("an unused new key could not be discarded");
-        }
-    }
-
-    /// Shred the person's keys in the key store (erasure, after their rows
-    /// are deleted): every copy of their sealed rows, backups included, is
-    /// unreadable from here. One durable delete and a WAL truncation;
-    /// returns whether there was a key.
-    pub async fn shred_subject_keys(&self, subject: &Pseudonym) -> Result<bool, ApiError> {
-        crate::person_keys::shred(self.vault.key_store(), *subject).await
-    }
-
-    /// Remember keys after the op that stored them committed.
-    pub fn cache_subject_keys(&self, subject: Pseudonym, keys: Arc<SubjectKeys>) {
-        self.subject_keys.lock().unwrap().insert(subject, keys);
-    }
-
-    /// Forget a person's keys (erasure): from here their sealed rows,
-    /// wherever copies live, cannot be opened.
-    pub fn forget_subject_keys(&self, subject: &Pseudonym) {
-        self.subject_keys.lock().unwrap().remove(subject);
-    }
-
-    /// Batches waiting to be written; see `crate::ingest_writer`.
-    pub(crate) fn ingest_queue(
-        &self,
-    ) -> std::sync::MutexGuard<'_, Vec<crate::ingest_writer::Queued>> {
-        self.ingest_queue.lock().unwrap()
-    }
-
-    /// Unsealed days' counts; change them only under `ingest_order`.
-    pub fn daily_counts(&self) -> std::collections::BTreeMap<i64, DayCounts> {
-        self.daily.lock().unwrap().clone()
-    }
-
-    /// Adopt counts after the write that stored them committed.
-    pub fn set_daily_counts(&self, counts: std::collections::BTreeMap<i64, DayCounts>) {
-        *self.daily.lock().unwrap() = counts;
-    }
-
-    /// Record a read of `subject`'s data in the ledger before the data
-    /// leaves (invariant 3). A person with no keys has no data to read.
-    pub async fn log_access(
-        &self,
-        subject: &Pseudonym,
-        what: fineline_ledger::Access,
-        actor: fineline_ledger::Actor,
-    ) -> Result<(), ApiError> {
-        let Some(keys) = self.subject_keys(subject).await? else {
-            return Ok(());
-        };
-        let entry = fineline_ledger::LedgerEntry::DataAccess {
-            commitment: keys.commitment(subject),
-            what,
-            actor,
-            at: fineline_core::Timestamp::now(),
-        };
-        self.ledger
-            .append(self.store(), &[entry], |_| Vec::new())
-            .await?;
-        Ok(())
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
     }
 }

@@ -93,11 +93,11 @@ const GARBAGE: &[(&str, &str, &[u8])] = &[
 async fn no_caller_without_access_is_told_what_a_route_expects() {
     let srv = TestServer::start(common::Backend::Sqlite).await;
     // Rate limits would answer 429 long before this many requests end.
-    let mut limits = srv.state.rate_limits.config();
+    let mut limits = srv.state.rate_limits().config();
     for class in ["admin", "ingest", "analyst", "subject", "public"] {
         limits.set(&format!("{class}=off")).unwrap();
     }
-    srv.state.rate_limits.configure(limits);
+    srv.state.rate_limits().configure(limits);
     srv.publish_demo_policy(1).await;
     let other = srv.state.tokens().issue(
         &srv.state.pseudonymize("token-holder@example.com"),

@@ -84,7 +84,7 @@ async fn overview_shows_the_seeded_consents_events_and_reconsent_progress() {
         sealed.refused_by_purpose.insert(Purpose::Location, 2);
         srv.state.set_daily_counts(days);
         assert_eq!(
-            fineline_server::daily::seal_finished_days(&srv.state)
+            fineline_app::daily::seal_finished_days(&srv.state)
                 .await
                 .unwrap(),
             1

@@ -671,7 +671,7 @@ async fn graceful_shutdown_stores_open_sessions() {
     );
     let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
     let state = fineline_server::AppState::load(store, vault).await.unwrap();
-    let admin = fineline_server::auth::create_key(state.store(), fineline_core::Role::Admin)
+    let admin = fineline_app::api_keys::create_key(state.store(), fineline_core::Role::Admin)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -411,7 +411,7 @@ async fn refusals_are_sealed_into_the_ledger_as_daily_summaries() {
         moved.insert(today - 1, c);
         s.state.set_daily_counts(moved);
         let (_, before) = s.get("/v1/ledger/tree-head", &s.admin).await;
-        let sealed = fineline_server::daily::seal_finished_days(&s.state)
+        let sealed = fineline_app::daily::seal_finished_days(&s.state)
             .await
             .unwrap();
         assert_eq!(sealed, 1, "{backend:?}");
@@ -425,7 +425,7 @@ async fn refusals_are_sealed_into_the_ledger_as_daily_summaries() {
         assert!(s.state.daily_counts().is_empty());
         // Sealing twice writes nothing more.
         assert_eq!(
-            fineline_server::daily::seal_finished_days(&s.state)
+            fineline_app::daily::seal_finished_days(&s.state)
                 .await
                 .unwrap(),
             0

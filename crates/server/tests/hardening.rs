@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{backends, TestServer};
+use fineline_app::api_keys::{create_key_with_limit, revoke_key, KEY_CACHE_TTL};
 use fineline_core::{Role, Timestamp};
-use fineline_server::auth::{create_key_with_limit, revoke_key, KEY_CACHE_TTL};
 use fineline_server::rate_limit::{RateLimit, RateLimitConfig};
 use serde_json::Value;
 
@@ -82,7 +82,7 @@ async fn role_subject_and_client_defaults_apply_and_health_checks_pass() {
     for c in ["ingest=3/3", "subject=2/2", "public=4/4", "admin=off"] {
         config.set(c).unwrap();
     }
-    s.state.rate_limits.configure(config);
+    s.state.rate_limits().configure(config);
 
     // The role's default, for keys without their own limit.
     let (statuses, _) = burst(&s, "/v1/policy", Some(&s.ingest), 4).await;
@@ -121,13 +121,13 @@ async fn the_dp_budget_refusal_keeps_its_own_code() {
     assert_eq!(status, 200, "{body}");
     let mut config = RateLimitConfig::default();
     config.set("analyst=1/1").unwrap();
-    s.state.rate_limits.configure(config);
+    s.state.rate_limits().configure(config);
     get(&s, "/v1/insights/budget", Some(&s.analyst)).await;
     let (status, _, body) = get(&s, "/v1/insights/budget", Some(&s.analyst)).await;
     assert_eq!(status, 429);
     assert_eq!(body["error"]["code"], "rate_limited");
     assert_ne!(
-        fineline_server::budget::EXHAUSTED,
+        fineline_server::error::BUDGET_EXHAUSTED,
         "rate_limited",
         "the budget refusal must keep a different code"
     );
@@ -157,7 +157,7 @@ async fn a_revoked_key_is_refused_by_a_running_server() {
         let (status, _, _) = get(&s, "/v1/insights/budget", Some(&s.analyst)).await;
         assert_eq!(status, 200);
         // The list still shows it, marked.
-        let keys = fineline_server::auth::list_keys(s.state.store())
+        let keys = fineline_app::api_keys::list_keys(s.state.store())
             .await
             .unwrap();
         assert_eq!(keys.len(), 3);

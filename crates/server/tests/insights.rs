@@ -6,9 +6,9 @@
 mod common;
 
 use common::{backends, TestServer};
+use fineline_app::budget::analyst_id;
 use fineline_core::Timestamp;
 use fineline_ledger::LedgerEntry;
-use fineline_server::budget::analyst_id;
 use serde_json::{json, Value};
 
 /// ρ = 1000: noise σ well under one, so counts can be checked exactly-ish.

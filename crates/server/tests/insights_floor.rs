@@ -5,8 +5,8 @@
 mod common;
 
 use common::{backends, TestServer};
+use fineline_app::budget::analyst_id;
 use fineline_core::Timestamp;
-use fineline_server::budget::analyst_id;
 use serde_json::{json, Value};
 
 const NANO: u64 = 1_000_000_000;

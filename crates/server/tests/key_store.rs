@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use fineline_app::person_keys::{move_keys_out_of_data_store, KeyMove};
 use fineline_core::{EventKind, Pseudonym, Purpose, Timestamp};
-use fineline_server::person_keys::{move_keys_out_of_data_store, KeyMove};
 use fineline_server::AppState;
 use fineline_store::{ConsentRow, NewEvent, Store, SubjectKeys, WriteOp, WriteSet};
 use fineline_vault::{subject_aad, DataKey, Vault};
@@ -118,7 +118,7 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
             .await
             .unwrap();
         let purged =
-            fineline_server::person_keys::purge_people_without_keys(store.as_ref(), &state.vault)
+            fineline_app::person_keys::purge_people_without_keys(store.as_ref(), &state.vault)
                 .await
                 .unwrap();
         assert_eq!(purged, 1, "{backend}");

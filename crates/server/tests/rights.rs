@@ -599,14 +599,14 @@ async fn the_retention_sweep_deletes_what_the_policy_no_longer_allows() {
         ]))
         .await;
 
-        let report = fineline_server::retention::sweep(&s.state, Timestamp::now())
+        let report = fineline_app::retention::sweep(&s.state, Timestamp::now())
             .await
             .unwrap();
         assert_eq!(report.deleted(), 0, "nothing has expired yet");
         // Two days on, the 1-day analytics events have expired; the 365-day
         // personalization one has not.
         let later = Timestamp::now().plus_millis(2 * 86_400_000);
-        let report = fineline_server::retention::sweep(&s.state, later)
+        let report = fineline_app::retention::sweep(&s.state, later)
             .await
             .unwrap();
         assert_eq!(report.deleted(), 1, "{report:?}");

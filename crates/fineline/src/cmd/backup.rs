@@ -46,10 +46,6 @@ fn embedded_only(args: &StoreArgs, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn api(e: fineline_server::error::ApiError) -> anyhow::Error {
-    anyhow::anyhow!(e.message)
-}
-
 async fn create(out: &Path, args: &StoreArgs) -> anyhow::Result<()> {
     embedded_only(args, "back up")?;
     let db = args.data_dir.join("fineline.db");
@@ -58,9 +54,7 @@ async fn create(out: &Path, args: &StoreArgs) -> anyhow::Result<()> {
     let store = fineline_store::SqliteStore::open(&db).await?;
     // A data dir from before the key store still has keys in the data
     // store; they must not ride along in the backup.
-    fineline_server::person_keys::move_keys_out_of_data_store(&store, &vault)
-        .await
-        .map_err(api)?;
+    fineline_app::person_keys::move_keys_out_of_data_store(&store, &vault).await?;
     store
         .backup_into(out)
         .await
@@ -96,12 +90,8 @@ async fn restore(backup: &Path, args: &StoreArgs) -> anyhow::Result<()> {
     let store = fineline_store::SqliteStore::restore(backup, &db)
         .await
         .with_context(|| format!("restoring {}", backup.display()))?;
-    let keys = fineline_server::person_keys::move_keys_out_of_data_store(&store, &vault)
-        .await
-        .map_err(api)?;
-    let purged = fineline_server::person_keys::purge_people_without_keys(&store, &vault)
-        .await
-        .map_err(api)?;
+    let keys = fineline_app::person_keys::move_keys_out_of_data_store(&store, &vault).await?;
+    let purged = fineline_app::person_keys::purge_people_without_keys(&store, &vault).await?;
     println!(
         "restored {} into {}; purged {purged} people erased since the backup{}",
         backup.display(),

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use fineline_app::insights_data::{rows_from_facts, scan_for, Admitted};
 use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
 use fineline_insights::bench::{generate, grouped_query, Spec, Synthetic};
 use fineline_insights::{Bounds, Metric, Plan, RowSet};
-use fineline_server::insights_data::{rows_from_facts, scan_for, Admitted};
 use fineline_store::{InsightEventRow, ItemRow, NewEvent, WriteOp, WriteSet};
 use serde_json::Value;
 

@@ -7,7 +7,7 @@ use crate::StoreArgs;
 
 /// Just the store: listing and revoking keys need no keys, ledger or index.
 async fn open_store(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn fineline_store::Store>> {
-    fineline_server::open_store(&args.data_dir, args.database_url.as_deref()).await
+    Ok(fineline_app::open_store(&args.data_dir, args.database_url.as_deref()).await?)
 }
 
 #[derive(Subcommand)]
@@ -63,15 +63,16 @@ pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
             rate_limit,
             store,
         } => {
-            let state = super::open_state(&store).await?;
-            let key = fineline_server::auth::create_key_with_limit(state.store(), role, rate_limit)
-                .await?;
+            let state = super::open_app(&store).await?;
+            let key =
+                fineline_app::api_keys::create_key_with_limit(state.store(), role, rate_limit)
+                    .await?;
             println!("{key}");
             Ok(())
         }
         KeysCommand::List { store } => {
             let store = open_store(&store).await?;
-            let keys = fineline_server::auth::list_keys(store.as_ref()).await?;
+            let keys = fineline_app::api_keys::list_keys(store.as_ref()).await?;
             println!("{:<16}  {:<7}  {:<13}  status", "id", "role", "rate limit");
             for k in keys {
                 let limit = k
@@ -94,7 +95,7 @@ pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { key_or_id, store } => {
             let store = open_store(&store).await?;
-            let k = fineline_server::auth::revoke_key(store.as_ref(), &key_or_id).await?;
+            let k = fineline_app::api_keys::revoke_key(store.as_ref(), &key_or_id).await?;
             println!("revoked {} ({})", k.id(), k.record.role.as_str());
             Ok(())
         }
@@ -109,12 +110,12 @@ pub async fn run_tokens(cmd: TokensCommand) -> anyhow::Result<()> {
             token_max_ttl,
             store,
         } => {
-            use fineline_server::tokens::{parse_ttl, MAX_TTL_MS};
+            use fineline_app::tokens::{parse_ttl, MAX_TTL_MS};
             let max = parse_ttl(&token_max_ttl, MAX_TTL_MS)
                 .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
             let ttl = parse_ttl(&ttl, max).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
             let vault = fineline_vault::Vault::open_or_create(&store.data_dir)?;
-            let issuer = fineline_server::tokens::TokenIssuer::new(*vault.token_secret());
+            let issuer = fineline_app::tokens::TokenIssuer::new(*vault.token_secret());
             let subject = vault.keyring().pseudonymize(&subject);
             println!(
                 "{}",

@@ -12,13 +12,11 @@ pub mod verify;
 
 use crate::StoreArgs;
 
-/// Open the vault, the store and the server state from `--data-dir` /
-/// `--database-url`.
-pub async fn open_state(args: &StoreArgs) -> anyhow::Result<fineline_server::AppState> {
+/// Open the vault and the store from `--data-dir` / `--database-url` and
+/// load the application on them (no server needed).
+pub async fn open_app(args: &StoreArgs) -> anyhow::Result<fineline_app::App> {
     std::fs::create_dir_all(&args.data_dir)?;
     let vault = fineline_vault::Vault::open_or_create(&args.data_dir)?;
-    let store = fineline_server::open_store(&args.data_dir, args.database_url.as_deref()).await?;
-    fineline_server::AppState::load(store, vault)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot load state: {}", e.message))
+    let store = fineline_app::open_store(&args.data_dir, args.database_url.as_deref()).await?;
+    Ok(fineline_app::App::load(store, vault).await?)
 }

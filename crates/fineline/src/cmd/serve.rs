@@ -63,13 +63,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for assignment in &args.rate_limits {
         limits.set(assignment)?;
     }
-    use fineline_server::tokens::{parse_ttl, MAX_TTL_MS};
+    use fineline_app::tokens::{parse_ttl, MAX_TTL_MS};
     let token_max_ttl = parse_ttl(&args.token_max_ttl, MAX_TTL_MS)
         .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
-    let state = super::open_state(&args.store).await?;
+    let state = fineline_server::AppState::new(super::open_app(&args.store).await?);
     state.tokens().set_max_ttl(token_max_ttl);
     state.recs.set_config(args.recs.config());
-    state.rate_limits.configure(limits);
+    state.rate_limits().configure(limits);
     state
         .set_insights_floor(args.insights_floor)
         .map_err(anyhow::Error::msg)?;
@@ -85,8 +85,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ));
     if args.demo {
         let started = std::time::Instant::now();
-        let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
-        let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest).await?;
+        let admin = fineline_app::api_keys::create_key(state.store(), Role::Admin).await?;
+        let ingest = fineline_app::api_keys::create_key(state.store(), Role::Ingest).await?;
         let base = format!("http://{addr}");
         let summary =
             super::demo::seed_server(&base, &admin, &ingest, args.demo_customers as usize, 42)

@@ -230,11 +230,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         ),
     };
     let vault = fineline_vault::Vault::open_or_create(dir.path())?;
-    let state = fineline_server::AppState::load(store, vault)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
-    let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest).await?;
+    let state = fineline_server::AppState::load(store, vault).await?;
+    let admin = fineline_app::api_keys::create_key(state.store(), Role::Admin).await?;
+    let ingest = fineline_app::api_keys::create_key(state.store(), Role::Ingest).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let state = super::open_state(&args.store).await?;
+    let state = super::open_app(&args.store).await?;
     state.recs.set_config(args.recs.config());
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template(
@@ -36,7 +36,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .recs
         .train(&state, progress)
         .await
-        .map_err(|e| anyhow::anyhow!("training failed: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
     bar.finish_and_clear();
     println!(
         "trained {} on {} consented events: {} subjects, {} items, {} ms",

@@ -13,9 +13,9 @@ use fineline_store::{ConsentRow, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::consent_store::StoredConsent;
 use crate::error::{ApiError, LateJson};
 use crate::state::AppState;
+use fineline_app::consent_store::StoredConsent;
 
 /// A consent change as the privacy center or the business's backend sends it.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -248,7 +248,7 @@ pub async fn change(
             if new_keys {
                 state.discard_new_subject_keys(&subject).await;
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     state.cache_subject_keys(subject, keys.clone());

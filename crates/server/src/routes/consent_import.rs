@@ -24,10 +24,10 @@ use fineline_store::{ConsentRow, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::consent_store::StoredConsent;
 use crate::error::{ApiError, LateJson};
 use crate::state::AppState;
 use crate::wire_events::WireTime;
+use fineline_app::consent_store::StoredConsent;
 
 /// People per import request.
 pub const MAX_IMPORT: usize = 1_000;
@@ -187,7 +187,7 @@ pub async fn import(
             for s in &new_subjects {
                 state.discard_new_subject_keys(s).await;
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     for (subject, k) in subjects.iter().zip(&keys) {

@@ -17,9 +17,10 @@ use fineline_core::{Purpose, Role, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::budget::{self, Analyst, ReleaseRecord};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::ReleaseRecord;
+use fineline_app::budget::{self, Analyst};
 
 /// Same-origin only, never framed; forms are sent by script, not posted.
 pub const CSP: &str =
@@ -278,7 +279,7 @@ pub async fn overview(
             given: t.given,
         })
         .collect();
-    let sealed = crate::daily::sealed_days(&state).await?;
+    let sealed = fineline_app::daily::sealed_days(&state).await?;
     let open = state.daily_counts();
     let days = (from..=to)
         .map(|d| {
@@ -372,6 +373,6 @@ pub async fn releases(
     Ok(Json(Releases {
         analyst: analyst.id,
         period,
-        releases,
+        releases: releases.into_iter().map(Into::into).collect(),
     }))
 }

@@ -110,10 +110,15 @@ pub async fn ingest(
             .as_ref()
             .map(|p| p.get().as_bytes())
             .unwrap_or(b"{}");
-        insight_rows.extend(crate::insights_data::capture(
+        insight_rows.extend(fineline_app::insights_data::capture(
             &state,
             &subject,
-            &ev,
+            fineline_app::insights_data::EventView {
+                at: ev.timestamp.0,
+                kind: &ev.kind,
+                item: ev.item.as_ref(),
+                properties: ev.properties.as_ref().map(|p| p.get()),
+            },
             events.len(),
         ));
         events.push(NewEvent {
@@ -126,12 +131,12 @@ pub async fn ingest(
         });
     }
     let n = events.len();
-    let batch = crate::ingest_writer::Batch {
+    let batch = fineline_app::ingest_writer::Batch {
         events,
         insight_rows,
         refused,
     };
-    crate::ingest_writer::store_batch(&state, batch).await?;
+    fineline_app::ingest_writer::store_batch(&state, batch).await?;
     state
         .metrics
         .events_accepted

@@ -17,8 +17,8 @@ use serde_json::value::RawValue;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, JsonBody, LateJson};
-use crate::footfall::Dropped;
 use crate::state::AppState;
+use crate::wire::Dropped;
 use crate::wire_events::{Rejection, WireTime};
 
 /// Largest batch `POST /v1/footfall/sightings` takes.
@@ -259,7 +259,7 @@ pub async fn sightings(
     let out = state.footfall.ingest(state.store(), batch).await?;
     Ok(Json(SightingsReport {
         accepted: out.accepted,
-        dropped: out.dropped,
+        dropped: out.dropped.into(),
         rejected,
         sessions_stored: out.sessions_stored,
     }))
@@ -352,7 +352,7 @@ pub struct StoreReport {
     /// noisy values with their 95% intervals, and the ledger entry that
     /// commits to them.
     #[schema(value_type = Vec<Object>)]
-    pub days: Vec<crate::footfall_release::Published>,
+    pub days: Vec<fineline_app::footfall_release::Published>,
     /// Days in the range not closed yet (published six hours after their
     /// local midnight).
     #[schema(value_type = Vec<String>)]
@@ -371,7 +371,7 @@ pub struct StoreReport {
     responses((status = 200, body = StoreReport), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
-    _caller: crate::budget::Analyst,
+    _caller: fineline_app::budget::Analyst,
     Path(id): Path<String>,
     params: Result<Query<ReportParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<StoreReport>, ApiError> {
@@ -405,12 +405,12 @@ pub async fn report(
         .footfall
         .store(&id)
         .ok_or_else(|| ApiError::not_found("no such store"))?;
-    let out = crate::footfall_release::publish(&state, &shop, from, to, now).await?;
+    let out = fineline_app::footfall_release::publish(&state, &shop, from, to, now).await?;
     Ok(Json(StoreReport {
         store_id: id,
         days: out.days,
         pending_days: out.pending,
-        epsilon_per_day: crate::footfall_release::EPSILON_PER_DAY,
+        epsilon_per_day: fineline_app::footfall_release::EPSILON_PER_DAY,
         newly_published: out.newly_published,
     }))
 }

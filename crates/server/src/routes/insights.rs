@@ -16,12 +16,13 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
-use crate::budget::{self, Analyst, Remaining};
 use crate::error::{ApiError, JsonBody};
-use crate::insights_data::{load_rows, LOCATION_KIND};
 use crate::routes::insights_wire::QueryIn;
 use crate::state::AppState;
+use crate::wire::Remaining;
 use crate::wire_events::parse_time;
+use fineline_app::budget::{self, Analyst};
+use fineline_app::insights_data::{load_rows, LOCATION_KIND};
 
 /// Default window of heatmap and app reports: the last 30 days.
 const DEFAULT_WINDOW_MS: i64 = 30 * 86_400_000;
@@ -187,7 +188,7 @@ async fn answer(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    Ok((release, keys_public, remaining))
+    Ok((release, keys_public, remaining.into()))
 }
 
 /// Run a differentially private query (analyst or admin). Groups of fewer
@@ -305,13 +306,15 @@ pub async fn apps(
 
 /// The caller's own budget for the current period.
 #[utoipa::path(get, path = "/v1/insights/budget",
-    responses((status = 200, body = budget::Remaining)))]
+    responses((status = 200, body = Remaining)))]
 pub async fn my_budget(
     State(state): State<AppState>,
     analyst: Analyst,
 ) -> Result<Json<Remaining>, ApiError> {
     let period = budget::period_of(Timestamp::now());
-    Ok(Json(budget::account(&state, &analyst.id, &period).await?))
+    Ok(Json(
+        budget::account(&state, &analyst.id, &period).await?.into(),
+    ))
 }
 
 /// Largest budget an admin can set: ρ = 1e6, as `rho` allows.
@@ -334,7 +337,7 @@ pub struct BudgetIn {
 /// Set an analyst's budget for a period (admin).
 #[utoipa::path(put, path = "/v1/insights/budgets/{analyst}", request_body = BudgetIn,
     params(("analyst" = String, Path, description = "account id, as GET /v1/insights/budget shows it")),
-    responses((status = 200, body = budget::Remaining), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Remaining), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn set_budget(
     State(state): State<AppState>,
     caller: Caller,
@@ -388,7 +391,7 @@ pub async fn set_budget(
         femto_delta,
     };
     let out = budget::set_total(&state, &analyst, &period, total).await?;
-    Ok((StatusCode::OK, Json(out)))
+    Ok((StatusCode::OK, Json(out.into())))
 }
 
 /// The budget period a request names (`YYYY-MM`), or the current one.

@@ -9,11 +9,11 @@ use axum::Json;
 use fineline_insights::{Plan, Query};
 use serde_json::{json, Value};
 
-use crate::budget::Analyst;
 use crate::error::{ApiError, JsonBody};
 use crate::routes::insights::{declared_keys, insight_error};
 use crate::routes::insights_wire::QueryIn;
 use crate::state::AppState;
+use fineline_app::budget::Analyst;
 
 /// The expected 95% half-width and the cost of a query (analyst, admin;
 /// free: reads no data).

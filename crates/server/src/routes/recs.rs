@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::recs_service::{Trained, TrainingStatus};
 use crate::routes::consent::{actor_of, authorize_subject};
 use crate::state::AppState;
+use crate::wire::TrainingStatus;
+use fineline_app::recs_service::Trained;
 
 const MAX_N: usize = 100;
 
@@ -296,7 +297,9 @@ pub async fn train(
     caller: Caller,
 ) -> Result<Json<TrainingStatus>, ApiError> {
     caller.require(&[Role::Admin])?;
-    Ok(Json(state.recs.train(&state, Arc::new(|_| {})).await?))
+    Ok(Json(
+        state.recs.train(&state, Arc::new(|_| {})).await?.into(),
+    ))
 }
 
 /// The last training: when, on how many events, which algorithm, holdout quality.
@@ -310,6 +313,6 @@ pub async fn status(
     state
         .recs
         .status()
-        .map(Json)
+        .map(|s| Json(s.into()))
         .ok_or_else(|| ApiError::not_found("the recommender has not been trained yet"))
 }

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Caller;
 use crate::error::{ApiError, LateJson};
 use crate::routes::consent::{authorize_subject, stored_consents, subject_path, LatePath};
-use crate::state::{AppState, SubjectKeys};
+use crate::state::AppState;
+use fineline_app::state::SubjectKeys;
 
 /// The export format's name; bumped when a field changes meaning.
 pub const EXPORT_SCHEMA: &str = "fineline.export.v1";
@@ -113,7 +114,7 @@ pub async fn issue_token(
     if req.subject_id.trim().is_empty() {
         return Err(ApiError::field("subject_id", "must not be empty"));
     }
-    let ttl = crate::tokens::parse_ttl(
+    let ttl = fineline_app::tokens::parse_ttl(
         req.ttl.as_deref().unwrap_or("15m"),
         state.tokens().max_ttl(),
     )

@@ -54,13 +54,13 @@ impl TestServer {
         };
         let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
         let state = AppState::load(store, vault).await.unwrap();
-        let admin = fineline_server::auth::create_key(state.store(), Role::Admin)
+        let admin = fineline_app::api_keys::create_key(state.store(), Role::Admin)
             .await
             .unwrap();
-        let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest)
+        let ingest = fineline_app::api_keys::create_key(state.store(), Role::Ingest)
             .await
             .unwrap();
-        let analyst = fineline_server::auth::create_key(state.store(), Role::Analyst)
+        let analyst = fineline_app::api_keys::create_key(state.store(), Role::Analyst)
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -59,8 +59,7 @@ async fn load_events(
         let p = state.pseudonymize(raw);
         let k = state
             .subject_keys(&p)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?
+            .await?
             .ok_or_else(|| anyhow::anyhow!("no keys after consent"))?;
         keys.push((p, k, subject_aad(&p)));
     }
@@ -123,13 +122,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let trained = if args.no_model {
         None
     } else {
-        Some(
-            state
-                .recs
-                .train(state, Arc::new(|_| {}))
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?,
-        )
+        Some(state.recs.train(state, Arc::new(|_| {})).await?)
     };
     let train_secs = t.elapsed().as_secs_f64();
 

@@ -51,12 +51,10 @@ impl BenchServer {
     ) -> anyhow::Result<Self> {
         let store = fresh_store(dir, url, "fineline").await?;
         let vault = fineline_vault::Vault::open_or_create(dir)?;
-        let state = AppState::load(store, vault)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let state = AppState::load(store, vault).await?;
         configure(&state);
-        let admin = fineline_server::auth::create_key(state.store(), Role::Admin).await?;
-        let ingest = fineline_server::auth::create_key(state.store(), Role::Ingest).await?;
+        let admin = fineline_app::api_keys::create_key(state.store(), Role::Admin).await?;
+        let ingest = fineline_app::api_keys::create_key(state.store(), Role::Ingest).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();

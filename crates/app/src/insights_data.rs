@@ -12,16 +12,28 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use fineline_core::{Pseudonym, Purpose, Timestamp};
+use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_insights::query::MAX_H3_RES;
 use fineline_insights::rows::FoldHasher;
 use fineline_insights::{cell_of, Dimension, Filter, GroupKey, KeyValue, Metric, Query, RowSet};
 use fineline_store::{InsightColumns, InsightEventRow, InsightFacts, InsightScan};
 use serde::Deserialize;
 
-use crate::error::ApiError;
-use crate::state::AppState;
-use crate::wire_events::EventIn;
+use crate::error::AppError;
+use crate::state::App;
+
+/// What capture reads of an accepted event.
+#[derive(Clone, Copy)]
+pub struct EventView<'a> {
+    /// The event's own time.
+    pub at: Timestamp,
+    /// Its type (`view`, `purchase`, `location`...).
+    pub kind: &'a EventKind,
+    /// The item it is about, if any.
+    pub item: Option<&'a ItemId>,
+    /// Its properties as JSON text, before sealing.
+    pub properties: Option<&'a str>,
+}
 
 /// The event kind whose lat/lng become a location cell.
 pub const LOCATION_KIND: &str = "location";
@@ -40,12 +52,12 @@ struct Analytic {
 /// The analytic row of an accepted event (at `position` among the batch's
 /// stored events), if its subject had granted `partner_insights` then.
 pub fn capture(
-    state: &AppState,
+    state: &App,
     subject: &Pseudonym,
-    ev: &EventIn,
+    ev: EventView<'_>,
     position: usize,
 ) -> Option<InsightEventRow> {
-    let at = ev.timestamp.0;
+    let at = ev.at;
     let (insights, location) = {
         let index = state.consents.read().unwrap();
         (
@@ -58,8 +70,7 @@ pub fn capture(
     }
     let props: Analytic = ev
         .properties
-        .as_ref()
-        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .and_then(|p| serde_json::from_str(p).ok())
         .unwrap_or_default();
     let kind = ev.kind.as_str().to_string();
     let h3_cell = match (kind == LOCATION_KIND && location, props.lat, props.lng) {
@@ -71,7 +82,7 @@ pub fn capture(
         subject: *subject,
         kind,
         at,
-        item: ev.item.clone(),
+        item: ev.item.cloned(),
         region: props
             .region
             .filter(|r| !r.is_empty() && r.len() <= 64)
@@ -136,13 +147,13 @@ type FactKey = (u32, u32, u64, i64, u8);
 /// Reads the facts for `query` and turns them into the engine's rows,
 /// keeping only people who grant `partner_insights` now (and `location`
 /// for location events).
-pub async fn load_rows(state: &AppState, query: &Query) -> Result<RowSet, ApiError> {
+pub async fn load_rows(state: &App, query: &Query) -> Result<RowSet, AppError> {
     let scan = scan_for(query);
     let facts = state
         .store()
         .insight_facts(scan)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?;
     let now = Timestamp::now();
     let admitted: Vec<Admitted> = {
         let index = state.consents.read().unwrap();
@@ -161,7 +172,7 @@ pub async fn load_rows(state: &AppState, query: &Query) -> Result<RowSet, ApiErr
         rows_from_facts(&facts, &query, rows, &admitted)
     })
     .await
-    .map_err(ApiError::internal)
+    .map_err(AppError::internal)
 }
 
 /// What a person grants at query time.

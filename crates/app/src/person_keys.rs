@@ -19,41 +19,41 @@ use fineline_core::Pseudonym;
 use fineline_store::{Store, WriteOp, WriteSet};
 use fineline_vault::{KeyStore, PersonKeys, Vault, VaultError, WrappedPersonKeys};
 
-use crate::error::ApiError;
+use crate::error::AppError;
 
 async fn blocking<T: Send + 'static>(
     keys: &Arc<KeyStore>,
     f: impl FnOnce(&KeyStore) -> Result<T, VaultError> + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, AppError> {
     let keys = keys.clone();
     tokio::task::spawn_blocking(move || f(&keys))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)
 }
 
 pub(crate) async fn get(
     keys: &Arc<KeyStore>,
     subject: Pseudonym,
-) -> Result<Option<PersonKeys>, ApiError> {
+) -> Result<Option<PersonKeys>, AppError> {
     blocking(keys, move |k| k.get(&subject)).await
 }
 
 pub(crate) async fn create(
     keys: &Arc<KeyStore>,
     subject: Pseudonym,
-) -> Result<PersonKeys, ApiError> {
+) -> Result<PersonKeys, AppError> {
     blocking(keys, move |k| k.create(&subject)).await
 }
 
 pub(crate) async fn create_many(
     keys: &Arc<KeyStore>,
     subjects: Vec<Pseudonym>,
-) -> Result<Vec<PersonKeys>, ApiError> {
+) -> Result<Vec<PersonKeys>, AppError> {
     blocking(keys, move |k| k.create_many(&subjects)).await
 }
 
-pub(crate) async fn shred(keys: &Arc<KeyStore>, subject: Pseudonym) -> Result<bool, ApiError> {
+pub(crate) async fn shred(keys: &Arc<KeyStore>, subject: Pseudonym) -> Result<bool, AppError> {
     blocking(keys, move |k| k.shred(&subject)).await
 }
 
@@ -74,11 +74,11 @@ pub struct KeyMove {
 pub async fn move_keys_out_of_data_store(
     store: &dyn Store,
     vault: &Vault,
-) -> Result<KeyMove, ApiError> {
+) -> Result<KeyMove, AppError> {
     let legacy = store
         .legacy_subject_keys()
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?;
     let keys = vault.key_store();
     let already_moved = blocking(keys, |k| k.moved_from_data_store()).await?;
     if already_moved && legacy.is_empty() {
@@ -112,7 +112,7 @@ pub async fn move_keys_out_of_data_store(
         store
             .apply(WriteSet::from(WriteOp::DropLegacySubjectKeys(subjects)))
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
     }
     if report.moved > 0 {
         tracing::info!(
@@ -137,11 +137,11 @@ pub async fn move_keys_out_of_data_store(
 pub async fn purge_people_without_keys(
     store: &dyn Store,
     vault: &Vault,
-) -> Result<usize, ApiError> {
+) -> Result<usize, AppError> {
     let people: HashSet<Pseudonym> = store
         .all_consents()
         .await
-        .map_err(ApiError::internal)?
+        .map_err(AppError::internal)?
         .into_iter()
         .map(|c| c.subject)
         .collect();
@@ -161,7 +161,7 @@ pub async fn purge_people_without_keys(
         store
             .apply(WriteSet::from(ops))
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
     }
     Ok(gone.len())
 }

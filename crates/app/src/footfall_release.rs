@@ -21,8 +21,8 @@ use jiff::civil::{Date, Time};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::AppError;
+use crate::state::App;
 
 /// How long after a day's local midnight its figures are published.
 pub const RELEASE_GRACE_MS: i64 = 6 * 60 * 60 * 1000;
@@ -67,12 +67,12 @@ fn release_config() -> (DpConfig, u64) {
 /// Publishes the closed days of `from..=to` not yet published, then returns
 /// the range as published.
 pub async fn publish(
-    state: &AppState,
+    state: &App,
     shop: &Shop,
     from: Date,
     to: Date,
     now: Timestamp,
-) -> Result<Publication, ApiError> {
+) -> Result<Publication, AppError> {
     let closed = |day: Date| match day.tomorrow() {
         Ok(next) => {
             shop.instant(next, Time::midnight()).millis() + RELEASE_GRACE_MS <= now.millis()
@@ -98,10 +98,10 @@ pub async fn publish(
         match store
             .setting(&setting_name(shop.id(), day))
             .await
-            .map_err(ApiError::internal)?
+            .map_err(AppError::internal)?
         {
             Some(bytes) => {
-                let p: Published = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+                let p: Published = serde_json::from_slice(&bytes).map_err(AppError::internal)?;
                 found.push(p);
             }
             None => missing.push(day),
@@ -118,14 +118,14 @@ pub async fn publish(
         let mut releases = Vec::with_capacity(missing.len());
         for exact in build_reports(shop, &cfg, &sessions, first, last) {
             if missing.binary_search(&exact.day).is_ok() {
-                releases.push(dp::release(&exact, &dp_cfg).map_err(ApiError::internal)?);
+                releases.push(dp::release(&exact, &dp_cfg).map_err(AppError::internal)?);
             }
         }
         let bodies: Vec<Vec<u8>> = releases
             .iter()
             .map(serde_json::to_vec)
             .collect::<Result<_, _>>()
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         let period = crate::budget::period_of(now);
         let entries: Vec<LedgerEntry> = bodies
             .iter()

@@ -12,7 +12,7 @@ use fineline_ledger::{
 };
 use fineline_store::{Store, WriteOp, WriteSet};
 
-use crate::error::ApiError;
+use crate::error::AppError;
 use crate::sync::RwLock;
 
 pub struct LedgerWriter {
@@ -36,8 +36,8 @@ pub struct Appended {
 
 impl LedgerWriter {
     /// Rebuild the tree from the store's leaf hashes and sign a head for it.
-    pub async fn open(store: &dyn Store, signer: LogSigner) -> Result<Self, ApiError> {
-        let leaves = store.ledger_leaves().await.map_err(ApiError::internal)?;
+    pub async fn open(store: &dyn Store, signer: LogSigner) -> Result<Self, AppError> {
+        let leaves = store.ledger_leaves().await.map_err(AppError::internal)?;
         let tree = MerkleTree::from_leaf_hashes(leaves.into_iter().map(|(_, h)| Hash(h)));
         let head = sign_head(&signer, &tree);
         Ok(Self {
@@ -56,28 +56,28 @@ impl LedgerWriter {
         self.head.read().unwrap().clone()
     }
 
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ApiError> {
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, AppError> {
         self.check_size(size)?;
         self.tree
             .read()
             .unwrap()
             .inclusion_proof(index, size)
-            .map_err(|e| ApiError::field("index", e.to_string()))
+            .map_err(|e| AppError::field("index", e.to_string()))
     }
 
-    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ApiError> {
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, AppError> {
         self.check_size(to)?;
         self.tree
             .read()
             .unwrap()
             .consistency_proof(from, to)
-            .map_err(|e| ApiError::field("from", e.to_string()))
+            .map_err(|e| AppError::field("from", e.to_string()))
     }
 
-    fn check_size(&self, size: u64) -> Result<(), ApiError> {
+    fn check_size(&self, size: u64) -> Result<(), AppError> {
         let published = self.head().tree_head.size;
         if size > published {
-            return Err(ApiError::field(
+            return Err(AppError::field(
                 "size",
                 format!("the log has {published} entries"),
             ));
@@ -91,7 +91,7 @@ impl LedgerWriter {
         store: &dyn Store,
         entries: &[LedgerEntry],
         ops: impl FnOnce(&[u64]) -> Vec<WriteOp>,
-    ) -> Result<Appended, ApiError> {
+    ) -> Result<Appended, AppError> {
         let _order = self.order.lock().await;
         let mut leaves = Vec::with_capacity(entries.len());
         let (old_size, indices, head) = {
@@ -116,7 +116,7 @@ impl LedgerWriter {
         }
         ops.push(WriteOp::PutTreeHead {
             size: head.tree_head.size,
-            bytes: serde_json::to_vec(&head).map_err(ApiError::internal)?,
+            bytes: serde_json::to_vec(&head).map_err(AppError::internal)?,
         });
         match store.apply(WriteSet { ops }).await {
             Ok(outcome) => {
@@ -130,19 +130,19 @@ impl LedgerWriter {
             Err(e) => {
                 // Nothing was written: drop the uncommitted leaves by
                 // rebuilding from what the store holds (rare path).
-                let leaves = store.ledger_leaves().await.map_err(ApiError::internal)?;
+                let leaves = store.ledger_leaves().await.map_err(AppError::internal)?;
                 let tree = MerkleTree::from_leaf_hashes(leaves.into_iter().map(|(_, h)| Hash(h)));
                 debug_assert_eq!(tree.size(), old_size);
                 *self.tree.write().unwrap() = tree;
                 Err(match e {
                     // A budget charge in `ops` would overspend: the client's
                     // doing, not ours (see `crate::budget`).
-                    fineline_store::StoreError::Refused(m) => ApiError::new(
-                        axum::http::StatusCode::TOO_MANY_REQUESTS,
-                        crate::budget::EXHAUSTED,
-                        m,
-                    ),
-                    e => ApiError::internal(e),
+                    fineline_store::StoreError::Refused(m) => AppError::BudgetExhausted {
+                        message: m,
+                        remaining: None,
+                        asked: None,
+                    },
+                    e => AppError::internal(e),
                 })
             }
         }
@@ -154,17 +154,17 @@ impl LedgerWriter {
         store: &dyn Store,
         index: u64,
         salt: Option<Salt>,
-    ) -> Result<Receipt, ApiError> {
+    ) -> Result<Receipt, AppError> {
         let head = self.head();
         if index >= head.tree_head.size {
-            return Err(ApiError::not_found(format!("no ledger entry {index}")));
+            return Err(AppError::not_found(format!("no ledger entry {index}")));
         }
         let bytes = store
             .ledger_entry(index)
             .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found(format!("no ledger entry {index}")))?;
-        let entry = LedgerEntry::from_canonical_bytes(&bytes).map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?
+            .ok_or_else(|| AppError::not_found(format!("no ledger entry {index}")))?;
+        let entry = LedgerEntry::from_canonical_bytes(&bytes).map_err(AppError::internal)?;
         let inclusion_proof = self.inclusion_proof(index, head.tree_head.size)?;
         Ok(Receipt {
             leaf_hash: leaf_hash(&bytes),

@@ -3,7 +3,7 @@
 //! Erasure removes the person's rows and keys in one store transaction
 //! (see `routes::rights::erase`). Whatever else holds state derived from
 //! them — a recommender's model, a cache — registers an
-//! [`ErasureListener`] on the [`AppState`] at start-up and is called after
+//! [`ErasureListener`] on the [`App`] at start-up and is called after
 //! that transaction commits, so it can forget the person *exactly* (remove
 //! their contribution, not just their row). Listeners run synchronously on
 //! the request's task: the erasure response (the receipt) is sent only
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use fineline_core::{Pseudonym, Purpose, Timestamp};
 
-use crate::state::AppState;
+use crate::state::App;
 
 /// Something holding derived state about people.
 ///
@@ -50,7 +50,7 @@ impl<F: Fn(&Pseudonym) + Send + Sync> ErasureListener for F {
     }
 }
 
-impl AppState {
+impl App {
     /// Register a listener; call at start-up, before serving.
     pub fn on_erasure(&self, listener: Arc<dyn ErasureListener>) {
         self.erasure_listeners.write().unwrap().push(listener);
@@ -62,7 +62,7 @@ impl AppState {
 
     /// After an erasure committed: drop the person from every in-memory
     /// structure this crate owns, then tell the listeners.
-    pub(crate) fn forget_subject(&self, subject: &Pseudonym) {
+    pub fn forget_subject(&self, subject: &Pseudonym) {
         self.consents.write().unwrap().forget(subject);
         self.forget_subject_keys(subject);
         for l in self.listeners() {
@@ -70,25 +70,25 @@ impl AppState {
         }
     }
 
-    pub(crate) fn notify_event_deleted(&self, subject: &Pseudonym, event_id: i64) {
+    pub fn notify_event_deleted(&self, subject: &Pseudonym, event_id: i64) {
         for l in self.listeners() {
             l.event_deleted(subject, event_id);
         }
     }
 
-    pub(crate) fn notify_events_expired(&self, purpose: Purpose, cutoff: Timestamp) {
+    pub fn notify_events_expired(&self, purpose: Purpose, cutoff: Timestamp) {
         for l in self.listeners() {
             l.events_expired(purpose, cutoff);
         }
     }
 
-    pub(crate) fn notify_interest_removed(&self, subject: &Pseudonym, category: &str) {
+    pub fn notify_interest_removed(&self, subject: &Pseudonym, category: &str) {
         for l in self.listeners() {
             l.interest_removed(subject, category);
         }
     }
 
-    pub(crate) fn notify_interest_edited(&self, subject: &Pseudonym, category: &str) {
+    pub fn notify_interest_edited(&self, subject: &Pseudonym, category: &str) {
         for l in self.listeners() {
             l.interest_edited(subject, category);
         }

@@ -39,8 +39,8 @@ use fineline_recs::{
 use fineline_store::{EventRow, EventScan, InterestRow, WriteOp, WriteSet};
 use serde::Serialize;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::AppError;
+use crate::state::App;
 use crate::sync::{Mutex, RwLock};
 
 /// How often queued recommendation-read entries are appended to the ledger.
@@ -80,7 +80,7 @@ pub struct History {
 }
 
 /// What `GET /v1/recs/status` reports about the last training.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TrainingStatus {
     /// Milliseconds since the Unix epoch.
     pub trained_at: i64,
@@ -99,7 +99,7 @@ pub struct TrainingStatus {
     pub holdout: Option<Holdout>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Holdout {
     pub users: usize,
     pub precision_at_10: f64,
@@ -240,9 +240,9 @@ impl RecsService {
     /// interests, from the cache or the store.
     pub async fn history(
         &self,
-        state: &AppState,
+        state: &App,
         subject: &Pseudonym,
-    ) -> Result<Arc<History>, ApiError> {
+    ) -> Result<Arc<History>, AppError> {
         use std::sync::atomic::Ordering;
         if let Some(h) = self.histories.lock().unwrap().get(subject) {
             if h.loaded.elapsed() < HISTORY_TTL {
@@ -254,12 +254,12 @@ impl RecsService {
             .store()
             .events_for(subject)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         let removed = state
             .store()
             .interests_for(subject)
             .await
-            .map_err(ApiError::internal)?
+            .map_err(AppError::internal)?
             .into_iter()
             .filter(|r| r.removed)
             .map(|r| r.category)
@@ -384,7 +384,7 @@ impl RecsService {
 
     /// After a consent change: forget the person if personalization is no
     /// longer allowed to them.
-    pub fn consent_changed(&self, state: &AppState, subject: &Pseudonym) {
+    pub fn consent_changed(&self, state: &App, subject: &Pseudonym) {
         let allowed = state.consents.read().unwrap().allowed(
             subject,
             Purpose::Personalization,
@@ -404,10 +404,10 @@ impl RecsService {
     /// Queue a ledger entry for a personalized read of `subject`.
     pub async fn log_read(
         &self,
-        state: &AppState,
+        state: &App,
         subject: &Pseudonym,
         actor: Actor,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         let Some(keys) = state.subject_keys(subject).await? else {
             return Ok(());
         };
@@ -425,7 +425,7 @@ impl RecsService {
 
     /// Append every queued read entry in one ledger write; when it returns,
     /// every read queued before the call is in the ledger.
-    pub async fn flush_reads(&self, state: &AppState) -> Result<usize, ApiError> {
+    pub async fn flush_reads(&self, state: &App) -> Result<usize, AppError> {
         let _one = self.flushing.lock().await;
         let batch = std::mem::take(&mut *self.access_queue.lock().unwrap());
         if batch.is_empty() {
@@ -451,9 +451,9 @@ impl RecsService {
     /// running training; serving continues meanwhile.
     pub async fn train(
         &self,
-        state: &AppState,
+        state: &App,
         progress: ProgressFn,
-    ) -> Result<TrainingStatus, ApiError> {
+    ) -> Result<TrainingStatus, AppError> {
         let _one = self.training.lock().await;
         self.wants.lock().unwrap().retrain = false;
         let started = Instant::now();
@@ -480,8 +480,8 @@ impl RecsService {
                 .map(|m| (m, interactions))
         })
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)?;
         let trained_at = Timestamp::now();
         let status = {
             let _w = self.writer.lock().unwrap();
@@ -521,7 +521,7 @@ impl RecsService {
         self.store_interests(state, &interactions).await?;
         let holdout = tokio::task::spawn_blocking(move || holdout(&interactions, config))
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         let mut out = status;
         if let Some(s) = self.status.write().unwrap().as_mut() {
             if s.trained_at == out.trained_at {
@@ -536,7 +536,7 @@ impl RecsService {
     /// the refit was installed: it is dropped (and another one wanted) if
     /// the served model changed while it ran, since its `B` would still
     /// carry whoever was forgotten meanwhile.
-    pub async fn refit(&self) -> Result<bool, ApiError> {
+    pub async fn refit(&self) -> Result<bool, AppError> {
         let _one = self.training.lock().await;
         let cur = {
             let mut w = self.wants.lock().unwrap();
@@ -561,11 +561,11 @@ impl RecsService {
                 drop(cur);
                 let _ = done.send(input.map(|i| i.fit(&mut |_| {})).transpose());
             })
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         let ease = fitted
             .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
         let Some(ease) = ease else { return Ok(false) };
         let _w = self.writer.lock().unwrap();
         let mut served = self.model.write().unwrap();
@@ -589,9 +589,9 @@ impl RecsService {
     /// Derived interests of everyone trained on, keeping removed ones removed.
     async fn store_interests(
         &self,
-        state: &AppState,
+        state: &App,
         interactions: &[Interaction],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AppError> {
         let Some(cur) = self.current() else {
             return Ok(());
         };
@@ -621,7 +621,7 @@ impl RecsService {
                 .store()
                 .interests_for(&subject)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(AppError::internal)?;
             let removed: Vec<String> = rows
                 .iter()
                 .filter(|r| r.removed)
@@ -643,7 +643,7 @@ impl RecsService {
     }
 }
 
-async fn apply(state: &AppState, ops: Vec<WriteOp>) -> Result<(), ApiError> {
+async fn apply(state: &App, ops: Vec<WriteOp>) -> Result<(), AppError> {
     if ops.is_empty() {
         return Ok(());
     }
@@ -652,7 +652,7 @@ async fn apply(state: &AppState, ops: Vec<WriteOp>) -> Result<(), ApiError> {
         .apply(WriteSet { ops })
         .await
         .map(drop)
-        .map_err(ApiError::internal)
+        .map_err(AppError::internal)
 }
 
 fn algorithm_name(config: &RecsConfig) -> String {
@@ -665,11 +665,11 @@ fn algorithm_name(config: &RecsConfig) -> String {
 
 /// Consented personalization events and the catalogue, from the store.
 async fn collect(
-    state: &AppState,
+    state: &App,
     progress: &ProgressFn,
-) -> Result<(Vec<Interaction>, Catalogue, HashMap<ItemId, String>), ApiError> {
+) -> Result<(Vec<Interaction>, Catalogue, HashMap<ItemId, String>), AppError> {
     let store = state.store();
-    let total = store.count_events().await.map_err(ApiError::internal)?;
+    let total = store.count_events().await.map_err(AppError::internal)?;
     let scan = EventScan {
         purpose: Some(Purpose::Personalization),
         ..EventScan::all()
@@ -680,7 +680,7 @@ async fn collect(
         let page = store
             .scan_events(scan, after, PAGE)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         let Some(last) = page.last() else { break };
         after = last.id;
         seen += page.len() as u64;
@@ -700,7 +700,7 @@ async fn collect(
     }
     let mut catalogue = Catalogue::new();
     let mut titles = HashMap::new();
-    for row in store.items().await.map_err(ApiError::internal)? {
+    for row in store.items().await.map_err(AppError::internal)? {
         let categories = if row.category.is_empty() {
             Vec::new()
         } else {
@@ -770,7 +770,7 @@ impl crate::erasure::ErasureListener for RecsService {
 
 /// Background work: scheduled retraining, debounced EASE refits, and the
 /// batched ledger entries of personalized reads.
-pub fn spawn(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn spawn(state: App) -> Vec<tokio::task::JoinHandle<()>> {
     let flusher = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -779,7 +779,7 @@ pub fn spawn(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
             loop {
                 tick.tick().await;
                 if let Err(e) = state.recs.flush_reads(&state).await {
-                    tracing::error!(error = %e.message, "recommendation read entries not yet in the ledger");
+                    tracing::error!(error = %e, "recommendation read entries not yet in the ledger");
                 }
             }
         })
@@ -796,7 +796,7 @@ pub fn spawn(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
             };
             if due || retrain {
                 if let Err(e) = recs.train(&state, Arc::new(|_| {})).await {
-                    tracing::error!(error = %e.message, "recommender training failed");
+                    tracing::error!(error = %e, "recommender training failed");
                 }
                 next = Instant::now() + schedule.unwrap_or(Duration::from_secs(3600));
                 continue;
@@ -811,7 +811,7 @@ pub fn spawn(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
                     continue;
                 }
                 if let Err(e) = recs.refit().await {
-                    tracing::error!(error = %e.message, "EASE refit failed");
+                    tracing::error!(error = %e, "EASE refit failed");
                 }
                 continue;
             }

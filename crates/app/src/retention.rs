@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use fineline_core::{Purpose, Timestamp};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::AppError;
+use crate::state::App;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -33,7 +33,7 @@ impl SweepReport {
 }
 
 /// Delete every event older than its purpose's retention as of `now`.
-pub async fn sweep(state: &AppState, now: Timestamp) -> Result<SweepReport, ApiError> {
+pub async fn sweep(state: &App, now: Timestamp) -> Result<SweepReport, AppError> {
     let retention: Vec<(Purpose, u32)> = {
         let index = state.consents.read().unwrap();
         let all = index.policies().all();
@@ -54,7 +54,7 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> Result<SweepReport, ApiE
             .store()
             .delete_events_before(purpose, cutoff)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         if n > 0 {
             state.notify_events_expired(purpose, cutoff);
         }
@@ -71,14 +71,14 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> Result<SweepReport, ApiE
 
 /// Sweep now, then every `every`, until the task is aborted; after each
 /// sweep, have the store prepare for insights queries.
-pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn(state: App, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             if let Err(e) = sweep(&state, Timestamp::now()).await {
-                tracing::warn!(code = e.code, "retention sweep failed; will retry");
+                tracing::warn!(error = %e, "retention sweep failed; will retry");
             }
             // At start and after a sweep that deleted rows, the embedded
             // store refills its copy of analytic rows: here, not in the

@@ -27,14 +27,14 @@ use fineline_store::{FootfallStoreRow, Store, VisitSessionRow, WriteOp, WriteSet
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
-use crate::error::ApiError;
+use crate::error::AppError;
 use crate::sync::Mutex;
 
 /// How often the ticker lets time pass and persists what closed.
 pub const TICK: Duration = Duration::from_secs(60);
 
 /// What happened to one batch, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Dropped {
     /// Weaker than the RSSI floor (-85 dBm by default).
     pub too_weak: u64,
@@ -109,24 +109,24 @@ pub fn session_from_row(r: &VisitSessionRow) -> Session {
 
 impl FootfallModule {
     /// Rebuild the engine from the stored stores and opt-out digests.
-    pub async fn load(store: &dyn Store, vault_secret: &[u8; 32]) -> Result<Self, ApiError> {
+    pub async fn load(store: &dyn Store, vault_secret: &[u8; 32]) -> Result<Self, AppError> {
         let session = SessionConfig::default();
         let root = derive(vault_secret, b"fineline footfall device-key root v1");
         let opt_key = derive(vault_secret, b"fineline footfall opt-out key v1");
         let keyring = DeviceKeyring::new(root.as_slice(), DEFAULT_ROTATION_DAYS)
-            .map_err(ApiError::internal)?;
-        let mut opt_outs = OptOutList::new(opt_key.as_slice()).map_err(ApiError::internal)?;
-        for d in store.device_opt_outs().await.map_err(ApiError::internal)? {
+            .map_err(AppError::internal)?;
+        let mut opt_outs = OptOutList::new(opt_key.as_slice()).map_err(AppError::internal)?;
+        for d in store.device_opt_outs().await.map_err(AppError::internal)? {
             opt_outs.insert_digest(d);
         }
         let mut stores = Vec::new();
-        for row in store.footfall_stores().await.map_err(ApiError::internal)? {
+        for row in store.footfall_stores().await.map_err(AppError::internal)? {
             let cfg: StoreConfig =
-                serde_json::from_slice(&row.config).map_err(ApiError::internal)?;
+                serde_json::from_slice(&row.config).map_err(AppError::internal)?;
             stores.push(cfg);
         }
         let engine =
-            Footfall::new(stores, session, keyring, opt_outs).map_err(ApiError::internal)?;
+            Footfall::new(stores, session, keyring, opt_outs).map_err(AppError::internal)?;
         Ok(Self {
             engine: Arc::new(Mutex::new(engine)),
             order: tokio::sync::Mutex::new(Vec::new()),
@@ -150,7 +150,7 @@ impl FootfallModule {
     }
 
     /// Register a store: validated, stored, then live.
-    pub async fn add_store(&self, store: &dyn Store, cfg: StoreConfig) -> Result<(), ApiError> {
+    pub async fn add_store(&self, store: &dyn Store, cfg: StoreConfig) -> Result<(), AppError> {
         let _order = self.order.lock().await;
         fineline_footfall::Store::new(cfg.clone()).map_err(store_error)?;
         {
@@ -164,7 +164,7 @@ impl FootfallModule {
                     .iter()
                     .find(|s| s.config().sensors.contains(sensor))
                 {
-                    return Err(ApiError::field(
+                    return Err(AppError::field(
                         format!("sensors[{i}]"),
                         format!("sensor is already registered to store {}", other.id()),
                     ));
@@ -173,7 +173,7 @@ impl FootfallModule {
         }
         let row = FootfallStoreRow {
             store_id: cfg.store_id.clone(),
-            config: serde_json::to_vec(&cfg).map_err(ApiError::internal)?,
+            config: serde_json::to_vec(&cfg).map_err(AppError::internal)?,
             created_at: Timestamp::now(),
         };
         store
@@ -181,7 +181,7 @@ impl FootfallModule {
             .await
             .map_err(|e| match e {
                 fineline_store::StoreError::Conflict(_) => conflict_on_store_id(),
-                e => ApiError::internal(e),
+                e => AppError::internal(e),
             })?;
         self.engine
             .lock()
@@ -195,7 +195,7 @@ impl FootfallModule {
         &self,
         store: &dyn Store,
         batch: Vec<Sighting>,
-    ) -> Result<BatchOutcome, ApiError> {
+    ) -> Result<BatchOutcome, AppError> {
         let mut pending = self.order.lock().await;
         let engine = self.engine.clone();
         let (stats, expired, closed, times) = tokio::task::spawn_blocking(move || {
@@ -212,8 +212,8 @@ impl FootfallModule {
             Ok((stats, expired, e.take_closed(), e.event_times()))
         })
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)?;
         {
             let mut c = self.clock.lock().unwrap();
             c.newest.resize(times.len(), None);
@@ -241,7 +241,7 @@ impl FootfallModule {
     }
 
     /// Close every open session and store them (end of an import, shutdown).
-    pub async fn flush(&self, store: &dyn Store) -> Result<usize, ApiError> {
+    pub async fn flush(&self, store: &dyn Store) -> Result<usize, AppError> {
         let mut pending = self.order.lock().await;
         {
             let mut e = self.engine.lock().unwrap();
@@ -253,7 +253,7 @@ impl FootfallModule {
 
     /// Let time pass (see the module doc), retire expired key periods and
     /// store what closed.
-    pub async fn tick(&self, store: &dyn Store, now: Timestamp) -> Result<usize, ApiError> {
+    pub async fn tick(&self, store: &dyn Store, now: Timestamp) -> Result<usize, AppError> {
         let mut pending = self.order.lock().await;
         let targets: Vec<Option<Timestamp>> = self
             .clock
@@ -288,7 +288,7 @@ impl FootfallModule {
             store
                 .apply(WriteOp::DeleteVisitSessionsBefore { period }.into())
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(AppError::internal)?;
             // Sessions of those periods are gone: now the key may go too.
             pending.retain(|s| s.device.period >= period);
             self.engine
@@ -347,7 +347,7 @@ impl FootfallModule {
         shop: &fineline_footfall::Store,
         from: jiff::civil::Date,
         to: jiff::civil::Date,
-    ) -> Result<Vec<Session>, ApiError> {
+    ) -> Result<Vec<Session>, AppError> {
         let lookback = i64::from(self.session.repeat_lookback_days) + 1;
         let start = from
             .checked_sub(jiff::Span::new().days(lookback))
@@ -360,12 +360,12 @@ impl FootfallModule {
         let rows = store
             .visit_sessions(shop.id(), a, b)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(AppError::internal)?;
         Ok(rows.iter().map(session_from_row).collect())
     }
 }
 
-async fn persist(store: &dyn Store, pending: &mut Vec<Session>) -> Result<usize, ApiError> {
+async fn persist(store: &dyn Store, pending: &mut Vec<Session>) -> Result<usize, AppError> {
     if pending.is_empty() {
         return Ok(0);
     }
@@ -374,20 +374,20 @@ async fn persist(store: &dyn Store, pending: &mut Vec<Session>) -> Result<usize,
     store
         .apply(WriteSet::from(WriteOp::PutVisitSessions(rows)))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?;
     pending.clear();
     Ok(n)
 }
 
-fn conflict_on_store_id() -> ApiError {
-    ApiError {
+fn conflict_on_store_id() -> AppError {
+    AppError::Conflict {
         field: Some("store_id".into()),
-        ..ApiError::conflict("a store with this id is already registered")
+        message: "a store with this id is already registered".into(),
     }
 }
 
 /// Validation errors name the field at fault.
-pub fn store_error(e: fineline_footfall::StoreError) -> ApiError {
+pub fn store_error(e: fineline_footfall::StoreError) -> AppError {
     use fineline_footfall::StoreError as E;
     let field = match &e {
         E::BadStoreId => "store_id".to_string(),
@@ -395,18 +395,18 @@ pub fn store_error(e: fineline_footfall::StoreError) -> ApiError {
         E::UnknownTimeZone(_) => "time_zone".to_string(),
         E::BadHours { weekday } => format!("opening_hours[{weekday}]"),
     };
-    ApiError::field(field, e.to_string())
+    AppError::field(field, e.to_string())
 }
 
 /// Run the ticker until aborted.
-pub fn spawn(state: crate::AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn(state: crate::App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(TICK);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
             if let Err(e) = state.footfall.tick(state.store(), Timestamp::now()).await {
-                tracing::warn!(error = e.message, "footfall tick failed");
+                tracing::warn!(error = %e, "footfall tick failed");
             }
         }
     })

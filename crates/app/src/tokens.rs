@@ -13,7 +13,7 @@ use fineline_core::{Pseudonym, Timestamp, MAX_FUTURE_MS};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::error::ApiError;
+use crate::error::AppError;
 
 const PREFIX: &str = "fls_";
 
@@ -64,19 +64,13 @@ impl TokenIssuer {
     /// `None` when `token` is not a subject token at all (so API-key
     /// lookup may proceed), `Some(Err)` when it is one but is forged,
     /// malformed or expired.
-    pub fn verify(&self, token: &str) -> Option<Result<Pseudonym, ApiError>> {
+    pub fn verify(&self, token: &str) -> Option<Result<Pseudonym, AppError>> {
         let body = token.strip_prefix(PREFIX)?;
         Some(self.check(body, Timestamp::now()))
     }
 
-    fn check(&self, body: &str, now: Timestamp) -> Result<Pseudonym, ApiError> {
-        let bad = || {
-            ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "subject token is invalid or expired",
-            )
-        };
+    fn check(&self, body: &str, now: Timestamp) -> Result<Pseudonym, AppError> {
+        let bad = || AppError::InvalidToken;
         let (p, s) = body.split_once('.').ok_or_else(bad)?;
         let payload = B64.decode(p).map_err(|_| bad())?;
         let sig = B64.decode(s).map_err(|_| bad())?;

@@ -17,9 +17,9 @@ use fineline_store::{InsightEventRow, NewEvent, WriteOp, WriteSet};
 use tokio::sync::oneshot;
 
 use crate::daily::DAILY_SETTING;
-use crate::error::ApiError;
+use crate::error::AppError;
 use crate::recs_service::StoredEvent;
-use crate::state::AppState;
+use crate::state::App;
 
 /// Events written in one transaction at most (a batch is never split).
 const MAX_GROUP_EVENTS: usize = 50_000;
@@ -35,13 +35,13 @@ pub struct Batch {
 
 pub struct Queued {
     batch: Batch,
-    reply: oneshot::Sender<Result<(), ApiError>>,
+    reply: oneshot::Sender<Result<(), AppError>>,
 }
 
 /// Stores `batch`, alone or with others queued beside it. Consent is checked again once the ingest lock is
 /// held: an erasure or withdrawal may have landed since the request's own
 /// check, and then the batch is refused whole.
-pub async fn store_batch(state: &AppState, batch: Batch) -> Result<(), ApiError> {
+pub async fn store_batch(state: &App, batch: Batch) -> Result<(), AppError> {
     let (reply, answer) = oneshot::channel();
     state.ingest_queue().push(Queued { batch, reply });
     // In a task of its own: a request dropped while it waits (a timeout, a
@@ -57,10 +57,10 @@ pub async fn store_batch(state: &AppState, batch: Batch) -> Result<(), ApiError>
     });
     answer
         .await
-        .unwrap_or_else(|_| Err(ApiError::internal("ingest writer dropped a batch")))
+        .unwrap_or_else(|_| Err(AppError::internal("ingest writer dropped a batch")))
 }
 
-fn take_group(state: &AppState) -> Vec<Queued> {
+fn take_group(state: &App) -> Vec<Queued> {
     let mut queue = state.ingest_queue();
     let take = group_len(queue.iter().map(|q| q.batch.events.len()));
     queue.drain(..take).collect()
@@ -82,7 +82,7 @@ fn group_len(sizes: impl Iterator<Item = usize>) -> usize {
     n
 }
 
-async fn write_group(state: &AppState, group: Vec<Queued>) {
+async fn write_group(state: &App, group: Vec<Queued>) {
     let mut writing = Vec::with_capacity(group.len());
     {
         let index = state.consents.read().unwrap();
@@ -95,7 +95,7 @@ async fn write_group(state: &AppState, group: Vec<Queued>) {
             if still {
                 writing.push(q);
             } else {
-                let _ = q.reply.send(Err(ApiError::conflict(
+                let _ = q.reply.send(Err(AppError::conflict(
                     "consent changed for a person in this batch while it was checked; nothing was stored, retry the batch",
                 )));
             }
@@ -150,7 +150,7 @@ async fn write_group(state: &AppState, group: Vec<Queued>) {
         Ok(d) => d,
         Err(e) => {
             for r in replies {
-                let _ = r.send(Err(ApiError::internal(&e)));
+                let _ = r.send(Err(AppError::internal(&e)));
             }
             return;
         }
@@ -177,7 +177,7 @@ async fn write_group(state: &AppState, group: Vec<Queued>) {
         Err(e) => {
             let e = e.to_string();
             for reply in replies {
-                let _ = reply.send(Err(ApiError::internal(&e)));
+                let _ = reply.send(Err(AppError::internal(&e)));
             }
         }
     }

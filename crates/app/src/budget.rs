@@ -8,21 +8,15 @@
 //! (UTC), e.g. "2026-12"; an analyst with no row gets the default budget
 //! at their first charge.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::StatusCode;
 use fineline_core::{Role, Timestamp};
 use fineline_insights::{zcdp_epsilon, Cost, DEFAULT_BUDGET, REPORT_DELTA};
 use fineline_ledger::{Hash, LedgerEntry};
 use fineline_store::{BudgetAmount, WriteOp};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::hash_key;
-use crate::error::ApiError;
-use crate::state::AppState;
-
-/// Code of the error a refused charge carries (HTTP 429).
-pub const EXHAUSTED: &str = "budget_exhausted";
+use crate::api_keys::hash_key;
+use crate::error::AppError;
+use crate::state::App;
 
 /// A caller allowed to spend a budget: an analyst key (or an admin key,
 /// which spends its own budget). `id` names the account: derived from the
@@ -38,43 +32,6 @@ pub fn analyst_id(key: &str) -> String {
     format!("a_{}", &hash_key(key)[..16])
 }
 
-impl FromRequestParts<AppState> for Analyst {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
-        // A person's own token is a credential too: the answer is the same
-        // 403 any other role without access gets, not "unknown credential".
-        match state.tokens().verify(key) {
-            Some(Ok(_)) => {
-                return Err(ApiError::forbidden("subject tokens may not use this route"))
-            }
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
-        let role = state
-            .role_for_key(key)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        if !matches!(role, Role::Analyst | Role::Admin) {
-            return Err(ApiError::forbidden(format!(
-                "role {} may not use this route",
-                role.as_str()
-            )));
-        }
-        Ok(Analyst {
-            id: analyst_id(key),
-            role,
-        })
-    }
-}
-
 /// The budget period containing `at`: its UTC month, "YYYY-MM".
 pub fn period_of(at: Timestamp) -> String {
     let ts = jiff::Timestamp::from_millisecond(at.millis()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -82,7 +39,7 @@ pub fn period_of(at: Timestamp) -> String {
 }
 
 /// An analyst's account for a period, as clients see it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Remaining {
     pub analyst: String,
     pub period: String,
@@ -110,12 +67,12 @@ fn to_amount(c: Cost) -> BudgetAmount {
 }
 
 /// The analyst's account for `period` (the default budget if never set).
-pub async fn account(state: &AppState, analyst: &str, period: &str) -> Result<Remaining, ApiError> {
+pub async fn account(state: &App, analyst: &str, period: &str) -> Result<Remaining, AppError> {
     let row = state
         .store()
         .insight_budget(analyst, period)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?;
     let (total, spent) = match row {
         Some(r) => (to_cost(r.total), to_cost(r.spent)),
         None => (DEFAULT_BUDGET, Cost::ZERO),
@@ -135,7 +92,7 @@ pub async fn account(state: &AppState, analyst: &str, period: &str) -> Result<Re
 
 /// One release in its analyst's history: what the ledger's `Release`
 /// entry holds, with where to find that entry.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseRecord {
     pub ledger_index: u64,
     /// Milliseconds since the Unix epoch.
@@ -152,28 +109,28 @@ fn releases_setting(analyst: &str, period: &str) -> String {
 
 /// An analyst's releases in `period`, oldest first.
 pub async fn releases(
-    state: &AppState,
+    state: &App,
     analyst: &str,
     period: &str,
-) -> Result<Vec<ReleaseRecord>, ApiError> {
+) -> Result<Vec<ReleaseRecord>, AppError> {
     match state
         .store()
         .setting(&releases_setting(analyst, period))
         .await
-        .map_err(ApiError::internal)?
+        .map_err(AppError::internal)?
     {
-        Some(b) => serde_json::from_slice(&b).map_err(ApiError::internal),
+        Some(b) => serde_json::from_slice(&b).map_err(AppError::internal),
         None => Ok(Vec::new()),
     }
 }
 
 /// Sets an analyst's total for a period (spend so far is kept).
 pub async fn set_total(
-    state: &AppState,
+    state: &App,
     analyst: &str,
     period: &str,
     total: Cost,
-) -> Result<Remaining, ApiError> {
+) -> Result<Remaining, AppError> {
     state
         .store()
         .apply(
@@ -185,34 +142,30 @@ pub async fn set_total(
             .into(),
         )
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(AppError::internal)?;
     account(state, analyst, period).await
 }
 
-fn exhausted(remaining: &Remaining, asked: Cost) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        EXHAUSTED,
-        format!(
+fn exhausted(remaining: &Remaining, asked: Cost) -> AppError {
+    AppError::BudgetExhausted {
+        message: format!(
             "privacy budget for {} exhausted: {} nano-rho left, {} asked",
             remaining.period, remaining.remaining_nano_rho, asked.nano_rho
         ),
-    )
-    .with_detail(serde_json::json!({
-        "remaining": remaining,
-        "asked": {"nano_rho": asked.nano_rho, "femto_delta": asked.femto_delta},
-    }))
+        remaining: Some(Box::new(remaining.clone())),
+        asked: Some(asked),
+    }
 }
 
 /// Charges `cost_nano_rho` (pure ρ, no δ) to `analyst`'s current period and
 /// records the release in the ledger, atomically; call it before any result
 /// leaves. Refusal: HTTP 429 (`budget_exhausted`) with the remaining budget.
 pub async fn charge(
-    state: &AppState,
+    state: &App,
     analyst: &str,
     cost_nano_rho: u64,
     query_digest: [u8; 32],
-) -> Result<Remaining, ApiError> {
+) -> Result<Remaining, AppError> {
     let cost = Cost {
         nano_rho: cost_nano_rho,
         femto_delta: 0,
@@ -222,11 +175,11 @@ pub async fn charge(
 
 /// [`charge`] for a cost with a δ part (thresholded releases).
 pub async fn charge_cost(
-    state: &AppState,
+    state: &App,
     analyst: &str,
     cost: Cost,
     query_digest: [u8; 32],
-) -> Result<Remaining, ApiError> {
+) -> Result<Remaining, AppError> {
     let at = Timestamp::now();
     let period = period_of(at);
     // Cheap refusal without touching the ledger; the store's conditional
@@ -277,7 +230,7 @@ pub async fn charge_cost(
         .await
     {
         Ok(_) => account(state, analyst, &period).await,
-        Err(e) if e.code == EXHAUSTED => {
+        Err(AppError::BudgetExhausted { .. }) => {
             Err(exhausted(&account(state, analyst, &period).await?, cost))
         }
         Err(e) => Err(e),

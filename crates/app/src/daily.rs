@@ -10,8 +10,8 @@ use fineline_ledger::LedgerEntry;
 use fineline_store::WriteOp;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::AppError;
+use crate::state::App;
 
 /// Counts of one arrival day, kept in the store with each batch so a
 /// crash loses none, and sealed into the ledger as a daily summary.
@@ -29,20 +29,20 @@ pub const DAILY_SETTING: &str = "daily_counts";
 pub const SEALED_SETTING: &str = "daily_counts_sealed";
 
 /// Counts of days already sealed into the ledger.
-pub async fn sealed_days(state: &AppState) -> Result<BTreeMap<i64, DayCounts>, ApiError> {
+pub async fn sealed_days(state: &App) -> Result<BTreeMap<i64, DayCounts>, AppError> {
     match state
         .store()
         .setting(SEALED_SETTING)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(AppError::internal)?
     {
-        Some(b) => serde_json::from_slice(&b).map_err(ApiError::internal),
+        Some(b) => serde_json::from_slice(&b).map_err(AppError::internal),
         None => Ok(BTreeMap::new()),
     }
 }
 
 /// Seal every finished day that has counts but no summary yet.
-pub async fn seal_finished_days(state: &AppState) -> Result<usize, ApiError> {
+pub async fn seal_finished_days(state: &App) -> Result<usize, AppError> {
     let today = Timestamp::now().day();
     let _order = state.ingest_order.lock().await;
     let mut days = state.daily_counts();
@@ -63,7 +63,7 @@ pub async fn seal_finished_days(state: &AppState) -> Result<usize, ApiError> {
             }
         })
         .collect();
-    let value = serde_json::to_vec(&days).map_err(ApiError::internal)?;
+    let value = serde_json::to_vec(&days).map_err(AppError::internal)?;
     // Sealed days stay countable for the console without reading the
     // ledger back: one small row per day, written with the seal.
     let mut history = sealed_days(state).await?;
@@ -83,7 +83,7 @@ pub async fn seal_finished_days(state: &AppState) -> Result<usize, ApiError> {
             );
         }
     }
-    let history = serde_json::to_vec(&history).map_err(ApiError::internal)?;
+    let history = serde_json::to_vec(&history).map_err(AppError::internal)?;
     state
         .ledger
         .append(state.store(), &entries, |_| {
@@ -103,11 +103,11 @@ pub async fn seal_finished_days(state: &AppState) -> Result<usize, ApiError> {
     Ok(entries.len())
 }
 
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn(state: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             if let Err(e) = seal_finished_days(&state).await {
-                tracing::warn!(code = e.code, "daily summary failed; will retry");
+                tracing::warn!(error = %e, "daily summary failed; will retry");
             }
             tokio::time::sleep(Duration::from_secs(60)).await;
         }

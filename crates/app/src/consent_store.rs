@@ -1,5 +1,5 @@
 //! How a consent record is kept in the store. Shared by the consent
-//! handlers that write it and by `AppState`, which rebuilds the consent
+//! handlers that write it and by `App`, which rebuilds the consent
 //! index from it at start, so it belongs to neither the HTTP layer nor a
 //! single handler.
 

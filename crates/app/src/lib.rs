@@ -1,0 +1,47 @@
+//! fineline's application: what fineline does, with no HTTP in it.
+//!
+//! [`App`] holds the store, the vault, the in-memory consent index, the
+//! ledger writer, the recommender and the foot-traffic engine, and owns
+//! every use case's transaction and locks. The HTTP crate
+//! (`fineline-server`) parses requests, calls one use case and turns the
+//! answer or the [`AppError`] into a response; the CLI calls the same
+//! use cases with no server running.
+
+pub mod api_keys;
+pub mod budget;
+pub mod consent_store;
+pub mod daily;
+pub mod erasure;
+pub mod error;
+pub mod footfall;
+pub mod footfall_release;
+pub mod ingest_writer;
+pub mod insights_data;
+mod ledger_writer;
+pub mod metrics;
+pub mod person_keys;
+pub mod recs_service;
+pub mod retention;
+pub mod state;
+pub mod sync;
+pub mod tokens;
+
+use std::sync::Arc;
+
+pub use error::AppError;
+pub use ledger_writer::LedgerWriter;
+pub use state::App;
+
+/// Open the store named by `database_url` (PostgreSQL) or the embedded
+/// store in `data_dir`.
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+) -> Result<Arc<dyn fineline_store::Store>, AppError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| AppError::internal(format!("cannot create {}: {e}", data_dir.display())))?;
+    Ok(match database_url {
+        Some(url) => Arc::new(fineline_store::PostgresStore::connect(url).await?),
+        None => Arc::new(fineline_store::SqliteStore::open(&data_dir.join("fineline.db")).await?),
+    })
+}
