@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | 0 stranger | nothing | none |
 //! | 1 crowd | randomized-response reports, no identifier | analytics (`ldp_reports`) |
-//! | 2 regular | approved coarse interests under the business pseudonym | personalization, analytics (`interests`) |
+//! | 2 regular | approved coarse interests under the business pseudonym | personalization (`interests`), analytics (+ `interests`) |
 //! | 3 member | pseudonymous history under that pseudonym | both (+ `browsing_history`, `purchase_history`) |
 //! | 4 known | + the identity attributes the person chose | both (+ `identity`) |
 //!
@@ -66,6 +66,7 @@ impl TrustLevel {
     /// What the business may use at this level: each granted purpose with
     /// the data categories it covers.
     pub fn grants(self) -> Vec<(Purpose, &'static [&'static str])> {
+        // Scopes nest, so raising a level only ever widens what is granted.
         const LDP: &[&str] = &["ldp_reports"];
         const INTERESTS: &[&str] = &["interests"];
         const HISTORY: &[&str] = &["interests", "browsing_history", "purchase_history"];
@@ -75,13 +76,32 @@ impl TrustLevel {
             "purchase_history",
             "identity",
         ];
-        let both = |c| vec![(Purpose::Personalization, c), (Purpose::Analytics, c)];
+        const COUNT_INTERESTS: &[&str] = &["ldp_reports", "interests"];
+        const COUNT_HISTORY: &[&str] = &[
+            "ldp_reports",
+            "interests",
+            "browsing_history",
+            "purchase_history",
+        ];
+        const COUNT_KNOWN: &[&str] = &[
+            "ldp_reports",
+            "interests",
+            "browsing_history",
+            "purchase_history",
+            "identity",
+        ];
+        let both = |personal, counted| {
+            vec![
+                (Purpose::Personalization, personal),
+                (Purpose::Analytics, counted),
+            ]
+        };
         match self {
             TrustLevel::Stranger => vec![],
             TrustLevel::Crowd => vec![(Purpose::Analytics, LDP)],
-            TrustLevel::Regular => both(INTERESTS),
-            TrustLevel::Member => both(HISTORY),
-            TrustLevel::Known => both(KNOWN),
+            TrustLevel::Regular => both(INTERESTS, COUNT_INTERESTS),
+            TrustLevel::Member => both(HISTORY, COUNT_HISTORY),
+            TrustLevel::Known => both(KNOWN, COUNT_KNOWN),
         }
     }
 }
