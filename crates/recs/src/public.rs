@@ -108,6 +108,21 @@ impl PublicModel {
         self.compute_digest() == self.digest
     }
 
+    /// Whether the structure is one a device can rely on: ids strictly
+    /// ascending (so lookups are binary searches), neighbour indices in
+    /// range and never the item itself, and the digest matching. A device
+    /// checks this before using a downloaded model.
+    pub fn is_well_formed(&self) -> bool {
+        let n = self.items.len() as u64;
+        self.items.windows(2).all(|w| w[0].id < w[1].id)
+            && self.items.iter().enumerate().all(|(i, it)| {
+                it.neighbours
+                    .iter()
+                    .all(|&(j, _)| (j as u64) < n && j as usize != i)
+            })
+            && self.digest_matches()
+    }
+
     /// The listed index of `id`, if listed.
     pub fn index_of(&self, id: &ItemId) -> Option<u32> {
         self.items

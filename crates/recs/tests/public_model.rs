@@ -94,7 +94,7 @@ fn one_persons_history_is_not_in_the_public_model() {
     assert_eq!(model.items[2].popularity, 0);
     assert_eq!(model.items[2].categories, ["camping"]);
     assert_eq!(model.version, 7);
-    assert!(model.digest_matches());
+    assert!(model.is_well_formed());
     assert_floor(&model, &events, 10);
 
     // The same shop with k = 1 would publish the rare pairs: the floor is what hides them.
@@ -135,6 +135,6 @@ proptest! {
         }
         let model = train(&events, Catalogue::new(), k).public_model(1);
         assert_floor(&model, &events, k);
-        prop_assert!(model.digest_matches());
+        prop_assert!(model.is_well_formed());
     }
 }
