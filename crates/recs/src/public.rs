@@ -144,9 +144,36 @@ fn fixed(score: f32) -> u32 {
 }
 
 impl Recommender {
-    /// The public model of this recommender's neighbourhood model (never
-    /// EASE, whose weights mix every pair), stamped with `version`.
+    /// The public model of this recommender's neighbourhood model, stamped
+    /// with `version`.
     pub fn public_model(&self, version: u64) -> PublicModel {
+        let (_, _, knn) = self.parts();
+        self.export(version, |i| knn.public_similar(i, usize::MAX).to_vec())
+    }
+
+    /// A public model whose neighbours are EASE weights fitted on the
+    /// public counts only (see the module docs: the same floor), each item
+    /// keeping its `keep` largest positive weights. On a device, summing
+    /// them over the history is EASE's history × B restricted to those
+    /// entries.
+    pub fn public_ease_model(
+        &self,
+        version: u64,
+        config: crate::EaseConfig,
+        keep: usize,
+    ) -> Result<PublicModel, crate::RecsError> {
+        let (index, _, knn) = self.parts();
+        let min = knn.config().min_support;
+        let mut rows = vec![Vec::new(); index.len()];
+        for (i, row) in crate::ease::public_rows(knn, config, min, keep)? {
+            rows[i as usize] = row;
+        }
+        Ok(self.export(version, |i| std::mem::take(&mut rows[i as usize])))
+    }
+
+    /// Lists the items the floor allows and renumbers `neighbours(i)`
+    /// (catalogue indices, best first) into the listed order.
+    fn export(&self, version: u64, mut neighbours: impl FnMut(u32) -> Vec<(u32, f32)>) -> PublicModel {
         let (index, catalogue, knn) = self.parts();
         let min = knn.config().min_support;
         let degree = knn.degree();
@@ -167,11 +194,11 @@ impl Recommender {
                     categories: catalogue.categories(&id).to_vec(),
                     id,
                     popularity: if d >= min { d } else { 0 },
-                    neighbours: knn
-                        .public_similar(i, usize::MAX)
-                        .iter()
-                        .filter(|&&(j, _)| renumber[j as usize] != u32::MAX)
-                        .map(|&(j, s)| (renumber[j as usize], fixed(s)))
+                    neighbours: neighbours(i)
+                        .into_iter()
+                        .filter(|&(j, _)| renumber[j as usize] != u32::MAX)
+                        .map(|(j, s)| (renumber[j as usize], fixed(s)))
+                        .filter(|&(_, s)| s > 0)
                         .collect(),
                 }
             })
