@@ -89,11 +89,15 @@ fn run(dir: &Path) -> Result<(), RecsError> {
         max_items: 4000,
     };
     let k = DEFAULT_MIN_SUPPORT;
-    // The last row is a reference that no floor protects (k = 1): it
-    // separates what the floor costs from what the top-N cut costs.
-    let devices: [(&str, Weighting, usize, Option<usize>, u32); 6] = [
+    // Rows at k = 5 and 20 show what the floor costs; the last row is a
+    // reference no floor protects (k = 1): it separates what the floor
+    // costs from what the top-N cut costs. The served floor is k = 10.
+    let devices: [(&str, Weighting, usize, Option<usize>, u32); 9] = [
         ("cosine K=50", Weighting::Cosine, 50, None, k),
+        ("RP3beta K=100", RP3, 100, None, 5),
         ("RP3beta K=100", RP3, 100, None, k),
+        ("RP3beta K=100", RP3, 100, None, 20),
+        ("EASE λ=250 top-200", Weighting::Cosine, 50, Some(200), 5),
         ("EASE λ=250 top-50", Weighting::Cosine, 50, Some(50), k),
         ("EASE λ=250 top-100", Weighting::Cosine, 50, Some(100), k),
         ("EASE λ=250 top-200", Weighting::Cosine, 50, Some(200), k),
