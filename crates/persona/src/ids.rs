@@ -14,7 +14,9 @@ use sha2::Sha256;
 pub const BUSINESS_ID_LABEL: &[u8] = b"fineline/persona/v1/business\0";
 
 /// A persona's identifier at one business (32 bytes, shown as hex).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(into = "String", try_from = "String")]
 pub struct BusinessPseudonym(pub [u8; 32]);
 

@@ -57,7 +57,9 @@ impl RandomizedResponse {
     /// The mechanism over `categories` answers at `epsilon_micro` per report.
     pub fn new(categories: u32, epsilon_micro: u64) -> Result<Self, PersonaError> {
         if !(2..=MAX_CATEGORIES).contains(&categories) {
-            return Err(PersonaError::Invalid("a question needs 2 to 1024 categories"));
+            return Err(PersonaError::Invalid(
+                "a question needs 2 to 1024 categories",
+            ));
         }
         if epsilon_micro == 0 || epsilon_micro > MAX_REPORT_EPSILON_MICRO {
             return Err(PersonaError::Invalid("ε per report must be in (0, 8]"));
@@ -120,7 +122,9 @@ impl RandomizedResponse {
     /// A report of `truth` drawn from `coins`.
     pub fn respond(&self, truth: u32, coins: &mut Coins<'_>) -> Result<u32, PersonaError> {
         if truth >= self.categories {
-            return Err(PersonaError::Invalid("the true category is outside the question"));
+            return Err(PersonaError::Invalid(
+                "the true category is outside the question",
+            ));
         }
         let r = coins.below(self.total())?;
         Ok(self.outcome(truth, r))

@@ -86,8 +86,7 @@ impl DeviceLog {
         if let Logged::LevelChange { steps, .. } = &entry.what {
             let matches = match &receipt.entry {
                 LedgerEntry::ConsentChange { purpose, state, .. } => steps.iter().any(|s| {
-                    s.purpose == *purpose
-                        && s.granted == (*state == ConsentState::Granted)
+                    s.purpose == *purpose && s.granted == (*state == ConsentState::Granted)
                 }),
                 _ => false,
             };

@@ -132,7 +132,11 @@ impl Persona {
     }
 
     /// Approves the level-2 interests for `business` (replacing earlier ones).
-    pub fn approve_interests(&mut self, terms: &Terms, topics: Vec<String>) -> Result<(), PersonaError> {
+    pub fn approve_interests(
+        &mut self,
+        terms: &Terms,
+        topics: Vec<String>,
+    ) -> Result<(), PersonaError> {
         check_approval(&topics, &terms.taxonomy)?;
         self.entry(&terms.business).approved = topics;
         Ok(())
@@ -148,7 +152,9 @@ impl Persona {
     pub fn lower_budget_cap(&mut self, business: &str, cap_micro: u64) -> Result<(), PersonaError> {
         let budget = &mut self.entry(business).budget;
         if cap_micro > budget.cap_micro {
-            return Err(PersonaError::Invalid("a lifetime ε cap can only be lowered"));
+            return Err(PersonaError::Invalid(
+                "a lifetime ε cap can only be lowered",
+            ));
         }
         budget.cap_micro = cap_micro;
         Ok(())

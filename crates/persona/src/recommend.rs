@@ -70,11 +70,16 @@ pub fn recommend(model: &PublicModel, history: &[ItemId], n: usize) -> Vec<OnDev
             let p = |x: u32| model.items[x as usize].popularity;
             p(b).cmp(&p(a)).then(a.cmp(&b))
         });
-        out.extend(popular.into_iter().take(n - out.len()).map(|j| OnDeviceRec {
-            item: model.items[j as usize].id.clone(),
-            score: 0,
-            because: None,
-        }));
+        out.extend(
+            popular
+                .into_iter()
+                .take(n - out.len())
+                .map(|j| OnDeviceRec {
+                    item: model.items[j as usize].id.clone(),
+                    score: 0,
+                    because: None,
+                }),
+        );
     }
     out
 }

@@ -25,7 +25,11 @@ fn preimage_sizes(mech: &RandomizedResponse, truth: u32) -> Vec<u64> {
         let lo = mech.odds() + other as u64 * ONE_Q20;
         let hi = lo + ONE_Q20 - 1;
         let answer = mech.outcome(truth, lo);
-        assert_eq!(answer, mech.outcome(truth, hi), "a range maps to one answer");
+        assert_eq!(
+            answer,
+            mech.outcome(truth, hi),
+            "a range maps to one answer"
+        );
         assert_ne!(answer, truth);
         sizes[answer as usize] += ONE_Q20;
     }
@@ -90,7 +94,10 @@ fn odds_are_exp_rounded_down() {
     for eps in [1u64, 500_000, 1_000_000, 2_000_000, 4_000_000, 8_000_000] {
         let exact = (eps as f64 / 1e6).exp() * ONE_Q20 as f64;
         let got = odds_q20(eps) as f64;
-        assert!(got <= exact && exact - got < 2.0 + exact * 1e-12, "ε_µ {eps}: {got} vs {exact}");
+        assert!(
+            got <= exact && exact - got < 2.0 + exact * 1e-12,
+            "ε_µ {eps}: {got} vs {exact}"
+        );
     }
 }
 
@@ -158,7 +165,10 @@ fn estimator_error_matches_the_theory() {
             "category {c}: empirical {rmse:.2} vs theoretical {theory:.2}"
         );
         let coverage = covered[c] as f64 / trials as f64;
-        assert!((0.93..=0.97).contains(&coverage), "category {c}: coverage {coverage}");
+        assert!(
+            (0.93..=0.97).contains(&coverage),
+            "category {c}: coverage {coverage}"
+        );
     }
     // More devices are needed for a rarer category at the same relative precision.
     assert!(reports_needed(&mech, 0.05, 0.2) > reports_needed(&mech, 0.2, 0.2));

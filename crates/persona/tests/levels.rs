@@ -85,7 +85,10 @@ fn each_level_sends_exactly_its_payload() {
     let json = serde_json::to_value(&d).unwrap();
     let mut s = Vec::new();
     strings(&json, &mut s);
-    assert!(!s.contains(&p.pseudonym(&t.business).to_hex()), "no identifier at level 1");
+    assert!(
+        !s.contains(&p.pseudonym(&t.business).to_hex()),
+        "no identifier at level 1"
+    );
 
     p.approve_interests(&t, vec!["running".into()]).unwrap();
     assert!(matches!(
@@ -140,7 +143,8 @@ fn a_report_over_the_lifetime_cap_is_refused_and_not_logged() {
     // Another business has its own budget.
     let other = terms("other.example");
     p.set_level(&other.business, TrustLevel::Crowd, Timestamp(0));
-    p.disclose(&other, &model(), Timestamp(0), &[1; 64]).unwrap();
+    p.disclose(&other, &model(), Timestamp(0), &[1; 64])
+        .unwrap();
 }
 
 #[test]

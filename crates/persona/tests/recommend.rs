@@ -77,7 +77,10 @@ fn with_every_pair_public_the_device_ranks_as_the_server() {
         assert!(overlap >= 9, "person {s}: {ours:?} vs {theirs:?}");
     }
     // Only 10⁻⁶ rounding of scores may reorder an exact near-tie.
-    assert!(same * 100 >= total * 95, "{same} of {total} lists identical");
+    assert!(
+        same * 100 >= total * 95,
+        "{same} of {total} lists identical"
+    );
 }
 
 #[test]

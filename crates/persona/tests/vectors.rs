@@ -47,7 +47,12 @@ fn model() -> PublicModel {
             it("laces", &["running"], 25, &[(1, 612_000)]),
             it("lantern", &["camping"], 0, &[]),
             it("mug", &["coffee"], 18, &[(0, 700_001), (5, 10)]),
-            it("stove", &["camping", "coffee"], 14, &[(6, 480_000), (1, 250_000)]),
+            it(
+                "stove",
+                &["camping", "coffee"],
+                14,
+                &[(6, 480_000), (1, 250_000)],
+            ),
             it("tent", &["camping"], 11, &[(5, 480_000)]),
         ],
     )
@@ -55,23 +60,34 @@ fn model() -> PublicModel {
 
 fn compute() -> Value {
     let hexs = |b: &[u8]| hex::encode(b);
-    let pseudonyms: Vec<Value> = [([0u8; 32], "northwind.example"), ([0u8; 32], "contoso.example"), ([7u8; 32], "northwind.example")]
-        .iter()
-        .map(|(secret, business)| {
-            json!({"secret": hexs(secret), "business": business,
+    let pseudonyms: Vec<Value> = [
+        ([0u8; 32], "northwind.example"),
+        ([0u8; 32], "contoso.example"),
+        ([7u8; 32], "northwind.example"),
+    ]
+    .iter()
+    .map(|(secret, business)| {
+        json!({"secret": hexs(secret), "business": business,
                    "id": business_pseudonym(secret, business).to_hex()})
-        })
-        .collect();
-    let odds: Vec<Value> = [1u64, 250_000, 693_147, 1_000_000, 2_000_000, 4_000_000, 8_000_000]
-        .iter()
-        .map(|&e| json!({"epsilon_micro": e, "odds_q20": odds_q20(e)}))
-        .collect();
+    })
+    .collect();
+    let odds: Vec<Value> = [
+        1u64, 250_000, 693_147, 1_000_000, 2_000_000, 4_000_000, 8_000_000,
+    ]
+    .iter()
+    .map(|&e| json!({"epsilon_micro": e, "odds_q20": odds_q20(e)}))
+    .collect();
     let mut rejected = vec![0xffu8; 8];
     rejected.extend_from_slice(&coins(1, 8));
-    let draws: Vec<Value> = [(coins(2, 8), 100u64), (coins(3, 8), 7), (rejected, 3), (coins(4, 8), 1 << 40)]
-        .iter()
-        .map(|(c, n)| json!({"coins": hexs(c), "n": n, "value": Coins::new(c).below(*n).unwrap()}))
-        .collect();
+    let draws: Vec<Value> = [
+        (coins(2, 8), 100u64),
+        (coins(3, 8), 7),
+        (rejected, 3),
+        (coins(4, 8), 1 << 40),
+    ]
+    .iter()
+    .map(|(c, n)| json!({"coins": hexs(c), "n": n, "value": Coins::new(c).below(*n).unwrap()}))
+    .collect();
     let rr: Vec<Value> = (0u8..8)
         .map(|s| {
             let (k, eps, truth) = (4 + s as u32, 500_000 + 500_000 * s as u64, s as u32 % 3);
@@ -108,12 +124,12 @@ fn compute() -> Value {
         vec!["unknown-item"],
         vec![],
     ]
-        .iter()
-        .map(|h| {
-            let history: Vec<ItemId> = h.iter().map(|s| item(s)).collect();
-            json!({"history": h, "n": 4, "recommendations": recommend(&m, &history, 4)})
-        })
-        .collect();
+    .iter()
+    .map(|h| {
+        let history: Vec<ItemId> = h.iter().map(|s| item(s)).collect();
+        json!({"history": h, "n": 4, "recommendations": recommend(&m, &history, 4)})
+    })
+    .collect();
     let terms = Terms {
         business: "northwind.example".into(),
         taxonomy: taxonomy.clone(),
@@ -133,7 +149,9 @@ fn compute() -> Value {
         .map(|(n, &level)| {
             p.set_level(&terms.business, level, Timestamp(1_000 * n as i64));
             let c = coins(50 + n as u8, 64);
-            let d = p.disclose(&terms, &m, Timestamp(1_700_000_000_000), &c).unwrap();
+            let d = p
+                .disclose(&terms, &m, Timestamp(1_700_000_000_000), &c)
+                .unwrap();
             json!({"level": level, "coins": hexs(&c), "disclosure": d})
         })
         .collect();

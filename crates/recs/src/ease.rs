@@ -209,6 +209,9 @@ impl EaseFit {
     }
 }
 
+/// A catalogue item and its kept `(item, weight)` pairs, best first.
+pub(crate) type PublicRow = (u32, Vec<(u32, f32)>);
+
 /// EASE fitted only on counts a public model may read — items at least
 /// `min` people hold, pairs at least `min` people hold, every other Gram
 /// entry zero — and each row of `B` cut to its `keep` largest positive
@@ -220,13 +223,14 @@ pub(crate) fn public_rows(
     config: EaseConfig,
     min: u32,
     keep: usize,
-) -> Result<Vec<(u32, Vec<(u32, f32)>)>, RecsError> {
+) -> Result<Vec<PublicRow>, RecsError> {
     let degree = knn.degree();
     let mut items: Vec<u32> = (0..degree.len() as u32)
         .filter(|&i| degree[i as usize] >= min.max(1))
         .collect();
     if items.len() > config.max_items {
-        items.sort_unstable_by(|&a, &b| degree[b as usize].cmp(&degree[a as usize]).then(a.cmp(&b)));
+        items
+            .sort_unstable_by(|&a, &b| degree[b as usize].cmp(&degree[a as usize]).then(a.cmp(&b)));
         items.truncate(config.max_items);
         items.sort_unstable();
     }

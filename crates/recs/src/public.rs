@@ -173,7 +173,11 @@ impl Recommender {
 
     /// Lists the items the floor allows and renumbers `neighbours(i)`
     /// (catalogue indices, best first) into the listed order.
-    fn export(&self, version: u64, mut neighbours: impl FnMut(u32) -> Vec<(u32, f32)>) -> PublicModel {
+    fn export(
+        &self,
+        version: u64,
+        mut neighbours: impl FnMut(u32) -> Vec<(u32, f32)>,
+    ) -> PublicModel {
         let (index, catalogue, knn) = self.parts();
         let min = knn.config().min_support;
         let degree = knn.degree();
