@@ -171,7 +171,8 @@ fn compute() -> Value {
         },
         "recommendations": recs,
         "persona": {"label": "everyday", "secret": hexs(&[7; 32]),
-                    "history": ["mug", "beans", "boots", "mug"], "terms": terms},
+                    "history": ["mug", "beans", "boots", "mug"], "terms": terms,
+                    "approved": approved, "identity": {"loyalty_account": "NW-1234"}},
         "disclosures": disclosures,
     })
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Recomputes persona-v1.json's vectors with Python's standard library only:
+"""Recomputes persona-v1.json's vectors (pseudonyms, odds, draws,
+randomized response, topics, the model digest, on-device recommendations
+and one disclosure per level) with Python's standard library only:
 a second, independent client of the same rules (the browser client will be
 the third). Exits non-zero on the first mismatch.
 
@@ -100,5 +102,42 @@ for v in d["recommendations"]:
                   key=lambda j: (-items[j]["popularity"], j))
     recs += [{"item": items[j]["id"], "score": 0, "because": None} for j in rest[: v["n"] - len(recs)]]
     check("recommendations", recs, v["recommendations"])
+
+# One full disclosure per level, from the persona, terms, model and coins.
+per = d["persona"]
+terms, history = per["terms"], per["history"]
+secret = bytes.fromhex(per["secret"])
+pseudonym = hmac.new(secret, LABEL + terms["business"].encode(), hashlib.sha256).hexdigest()
+tax = terms["taxonomy"]
+distinct = list(dict.fromkeys(history))
+for v in d["disclosures"]:
+    c, level = Coins(bytes.fromhex(v["coins"])), v["level"]
+    if level == 0:
+        payload = {"kind": "nothing"}
+    elif level == 1:
+        counts = [0] * len(tax)
+        for h in history:
+            if h in index:
+                for cat in items[index[h]]["categories"]:
+                    if cat in tax:
+                        counts[tax.index(cat)] += 1
+        truth = len(tax)
+        for t, n in enumerate(counts):
+            if n > 0 and (truth == len(tax) or n > counts[truth]):
+                truth = t
+        answers = tax + ["(none)"]
+        report = rr(len(answers), terms["report_epsilon_micro"], truth, c)
+        payload = {"kind": "crowd", "category": answers[report], "epsilon_micro": terms["report_epsilon_micro"]}
+    elif level == 2:
+        picked = set()
+        for t in per["approved"]:
+            picked.add(c.below(len(tax)) if c.below(100) < 5 else tax.index(t))
+        payload = {"kind": "interests", "pseudonym": pseudonym, "topics": [tax[i] for i in sorted(picked)]}
+    elif level == 3:
+        payload = {"kind": "history", "pseudonym": pseudonym, "items": distinct}
+    else:
+        payload = {"kind": "identified", "pseudonym": pseudonym, "items": distinct,
+                   "identity": per["identity"]}
+    check(f"disclosure at level {level}", payload, v["disclosure"]["payload"])
 
 print("persona-v1.json: every vector reproduced")
