@@ -6,11 +6,15 @@
 //! categories, its popularity and its public neighbours. An item is listed
 //! when the business's catalogue names it or at least
 //! [`crate::KnnConfig::min_support`] people hold it; popularity is the
-//! number of holders when that is at least `min_support`, else 0; a
-//! neighbour pair appears only when at least `min_support` people hold
-//! both items ([`crate::ItemKnn::public_similar`]). So no count in the
-//! model, and no item id learned from people, rests on fewer than
-//! `min_support` people. (Exact counts of well-held items still move by
+//! number of holders when that is at least `min_support`, else 0. The
+//! neighbour weights are either the public similar-items lists (a pair
+//! appears only when at least `min_support` people hold both,
+//! [`crate::ItemKnn::public_similar`]) or EASE fitted on a Gram matrix in
+//! which every pair under the floor is zero (its weights are dense, but a
+//! function of floor-cleared counts only). So every number in the model,
+//! and every item id learned from people, is a function of counts at least
+//! `min_support` people share: shops that differ only in pairs fewer
+//! people hold publish identical models (tests/public_model.rs). (Exact counts of well-held items still move by
 //! one when one person joins: comparing two versions is a differencing
 //! attack this floor does not stop; docs/persona.md says so.)
 //!
