@@ -37,7 +37,13 @@ pub fn recommend(model: &PublicModel, history: &[ItemId], n: usize) -> Vec<OnDev
     // (best single contribution, from which history item)
     let mut best = vec![(0u32, u32::MAX); len];
     for &i in &held {
-        for &(j, s) in &model.items[i as usize].neighbours {
+        // A model that failed `is_well_formed` must not crash the device:
+        // out-of-range neighbours are skipped.
+        for &(j, s) in model.items[i as usize]
+            .neighbours
+            .iter()
+            .filter(|n| (n.0 as usize) < len)
+        {
             let j = j as usize;
             score[j] += s as u64;
             // `held` ascends, so a tie keeps the lower history index.

@@ -99,3 +99,21 @@ fn with_the_floor_a_rare_pair_never_drives_a_suggestion() {
     assert!(recs.iter().all(|r| r.item != item(901)));
     assert!(recs[0].because == Some(item(0)));
 }
+
+#[test]
+fn a_malformed_model_gives_answers_not_a_crash() {
+    let mut model = fineline_recs::PublicModel::new(
+        1,
+        10,
+        vec![fineline_recs::PublicItem {
+            id: item(1),
+            categories: vec![],
+            popularity: 10,
+            neighbours: vec![(7, 5), (0, 3)],
+        }],
+    );
+    assert!(!model.is_well_formed());
+    assert!(recommend(&model, &[item(1)], 3).is_empty());
+    model.items[0].neighbours.clear();
+    assert_eq!(recommend(&model, &[], 3)[0].item, item(1));
+}
