@@ -37,6 +37,7 @@ fi
 bench/.venv/bin/pip install --quiet "implicit==0.7.*" numpy scipy
 
 cargo build --quiet --release -p fineline-recs --example recs_bench
+cargo build --quiet --release -p fineline-persona --example persona_bench
 BIN=target/release/examples/recs_bench
 
 for kind in movielens instacart; do
@@ -48,5 +49,9 @@ for kind in movielens instacart; do
   "$BIN" split "$kind" "$file" "$dir"
   bench/.venv/bin/python -W ignore bench/recs_peers.py "$dir"
   "$BIN" report "$kind" "$dir"
+  if [ "$kind" = movielens ]; then
+    # Level 0: the device's recommendations from the public model alone.
+    target/release/examples/persona_bench "$dir"
+  fi
   echo
 done

@@ -12,6 +12,8 @@
 //! - Public answers (similar items, the non-personal tier) read only pairs
 //!   and items held by at least [`KnnConfig::min_support`] distinct people,
 //!   never EASE; personal answers may read the full model.
+//! - [`PublicModel`]: the versioned, digested export of the public parts
+//!   (listed items, popularity, public neighbours) a device recommends from.
 //! - [`Recommender`]: tiers, reasons, purchase exclusion, removable interests.
 //! - [`eval`]: seeded split, precision@k and NDCG@k; [`bench`]: the peer benchmark.
 //!
@@ -28,6 +30,7 @@ mod ease;
 pub mod eval;
 mod interests;
 mod knn;
+mod public;
 mod recommender;
 mod score;
 
@@ -35,6 +38,7 @@ pub use data::{baskets, Baskets, Catalogue, Interaction, ItemFacts, ItemIndex, P
 pub use ease::{Ease, EaseConfig, EaseFit};
 pub use interests::{interests, Interest};
 pub use knn::{ItemKnn, KnnConfig, Weighting, DEFAULT_MIN_SUPPORT};
+pub use public::{PublicItem, PublicModel, SCORE_SCALE};
 pub use recommender::{Algorithm, Reason, Recommendation, Recommender, RecsConfig, Request, Tier};
 pub use score::Scores;
 

@@ -255,6 +255,11 @@ impl Recommender {
         self.knn.baskets().len()
     }
 
+    /// Index, catalogue and neighbourhood model, for the public export.
+    pub(crate) fn parts(&self) -> (&ItemIndex, &Catalogue, &ItemKnn) {
+        (&self.index, &self.catalogue, &self.knn)
+    }
+
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
     }
