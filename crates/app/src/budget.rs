@@ -204,7 +204,7 @@ pub async fn charge_cost(
     };
     // The history is read, extended and written back in the charge's own
     // transaction; the lock keeps two charges from writing over each other.
-    let _order = state.release_order.lock().await;
+    let _turn = state.order.release().await;
     let mut history = releases(state, analyst, &period).await?;
     let history_key = releases_setting(analyst, &period);
     match state

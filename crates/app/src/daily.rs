@@ -44,7 +44,7 @@ pub async fn sealed_days(state: &App) -> Result<BTreeMap<i64, DayCounts>, AppErr
 /// Seal every finished day that has counts but no summary yet.
 pub async fn seal_finished_days(state: &App) -> Result<usize, AppError> {
     let today = Timestamp::now().day();
-    let _order = state.ingest_order.lock().await;
+    let _turn = state.order.ingest().await;
     let mut days = state.daily_counts();
     let finished: Vec<i64> = days.keys().copied().filter(|d| *d < today).collect();
     if finished.is_empty() {

@@ -38,6 +38,14 @@ pub enum AppError {
         /// What collides.
         message: String,
     },
+    /// Consent was given under a policy version that is no longer current.
+    #[error("consent can only be given under the current policy (version {current}); this person was shown version {shown}")]
+    PolicyOutdated {
+        /// The current version.
+        current: u32,
+        /// The version the person was shown.
+        shown: u32,
+    },
     /// A DP release would overspend the analyst's budget; nothing was charged.
     #[error("{message}")]
     BudgetExhausted {

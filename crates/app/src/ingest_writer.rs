@@ -49,7 +49,7 @@ pub async fn store_batch(state: &App, batch: Batch) -> Result<(), AppError> {
     // a group write that others are waiting on.
     let state = state.clone();
     tokio::spawn(async move {
-        let _order = state.ingest_order.lock().await;
+        let _turn = state.order.ingest().await;
         let group = take_group(&state);
         if !group.is_empty() {
             write_group(&state, group).await;

@@ -9,6 +9,7 @@
 
 pub mod api_keys;
 pub mod budget;
+pub mod consent;
 pub mod consent_store;
 pub mod daily;
 pub mod erasure;
@@ -19,9 +20,11 @@ pub mod ingest_writer;
 pub mod insights_data;
 mod ledger_writer;
 pub mod metrics;
+pub mod order;
 pub mod person_keys;
 pub mod recs_service;
 pub mod retention;
+pub mod rights;
 pub mod state;
 pub mod sync;
 pub mod tokens;

@@ -34,15 +34,10 @@ pub struct Inner {
     pub footfall: crate::footfall::FootfallModule,
     api_keys: crate::api_keys::KeyCache,
     subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
-    /// Serialises consent changes so the index and the store agree.
-    pub consent_order: tokio::sync::Mutex<()>,
-    /// Serialises ingestion writes so daily totals are written in order.
-    pub ingest_order: tokio::sync::Mutex<()>,
+    /// The writers' locks and their one order; see `crate::order`.
+    pub order: crate::order::WriteOrder,
     /// Event batches waiting for the ingest lock; see `crate::ingest_writer`.
     ingest_queue: Mutex<Vec<crate::ingest_writer::Queued>>,
-    /// Serialises budget charges so each analyst's release history (kept
-    /// beside the budget) loses no entry; see `crate::budget`.
-    pub release_order: tokio::sync::Mutex<()>,
     /// Counts of days not yet sealed into the ledger; mirrored in the
     /// store's `DAILY_SETTING` with every ingestion write.
     daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
@@ -123,10 +118,8 @@ impl App {
             footfall,
             api_keys: Default::default(),
             subject_keys: Mutex::new(HashMap::new()),
-            consent_order: tokio::sync::Mutex::new(()),
-            ingest_order: tokio::sync::Mutex::new(()),
+            order: Default::default(),
             ingest_queue: Mutex::new(Vec::new()),
-            release_order: tokio::sync::Mutex::new(()),
             daily: Mutex::new(daily),
             erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
             insights_floor: std::sync::atomic::AtomicU64::new(MIN_FLOOR),
@@ -299,7 +292,7 @@ impl App {
         self.ingest_queue.lock().unwrap()
     }
 
-    /// Unsealed days' counts; change them only under `ingest_order`.
+    /// Unsealed days' counts; change them only in the ingest turn (`crate::order`).
     pub fn daily_counts(&self) -> std::collections::BTreeMap<i64, DayCounts> {
         self.daily.lock().unwrap().clone()
     }

@@ -106,6 +106,8 @@ impl From<fineline_app::AppError> for ApiError {
                 field,
                 ..ApiError::conflict(message)
             },
+            e @ E::PolicyOutdated { current, .. } => ApiError::conflict(e.to_string())
+                .with_detail(serde_json::json!({ "current_version": current })),
             E::BudgetExhausted {
                 message,
                 remaining,

@@ -1,15 +1,12 @@
 //! Recording and reading a person's consent, with receipts.
 
-use std::collections::BTreeSet;
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use fineline_consent::{gpc_withdrawals, tcf, ConsentRecord, ConsentSource, ConsentState};
+use fineline_consent::{ConsentRecord, ConsentSource};
 use fineline_core::{Pseudonym, Purpose, Role, Timestamp};
-use fineline_ledger::{Access, Actor, LedgerEntry, Receipt};
-use fineline_store::{ConsentRow, WriteOp};
+use fineline_ledger::{Access, Actor, Receipt};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
@@ -133,145 +130,25 @@ pub async fn change(
     let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     let change = body?.0;
-    let policy = state
-        .current_policy()
-        .ok_or_else(|| ApiError::conflict("no policy has been published yet"))?;
-    let version = change.policy_version.unwrap_or(policy.version);
-    let shown = state
-        .policy_version(version)
-        .ok_or_else(|| ApiError::field("policy_version", format!("no policy version {version}")))?;
-
-    let mut changes: Vec<(Purpose, ConsentState, ConsentSource)> = Vec::new();
-    for p in &change.grant {
-        changes.push((*p, ConsentState::Given, change.source));
-    }
-    for p in &change.withdraw {
-        changes.push((*p, ConsentState::Withdrawn, change.source));
-    }
-    if let Some(tc) = &change.tc_string {
-        let decoded = tcf::decode(tc).map_err(|e| ApiError::field("tc_string", e.to_string()))?;
-        for (p, state) in decoded.fineline_choices() {
-            changes.retain(|(q, _, _)| *q != p);
-            changes.push((p, state, ConsentSource::Tcf));
-        }
-    }
-    if sec_gpc(&headers) {
-        for &p in gpc_withdrawals() {
-            changes.retain(|(q, _, _)| *q != p);
-            changes.push((p, ConsentState::Withdrawn, ConsentSource::Gpc));
-        }
-    }
-    if changes.is_empty() {
-        return Err(ApiError::field(
-            "grant",
-            "nothing to change: give grant, withdraw or tc_string",
-        ));
-    }
-    let mut seen = BTreeSet::new();
-    for (p, s, _) in &changes {
-        if !seen.insert(*p) {
-            return Err(ApiError::field(
-                "withdraw",
-                format!("{p} is both granted and withdrawn"),
-            ));
-        }
-        if *s == ConsentState::Given {
-            if version != policy.version {
-                return Err(ApiError::conflict(format!(
-                    "consent can only be given under the current policy (version {}); this person was shown version {version}",
-                    policy.version
-                ))
-                .with_detail(serde_json::json!({"current_version": policy.version})));
-            }
-            if !shown.purposes.iter().any(|d| d.purpose == *p) {
-                return Err(ApiError::field(
-                    "grant",
-                    format!("policy version {version} does not declare {p}"),
-                ));
-            }
-        }
-    }
-
-    let _order = state.consent_order.lock().await;
-    let (keys, new_keys) = state.subject_keys_or_new(&subject).await?;
-    let commitment = keys.commitment(&subject);
-    let now = Timestamp::now();
-    let records: Vec<ConsentRecord> = changes
-        .iter()
-        .map(|(purpose, st, source)| {
-            ConsentRecord::new(subject, &shown, *purpose, *st, *source, now)
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| ApiError::field("grant", e.to_string()))?;
-    let entries: Vec<LedgerEntry> = records
-        .iter()
-        .map(|r| LedgerEntry::ConsentChange {
-            commitment,
-            purpose: r.purpose,
-            state: match r.state {
-                ConsentState::Given => fineline_ledger::ConsentState::Granted,
-                _ => fineline_ledger::ConsentState::Withdrawn,
+    let done = state
+        .change_consent(
+            subject,
+            fineline_app::consent::ConsentChange {
+                policy_version: change.policy_version,
+                source: change.source,
+                grant: change.grant,
+                withdraw: change.withdraw,
+                tc_string: change.tc_string,
+                gpc: sec_gpc(&headers),
             },
-            policy_version: r.notice_version,
-            source: r.source.as_str().to_string(),
-            record_id: r.record_id.to_string(),
-            at: r.at,
-        })
-        .collect();
-    let appended = state
-        .ledger
-        .append(state.store(), &entries, |indices| {
-            let mut ops: Vec<WriteOp> = Vec::with_capacity(records.len());
-            for (r, &index) in records.iter().zip(indices) {
-                let body = serde_json::to_vec(&StoredConsent {
-                    record: r.clone(),
-                    ledger_index: index,
-                })
-                .expect("consent records serialise");
-                ops.push(WriteOp::PutConsent(ConsentRow {
-                    record_id: r.record_id.to_string(),
-                    subject,
-                    purpose: r.purpose,
-                    state: r.state.as_str().to_string(),
-                    policy_version: r.notice_version,
-                    source: r.source.as_str().to_string(),
-                    at: r.at,
-                    body,
-                }));
-            }
-            ops
-        })
-        .await;
-    let appended = match appended {
-        Ok(a) => a,
-        Err(e) => {
-            if new_keys {
-                state.discard_new_subject_keys(&subject).await;
-            }
-            return Err(e.into());
-        }
-    };
-    state.cache_subject_keys(subject, keys.clone());
-    {
-        let mut index = state.consents.write().unwrap();
-        for r in &records {
-            index.record(r);
-        }
-    }
-    // Withdrawn personalization: out of the model before the receipt leaves.
-    state.recs.consent_changed(&state, &subject);
-    let mut receipts = Vec::with_capacity(records.len());
-    for index in appended.indices {
-        receipts.push(
-            state
-                .ledger
-                .receipt(state.store(), index, Some(keys.salt.clone()))
-                .await?,
-        );
-    }
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(ConsentReceipts { records, receipts }),
+        Json(ConsentReceipts {
+            records: done.records,
+            receipts: done.receipts,
+        }),
     ))
 }
 
@@ -319,14 +196,7 @@ pub async fn stored_consents(
     state: &AppState,
     subject: &Pseudonym,
 ) -> Result<Vec<StoredConsent>, ApiError> {
-    let rows = state
-        .store()
-        .consents_for(subject)
-        .await
-        .map_err(ApiError::internal)?;
-    rows.iter()
-        .map(|r| serde_json::from_slice(&r.body).map_err(ApiError::internal))
-        .collect()
+    Ok(state.app().stored_consents(subject).await?)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -20,14 +20,13 @@ use axum::Json;
 use fineline_consent::{ConsentRecord, ConsentSource, ConsentState};
 use fineline_core::{Pseudonym, Purpose, Role, Timestamp};
 use fineline_ledger::LedgerEntry;
-use fineline_store::{ConsentRow, WriteOp};
+use fineline_store::WriteOp;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, LateJson};
 use crate::state::AppState;
 use crate::wire_events::WireTime;
-use fineline_app::consent_store::StoredConsent;
 
 /// People per import request.
 pub const MAX_IMPORT: usize = 1_000;
@@ -123,7 +122,7 @@ pub async fn import(
         people.push((state.pseudonymize(&r.subject_id), r));
     }
 
-    let _order = state.consent_order.lock().await;
+    let _turn = state.order.consent().await;
     let subjects: Vec<Pseudonym> = people.iter().map(|(s, _)| *s).collect();
     let (keys, new_subjects) = state.subject_keys_or_new_many(&subjects).await?;
     let mut records: Vec<ConsentRecord> = Vec::new();
@@ -162,21 +161,7 @@ pub async fn import(
                 .iter()
                 .zip(indices)
                 .map(|(r, &index)| {
-                    let body = serde_json::to_vec(&StoredConsent {
-                        record: r.clone(),
-                        ledger_index: index,
-                    })
-                    .expect("consent records serialise");
-                    WriteOp::PutConsent(ConsentRow {
-                        record_id: r.record_id.to_string(),
-                        subject: r.subject,
-                        purpose: r.purpose,
-                        state: r.state.as_str().to_string(),
-                        policy_version: r.notice_version,
-                        source: r.source.as_str().to_string(),
-                        at: r.at,
-                        body,
-                    })
+                    WriteOp::PutConsent(fineline_app::consent::consent_row(r.subject, r, index))
                 })
                 .collect()
         })

@@ -122,7 +122,7 @@ pub async fn publish(
     let now = Timestamp::now();
     let claimed = body.published_at;
     let mut policy = body.into_policy(now);
-    let _order = state.consent_order.lock().await;
+    let _turn = state.order.consent().await;
     let previous = state.current_policy();
     // The first version may say since when it was already in force (a
     // business bringing its existing notice, with the consents given under

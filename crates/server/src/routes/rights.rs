@@ -622,36 +622,10 @@ pub async fn erase_subject(
     state: &AppState,
     subject: &Pseudonym,
 ) -> Result<ErasureReceipt, ApiError> {
-    // No consent change may recreate the person's keys mid-erasure, and no
-    // ingestion batch that passed its consent check may commit rows for
-    // them after it (ingestion re-checks consent under `ingest_order`).
-    let _order = state.consent_order.lock().await;
-    let _ingest = state.ingest_order.lock().await;
-    let keys = keys_or_404(state, subject).await?;
-    let at = Timestamp::now();
-    let entry = LedgerEntry::Erasure {
-        commitment: keys.commitment(subject),
-        at,
-    };
-    let appended = state
-        .ledger
-        .append(state.store(), &[entry], |_| {
-            vec![WriteOp::EraseSubject(*subject)]
-        })
-        .await?;
-    // After the rows: a failure between leaves a key a retry shreds.
-    let shredded = state.shred_subject_keys(subject).await?;
-    state.forget_subject(subject);
-    let receipt = state
-        .ledger
-        .receipt(state.store(), appended.indices[0], Some(keys.salt.clone()))
-        .await?;
-    // The key, kept in the key store now, still counts as a row deleted.
-    let rows_deleted = appended.outcome.rows_deleted + u64::from(shredded);
-    tracing::info!(rows = rows_deleted, "subject erased");
+    let erased = state.erase(subject).await?;
     Ok(ErasureReceipt {
-        erased_at: at.millis(),
-        rows_deleted,
-        receipt,
+        erased_at: erased.at.millis(),
+        rows_deleted: erased.rows_deleted,
+        receipt: erased.receipt,
     })
 }
