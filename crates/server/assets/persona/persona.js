@@ -486,7 +486,9 @@ export async function attachReceipt(p, seq, receipt, verify) {
   const e = p.log.entries[seq];
   if (!e) throw invalid('no such log entry');
   let summary;
-  try { summary = await verify(receipt); } catch (err) { throw new PersonaError('receipt', 'receipt does not verify: ' + err.message); }
+  try { summary = await verify(receipt); } catch (err) {
+    throw err instanceof PersonaError && err.code === 'receipt' ? err : new PersonaError('receipt', 'receipt does not verify: ' + err.message);
+  }
   if (summary === false) throw new PersonaError('receipt', 'receipt does not verify');
   if (e.what.kind === 'level_change' && !e.what.steps.some((s) => answers(receipt, s))) {
     throw new PersonaError('receipt_mismatch', 'receipt is for a different consent change than this log entry');
