@@ -38,7 +38,7 @@ function openDb(idb) {
 /** Runs `fn` alone for `name` across this origin's tabs when the browser
  *  has Web Locks; otherwise (old browsers, tests) alone in this page. */
 const pageLocks = new Map();
-function exclusive(name, fn) { return fn();
+function exclusive(name, fn) {
   const locks = globalThis.navigator && globalThis.navigator.locks;
   if (locks) return locks.request('fineline-persona:' + name, fn);
   const prev = pageLocks.get(name) || Promise.resolve();
