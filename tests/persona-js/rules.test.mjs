@@ -64,6 +64,8 @@ test('lifetime ε cap (ldp.rs, persona.rs): refused before anything is drawn or 
   assert.equal(p.log.entries.length, logged, 'a refused report is not logged');
   assert.equal(p.businesses[terms.business].budget.spent_micro, 4_000_000);
   assert.throws(() => P.lowerBudgetCap(p, terms.business, 5_000_000), { code: 'invalid' });
+  assert.throws(() => P.lowerBudgetCap(p, terms.business, -1), { code: 'invalid' });
+  assert.throws(() => P.setIdentity(p, terms.business, { size: 42 }), { code: 'invalid' });
   // Out of coins: nothing is spent either.
   const q = P.newPersona('q', new Uint8Array(32));
   P.setLevel(q, terms.business, 1, 0);

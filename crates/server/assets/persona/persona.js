@@ -427,11 +427,15 @@ export function approveInterests(p, terms, topics) {
 
 /** Sets the level-4 identity attributes for `business`. */
 export function setIdentity(p, business, identity) {
+  if (!identity || typeof identity !== 'object' || !Object.values(identity).every((v) => typeof v === 'string')) {
+    throw invalid('identity attributes are text');
+  }
   entry(p, business).identity = sortedObject(identity);
 }
 
 /** Lowers the lifetime ε cap; it can never be raised. */
 export function lowerBudgetCap(p, business, capMicro) {
+  if (!Number.isSafeInteger(capMicro) || capMicro < 0) throw invalid('a lifetime ε cap is a whole number of micro-nats');
   const budget = entry(p, business).budget;
   if (capMicro > budget.cap_micro) throw invalid('a lifetime ε cap can only be lowered');
   budget.cap_micro = capMicro;
