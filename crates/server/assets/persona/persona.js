@@ -230,28 +230,36 @@ export function checkModelShape(m) {
   return m;
 }
 
-/** The digest's input (recs/public.rs `canonical_bytes`). */
+/** The digest's input (recs/public.rs `canonical_bytes`): the magic line,
+ *  then big-endian u64 version, u32 min_support, u32 item count, and per
+ *  item its id, categories (u32 length + UTF-8 each), popularity and
+ *  neighbours (u32 index, u32 score). Written into one buffer sized first:
+ *  a model has some 10^5 numbers and a chunk per number is slow. */
 export function canonicalBytes(m) {
-  const parts = [];
-  const be32 = (x) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, x); parts.push(b); };
-  const text = (s) => { const b = enc.encode(s); be32(b.length); parts.push(b); };
-  parts.push(enc.encode('fineline-public-model/v1\n'));
-  const v = new Uint8Array(8);
-  new DataView(v.buffer).setBigUint64(0, BigInt(m.version));
-  parts.push(v);
+  const magic = enc.encode('fineline-public-model/v1\n');
+  const texts = m.items.map((it) => [enc.encode(it.id), it.categories.map((c) => enc.encode(c))]);
+  let size = magic.length + 16;
+  m.items.forEach((it, i) => {
+    size += 4 + texts[i][0].length + 4 + texts[i][1].reduce((n, c) => n + 4 + c.length, 0) + 8 + 8 * it.neighbours.length;
+  });
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  const be32 = (x) => { dv.setUint32(o, x); o += 4; };
+  const raw = (b) => { out.set(b, o); o += b.length; };
+  const text = (b) => { be32(b.length); raw(b); };
+  raw(magic);
+  dv.setBigUint64(o, BigInt(m.version)); o += 8;
   be32(m.min_support);
   be32(m.items.length);
-  for (const it of m.items) {
-    text(it.id);
+  m.items.forEach((it, i) => {
+    text(texts[i][0]);
     be32(it.categories.length);
-    it.categories.forEach(text);
+    texts[i][1].forEach(text);
     be32(it.popularity);
     be32(it.neighbours.length);
     for (const [j, s] of it.neighbours) { be32(j); be32(s); }
-  }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  });
   return out;
 }
 
