@@ -36,6 +36,7 @@ async function store(file) {
   const s = await openStore();
   const per = file.persona;
   await s.create('everyday');
+  same('store refuses a second persona of one label', await s.create('everyday').then(() => 'made', (e) => e.code), 'invalid');
   for (const h of per.history) await s.record('everyday', h);
   await s.putModel(per.terms.business, file.model);
   same('store recommend', await s.recommend('everyday', per.terms.business, 2), P.recommend(file.model, per.history, 2));
