@@ -42,7 +42,8 @@ function fakeIndexedDB() {
               for (const [r, f] of ops) {
                 try { r.result = f(); r.onsuccess && r.onsuccess(); } catch (e) {
                   st.rows = saved; // abort: nothing of this transaction is kept
-                  r.error = e; t.error = e; r.onerror && r.onerror(); t.onerror && t.onerror(); return;
+                  // As a browser: transaction.error is set only after the error event.
+                  r.error = e; r.onerror && r.onerror({ target: r }); t.onerror && t.onerror({ target: r }); t.error = e; return;
                 }
               }
               t.oncomplete && t.oncomplete();

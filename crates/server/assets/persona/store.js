@@ -57,7 +57,9 @@ export async function openStore(idb = globalThis.indexedDB) {
     return new Promise((resolve, reject) => {
       // A request's result is read once the transaction has committed.
       t.oncomplete = () => resolve(out ? out.result : undefined);
-      t.onerror = () => reject(t.error);
+      // The failed request is the event's target; transaction.error is
+      // still null while its error event is dispatched.
+      t.onerror = (ev) => reject((ev && ev.target && ev.target.error) || t.error || new Error('transaction failed'));
       t.onabort = () => reject(t.error || new Error('transaction aborted'));
     });
   };
