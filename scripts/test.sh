@@ -12,5 +12,7 @@ if command -v psql >/dev/null 2>&1; then
     | psql -q "$FINELINE_TEST_DATABASE_URL" >/dev/null 2>&1 || true
 fi
 cargo fmt --all --check
+# The browser client of the persona against the shared vectors (Node, ~2 s).
+if [ -x tests/persona-js/run.sh ]; then tests/persona-js/run.sh; fi
 cargo test --workspace --all-targets
 if [ -x tests/browser/run.sh ]; then tests/browser/run.sh; fi

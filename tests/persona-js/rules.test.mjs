@@ -1,0 +1,93 @@
+// Rules of crates/persona that persona-v1.json does not pin (found by
+// mutating persona.js: these mutants passed the vectors): tie-breaks,
+// consent steps, the lifetime ε cap and the device log. Expected values are
+// worked by hand from the Rust code's rules, cited per test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import * as P from '../../crates/server/assets/persona/persona.js';
+
+// ids sorted; a and b both neighbour c at 100, a also neighbours d at 100.
+const model = {
+  version: 1, min_support: 10, digest: '0'.repeat(64),
+  items: [
+    { id: 'a', categories: ['x'], popularity: 5, neighbours: [[2, 100], [3, 100]] },
+    { id: 'b', categories: ['y'], popularity: 5, neighbours: [[2, 100]] },
+    { id: 'c', categories: ['x'], popularity: 9, neighbours: [] },
+    { id: 'd', categories: ['y'], popularity: 9, neighbours: [] },
+    { id: 'e', categories: ['x'], popularity: 7, neighbours: [] },
+    { id: 'f', categories: ['y'], popularity: 7, neighbours: [] },
+  ],
+};
+
+test('recommend (recommend.rs): equal scores and popularity go to the lower index; reason ties to the earlier history item', () => {
+  // History [a]: c and d both score 100 → c first.
+  assert.deepEqual(P.recommend(model, ['a'], 2).map((r) => r.item), ['c', 'd']);
+  // History [b, a]: c gets 100 from each → because = a (held ascends); e and f tie on popularity → e first.
+  assert.deepEqual(P.recommend(model, ['b', 'a'], 4), [
+    { item: 'c', score: 200, because: 'a' },
+    { item: 'd', score: 100, because: 'a' },
+    { item: 'e', score: 0, because: null },
+    { item: 'f', score: 0, because: null },
+  ]);
+});
+
+test('true category and suggestions (disclose.rs, interests.rs): ties go to the earlier taxonomy category', () => {
+  const terms = { business: 's', taxonomy: ['x', 'y'], report_epsilon_micro: 1_000_000 };
+  assert.equal(P.trueCategory(['d', 'c'], model, terms), 0);
+  assert.equal(P.trueCategory(['zzz'], model, terms), 2, 'nothing held: the (none) slot');
+  assert.deepEqual(P.suggestInterests(['d', 'c', 'f'], model, terms.taxonomy, 5), ['y', 'x']);
+  assert.deepEqual(P.suggestInterests(['d', 'c'], model, terms.taxonomy, 5), ['x', 'y']);
+});
+
+test('consent steps (level.rs): raising grants, lowering withdraws first, a narrowed scope is withdrawn then re-granted', () => {
+  const s = (purpose, granted, categories = []) => ({ purpose, granted, categories });
+  assert.deepEqual(P.consentSteps(0, 0), []);
+  assert.deepEqual(P.consentSteps(0, 1), [s('analytics', true, ['ldp_reports'])]);
+  assert.deepEqual(P.consentSteps(1, 2), [
+    s('personalization', true, ['interests']), s('analytics', true, ['ldp_reports', 'interests'])]);
+  assert.deepEqual(P.consentSteps(3, 2), [
+    s('personalization', false), s('analytics', false),
+    s('personalization', true, ['interests']), s('analytics', true, ['ldp_reports', 'interests'])]);
+  assert.deepEqual(P.consentSteps(2, 0), [s('personalization', false), s('analytics', false)]);
+  assert.throws(() => P.consentSteps(0, 5), { code: 'invalid' });
+});
+
+test('lifetime ε cap (ldp.rs, persona.rs): refused before anything is drawn or spent, never raised', async () => {
+  const terms = { business: 'shop.example', taxonomy: ['x', 'y'], report_epsilon_micro: 1_000_000 };
+  const p = P.newPersona('everyday', new Uint8Array(32));
+  P.setLevel(p, terms.business, 1, 0);
+  for (let i = 0; i < 4; i++) await P.disclose(p, terms, model, i, new Uint8Array(8));
+  const logged = p.log.entries.length;
+  await assert.rejects(P.disclose(p, terms, model, 9, new Uint8Array(8)),
+    { code: 'budget_exhausted', askedMicro: 1_000_000, remainingMicro: 0 });
+  assert.equal(p.log.entries.length, logged, 'a refused report is not logged');
+  assert.equal(p.businesses[terms.business].budget.spent_micro, 4_000_000);
+  assert.throws(() => P.lowerBudgetCap(p, terms.business, 5_000_000), { code: 'invalid' });
+  assert.throws(() => P.lowerBudgetCap(p, terms.business, -1), { code: 'invalid' });
+  assert.throws(() => P.setIdentity(p, terms.business, { size: 42 }), { code: 'invalid' });
+  // Out of coins: nothing is spent either.
+  const q = P.newPersona('q', new Uint8Array(32));
+  P.setLevel(q, terms.business, 1, 0);
+  await assert.rejects(P.disclose(q, terms, model, 0, new Uint8Array(7)), { code: 'out_of_coins' });
+  assert.equal(P.settings(q, terms.business).budget.spent_micro, 0);
+});
+
+test('device log (log.rs): a receipt is kept only if it verifies and answers one of the change\'s steps', async () => {
+  const p = P.newPersona('everyday', new Uint8Array(32));
+  const { seq } = P.setLevel(p, 'shop.example', 2, 0);
+  const lowered = P.setLevel(p, 'shop.example', 0, 1).seq;
+  const receipt = (purpose, state) => ({ entry: { kind: 'consent_change', purpose, state } });
+  const ok = async () => 'verified';
+  await assert.rejects(P.attachReceipt(p, seq, receipt('personalization', 'granted'), async () => { throw new Error('bad signature'); }), { code: 'receipt' });
+  await assert.rejects(P.attachReceipt(p, seq, receipt('personalization', 'granted'), async () => false), { code: 'receipt' });
+  await assert.rejects(P.attachReceipt(p, seq, receipt('location', 'granted'), ok), { code: 'receipt_mismatch' });
+  await assert.rejects(P.attachReceipt(p, lowered, receipt('analytics', 'granted'), ok), { code: 'receipt_mismatch' });
+  assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), [seq, lowered]);
+  await P.attachReceipt(p, seq, receipt('personalization', 'granted'), ok);
+  await P.attachReceipt(p, seq, receipt('analytics', 'granted'), ok);
+  await P.attachReceipt(p, lowered, receipt('personalization', 'withdrawn'), ok);
+  assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), [lowered], 'the analytics withdrawal is still unproven');
+  await P.attachReceipt(p, lowered, receipt('analytics', 'withdrawn'), ok);
+  assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), []);
+});
