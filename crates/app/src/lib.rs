@@ -22,6 +22,7 @@ mod ledger_writer;
 pub mod metrics;
 pub mod order;
 pub mod person_keys;
+pub mod policy;
 pub mod recs_service;
 pub mod retention;
 pub mod rights;

@@ -5,10 +5,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use std::collections::BTreeSet;
 
-use fineline_consent::{reconsent_required, Policy, PurposeDeclaration};
+use fineline_consent::{Policy, PurposeDeclaration};
 use fineline_core::{Purpose, Timestamp};
-use fineline_ledger::LedgerEntry;
-use fineline_store::{PolicyRow, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
@@ -119,60 +117,16 @@ pub async fn publish(
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     caller.require(&[Role::Admin])?;
     let body = body?.0;
-    let now = Timestamp::now();
     let claimed = body.published_at;
-    let mut policy = body.into_policy(now);
-    let _turn = state.order.consent().await;
-    let previous = state.current_policy();
-    // The first version may say since when it was already in force (a
-    // business bringing its existing notice, with the consents given under
-    // it, to fineline); no earlier version exists for it to override. Every
-    // later version is dated by the server.
-    if let Some(at) = claimed {
-        if previous.is_none() && at.0 > 0 && at <= now {
-            policy.published_at = at;
-        }
-    }
-    policy
-        .validate(previous.as_ref())
-        .map_err(|e| ApiError::field("policy", e.to_string()))?;
-    let reconsent: Vec<Purpose> = match &previous {
-        Some(old) => reconsent_required(old, &policy).into_iter().collect(),
-        None => policy.purposes.iter().map(|d| d.purpose).collect(),
-    };
-    let body = serde_json::to_vec(&policy).map_err(ApiError::internal)?;
-    let entry = LedgerEntry::PolicyPublished {
-        version: policy.version,
-        digest: fineline_ledger::Hash(policy.digest()),
-        at: policy.published_at,
-    };
-    let appended = state
-        .ledger
-        .append(state.store(), &[entry], |_| {
-            vec![WriteOp::PutPolicy(PolicyRow {
-                version: policy.version,
-                published_at: policy.published_at,
-                body,
-            })]
-        })
+    let done = state
+        .publish_policy(body.into_policy(Timestamp::now()), claimed)
         .await?;
-    state
-        .consents
-        .write()
-        .unwrap()
-        .publish(policy.clone())
-        .map_err(ApiError::internal)?;
-    tracing::info!(version = policy.version, "policy published");
-    if previous.is_some() && reconsent.contains(&Purpose::Personalization) {
-        // Personalization given under older versions lapsed: retrain without it.
-        state.recs.request_retrain();
-    }
     Ok((
         StatusCode::CREATED,
         Json(Published {
-            version: policy.version,
-            reconsent_required: reconsent,
-            ledger_index: appended.indices[0],
+            version: done.version,
+            reconsent_required: done.reconsent_required,
+            ledger_index: done.ledger_index,
         }),
     ))
 }

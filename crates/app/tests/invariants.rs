@@ -1,0 +1,160 @@
+//! ARCHITECTURE.md's invariants checked at the application boundary: no
+//! HTTP, no TCP, the use cases called as the server and the CLI call them.
+
+use std::sync::Arc;
+
+use fineline_app::consent::ConsentChange;
+use fineline_app::{App, AppError};
+use fineline_consent::ConsentSource;
+use fineline_core::{Pseudonym, Purpose, Timestamp};
+use fineline_insights::Cost;
+
+async fn app(dir: &std::path::Path) -> App {
+    let store = fineline_app::open_store(dir, None).await.unwrap();
+    let vault = fineline_vault::Vault::open_or_create(dir).unwrap();
+    let app = App::load(store, vault).await.unwrap();
+    app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
+        .await
+        .unwrap();
+    app
+}
+
+fn grant(purposes: &[Purpose]) -> ConsentChange {
+    ConsentChange {
+        policy_version: None,
+        source: ConsentSource::Api,
+        grant: purposes.to_vec(),
+        withdraw: Vec::new(),
+        tc_string: None,
+        gpc: false,
+    }
+}
+
+/// Every consent change is a ledger entry written with it: the ledger
+/// grows by exactly the records written, each receipt verifies and names
+/// the person, and the index allows the purpose from then on.
+#[tokio::test]
+async fn a_consent_change_and_its_ledger_entries_land_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let person = app.pseudonymize("ada@example.com");
+    let before = app.store().ledger_size().await.unwrap();
+    let done = app
+        .change_consent(
+            person,
+            grant(&[Purpose::Personalization, Purpose::Analytics]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.records.len(), 2);
+    assert_eq!(app.store().ledger_size().await.unwrap(), before + 2);
+    for r in &done.receipts {
+        fineline_ledger::verify_receipt_for_subject(r, None, &person).unwrap();
+    }
+    assert_eq!(app.stored_consents(&person).await.unwrap().len(), 2);
+    assert!(app.consents.read().unwrap().allowed(
+        &person,
+        Purpose::Personalization,
+        Timestamp::now()
+    ));
+
+    // A refused change writes nothing, in the ledger or beside it.
+    let bad = ConsentChange {
+        policy_version: Some(9),
+        ..grant(&[Purpose::Analytics])
+    };
+    let err = app.change_consent(person, bad).await.unwrap_err();
+    assert!(matches!(err, AppError::InvalidField { ref field, .. } if field == "policy_version"));
+    assert_eq!(app.store().ledger_size().await.unwrap(), before + 2);
+}
+
+/// Erasure reaches everything: rows, key, consent index; its receipt
+/// verifies; a second erasure finds nothing.
+#[tokio::test]
+async fn erasure_reaches_rows_keys_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let person = app.pseudonymize("grace@example.com");
+    app.change_consent(person, grant(&[Purpose::Personalization]))
+        .await
+        .unwrap();
+    let erased = app.erase(&person).await.unwrap();
+    assert!(
+        erased.rows_deleted >= 2,
+        "consent row and key: {}",
+        erased.rows_deleted
+    );
+    fineline_ledger::verify_receipt_for_subject(&erased.receipt, None, &person).unwrap();
+    assert!(app.stored_consents(&person).await.unwrap().is_empty());
+    assert!(app.store().events_for(&person).await.unwrap().is_empty());
+    assert!(app.subject_keys(&person).await.unwrap().is_none());
+    assert!(!app.consents.read().unwrap().allowed(
+        &person,
+        Purpose::Personalization,
+        Timestamp::now()
+    ));
+    assert!(matches!(
+        app.erase(&person).await.unwrap_err(),
+        AppError::NotFound(_)
+    ));
+}
+
+/// Budgets are never overspent: 50 charges race for a budget of 10, and
+/// exactly 10 are granted; the others are refused with what remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_charges_never_overspend_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let cost = Cost {
+        nano_rho: 1_000,
+        femto_delta: 0,
+    };
+    let total = Cost {
+        nano_rho: 10 * cost.nano_rho,
+        femto_delta: 0,
+    };
+    let period = fineline_app::budget::period_of(Timestamp::now());
+    fineline_app::budget::set_total(&app, "a_test", &period, total)
+        .await
+        .unwrap();
+    let app = Arc::new(app);
+    let mut tasks = Vec::new();
+    for i in 0..50u8 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            fineline_app::budget::charge_cost(&app, "a_test", cost, [i; 32]).await
+        }));
+    }
+    let (mut granted, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => granted += 1,
+            Err(AppError::BudgetExhausted { remaining, .. }) => {
+                refused += 1;
+                assert!(remaining.is_some_and(|r| r.remaining_nano_rho < cost.nano_rho));
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!((granted, refused), (10, 40));
+    let left = fineline_app::budget::account(&app, "a_test", &period)
+        .await
+        .unwrap();
+    assert_eq!(left.spent_nano_rho, total.nano_rho);
+    let releases = fineline_app::budget::releases(&app, "a_test", &period)
+        .await
+        .unwrap();
+    assert_eq!(releases.len(), 10, "each granted charge is in the history");
+}
+
+/// The pseudonym is keyed: the same raw id names the same person, another
+/// raw id another one, and neither text appears in it.
+#[tokio::test]
+async fn raw_ids_become_keyed_pseudonyms() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let a: Pseudonym = app.pseudonymize("ada@example.com");
+    assert_eq!(a, app.pseudonymize("ada@example.com"));
+    assert_ne!(a, app.pseudonymize("grace@example.com"));
+    assert!(!a.to_text().contains("ada"));
+}
