@@ -172,7 +172,7 @@ pub async fn serve(
     state: AppState,
     addr: SocketAddr,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     serve_on(state, listener, shutdown).await
 }
@@ -181,7 +181,7 @@ pub async fn serve_on(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "fineline listening");
     let background = daily::spawn(state.app().clone());
     let retention = retention::spawn(state.app().clone(), retention::EVERY);

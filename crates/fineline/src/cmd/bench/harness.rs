@@ -38,7 +38,7 @@ pub struct BenchServer {
     pub ingest: String,
     pub http: reqwest::Client,
     stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl BenchServer {
@@ -82,7 +82,7 @@ impl BenchServer {
     /// Shut down gracefully, as `serve` does on SIGTERM.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
-        self.server.await?
+        Ok(self.server.await??)
     }
 }
 
