@@ -26,6 +26,7 @@ impl WriteStore for SqliteStore {
                 _ => None,
             })
             .collect();
+        let inner = self.inner.clone();
         let (out, numbers) = self
             .write(move |conn| {
                 // IMMEDIATE: take the write lock up front, no upgrade deadlocks.
@@ -42,7 +43,16 @@ impl WriteStore for SqliteStore {
                     // key among them) until a checkpoint; copy the zeroed pages
                     // back (secure_delete) and truncate the WAL now. Best effort:
                     // a busy reader only delays it to the next checkpoint.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                    let frames =
+                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                            r.get::<_, i64>(1)
+                        });
+                    if let Ok(frames) = frames {
+                        inner.erasure_wal_frames.fetch_add(
+                            frames.max(0) as u64,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    }
                 }
                 Ok((out, numbers))
             })
