@@ -43,16 +43,13 @@ impl WriteStore for SqliteStore {
                     // key among them) until a checkpoint; copy the zeroed pages
                     // back (secure_delete) and truncate the WAL now. Best effort:
                     // a busy reader only delays it to the next checkpoint.
-                    let frames =
-                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                            r.get::<_, i64>(1)
-                        });
-                    if let Ok(frames) = frames {
-                        inner.erasure_wal_frames.fetch_add(
-                            frames.max(0) as u64,
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
-                    }
+                    // The checkpoint reports 0 frames once it truncated, so
+                    // they are counted from the file's length first.
+                    let frames = wal_frames(conn, &inner.path);
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                    inner
+                        .erasure_wal_frames
+                        .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok((out, numbers))
             })
@@ -60,6 +57,16 @@ impl WriteStore for SqliteStore {
         self.unname_in_copy(&numbers);
         Ok(out)
     }
+}
+
+/// Frames in the WAL file (its header is 32 bytes, each frame 24 plus a page).
+fn wal_frames(conn: &rusqlite::Connection, db: &std::path::Path) -> u64 {
+    let page: u64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap_or(4096);
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map_or(0, |m| m.len().saturating_sub(32) / (24 + page))
 }
 
 fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result<()> {
