@@ -465,8 +465,10 @@ mod tests {
         assert_eq!(store.events_for(&b).await.unwrap().len(), 2);
         let analytic = |s: &crate::SqliteStore| {
             let c = Connection::open(s.path()).unwrap();
-            c.query_row("SELECT COUNT(*) FROM insight_rows", [], |r| r.get::<_, i64>(0))
-                .unwrap()
+            c.query_row("SELECT COUNT(*) FROM insight_rows", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
         };
         assert_eq!(analytic(&store), 2);
         // Clustered by person: no rowid order left.
