@@ -5,7 +5,7 @@
 //! so a batch of 10k events costs no store reads for consent; properties
 //! are sealed under the person's own data key before they reach the store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -44,6 +44,7 @@ pub async fn ingest(
     let mut accepted = Vec::with_capacity(parsed.len());
     let mut refused: BTreeMap<fineline_core::Purpose, u64> = BTreeMap::new();
     let latest = Timestamp::now().plus_millis(MAX_FUTURE_MS);
+    let mut pseudonyms: HashMap<String, fineline_core::Pseudonym> = HashMap::new();
     {
         let index = state.consents.read().unwrap();
         for (i, item) in parsed.into_iter().enumerate() {
@@ -70,7 +71,16 @@ pub async fn ingest(
                 });
                 continue;
             }
-            let subject = state.pseudonymize(&ev.subject_id);
+            // One HMAC per person per batch, not per event: batches
+            // usually hold many events of few people.
+            let subject = match pseudonyms.get(ev.subject_id.as_str()) {
+                Some(p) => *p,
+                None => {
+                    let p = state.pseudonymize(&ev.subject_id);
+                    pseudonyms.insert(ev.subject_id.clone(), p);
+                    p
+                }
+            };
             if !index.allowed(&subject, ev.purpose, ev.timestamp.0) {
                 state.metrics.reject("no_consent", 1);
                 *refused.entry(ev.purpose).or_default() += 1;
@@ -91,11 +101,24 @@ pub async fn ingest(
 
     let mut events = Vec::with_capacity(accepted.len());
     let mut insight_rows = Vec::new();
+    // Keys and associated data once per person per batch, not per event.
+    let mut keyed: HashMap<fineline_core::Pseudonym, Option<(_, Vec<u8>)>> = HashMap::new();
     for (i, subject, ev) in accepted {
         // Consent exists, so the person's keys do too (created with their
         // first consent record, destroyed only by erasure which also
         // removes the consent).
-        let Some(keys) = state.subject_keys(&subject).await? else {
+        let found = match keyed.get(&subject) {
+            Some(k) => k.clone(),
+            None => {
+                let k = state
+                    .subject_keys(&subject)
+                    .await?
+                    .map(|k| (k, subject_aad(&subject)));
+                keyed.insert(subject, k.clone());
+                k
+            }
+        };
+        let Some((keys, aad)) = found else {
             state.metrics.reject("erased", 1);
             rejected.push(Rejection {
                 index: i,
@@ -127,7 +150,7 @@ pub async fn ingest(
             item: ev.item,
             purpose: ev.purpose,
             at: ev.timestamp.0,
-            sealed_properties: keys.data_key.seal(props, &subject_aad(&subject)),
+            sealed_properties: keys.data_key.seal(props, &aad),
         });
     }
     let n = events.len();

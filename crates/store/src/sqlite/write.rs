@@ -26,6 +26,7 @@ impl WriteStore for SqliteStore {
                 _ => None,
             })
             .collect();
+        let inner = self.inner.clone();
         let (out, numbers) = self
             .write(move |conn| {
                 // IMMEDIATE: take the write lock up front, no upgrade deadlocks.
@@ -42,7 +43,13 @@ impl WriteStore for SqliteStore {
                     // key among them) until a checkpoint; copy the zeroed pages
                     // back (secure_delete) and truncate the WAL now. Best effort:
                     // a busy reader only delays it to the next checkpoint.
+                    // The checkpoint reports 0 frames once it truncated, so
+                    // they are counted from the file's length first.
+                    let frames = wal_frames(conn, &inner.path);
                     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                    inner
+                        .erasure_wal_frames
+                        .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok((out, numbers))
             })
@@ -50,6 +57,16 @@ impl WriteStore for SqliteStore {
         self.unname_in_copy(&numbers);
         Ok(out)
     }
+}
+
+/// Frames in the WAL file (its header is 32 bytes, each frame 24 plus a page).
+fn wal_frames(conn: &rusqlite::Connection, db: &std::path::Path) -> u64 {
+    let page: u64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap_or(4096);
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map_or(0, |m| m.len().saturating_sub(32) / (24 + page))
 }
 
 fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result<()> {
@@ -95,29 +112,45 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             ])?;
         }
         WriteOp::PutEvents(events) => {
+            if events.is_empty() {
+                return Ok(());
+            }
+            // Ids in input order after the last one ever given, so they grow
+            // in commit order under the write lock and are never reused.
+            let last: i64 = tx
+                .prepare_cached("SELECT last FROM event_sequence WHERE id = 0")?
+                .query_row([], |r| r.get(0))?;
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO events
-                 (subject, subject_key, kind, item, purpose, at, sealed_properties)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (subject_key, id, subject, kind, item, purpose, at, sealed_properties)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             out.event_ids.reserve(events.len());
+            let mut id = last;
             for e in events {
+                id += 1;
                 stmt.execute(params![
-                    e.subject.to_text(),
                     subject_key(&e.subject),
+                    id,
+                    e.subject.to_text(),
                     e.kind.as_str(),
                     e.item.as_ref().map(|i| i.as_str()),
                     e.purpose.as_str(),
                     e.at.0,
                     e.sealed_properties
                 ])?;
-                out.event_ids.push(tx.last_insert_rowid());
+                out.event_ids.push(id);
             }
+            tx.prepare_cached("UPDATE event_sequence SET last = ?1 WHERE id = 0")?
+                .execute([id])?;
         }
         WriteOp::DeleteEvent { subject, id } => {
             let deleted = tx
-                .prepare_cached("DELETE FROM events WHERE subject = ?1 AND id = ?2")?
-                .execute(params![subject.to_text(), id])? as u64;
+                .prepare_cached(
+                    "DELETE FROM events WHERE subject_key = ?1 AND id = ?2 AND subject = ?3",
+                )?
+                .execute(params![subject_key(&subject), id, subject.to_text()])?
+                as u64;
             // As the retention sweep: only a deletion that happened makes
             // the insights copy refill.
             if deleted > 0 {

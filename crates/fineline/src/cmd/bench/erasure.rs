@@ -154,8 +154,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let html_ms = t.elapsed().as_secs_f64() * 1e3;
 
     let mut erase_times = Vec::with_capacity(args.samples);
+    let mut wal_pages = Vec::with_capacity(args.samples);
     let mut rows = 0u64;
+    let wal_frames = || bench.sqlite.as_ref().map(|s| s.erasure_wal_frames());
+    // Whatever setup left in the WAL goes first, so each erasure's count
+    // is its own.
+    if let Some(s) = &bench.sqlite {
+        s.checkpoint_truncate().await?;
+    }
     for raw in people.iter().take(args.samples) {
+        let before = wal_frames();
         let t = Instant::now();
         let r: serde_json::Value = http
             .delete(format!("{base}/v1/subjects/{raw}"))
@@ -166,11 +174,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .json()
             .await?;
         erase_times.push(t.elapsed());
+        if let (Some(b), Some(a)) = (before, wal_frames()) {
+            wal_pages.push(a - b);
+        }
         rows += r["rows_deleted"].as_u64().unwrap_or(0);
     }
     bench.stop().await?;
     export_times.sort();
     erase_times.sort();
+    wal_pages.sort();
     println!(
         "erasure benchmark: store {backend}, {stored} events stored ({} subjects), loaded in {load_secs:.1} s",
         args.subjects + 1
@@ -183,6 +195,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         percentile_ms(&erase_times, 0.99),
         percentile_ms(&erase_times, 1.0)
     );
+    if !wal_pages.is_empty() {
+        let at = |q: f64| wal_pages[((wal_pages.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "  WAL pages written per erasure (frames at its checkpoint): p50 {}  max {}",
+            at(0.5),
+            at(1.0)
+        );
+    }
     println!(
         "  export (JSON, {} events, {:.1} MB, {} runs): p50 {:.1} ms  p99 {:.1} ms; HTML once: {html_ms:.1} ms ({:.1} MB)",
         args.export_events,

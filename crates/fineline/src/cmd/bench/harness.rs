@@ -37,6 +37,9 @@ pub struct BenchServer {
     pub admin: String,
     pub ingest: String,
     pub http: reqwest::Client,
+    /// The embedded store itself (None on PostgreSQL), for figures only it
+    /// keeps, such as the WAL pages an erasure writes.
+    pub sqlite: Option<fineline_store::SqliteStore>,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -49,7 +52,13 @@ impl BenchServer {
         url: Option<&str>,
         configure: impl FnOnce(&AppState),
     ) -> anyhow::Result<Self> {
-        let store = fresh_store(dir, url, "fineline").await?;
+        let (store, sqlite): (Arc<dyn Store>, _) = match url {
+            Some(_) => (fresh_store(dir, url, "fineline").await?, None),
+            None => {
+                let s = fineline_store::SqliteStore::open(&dir.join("fineline.db")).await?;
+                (Arc::new(s.clone()), Some(s))
+            }
+        };
         let vault = fineline_vault::Vault::open_or_create(dir)?;
         let state = AppState::load(store, vault).await?;
         configure(&state);
@@ -74,6 +83,7 @@ impl BenchServer {
             admin,
             ingest,
             http,
+            sqlite,
             stop,
             server,
         })
