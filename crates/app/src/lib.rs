@@ -16,6 +16,7 @@ pub mod erasure;
 pub mod error;
 pub mod footfall;
 pub mod footfall_release;
+pub mod ingest;
 pub mod ingest_writer;
 pub mod insights_data;
 mod ledger_writer;

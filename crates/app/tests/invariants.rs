@@ -158,3 +158,65 @@ async fn raw_ids_become_keyed_pseudonyms() {
     assert_ne!(a, app.pseudonymize("grace@example.com"));
     assert!(!a.to_text().contains("ada"));
 }
+
+fn event(subject_id: &str, purpose: Purpose, at: Timestamp) -> fineline_app::ingest::IncomingEvent {
+    fineline_app::ingest::IncomingEvent {
+        subject_id: subject_id.into(),
+        kind: fineline_core::EventKind::new("view").unwrap(),
+        item: Some(fineline_core::ItemId::new("sku-1").unwrap()),
+        properties: None,
+        at,
+        purpose,
+    }
+}
+
+/// No event without consent: only the events whose person granted their
+/// purpose at their time are stored; the others are refused by position
+/// with the reason, and nothing of them reaches the store.
+#[tokio::test]
+async fn no_event_is_stored_without_consent_at_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let ada = app.pseudonymize("ada@example.com");
+    let before_consent = Timestamp(Timestamp::now().millis() - 60_000);
+    app.change_consent(ada, grant(&[Purpose::Personalization]))
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let far_future = now.plus_millis(fineline_core::MAX_FUTURE_MS + 60_000);
+    let done = app
+        .ingest(vec![
+            (0, event("ada@example.com", Purpose::Personalization, now)),
+            (1, event("ada@example.com", Purpose::Analytics, now)),
+            (
+                2,
+                event("ada@example.com", Purpose::Personalization, before_consent),
+            ),
+            (
+                3,
+                event("nobody@example.com", Purpose::Personalization, now),
+            ),
+            (
+                4,
+                event("ada@example.com", Purpose::Personalization, far_future),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(done.accepted, 1);
+    let reasons: Vec<(usize, &str)> = done.refused.iter().map(|r| (r.index, r.reason)).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (1, "no_consent"),
+            (2, "no_consent"),
+            (3, "no_consent"),
+            (4, "future_timestamp")
+        ]
+    );
+    let stored = app.store().events_for(&ada).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].purpose, Purpose::Personalization);
+    let nobody = app.pseudonymize("nobody@example.com");
+    assert!(app.store().events_for(&nobody).await.unwrap().is_empty());
+}
