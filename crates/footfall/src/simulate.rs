@@ -39,7 +39,7 @@ pub struct SimConfig {
     pub regulars: u32,
     /// Chance a regular visits on a given day.
     pub regular_visit_prob: f64,
-    /// Chance a regular who visits comes back a second time that day.
+    /// Chance a regular comes back the same day, drawn again after each visit.
     pub second_visit_prob: f64,
     /// Shoppers with randomized MACs per day (a new MAC each visit).
     pub randomized_visitors_per_day: u32,

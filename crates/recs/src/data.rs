@@ -74,7 +74,7 @@ impl ItemIndex {
         Self { ids, by_id }
     }
 
-    /// The item's position, or `None` if no model has seen it.
+    /// The item's position, or `None` if it is not indexed.
     pub fn get(&self, id: &ItemId) -> Option<u32> {
         self.by_id.get(id).copied()
     }

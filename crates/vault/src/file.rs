@@ -161,12 +161,12 @@ impl Vault {
         result.map_err(VaultError::from)
     }
 
-    /// The directory holding `keys.json` and `datakeys.db`.
+    /// Where the key file (`keys.json`) lives.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The pseudonym keys, current and retired, that turn raw ids into pseudonyms.
+    /// The pseudonym keys (current and not yet retired) that turn raw ids into pseudonyms.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
     }
