@@ -16,6 +16,7 @@
 //! - A purpose the policy in force does not declare is never allowed.
 //! - Pure: no I/O, no clocks in decisions, no global state. Nothing here
 //!   sees a raw identifier, only pseudonyms.
+#![deny(missing_docs)]
 
 mod demo;
 mod gpc;

@@ -12,11 +12,15 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// Version number; each publication must be higher than the last.
     pub version: u32,
+    /// When it took effect (ms since the Unix epoch); grants it invalidates lapse from here.
     pub published_at: Timestamp,
+    /// The heading shown above the text.
     pub title: String,
     /// Plain-language text shown to people before they choose.
     pub text: String,
+    /// What each declared purpose covers; undeclared purposes cannot be granted.
     pub purposes: Vec<PurposeDeclaration>,
 }
 
@@ -26,22 +30,34 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeDeclaration {
+    /// Which use of data this declaration is about.
     pub purpose: Purpose,
+    /// Plain-language explanation shown next to the choice.
     pub description: String,
     /// Slugs such as `purchase_history`; compared exactly, so they must be
     /// normalised (lower-case `a-z`, `0-9`, `_`).
     pub data_categories: BTreeSet<String>,
+    /// How long data kept for this purpose is retained, in days from the event.
     pub retention_days: u32,
     /// Who receives the data beyond the business itself; empty if no one.
     pub recipients: BTreeSet<String>,
 }
 
+/// Why a policy was refused or could not be found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
+    /// A field of the document is wrong; names it and says why.
     #[error("policy field `{field}`: {reason}")]
-    InvalidField { field: String, reason: String },
+    InvalidField {
+        /// The field's path in the document, e.g. `purposes[1].retention_days`.
+        field: String,
+        /// What is wrong with it, in words an admin can act on.
+        reason: String,
+    },
+    /// No version exists yet, so nobody can consent to anything.
     #[error("no policy has been published")]
     NonePublished,
+    /// No version with this number was published.
     #[error("policy version {0} is not known")]
     UnknownVersion(u32),
 }
@@ -139,10 +155,12 @@ impl Policy {
         Ok(())
     }
 
+    /// What this version says about `purpose`, if it declares it.
     pub fn declaration(&self, purpose: Purpose) -> Option<&PurposeDeclaration> {
         self.purposes.iter().find(|d| d.purpose == purpose)
     }
 
+    /// Whether this version declares `purpose` (so it may be granted).
     pub fn declares(&self, purpose: Purpose) -> bool {
         self.declaration(purpose).is_some()
     }
@@ -180,6 +198,7 @@ impl Policy {
         h.finalize().into()
     }
 
+    /// [`Self::digest`] as 64 lower-case hex digits, as receipts and the ledger show it.
     pub fn digest_hex(&self) -> String {
         hex::encode(self.digest())
     }
@@ -220,6 +239,7 @@ pub struct PolicyHistory {
 }
 
 impl PolicyHistory {
+    /// An empty history: no policy published yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -254,10 +274,12 @@ impl PolicyHistory {
         Ok(())
     }
 
+    /// The newest published version, the one people are shown.
     pub fn current(&self) -> Option<&Policy> {
         self.policies.last()
     }
 
+    /// The version with this number, if it was published.
     pub fn version(&self, version: u32) -> Option<&Policy> {
         self.policies
             .binary_search_by_key(&version, |p| p.version)
@@ -265,10 +287,12 @@ impl PolicyHistory {
             .map(|i| &self.policies[i])
     }
 
+    /// Every version, oldest first.
     pub fn all(&self) -> &[Policy] {
         &self.policies
     }
 
+    /// Whether nothing has been published yet.
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }

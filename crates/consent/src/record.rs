@@ -25,6 +25,7 @@ impl RecordId {
         Self(b)
     }
 
+    /// The 16 raw bytes of the UUID.
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -51,6 +52,7 @@ impl fmt::Debug for RecordId {
     }
 }
 
+/// Refusal of text that is not a hyphenated UUID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a consent record id (expected a UUID such as 0b1e6f0a-8c3d-4e2f-9a1b-2c3d4e5f6a7b)")]
 pub struct InvalidRecordId;
@@ -84,14 +86,16 @@ impl<'de> Deserialize<'de> for RecordId {
 }
 
 macro_rules! word_enum {
-    ($(#[$m:meta])* $name:ident, $err:ident, $word:literal, $expected:literal { $($v:ident => $s:literal),* $(,)? }) => {
+    ($(#[$m:meta])* $name:ident, $err:ident, $word:literal, $expected:literal { $($(#[$vm:meta])* $v:ident => $s:literal),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
-        pub enum $name { $($v),* }
+        pub enum $name { $($(#[$vm])* $v),* }
 
         impl $name {
+            /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$v),*];
+            /// The snake_case word used in records, URLs and the ledger.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$v => $s),* }
             }
@@ -105,6 +109,7 @@ macro_rules! word_enum {
 
         #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
         #[error("unknown {kind} {value:?}; expected one of {expected}", kind = $word, value = .0, expected = $expected)]
+        /// Refusal of a word outside the set; carries the word given.
         pub struct $err(pub String);
 
         impl FromStr for $name {
@@ -122,11 +127,17 @@ macro_rules! word_enum {
 word_enum!(
     /// How the choice reached fineline (the 27560 "method").
     ConsentSource, UnknownConsentSource, "consent source", "web, app, kiosk, gpc, tcf, api" {
+        /// The privacy center web page.
         Web => "web",
+        /// The business's own app.
         App => "app",
+        /// A store kiosk page.
         Kiosk => "kiosk",
+        /// A Global Privacy Control signal from the person's browser.
         Gpc => "gpc",
+        /// An IAB TCF consent string from a consent banner.
         Tcf => "tcf",
+        /// The business's systems, through the API.
         Api => "api",
     }
 );
@@ -134,8 +145,11 @@ word_enum!(
 word_enum!(
     /// The state a record puts a purpose in. Only `Given` allows anything.
     ConsentState, UnknownConsentState, "consent state", "given, withdrawn, expired" {
+        /// The person allowed the purpose.
         Given => "given",
+        /// The person took the purpose back (or refused it).
         Withdrawn => "withdrawn",
+        /// A grant that lapsed, e.g. because a newer policy asked again.
         Expired => "expired",
     }
 );
@@ -146,31 +160,50 @@ word_enum!(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentRecord {
+    /// Names this record in receipts and the ledger.
     pub record_id: RecordId,
+    /// Whose choice it is, by pseudonym.
     pub subject: Pseudonym,
     /// The policy version the person was shown.
     pub notice_version: u32,
+    /// The purpose the choice is about.
     pub purpose: Purpose,
     /// The data categories the notice declared for the purpose, copied so
     /// the record stands alone as evidence of what was agreed.
     pub data_categories: BTreeSet<String>,
+    /// How the choice reached fineline.
     pub source: ConsentSource,
+    /// When the person chose (ms since the Unix epoch).
     pub at: Timestamp,
+    /// What the person chose for the purpose.
     pub state: ConsentState,
 }
 
+/// Why a consent record was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConsentError {
+    /// The record names a policy version never published.
     #[error("policy version {0} is not known")]
     UnknownVersion(u32),
+    /// A grant of a purpose the named policy version does not declare.
     #[error("policy version {version} does not declare {purpose}, so it cannot be granted")]
-    NotDeclared { purpose: Purpose, version: u32 },
+    NotDeclared {
+        /// The purpose the record tried to grant.
+        purpose: Purpose,
+        /// The policy version the record names.
+        version: u32,
+    },
+    /// The record claims a notice the person could not yet have seen.
     #[error("consent at {at} names policy version {version}, published later at {published_at}")]
     BeforeNotice {
+        /// The policy version the record names.
         version: u32,
+        /// When the record says the person chose (ms since the Unix epoch).
         at: Timestamp,
+        /// When that version was published (ms since the Unix epoch).
         published_at: Timestamp,
     },
+    /// A record was folded into another person's timeline.
     #[error("consent record is for another subject")]
     WrongSubject,
 }

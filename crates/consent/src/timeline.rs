@@ -118,6 +118,7 @@ pub struct ConsentTimeline {
 }
 
 impl ConsentTimeline {
+    /// A timeline with no choices yet: every purpose refused.
     pub fn new(subject: Pseudonym, policies: Arc<PolicyHistory>) -> Self {
         Self {
             subject,
@@ -142,6 +143,7 @@ impl ConsentTimeline {
         Ok(t)
     }
 
+    /// Adds one of this subject's records at its place in time; another subject's is refused.
     pub fn record(&mut self, r: &ConsentRecord) -> Result<(), ConsentError> {
         if r.subject != self.subject {
             return Err(ConsentError::WrongSubject);
@@ -150,6 +152,7 @@ impl ConsentTimeline {
         Ok(())
     }
 
+    /// Whose timeline this is.
     pub fn subject(&self) -> &Pseudonym {
         &self.subject
     }
@@ -161,6 +164,7 @@ impl ConsentTimeline {
         }
     }
 
+    /// Whether the person allowed `purpose` at `at`, under the policy then in force.
     pub fn allowed(&self, purpose: Purpose, at: Timestamp) -> bool {
         self.view().allowed(purpose, at)
     }
@@ -183,6 +187,7 @@ impl ConsentTimeline {
         self.view().reconsent_needed(LATEST)
     }
 
+    /// [`Self::reconsent_needed`] as it stood at `at`.
     pub fn reconsent_needed_at(&self, at: Timestamp) -> BTreeSet<Purpose> {
         self.view().reconsent_needed(at)
     }
@@ -231,6 +236,7 @@ pub struct ConsentIndex {
 }
 
 impl ConsentIndex {
+    /// An index of nobody yet, under these policy versions.
     pub fn new(policies: PolicyHistory) -> Self {
         Self {
             policies: Arc::new(policies),
@@ -238,6 +244,7 @@ impl ConsentIndex {
         }
     }
 
+    /// Every published policy version the index judges against.
     pub fn policies(&self) -> &Arc<PolicyHistory> {
         &self.policies
     }
@@ -248,6 +255,7 @@ impl ConsentIndex {
         Arc::make_mut(&mut self.policies).publish(policy)
     }
 
+    /// Folds in one record at its place in the subject's timeline.
     pub fn record(&mut self, r: &ConsentRecord) {
         self.subjects.entry(r.subject).or_default().record(r);
     }
@@ -259,18 +267,22 @@ impl ConsentIndex {
         }
     }
 
+    /// Whether the subject allowed `purpose` at `at`; unknown subjects allowed nothing.
     pub fn allowed(&self, subject: &Pseudonym, purpose: Purpose, at: Timestamp) -> bool {
         self.view(subject).allowed(purpose, at)
     }
 
+    /// Effective state per purpose at `at` (see [`ConsentTimeline::state_at`]).
     pub fn state_at(&self, subject: &Pseudonym, at: Timestamp) -> BTreeMap<Purpose, ConsentState> {
         self.view(subject).state_at(at)
     }
 
+    /// The subject's state after every known record and policy version.
     pub fn current(&self, subject: &Pseudonym) -> BTreeMap<Purpose, ConsentState> {
         self.state_at(subject, LATEST)
     }
 
+    /// Purposes the subject granted that a newer policy version asks about again.
     pub fn reconsent_needed(&self, subject: &Pseudonym) -> BTreeSet<Purpose> {
         self.view(subject).reconsent_needed(LATEST)
     }
@@ -290,6 +302,7 @@ impl ConsentIndex {
         self.subjects.remove(subject).is_some()
     }
 
+    /// How many people have any consent record.
     pub fn subject_count(&self) -> usize {
         self.subjects.len()
     }

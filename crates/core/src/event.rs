@@ -5,10 +5,15 @@ use crate::{Pseudonym, Purpose, Timestamp};
 /// under the subject's own data key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// Who did it, by pseudonym.
     pub subject: Pseudonym,
+    /// What they did (`view`, `purchase`, ...).
     pub kind: EventKind,
+    /// The catalogue item it concerns, if any.
     pub item: Option<ItemId>,
+    /// The granted purpose under which it is kept.
     pub purpose: Purpose,
+    /// When it happened (client time, checked against [`MAX_FUTURE_MS`](crate::MAX_FUTURE_MS)).
     pub at: Timestamp,
     /// Canonical JSON bytes of the event's properties (plaintext; sealed
     /// before storage).
@@ -22,11 +27,13 @@ pub struct Event {
 #[serde(transparent)]
 pub struct EventKind(String);
 
+/// Refusal of an event type that is not 1–40 of `a-z`, `0-9`, `_`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("event type must be 1-40 characters of a-z, 0-9 and _")]
 pub struct InvalidEventKind;
 
 impl EventKind {
+    /// Checks the type's alphabet and length; free text never becomes a kind.
     pub fn new(s: &str) -> Result<Self, InvalidEventKind> {
         let ok = !s.is_empty()
             && s.len() <= 40
@@ -38,6 +45,7 @@ impl EventKind {
             Err(InvalidEventKind)
         }
     }
+    /// The type as written in reports and on the wire.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -49,11 +57,13 @@ impl EventKind {
 #[serde(transparent)]
 pub struct ItemId(String);
 
+/// Refusal of an item id that is empty, too long or has spaces.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("item id must be 1-128 printable characters without spaces")]
 pub struct InvalidItemId;
 
 impl ItemId {
+    /// Checks that the id is 1–128 printable ASCII characters without spaces.
     pub fn new(s: &str) -> Result<Self, InvalidItemId> {
         let ok = !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_graphic());
         if ok {
@@ -62,6 +72,7 @@ impl ItemId {
             Err(InvalidItemId)
         }
     }
+    /// The catalogue key as the business sent it.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -4,6 +4,7 @@
 //! touches disk, network or keys: a [`Pseudonym`] is already keyed (the
 //! vault makes it), a [`Purpose`] is one of the five uses a policy can
 //! declare, a [`Timestamp`] is milliseconds since the Unix epoch.
+#![deny(missing_docs)]
 
 mod event;
 mod purpose;

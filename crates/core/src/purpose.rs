@@ -23,6 +23,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// Every purpose, in the order policies and the privacy center list them.
     pub const ALL: [Purpose; 5] = [
         Purpose::Personalization,
         Purpose::Analytics,
@@ -31,6 +32,7 @@ impl Purpose {
         Purpose::InStoreDetection,
     ];
 
+    /// The snake_case name used in policies, URLs and the ledger.
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::Personalization => "personalization",
@@ -48,6 +50,7 @@ impl fmt::Display for Purpose {
     }
 }
 
+/// Refusal of a purpose name outside the five; carries the name given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown purpose {0:?}; expected one of personalization, analytics, partner_insights, location, in_store_detection")]
 pub struct UnknownPurpose(pub String);

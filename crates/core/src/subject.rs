@@ -8,11 +8,14 @@ use std::str::FromStr;
 /// made it, so keys can rotate without losing who is who.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pseudonym {
+    /// Which vault HMAC key made the digest, so rotation keeps people apart.
     pub key_id: u32,
+    /// HMAC-SHA-256 of the raw id under that key (32 bytes).
     pub digest: [u8; 32],
 }
 
 impl Pseudonym {
+    /// Wraps a digest the vault already computed; it hashes nothing itself.
     pub fn new(key_id: u32, digest: [u8; 32]) -> Self {
         Self { key_id, digest }
     }
@@ -35,6 +38,7 @@ impl fmt::Debug for Pseudonym {
     }
 }
 
+/// Refusal of text not of the form `k<key id>_<64 hex digits>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a pseudonym (expected k<key id>_<64 hex digits>)")]
 pub struct InvalidPseudonym;
@@ -68,12 +72,16 @@ impl<'de> serde::Deserialize<'de> for Pseudonym {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// The business: publishes policies, sees the console.
     Admin,
+    /// The business's systems: send events and sightings.
     Ingest,
+    /// A partner: receives differentially private insights only.
     Analyst,
 }
 
 impl Role {
+    /// The lower-case name used in API tokens and error messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -83,6 +91,7 @@ impl Role {
     }
 }
 
+/// Refusal of a role name other than admin, ingest or analyst; carries the name given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown role {0:?}; expected admin, ingest or analyst")]
 pub struct UnknownRole(pub String);

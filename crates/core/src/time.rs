@@ -14,6 +14,7 @@ pub const MAX_FUTURE_MS: i64 = 10 * 60_000;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The server's clock now; a clock before 1970 reads as the epoch.
     pub fn now() -> Self {
         let d = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -21,6 +22,7 @@ impl Timestamp {
         Timestamp(d.as_millis() as i64)
     }
 
+    /// Milliseconds since the Unix epoch.
     pub fn millis(self) -> i64 {
         self.0
     }
@@ -30,6 +32,7 @@ impl Timestamp {
         self.0.div_euclid(86_400_000)
     }
 
+    /// This instant moved by `ms` milliseconds, saturating instead of overflowing.
     pub fn plus_millis(self, ms: i64) -> Self {
         Timestamp(self.0.saturating_add(ms))
     }

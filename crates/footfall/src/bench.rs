@@ -20,10 +20,12 @@ use crate::mac::Mac;
 use crate::session::SessionConfig;
 use crate::store::{OpeningHours, StoreConfig};
 
+/// What the ingestion benchmark runs.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
     /// Sightings in the simulated day.
     pub sightings: u64,
+    /// Seeds the simulated devices, so runs repeat.
     pub seed: u64,
     /// Sightings generated per timed batch.
     pub chunk: usize,
@@ -42,18 +44,26 @@ impl Default for BenchConfig {
     }
 }
 
+/// What one ingestion benchmark run measured.
 #[derive(Debug, Clone)]
 pub struct BenchResult {
+    /// Sightings ingested.
     pub sightings: u64,
     /// Time inside `Footfall::ingest` only (generation excluded).
     pub ingest_time: Duration,
+    /// Sightings ingested per second of `ingest_time`.
     pub per_second: f64,
+    /// Distinct devices simulated.
     pub devices: u64,
+    /// Sessions closed.
     pub sessions: u64,
+    /// Sessions that were visits.
     pub visits: u64,
+    /// Most sessions open at once, which bounds memory.
     pub max_open_sessions: usize,
     /// VmHWM before the engine was built and at the end, in KiB.
     pub peak_rss_kib_before: Option<u64>,
+    /// Peak RSS (`VmHWM`) at the end, in KiB; `None` off Linux.
     pub peak_rss_kib_after: Option<u64>,
 }
 

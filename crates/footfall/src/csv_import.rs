@@ -12,20 +12,33 @@ use fineline_core::Timestamp;
 use crate::ingest::Sighting;
 use crate::mac::Mac;
 
+/// The columns the header must name (in any order).
 pub const COLUMNS: [&str; 4] = ["sensor_id", "mac", "rssi", "timestamp"];
 
+/// Why a CSV row or header was refused; never echoes a MAC.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CsvError {
+    /// A field in a row could not be read.
     #[error("line {line}: field {field}: {reason}")]
     Field {
+        /// Line number in the file (1 is the header).
         line: u64,
+        /// The column's name.
         field: &'static str,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The header lacks a required column; names it.
     #[error("header is missing column {0} (expected sensor_id,mac,rssi,timestamp)")]
     MissingColumn(&'static str),
+    /// A row could not be read as CSV.
     #[error("line {line}: {reason}")]
-    Row { line: u64, reason: String },
+    Row {
+        /// Line number in the file (1 is the header).
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Streams sightings out of CSV; each item is one row.
@@ -35,6 +48,7 @@ pub struct SightingReader<R: Read> {
 }
 
 impl<R: Read> SightingReader<R> {
+    /// Reads the header and finds the required columns.
     pub fn new(input: R) -> Result<Self, CsvError> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)

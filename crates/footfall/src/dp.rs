@@ -20,6 +20,7 @@ use crate::report::{DailyReport, DWELL_CAP_MIN};
 /// L1 change of the count vector when one device is added or removed.
 pub const COUNT_SENSITIVITY: i64 = 4;
 
+/// How much privacy one store-day release spends, and how wide its intervals are.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DpConfig {
     /// Epsilon spent on all counts of one store-day together.
@@ -40,12 +41,16 @@ impl Default for DpConfig {
     }
 }
 
+/// Why a release could not be made; nothing was released.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DpError {
+    /// An epsilon that is not finite and positive.
     #[error("epsilon must be finite and positive")]
     BadEpsilon,
+    /// A confidence outside (0, 1).
     #[error("confidence must be strictly between 0 and 1")]
     BadConfidence,
+    /// OpenDP refused to build or run the measurement; carries its message.
     #[error("OpenDP: {0}")]
     OpenDp(String),
 }
@@ -60,14 +65,18 @@ impl From<opendp::error::Error> for DpError {
 /// true value with probability `confidence`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Noisy {
+    /// The noisy count.
     pub value: i64,
     /// Discrete Laplace scale b: P(noise = k) ∝ exp(-|k| / b).
     pub scale: f64,
+    /// Lower end of the interval (inclusive).
     pub low: i64,
+    /// Upper end of the interval (inclusive).
     pub high: i64,
 }
 
 impl Noisy {
+    /// Whether the interval holds `truth` (for checking coverage).
     pub fn contains(&self, truth: i64) -> bool {
         self.low <= truth && truth <= self.high
     }
@@ -76,14 +85,23 @@ impl Noisy {
 /// What an analyst (or the store's admin) sees for one store-day.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DpReport {
+    /// Which store the figures are for.
     pub store_id: String,
+    /// The store's local calendar day.
     pub day: jiff::civil::Date,
+    /// Devices with at least one visit.
     pub visitors: Noisy,
+    /// Devices seen that day without any visit.
     pub passers_by: Noisy,
+    /// Visitors with a global MAC and no visit in the lookback.
     pub new_visitors: Noisy,
+    /// Visitors with a global MAC seen on an earlier day within the lookback.
     pub repeat_visitors: Noisy,
+    /// Visitors with a randomized MAC: neither new nor repeat.
     pub randomized_visitors: Noisy,
+    /// Visitors per dwell bucket (see [`crate::report::DWELL_BUCKET_EDGES_MIN`]).
     pub dwell_buckets: [Noisy; 4],
+    /// Visitors by the local hour their first visit began, 0 to 23.
     pub visitors_by_hour: Vec<Noisy>,
     /// Sum of whole dwell minutes, each visitor clamped to 240.
     pub dwell_min_clamped_sum: Noisy,
@@ -91,6 +109,7 @@ pub struct DpReport {
     pub mean_dwell_min_clamped: Option<f64>,
     /// Post-processed: noisy visitors / (noisy visitors + noisy passers-by), in [0, 1].
     pub capture_rate: Option<f64>,
+    /// Coverage of every interval in the report, e.g. 0.95.
     pub confidence: f64,
     /// Privacy cost of this release (pure DP): charge it before it leaves.
     pub epsilon: f64,

@@ -13,9 +13,13 @@ use crate::store::{Store, StoreConfig, StoreError};
 /// be kept past [`Footfall::ingest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sighting {
+    /// The sensor that saw the device, as registered with a store.
     pub sensor_id: String,
+    /// The device's raw MAC; pseudonymized on ingest and never kept.
     pub mac: Mac,
+    /// Received signal strength in dBm (e.g. -60; closer is higher).
     pub rssi: i16,
+    /// When the sensor saw it (ms since the Unix epoch).
     pub at: Timestamp,
 }
 
@@ -31,14 +35,20 @@ pub struct OptOutRecord {
 /// Counts of what happened to ingested sightings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IngestStats {
+    /// Sightings taken into sessions.
     pub accepted: u64,
+    /// Sightings weaker than the RSSI floor.
     pub too_weak: u64,
+    /// Sightings of opted-out devices, dropped unkept.
     pub opted_out: u64,
+    /// Sightings from sensors no store registered.
     pub unknown_sensor: u64,
+    /// Sightings behind the lateness window.
     pub late: u64,
 }
 
 impl IngestStats {
+    /// Counts one more sighting with this outcome.
     pub fn add(&mut self, o: Outcome) {
         match o {
             Outcome::Accepted => self.accepted += 1,
@@ -63,6 +73,7 @@ pub struct Footfall {
 }
 
 impl Footfall {
+    /// The ingestion state for these stores, keys and opt-outs.
     pub fn new(
         stores: Vec<StoreConfig>,
         cfg: SessionConfig,
@@ -105,10 +116,12 @@ impl Footfall {
         Ok(())
     }
 
+    /// Every registered store.
     pub fn stores(&self) -> &[Store] {
         &self.stores
     }
 
+    /// The store with this id, if registered.
     pub fn store(&self, store_id: &str) -> Option<&Store> {
         self.stores.iter().find(|s| s.id() == store_id)
     }
@@ -184,14 +197,17 @@ impl Footfall {
         out
     }
 
+    /// Sessions open across all stores (devices in range now).
     pub fn open_sessions(&self) -> usize {
         self.sessionizers.iter().map(|s| s.open_sessions()).sum()
     }
 
+    /// What happened to the sightings ingested so far.
     pub fn stats(&self) -> IngestStats {
         self.stats
     }
 
+    /// The device keyring, for rotating and retiring period keys.
     pub fn keyring_mut(&mut self) -> &mut DeviceKeyring {
         &mut self.keyring
     }
@@ -225,10 +241,12 @@ impl Footfall {
         }
     }
 
+    /// The opt-out list, read only.
     pub fn opt_outs(&self) -> &OptOutList {
         &self.opt_outs
     }
 
+    /// The opt-out list, for reloading digests persisted earlier.
     pub fn opt_outs_mut(&mut self) -> &mut OptOutList {
         &mut self.opt_outs
     }

@@ -31,7 +31,9 @@ pub const DEFAULT_ROTATION_DAYS: u32 = 90;
 /// the HMAC digest. The same phone has a different key in every period.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DeviceKey {
+    /// The rotation period whose key made the digest, counted in rotation lengths from the Unix epoch.
     pub period: u32,
+    /// HMAC-SHA-256 of the MAC under that period's key.
     pub digest: [u8; 32],
 }
 
@@ -64,14 +66,24 @@ impl fmt::Debug for DeviceKey {
     }
 }
 
+/// Why a device key or key list could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// A root or opt-out secret shorter than 32 bytes.
     #[error("root secret must be at least 32 bytes")]
     ShortSecret,
+    /// A rotation period of 0 days.
     #[error("rotation period must be at least one day")]
     ZeroRotation,
+    /// The sighting falls in a period whose key was retired and deleted.
     #[error("key period {period} is retired (keys before {retired_before} were deleted)")]
-    Retired { period: u32, retired_before: u32 },
+    Retired {
+        /// The period of the sighting.
+        period: u32,
+        /// The first period still kept.
+        retired_before: u32,
+    },
+    /// A sighting stamped before 1970 falls in no key period.
     #[error("timestamp is before the epoch: no key period")]
     BeforeEpoch,
 }
@@ -86,6 +98,7 @@ pub struct DeviceKeyring {
 }
 
 impl DeviceKeyring {
+    /// A keyring over `root_secret` (at least 32 bytes) rotating every `rotation_days`.
     pub fn new(root_secret: &[u8], rotation_days: u32) -> Result<Self, KeyError> {
         if root_secret.len() < 32 {
             return Err(KeyError::ShortSecret);
@@ -101,6 +114,7 @@ impl DeviceKeyring {
         })
     }
 
+    /// Days each period key lives.
     pub fn rotation_days(&self) -> u32 {
         (self.rotation_ms / DAY_MS) as u32
     }
@@ -145,6 +159,7 @@ impl DeviceKeyring {
         self.keys = self.keys.split_off(&self.retired_before);
     }
 
+    /// The first period whose key may still be derived.
     pub fn retired_before(&self) -> u32 {
         self.retired_before
     }
@@ -188,6 +203,7 @@ pub struct OptOutList {
 }
 
 impl OptOutList {
+    /// An empty opt-out list keyed from `secret` (at least 32 bytes).
     pub fn new(secret: &[u8]) -> Result<Self, KeyError> {
         if secret.len() < 32 {
             return Err(KeyError::ShortSecret);
@@ -220,14 +236,17 @@ impl OptOutList {
         self.entries.insert(digest);
     }
 
+    /// Whether the device's owner opted it out.
     pub fn is_opted_out(&self, mac: &Mac) -> bool {
         !self.entries.is_empty() && self.entries.contains(&self.digest(mac))
     }
 
+    /// How many devices are opted out.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no device is opted out.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -16,6 +16,7 @@
 //! - Analysts only get [`dp::release`] output: each device counts once per
 //!   store per day, dwell clamped to 4 h, discrete Laplace noise via OpenDP;
 //!   the release states its epsilon cost for the server to charge.
+#![deny(missing_docs)]
 
 pub mod bench;
 pub mod csv_import;

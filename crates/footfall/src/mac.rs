@@ -14,17 +14,21 @@ pub struct Mac([u8; 6]);
 /// Why a string is not a MAC. Never carries the input: it may be a real one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MacError {
+    /// The text has the wrong length for any MAC form; carries its length only.
     #[error("not a MAC address: expected six hex octets separated by ':' or '-' (aa:bb:cc:dd:ee:ff) or 12 hex digits, got {0} characters")]
     Shape(usize),
+    /// One octet is not two hex digits; carries its position (0-based).
     #[error("not a MAC address: octet {0} is not two hex digits")]
     Octet(usize),
 }
 
 impl Mac {
+    /// A MAC from its six bytes, as simulators and tests build one.
     pub const fn from_octets(octets: [u8; 6]) -> Self {
         Self(octets)
     }
 
+    /// The six bytes, for keying; never print them.
     pub fn octets(&self) -> [u8; 6] {
         self.0
     }

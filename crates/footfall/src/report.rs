@@ -28,7 +28,9 @@ pub const DWELL_CAP_MIN: i64 = 240;
 /// One store's figures for one local day.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DailyReport {
+    /// Which store the figures are for.
     pub store_id: String,
+    /// The store's local calendar day.
     pub day: Date,
     /// Sessions that were visits (a visitor may make several).
     pub visits: u64,
@@ -38,7 +40,9 @@ pub struct DailyReport {
     pub passers_by: u64,
     /// visitors / (visitors + passers_by).
     pub capture_rate: Option<f64>,
+    /// Median visitor dwell in minutes; `None` with no visitors.
     pub median_dwell_min: Option<f64>,
+    /// Mean visitor dwell in minutes; `None` with no visitors.
     pub mean_dwell_min: Option<f64>,
     /// Visitors per dwell bucket, see [`DWELL_BUCKET_EDGES_MIN`].
     pub dwell_buckets: [u64; 4],
@@ -57,6 +61,7 @@ pub struct DailyReport {
 }
 
 impl DailyReport {
+    /// A report of nothing, for a day without sessions.
     pub fn empty(store_id: &str, day: Date) -> Self {
         Self {
             store_id: store_id.to_owned(),
@@ -91,6 +96,7 @@ impl DailyReport {
     }
 }
 
+/// Index into [`DWELL_BUCKET_EDGES_MIN`] of a dwell in ms.
 pub fn dwell_bucket(dwell_ms: i64) -> usize {
     DWELL_BUCKET_EDGES_MIN[1..]
         .iter()
@@ -112,6 +118,7 @@ pub fn median_minutes(sorted_ms: &[i64]) -> Option<f64> {
     Some(mid / MINUTE_MS as f64)
 }
 
+/// Mean of dwells in ms, in minutes; `None` if there are none.
 pub fn mean_minutes(ms: &[i64]) -> Option<f64> {
     if ms.is_empty() {
         return None;

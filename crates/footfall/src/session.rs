@@ -26,10 +26,15 @@ const MINUTE_MS: i64 = 60_000;
 /// Sessionization and reporting rules. `Default` gives the documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SessionConfig {
+    /// Sightings weaker than this are ignored, in dBm (-85).
     pub ignore_below_dbm: i16,
+    /// A session is a visit only if some sighting reaches this, in dBm (-75).
     pub visit_min_dbm: i16,
+    /// A session is a visit only if it lasts at least this, in ms (5 min).
     pub min_dwell_ms: i64,
+    /// A longer silence than this ends a session, in ms (5 min).
     pub max_gap_ms: i64,
+    /// How far behind the store's newest sighting one may arrive, in ms (2 min).
     pub max_lateness_ms: i64,
     /// A visitor is a repeat visitor if they visited on an earlier local day at most this many days before.
     pub repeat_lookback_days: u32,
@@ -51,11 +56,13 @@ impl Default for SessionConfig {
 /// What became of one sighting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Taken into a session.
     Accepted,
     /// Weaker than `ignore_below_dbm`.
     TooWeak,
     /// The device is opted out: dropped before anything was kept.
     OptedOut,
+    /// No store registered the sensor.
     UnknownSensor,
     /// Older than the lateness window allows.
     Late,
@@ -64,18 +71,26 @@ pub enum Outcome {
 /// A closed session: what the server persists (no MAC, only the device key).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
+    /// Which store the session is at.
     pub store_id: String,
+    /// The device, by its period key.
     pub device: DeviceKey,
     /// The MAC had its locally administered bit set.
     pub randomized: bool,
+    /// First sighting (ms since the Unix epoch).
     pub first: Timestamp,
+    /// Last sighting (ms since the Unix epoch).
     pub last: Timestamp,
+    /// Strongest signal seen, in dBm.
     pub max_rssi: i16,
+    /// How many sightings made it up.
     pub sightings: u32,
+    /// Whether it counts as a visit (strong and long enough); otherwise a passer-by.
     pub is_visit: bool,
 }
 
 impl Session {
+    /// Time between first and last sighting, in ms.
     pub fn dwell_ms(&self) -> i64 {
         self.last.0 - self.first.0
     }
@@ -129,6 +144,7 @@ pub struct Sessionizer {
 }
 
 impl Sessionizer {
+    /// A sessionizer for one store under these rules.
     pub fn new(store_id: &str, cfg: SessionConfig) -> Self {
         Self {
             store_id: store_id.to_owned(),
@@ -140,6 +156,7 @@ impl Sessionizer {
         }
     }
 
+    /// The rules it applies.
     pub fn config(&self) -> &SessionConfig {
         &self.cfg
     }
@@ -227,6 +244,7 @@ impl Sessionizer {
         std::mem::take(&mut self.closed)
     }
 
+    /// Devices with an open session (in range now).
     pub fn open_sessions(&self) -> usize {
         self.open.len()
     }

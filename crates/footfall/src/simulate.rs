@@ -26,22 +26,34 @@ use crate::store::{OpeningHours, Store, StoreConfig, StoreError};
 
 const MINUTE_MS: i64 = 60_000;
 
+/// What the simulator generates: the store, the days and the crowd.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// The simulated store, its sensors and opening hours.
     pub store: StoreConfig,
+    /// The first simulated local day.
     pub first_day: Date,
+    /// How many consecutive days are simulated.
     pub days: u32,
     /// Shoppers with a global MAC who may come back.
     pub regulars: u32,
+    /// Chance a regular visits on a given day.
     pub regular_visit_prob: f64,
+    /// Chance a regular comes back the same day, drawn again after each visit.
     pub second_visit_prob: f64,
+    /// Shoppers with randomized MACs per day (a new MAC each visit).
     pub randomized_visitors_per_day: u32,
+    /// People passing by per day, too briefly or too far to count as visits.
     pub passers_by_per_day: u32,
+    /// Share of passers-by with a randomized MAC, from 0 to 1.
     pub randomized_passer_share: f64,
+    /// Staff who arrive before opening every day.
     pub staff: u32,
+    /// Radio noise sightings per day, below the RSSI floor or from unregistered sensors.
     pub noise_per_day: u32,
     /// Must match the keyring's rotation, as keys split repeat visitors at period ends.
     pub rotation_days: u32,
+    /// Sessionization rules, also used to work out the ground truth.
     pub session: SessionConfig,
 }
 
@@ -75,16 +87,24 @@ impl Default for SimConfig {
 /// One true visit, by who really made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrueVisit {
+    /// Who made it (simulator's person number; randomized shoppers get a fresh one per visit).
     pub person: u32,
+    /// Whether the device used a randomized MAC.
     pub randomized: bool,
+    /// First sighting of the visit.
     pub start: Timestamp,
+    /// Last sighting of the visit.
     pub end: Timestamp,
+    /// The store's local day the visit began on.
     pub day: Date,
+    /// Whether it began while the store was open.
     pub in_hours: bool,
 }
 
+/// What really happened in a simulation, worked out from true identities.
 #[derive(Debug, Clone)]
 pub struct GroundTruth {
+    /// Every true visit, in hours or not.
     pub visits: Vec<TrueVisit>,
     /// Passer-by appearances: (person, day).
     pub passers_by: Vec<(u32, Date)>,

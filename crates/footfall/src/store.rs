@@ -7,11 +7,14 @@ use jiff::tz::TimeZone;
 /// One day's opening hours in the store's local time, `open <= t < close`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpeningHours {
+    /// Opening time, inclusive.
     pub open: Time,
+    /// Closing time, exclusive.
     pub close: Time,
 }
 
 impl OpeningHours {
+    /// Opening hours from `open` to `close` (local time).
     pub fn new(open: Time, close: Time) -> Self {
         Self { open, close }
     }
@@ -33,7 +36,9 @@ impl OpeningHours {
 /// server keeps.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoreConfig {
+    /// The store's id: 1 to 64 letters, digits, `-`, `_` or `.`.
     pub store_id: String,
+    /// Ids of the Wi-Fi sensors installed in the store; each belongs to one store only.
     pub sensors: Vec<String>,
     /// Monday first; `None` means closed all day.
     pub opening_hours: [Option<OpeningHours>; 7],
@@ -41,20 +46,36 @@ pub struct StoreConfig {
     pub time_zone: String,
 }
 
+/// Why a store could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// The store id is malformed, or another store already has it.
     #[error("store id must be 1 to 64 characters of letters, digits, '-', '_' or '.'")]
     BadStoreId,
+    /// A store registered without any sensor.
     #[error("store {store} has no sensors")]
-    NoSensors { store: String },
+    NoSensors {
+        /// The store id given.
+        store: String,
+    },
+    /// A sensor id that is empty, too long, or has commas or whitespace.
     #[error("sensor id must be 1 to 64 printable characters without ',' or whitespace")]
     BadSensorId,
+    /// Not an IANA time zone name; carries the name given.
     #[error("unknown time zone {0:?} (expected an IANA name such as Europe/Berlin)")]
     UnknownTimeZone(String),
+    /// Opening hours that close before they open.
     #[error("opening hours on weekday {weekday} close before they open (closing after midnight is not supported)")]
-    BadHours { weekday: usize },
+    BadHours {
+        /// Which day, 0 for Monday.
+        weekday: usize,
+    },
+    /// A sensor already registered, to this or another store.
     #[error("sensor {sensor} is registered to more than one store")]
-    DuplicateSensor { sensor: String },
+    DuplicateSensor {
+        /// The sensor id given.
+        sensor: String,
+    },
 }
 
 /// A validated store with its time zone resolved.
@@ -65,6 +86,7 @@ pub struct Store {
 }
 
 impl Store {
+    /// Validates the configuration and resolves its time zone.
     pub fn new(config: StoreConfig) -> Result<Self, StoreError> {
         let ok_id = |s: &str| {
             !s.is_empty()
@@ -101,14 +123,17 @@ impl Store {
         Ok(Self { config, tz })
     }
 
+    /// The store as registered.
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
 
+    /// The store's id.
     pub fn id(&self) -> &str {
         &self.config.store_id
     }
 
+    /// The store's resolved time zone.
     pub fn time_zone(&self) -> &TimeZone {
         &self.tz
     }
@@ -119,6 +144,7 @@ impl Store {
         (z.date(), z.hour() as u8)
     }
 
+    /// The store's local calendar day of a moment.
     pub fn local_day(&self, at: Timestamp) -> Date {
         self.zoned(at).date()
     }

@@ -19,10 +19,15 @@ use crate::rows::{bound_and_aggregate, Accumulate, DeclaredKeys, GroupKey, KeyVa
 /// Shape of the synthetic data.
 #[derive(Clone, Copy, Debug)]
 pub struct Spec {
+    /// Event rows generated.
     pub rows: usize,
+    /// Distinct people.
     pub people: u32,
+    /// Distinct item categories.
     pub categories: u16,
+    /// Distinct regions.
     pub regions: u16,
+    /// Seeds the generator, so runs repeat.
     pub seed: u64,
 }
 
@@ -41,10 +46,15 @@ impl Default for Spec {
 /// Column-wise synthetic events: person `subject[i]` opened an app of `category[i]` in
 /// `region[i]` and spent `value[i]` (fixed point).
 pub struct Synthetic {
+    /// How the data was generated.
     pub spec: Spec,
+    /// Person number of each row (0-based).
     pub subject: Vec<u32>,
+    /// Category number of each row.
     pub category: Vec<u16>,
+    /// Region number of each row.
     pub region: Vec<u16>,
+    /// Value of each row (fixed point).
     pub value: Vec<i64>,
 }
 
@@ -81,14 +91,17 @@ pub fn generate(spec: Spec) -> Synthetic {
 }
 
 impl Synthetic {
+    /// The category's name, `cat00`, `cat01`, ...
     pub fn category_name(c: u16) -> String {
         format!("cat{c:02}")
     }
 
+    /// The region's name, `region00`, `region01`, ...
     pub fn region_name(r: u16) -> String {
         format!("region{r:02}")
     }
 
+    /// Every generated category and region, as public key lists.
     pub fn declared(&self) -> DeclaredKeys {
         DeclaredKeys {
             item_categories: Some((0..self.spec.categories).map(Self::category_name).collect()),
@@ -97,6 +110,7 @@ impl Synthetic {
         }
     }
 
+    /// A stand-in pseudonym for person `p` (key id 1, `p` in the digest).
     pub fn pseudonym(p: u32) -> Pseudonym {
         let mut d = [0u8; 32];
         d[..4].copy_from_slice(&p.to_le_bytes());
@@ -166,8 +180,11 @@ pub fn grouped_query(metric: Metric, epsilon: f64, bounds: Bounds) -> Query {
 /// What one benchmark run measured.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// Which metric ran (`count`, `sum`, ...).
     pub metric: &'static str,
+    /// Rows the query read.
     pub rows: usize,
+    /// Groups released.
     pub groups: usize,
     /// Seconds for plan + bound + aggregate + noise (rows already loaded).
     pub query_secs: f64,

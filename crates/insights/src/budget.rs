@@ -26,7 +26,9 @@ pub const REPORT_DELTA: f64 = 1e-6;
 /// A privacy cost or budget amount.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Cost {
+    /// ρ spent or allowed, in nano-ρ (zCDP ρ × 10⁹).
     pub nano_rho: u64,
+    /// δ spent or allowed, in femto-δ (δ × 10¹⁵).
     pub femto_delta: u64,
 }
 
@@ -34,33 +36,50 @@ pub struct Cost {
 /// plus the thresholding δ.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApproxDp {
+    /// zCDP ρ.
     pub rho: f64,
+    /// ε of the (ε, δ) guarantee.
     pub epsilon: f64,
+    /// δ of the guarantee: conversion δ plus any thresholding δ.
     pub delta: f64,
 }
 
+/// Why a charge or a conversion failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BudgetError {
+    /// The charge would overspend the period's budget; nothing was charged.
     #[error("privacy budget exhausted: remaining {remaining:?}, asked {asked:?}")]
-    Exhausted { remaining: Cost, asked: Cost },
+    Exhausted {
+        /// What was left before the charge.
+        remaining: Cost,
+        /// What the query costs.
+        asked: Cost,
+    },
+    /// OpenDP could not express ρ as (ε, δ).
     #[error("cannot convert rho {rho} at delta {delta}: {reason}")]
     Conversion {
+        /// The ρ to convert.
         rho: f64,
+        /// The δ asked for.
         delta: f64,
+        /// OpenDP's message.
         reason: String,
     },
 }
 
 impl Cost {
+    /// Nothing spent.
     pub const ZERO: Cost = Cost {
         nano_rho: 0,
         femto_delta: 0,
     };
 
+    /// The ρ part as a real number.
     pub fn rho(self) -> f64 {
         self.nano_rho as f64 / NANO as f64
     }
 
+    /// The δ part as a real number.
     pub fn delta(self) -> f64 {
         self.femto_delta as f64 / FEMTO as f64
     }
@@ -73,6 +92,7 @@ impl Cost {
         })
     }
 
+    /// What is left of `self` after `o`, never below zero.
     pub fn saturating_sub(self, o: Cost) -> Cost {
         Cost {
             nano_rho: self.nano_rho.saturating_sub(o.nano_rho),
@@ -80,6 +100,7 @@ impl Cost {
         }
     }
 
+    /// Whether `self` is at most `o` in both ρ and δ.
     pub fn fits_within(self, o: Cost) -> bool {
         self.nano_rho <= o.nano_rho && self.femto_delta <= o.femto_delta
     }
@@ -126,11 +147,14 @@ pub fn zcdp_epsilon_classical(rho: f64, delta: f64) -> f64 {
 /// One analyst's account for one period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
+    /// What the analyst may spend in the period.
     pub total: Cost,
+    /// What releases already charged in the period.
     pub spent: Cost,
 }
 
 impl Account {
+    /// A fresh account: `total` to spend, nothing spent.
     pub fn new(total: Cost) -> Self {
         Account {
             total,
@@ -138,6 +162,7 @@ impl Account {
         }
     }
 
+    /// What is left to spend (never negative).
     pub fn remaining(&self) -> Cost {
         self.total.saturating_sub(self.spent)
     }
@@ -165,6 +190,7 @@ impl Account {
 /// overspend under concurrent queries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetLedger {
+    /// Budget of an analyst and period nobody set a budget for.
     pub default_budget: Cost,
     accounts: HashMap<(String, String), Account>,
 }
@@ -176,6 +202,7 @@ impl Default for BudgetLedger {
 }
 
 impl BudgetLedger {
+    /// An empty ledger; every account starts at `default_budget`.
     pub fn new(default_budget: Cost) -> Self {
         BudgetLedger {
             default_budget,
@@ -193,6 +220,7 @@ impl BudgetLedger {
         acc.total = total;
     }
 
+    /// The analyst's account for the period (the default budget if never charged).
     pub fn account(&self, analyst: &str, period: &str) -> Account {
         self.accounts
             .get(&(analyst.to_string(), period.to_string()))

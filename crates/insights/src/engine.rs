@@ -25,12 +25,16 @@ pub const THRESHOLD_DELTA: f64 = 1e-9;
 /// Selection gets 1/SELECTION_SHARE_DIV of ρ when it is a separate step.
 pub const SELECTION_SHARE_DIV: u64 = 4;
 
+/// Why a query could not be planned or run; nothing was released.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InsightError {
+    /// The query itself is refused; names the field.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// OpenDP could not make the noise for this cost and these bounds.
     #[error(transparent)]
     Noise(#[from] NoiseError),
+    /// The analyst's budget cannot pay for the query.
     #[error(transparent)]
     Budget(#[from] BudgetError),
 }
@@ -45,6 +49,7 @@ enum Values {
 /// A query with its noise fixed from public parameters; charge [`Plan::cost`] before [`Plan::run`].
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// The query as validated.
     pub query: Query,
     /// The query's `min_subjects` with the deployment's floor applied.
     min_subjects: u64,
@@ -58,9 +63,11 @@ pub struct Plan {
 /// A released number with its error.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
+    /// The noisy value released.
     pub value: f64,
     /// Gaussian σ or Laplace b of the noise added (for a mean: of the sum).
     pub noise_scale: f64,
+    /// Standard deviation of the noise added.
     pub std_dev: f64,
     /// 95% interval (for a mean, a delta-method approximation).
     pub ci95: (f64, f64),
@@ -69,27 +76,39 @@ pub struct Estimate {
 /// A histogram bin: values `lower..=upper`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bin {
+    /// Position of the bin, from 0 at `lower`.
     pub index: u32,
+    /// Smallest value in the bin (inclusive).
     pub lower: i64,
+    /// Largest value in the bin (inclusive).
     pub upper: i64,
 }
 
+/// One released group: its key, its bin for histograms, its noisy value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupRelease {
+    /// The group's value per `group_by` dimension.
     pub key: GroupKey,
+    /// The histogram bin, for histogram queries only.
     pub bin: Option<Bin>,
+    /// The noisy value with its error.
     pub estimate: Estimate,
 }
 
 /// What leaves the engine: DP outputs only.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Release {
+    /// Released groups; groups below the threshold are absent.
     pub groups: Vec<GroupRelease>,
+    /// What was charged to the analyst's budget.
     pub cost: Cost,
+    /// The same cost as (ε, δ), for people who think in those terms.
     pub privacy: ApproxDp,
+    /// Which sampler added the noise.
     pub mechanism: Mechanism,
     /// Noisy threshold used for keys that are not public.
     pub threshold: Option<i64>,
+    /// Smallest group of distinct people this release could show.
     pub min_subjects: u64,
 }
 
@@ -103,6 +122,7 @@ fn estimate(value: f64, p: &NoisePlan) -> Estimate {
     }
 }
 
+/// Bin `index` of `bins` equal-width bins over `lower..=upper`, in integers.
 pub fn bin_bounds(index: u32, lower: i64, upper: i64, bins: u32) -> Bin {
     let width = upper as i128 - lower as i128 + 1;
     let edge = |i: u32| lower as i128 + (i as i128 * width + bins as i128 - 1) / bins as i128;
@@ -234,6 +254,7 @@ impl Plan {
         }
     }
 
+    /// The noisy count a key that is not public must reach to be released, if any.
     pub fn threshold(&self) -> Option<i64> {
         self.selection.and_then(|s| s.threshold).map(|(t, _)| t)
     }

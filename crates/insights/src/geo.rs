@@ -5,12 +5,16 @@ use h3o::{CellIndex, LatLng, Resolution};
 use crate::query::MAX_H3_RES;
 use crate::rows::KeyValue;
 
+/// Why a location could not become a heatmap cell.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GeoError {
+    /// The resolution asked is finer than [`MAX_H3_RES`], small enough to single people out.
     #[error("h3 res must be <= {MAX_H3_RES}, got {0}")]
     ResTooFine(u8),
+    /// H3 refused the latitude or longitude (degrees), e.g. not finite.
     #[error("invalid coordinates: {0}")]
     BadCoordinates(String),
+    /// The number is not a valid H3 cell index.
     #[error("not an H3 cell index: {0:#x}")]
     BadCell(u64),
 }
@@ -49,9 +53,11 @@ pub fn cell_text(cell: u64) -> String {
 /// One heatmap cell: ready for a GeoJSON `Feature` with a `Polygon` geometry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeatCell {
+    /// H3 cell index.
     pub cell: u64,
     /// Closed ring of `[lng, lat]` positions.
     pub ring: Vec<[f64; 2]>,
+    /// The released number of people in the cell, with its error.
     pub estimate: crate::engine::Estimate,
 }
 

@@ -16,6 +16,7 @@
 //! - A plan's cost depends only on the query, never on the data, so it can be charged
 //!   atomically before any result exists: `Plan::new` → `BudgetLedger::charge` → `Plan::run`.
 //! - Budgets are integers (nano-ρ, femto-δ): composition is exact and cannot overspend.
+#![deny(missing_docs)]
 
 pub mod bench;
 pub mod budget;

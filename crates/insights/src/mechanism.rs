@@ -22,28 +22,41 @@ use crate::query::Mechanism;
 /// How much one person can move the released vector: at most `l0` entries, each by at most `linf`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sensitivity {
+    /// Most released entries one person can change.
     pub l0: u32,
+    /// Most one person can change one entry by.
     pub linf: i64,
 }
 
 impl Sensitivity {
+    /// L1 sensitivity: `l0 × linf` (saturating), for Laplace noise.
     pub fn l1(self) -> i64 {
         self.linf.saturating_mul(self.l0 as i64)
     }
+    /// L2 sensitivity: `linf × √l0`, rounded up, for Gaussian noise.
     pub fn l2(self) -> f64 {
         // Rounded up: an understated sensitivity would understate the privacy loss.
         self.linf as f64 * (self.l0 as f64).sqrt() * (1.0 + 1e-12)
     }
 }
 
+/// Why noise could not be planned or drawn.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NoiseError {
+    /// OpenDP refused to build or run the measurement; carries its message.
     #[error("OpenDP refused: {0}")]
     OpenDp(String),
+    /// No threshold reaches this δ at this cost; carries the δ.
     #[error("cost too small for these bounds: no threshold reaches delta {0}")]
     NoThreshold(f64),
+    /// The measurement OpenDP built costs more than was charged.
     #[error("mechanism spends {actual} but only {allowed} was charged")]
-    Overspend { actual: f64, allowed: f64 },
+    Overspend {
+        /// ρ the measurement spends.
+        actual: f64,
+        /// ρ that was charged.
+        allowed: f64,
+    },
 }
 
 fn odp(e: opendp::error::Error) -> NoiseError {
@@ -53,8 +66,11 @@ fn odp(e: opendp::error::Error) -> NoiseError {
 /// Public, data-independent parameters of one noisy release.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NoisePlan {
+    /// Which sampler adds the noise.
     pub mechanism: Mechanism,
+    /// How much one person can move the released values.
     pub sensitivity: Sensitivity,
+    /// Privacy cost spent, in nano-ρ (zCDP ρ × 10⁹).
     pub nano_rho: u64,
     /// Gaussian σ, or the Laplace scale b (P(x) ∝ exp(-|x|/b)).
     pub scale: f64,
@@ -67,6 +83,7 @@ pub struct NoisePlan {
 /// What a partner should expect of each released value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Accuracy {
+    /// Standard deviation of one noise draw.
     pub std_dev: f64,
     /// Half-width of a 95% interval (OpenDP's accuracy bounds).
     pub ci95_half_width: f64,
@@ -267,20 +284,24 @@ impl NoisePlan {
         }
     }
 
+    /// Half-width of a 95% interval around each released value.
     pub fn ci95_half_width(&self) -> f64 {
         self.accuracy.ci95_half_width
     }
 
+    /// Standard deviation of one noise draw.
     pub fn std_dev(&self) -> f64 {
         self.accuracy.std_dev
     }
 
+    /// E|noise| of one draw.
     pub fn expected_abs_error(&self) -> f64 {
         self.accuracy.expected_abs_error
     }
 }
 
 impl Accuracy {
+    /// Error figures of `mechanism` at noise `scale`, from the distribution alone.
     pub fn of(mechanism: Mechanism, scale: f64) -> Accuracy {
         match mechanism {
             Mechanism::Laplace => {

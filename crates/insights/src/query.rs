@@ -34,36 +34,49 @@ pub enum Metric {
     DistinctSubjects,
     /// Sum of values clamped to `[lower, upper]` (fixed point, as the rows carry them).
     Sum {
+        /// Smallest value counted; lower values are clamped up to it. Required.
         lower: Option<i64>,
+        /// Largest value counted; higher values are clamped down to it. Required.
         upper: Option<i64>,
     },
     /// Mean of clamped values: noisy sum over noisy count.
     Mean {
+        /// Smallest value counted; lower values are clamped up to it. Required.
         lower: Option<i64>,
+        /// Largest value counted; higher values are clamped down to it. Required.
         upper: Option<i64>,
     },
     /// Count of values per bin: `bins` equal-width bins over `[lower, upper]`.
     Histogram {
+        /// Lower edge of the first bin; lower values fall in it. Required.
         lower: Option<i64>,
+        /// Upper edge of the last bin; higher values fall in it. Required.
         upper: Option<i64>,
+        /// Number of bins, 1 to 1000.
         bins: u32,
     },
     /// The `k` groups with the largest noisy counts (post-processing of noisy counts).
-    TopK { k: u32 },
+    TopK {
+        /// How many groups to release, at least 1.
+        k: u32,
+    },
 }
 
 /// A declared grouping dimension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Dimension {
+    /// The catalogue category of the event's item.
     ItemCategory,
     /// Day since the epoch (UTC).
     Day,
     /// Hour of day 0..24 (UTC).
     Hour,
+    /// The `region` property the business's systems sent with the event.
     Region,
     /// H3 location cell at resolution `res` (≤ [`MAX_H3_RES`]).
     H3Cell {
+        /// H3 resolution, 0 to [`MAX_H3_RES`].
         res: u8,
     },
 }
@@ -74,13 +87,19 @@ pub enum Dimension {
 pub enum Filter {
     /// Events at `from <= at < to`, milliseconds since the epoch.
     TimeRange {
+        /// Start, inclusive (ms since the Unix epoch).
         from: i64,
+        /// End, exclusive (ms since the Unix epoch).
         to: i64,
     },
+    /// Events whose item is in one of these categories.
     ItemCategory {
+        /// The categories accepted.
         any_of: Vec<String>,
     },
+    /// Events in one of these regions.
     Region {
+        /// The regions accepted.
         any_of: Vec<String>,
     },
 }
@@ -99,8 +118,10 @@ pub enum Mechanism {
 /// Per-person contribution bounds, applied before any noise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bounds {
+    /// Groups one person may contribute to (1 to 1000); extra ones are dropped at random.
     #[serde(default = "default_max_groups")]
     pub max_groups: u32,
+    /// Rows one person may contribute to one group (1 to 1000); extra ones are dropped at random.
     #[serde(default = "default_max_rows")]
     pub max_rows_per_group: u32,
 }
@@ -124,17 +145,23 @@ impl Default for Bounds {
 /// A partner's question.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Query {
+    /// What is measured in each group.
     pub metric: Metric,
+    /// Event types counted (`app_open`, `purchase`, ...); at least one.
     pub event_types: Vec<String>,
+    /// Row filters; all must hold.
     #[serde(default)]
     pub filters: Vec<Filter>,
+    /// Dimensions the result is grouped by, each at most once.
     #[serde(default)]
     pub group_by: Vec<Dimension>,
     /// Cost in nano-ρ (zCDP); `None` means [`DEFAULT_QUERY_NANO_RHO`].
     #[serde(default)]
     pub cost_nano_rho: Option<u64>,
+    /// Which sampler adds the noise.
     #[serde(default)]
     pub mechanism: Mechanism,
+    /// Per-person contribution bounds.
     #[serde(default)]
     pub bounds: Bounds,
     /// Groups with fewer (noisy) distinct people are dropped; `None` means the deployment's
@@ -147,33 +174,60 @@ pub struct Query {
 /// Why a query is refused; each names the offending field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
+    /// A value metric without `lower` and `upper`; names the metric.
     #[error("metric.lower and metric.upper are required for {0}")]
     MissingClampBounds(&'static str),
+    /// The clamp interval is empty.
     #[error("metric.lower ({lower}) must be <= metric.upper ({upper})")]
-    InvertedClampBounds { lower: i64, upper: i64 },
+    InvertedClampBounds {
+        /// The `lower` given.
+        lower: i64,
+        /// The `upper` given.
+        upper: i64,
+    },
+    /// Histogram bins outside 1 to 1000.
     #[error("metric.bins must be between 1 and 1000, got {0}")]
     BadBins(u32),
+    /// Top-k with `k` = 0.
     #[error("metric.k must be at least 1")]
     BadTopK,
+    /// An H3 resolution finer than [`MAX_H3_RES`].
     #[error("group_by h3_cell res must be <= {MAX_H3_RES}, got {0}")]
     H3ResTooFine(u8),
+    /// The same dimension appears twice in `group_by`.
     #[error("group_by lists {0:?} twice")]
     DuplicateDimension(Dimension),
+    /// `event_types` is empty.
     #[error("event_types must name at least one event type")]
     NoEventTypes,
+    /// A contribution bound outside 1 to 1000; names the bound.
     #[error("bounds.{0} must be between 1 and 1000")]
     BadBound(&'static str),
+    /// `cost_nano_rho` is 0.
     #[error("cost_nano_rho must be positive")]
     ZeroCost,
+    /// A time range that ends before it starts.
     #[error("filters time_range from ({from}) must be before to ({to})")]
-    BadTimeRange { from: i64, to: i64 },
+    BadTimeRange {
+        /// The start given (ms since the Unix epoch).
+        from: i64,
+        /// The end given (ms since the Unix epoch).
+        to: i64,
+    },
+    /// Declared keys multiply to more groups than [`MAX_DECLARED_GROUPS`].
     #[error("group_by declares {0} groups, more than {MAX_DECLARED_GROUPS}")]
     TooManyGroups(usize),
     #[error(
         "min_subjects {asked} is below this deployment's floor of {floor} people: \
          ask for {floor} or more, or leave it out"
     )]
-    BelowFloor { asked: u64, floor: u64 },
+    /// The query asks to release groups smaller than the deployment allows.
+    BelowFloor {
+        /// The `min_subjects` asked for.
+        asked: u64,
+        /// The deployment's smallest releasable group.
+        floor: u64,
+    },
 }
 
 impl Query {
@@ -205,10 +259,12 @@ impl Query {
         }
     }
 
+    /// The query's cost in nano-ρ, the default if it states none.
     pub fn cost_nano_rho(&self) -> u64 {
         self.cost_nano_rho.unwrap_or(DEFAULT_QUERY_NANO_RHO)
     }
 
+    /// The query's cost as ρ.
     pub fn rho(&self) -> f64 {
         self.cost_nano_rho() as f64 / NANO as f64
     }
@@ -243,6 +299,7 @@ impl Query {
         }
     }
 
+    /// Checks every field; the error names the first one wrong.
     pub fn validate(&self) -> Result<(), QueryError> {
         let name = match &self.metric {
             Metric::Sum { .. } => Some("sum"),

@@ -17,16 +17,20 @@ use crate::query::{Bounds, Dimension};
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum KeyValue {
+    /// The catalogue category of the event's item.
     ItemCategory(String),
     /// Day since the epoch (UTC).
     Day(i64),
+    /// Hour of day 0..24 (UTC).
     Hour(u8),
+    /// The `region` property the business's systems sent with the event.
     Region(String),
     /// H3 cell index (see [`crate::geo`]).
     H3Cell(u64),
 }
 
 impl KeyValue {
+    /// Whether this value belongs to dimension `d`.
     pub fn dimension_matches(&self, d: &Dimension) -> bool {
         matches!(
             (self, d),
@@ -48,6 +52,7 @@ pub struct GroupKey(pub Vec<KeyValue>);
 pub struct InsightRow {
     /// The privacy unit.
     pub subject: Pseudonym,
+    /// The group the event falls in.
     pub key: GroupKey,
     /// Fixed-point value for sum/mean/histogram (e.g. cents); ignored by counts.
     pub value: i64,
@@ -57,7 +62,9 @@ pub struct InsightRow {
 /// so their presence in the output says nothing about anyone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclaredKeys {
+    /// Every category the business sells, if public.
     pub item_categories: Option<Vec<String>>,
+    /// Every region the business serves, if public.
     pub regions: Option<Vec<String>>,
     /// Days since the epoch; typically every day of the query's time range.
     pub days: Option<Vec<i64>>,
@@ -158,6 +165,7 @@ pub struct RowSet {
 }
 
 impl RowSet {
+    /// An empty set of rows.
     pub fn new() -> Self {
         Self::default()
     }
@@ -180,6 +188,7 @@ impl RowSet {
         self.numbered = n;
     }
 
+    /// Dense id of a person, numbering new ones as they come.
     pub fn subject_id(&mut self, s: &Pseudonym) -> u32 {
         debug_assert_eq!(self.numbered, 0, "subjects are numbered by the caller");
         if let Some((p, id)) = self.last_subject {
@@ -193,6 +202,7 @@ impl RowSet {
         id
     }
 
+    /// Dense id of a group key, numbering new ones as they come.
     pub fn key_id(&mut self, k: &GroupKey) -> u32 {
         if let Some(id) = self.keys.get(k) {
             return *id;
@@ -208,32 +218,39 @@ impl RowSet {
         self.rows.push((subject, key, value));
     }
 
+    /// Adds one row, interning its person and key.
     pub fn push(&mut self, row: &InsightRow) {
         let s = self.subject_id(&row.subject);
         let k = self.key_id(&row.key);
         self.push_ids(s, k, row.value);
     }
 
+    /// Rows held.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether no row is held.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
+    /// Distinct people among the rows.
     pub fn num_subjects(&self) -> usize {
         self.subjects.len().max(self.numbered)
     }
 
+    /// The group key with this id; panics on an id never given.
     pub fn key(&self, id: u32) -> &GroupKey {
         &self.key_list[id as usize]
     }
 
+    /// The id of a group key, if any row has it.
     pub fn lookup_key(&self, k: &GroupKey) -> Option<u32> {
         self.keys.get(k).copied()
     }
 
+    /// Distinct group keys among the rows.
     pub fn num_keys(&self) -> usize {
         self.key_list.len()
     }
@@ -242,8 +259,11 @@ impl RowSet {
 /// Exact integer aggregates per key id after bounding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Aggregates {
+    /// Bounded rows per key.
     pub count: Vec<i64>,
+    /// Distinct people per key.
     pub distinct: Vec<i64>,
+    /// Sum of clamped values per key.
     pub sum: Vec<i64>,
     /// Per key, per bin counts (empty unless binning was asked).
     pub bins: Vec<Vec<i64>>,
@@ -252,7 +272,9 @@ pub struct Aggregates {
 /// What to accumulate during bounding.
 #[derive(Debug, Clone, Copy)]
 pub struct Accumulate {
+    /// Clamp interval for values, if the metric sums them.
     pub clamp: Option<(i64, i64)>,
+    /// Number of histogram bins, if the metric bins values.
     pub bins: Option<u32>,
 }
 

@@ -17,13 +17,16 @@ use rand::{Rng, SeedableRng};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+/// What the ledger benchmark runs.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// Entries appended to the log.
     pub leaves: u64,
     /// Sign a tree head after this many appends (0: never).
     pub sign_every: u64,
     /// Proofs timed per kind.
     pub proof_samples: usize,
+    /// Seeds the random leaves and samples, so runs repeat.
     pub seed: u64,
 }
 
@@ -41,8 +44,11 @@ impl Default for BenchConfig {
 /// Latency percentiles of one operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Latency {
+    /// Median.
     pub p50: Duration,
+    /// 99th percentile.
     pub p99: Duration,
+    /// Slowest sample.
     pub max: Duration,
 }
 
@@ -77,12 +83,18 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Measured throughput, latencies and memory of one run.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    /// Entries appended.
     pub leaves: u64,
+    /// Appends between two signed tree heads (0: never signed).
     pub sign_every: u64,
+    /// Wall-clock time of all appends and signatures.
     pub append_time: Duration,
+    /// Appends per second, signatures included.
     pub appends_per_sec: f64,
+    /// Tree heads signed during the appends.
     pub signatures: u64,
     /// Rebuilding the tree from stored leaf hashes (server start).
     pub rebuild_time: Duration,
@@ -94,6 +106,7 @@ pub struct BenchReport {
     pub consistency: Latency,
     /// Verifying an inclusion proof (what `fineline verify` does).
     pub verify_inclusion: Latency,
+    /// Heap memory of the tree's hash levels, in bytes.
     pub memory_bytes: usize,
 }
 
@@ -151,6 +164,7 @@ fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (out, start.elapsed())
 }
 
+/// Builds a log of `config.leaves` random leaves and measures it.
 pub fn run(config: &BenchConfig) -> BenchReport {
     let n = config.leaves.max(2);
     let signer = LogSigner::from_secret_bytes(&[0x42; 32]);

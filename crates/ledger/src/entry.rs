@@ -28,16 +28,19 @@ use zeroize::Zeroize;
 pub struct Salt([u8; 32]);
 
 impl Salt {
+    /// A fresh salt from the OS, made when a person first appears.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         Salt(bytes)
     }
 
+    /// Rebuilds a salt read back from the key store or a receipt.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Salt(bytes)
     }
 
+    /// The 32 secret bytes; whoever holds them can link the person's entries.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -77,6 +80,7 @@ impl<'de> serde::Deserialize<'de> for Salt {
 pub struct Commitment(pub Hash);
 
 impl Commitment {
+    /// Commits to the person's pseudonym under their salt.
     pub fn new(salt: &Salt, subject: &Pseudonym) -> Self {
         let mac = Self::mac(salt, subject);
         Commitment(Hash(mac.finalize().into_bytes().into()))
@@ -111,11 +115,14 @@ impl fmt::Debug for Commitment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentState {
+    /// The person allowed the purpose.
     Granted,
+    /// The person took the purpose back.
     Withdrawn,
 }
 
 impl ConsentState {
+    /// The snake_case word used in receipts and summaries.
     pub fn as_str(self) -> &'static str {
         match self {
             ConsentState::Granted => "granted",
@@ -139,6 +146,7 @@ pub enum Access {
 }
 
 impl Access {
+    /// The snake_case word used in receipts and summaries.
     pub fn as_str(self) -> &'static str {
         match self {
             Access::Export => "export",
@@ -153,10 +161,15 @@ impl Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Actor {
+    /// The person, with their own subject token.
     Subject,
+    /// fineline itself, not on any caller's request.
     System,
+    /// The business, through an admin token.
     Admin,
+    /// The business's systems, through an ingest token.
     Ingest,
+    /// A partner, through an analyst token.
     Analyst,
 }
 
@@ -171,6 +184,7 @@ impl From<Role> for Actor {
 }
 
 impl Actor {
+    /// The snake_case word used in receipts and summaries.
     pub fn as_str(self) -> &'static str {
         match self {
             Actor::Subject => "subject",
@@ -188,62 +202,90 @@ impl Actor {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LedgerEntry {
+    /// A person allowed or took back a purpose.
     ConsentChange {
+        /// Names the person under their salt.
         commitment: Commitment,
+        /// The purpose the choice is about.
         purpose: Purpose,
+        /// What the person chose.
         state: ConsentState,
+        /// The policy version the person was shown.
         policy_version: u32,
         /// Where the change came from, e.g. "privacy_center", "gpc", "tcf".
         source: String,
         /// The consent record's id in the store.
         record_id: String,
+        /// When the person chose (ms since the Unix epoch).
         at: Timestamp,
     },
+    /// The business published a new policy version.
     PolicyPublished {
+        /// The version published.
         version: u32,
         /// SHA-256 of the published policy document.
         digest: Hash,
+        /// When it was published (ms since the Unix epoch).
         at: Timestamp,
     },
+    /// A person's data was erased and their key shredded.
     Erasure {
+        /// Names the person under their salt.
         commitment: Commitment,
+        /// When the erasure finished (ms since the Unix epoch).
         at: Timestamp,
     },
+    /// Someone read a person's data.
     DataAccess {
+        /// Names the person whose data was read, under their salt.
         commitment: Commitment,
+        /// What kind of read it was.
         what: Access,
+        /// Who read it.
         actor: Actor,
+        /// When it was read (ms since the Unix epoch).
         at: Timestamp,
     },
+    /// A differentially private result left for a partner.
     Release {
         /// The partner's analyst account (a business, not a person).
         analyst: String,
+        /// SHA-256 of the canonical query, so the release can be matched to it.
         query_digest: Hash,
         /// Privacy cost charged, in nano-rho (zCDP ρ × 10⁹).
         cost_nano_rho: u64,
         /// The budget period charged, e.g. "2026-12".
         period: String,
+        /// When it was released (ms since the Unix epoch).
         at: Timestamp,
     },
+    /// One day's ingestion counts, without naming anyone.
     DailySummary {
         /// Days since the Unix epoch (UTC).
         day: i64,
         /// Events refused for lack of consent, per purpose.
         rejected_by_purpose: BTreeMap<Purpose, u64>,
+        /// Events stored that day.
         accepted: u64,
+        /// When the summary was written (ms since the Unix epoch).
         at: Timestamp,
     },
+    /// A phone was opted out of in-store detection at a kiosk.
     DeviceOptOut {
         /// Commitment to the device's pseudonym (never its MAC).
         commitment: Commitment,
+        /// When it was opted out (ms since the Unix epoch).
         at: Timestamp,
     },
 }
 
+/// Why bytes could not be read back as a ledger entry.
 #[derive(Debug, thiserror::Error)]
 pub enum EntryError {
+    /// The bytes are not a known entry in JSON.
     #[error("not a ledger entry: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// The entry parses but re-encodes differently, so its hash would not match.
     #[error("ledger entry bytes are not in canonical form")]
     NotCanonical,
 }
@@ -269,6 +311,7 @@ impl LedgerEntry {
         leaf_hash(&self.canonical_bytes())
     }
 
+    /// When the recorded event happened (ms since the Unix epoch).
     pub fn at(&self) -> Timestamp {
         match self {
             LedgerEntry::ConsentChange { at, .. }

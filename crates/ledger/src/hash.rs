@@ -12,10 +12,12 @@ use std::str::FromStr;
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
+    /// 64 lower-case hex digits.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
 
+    /// The 32 raw bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -56,6 +58,7 @@ impl fmt::Debug for Hash {
     }
 }
 
+/// Refusal of text that is not 64 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a hash (expected 64 hex digits)")]
 pub struct InvalidHash;

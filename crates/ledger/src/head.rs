@@ -10,8 +10,11 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TreeHead {
+    /// Leaves in the tree at that moment.
     pub size: u64,
+    /// RFC 9162 root over those leaves.
     pub root_hash: Hash,
+    /// When it was signed (ms since the Unix epoch).
     pub timestamp_ms: i64,
 }
 
@@ -38,16 +41,27 @@ impl TreeHead {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedTreeHead {
+    /// The size and root that were signed.
     pub tree_head: TreeHead,
+    /// SHA-256 of the public key that signed it.
     pub key_id: Hash,
+    /// Ed25519 signature over [`TreeHead::canonical_bytes`] (base64 in JSON).
     #[serde(with = "signature_base64")]
     pub signature: Signature,
 }
 
+/// Why a signed tree head does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TreeHeadError {
+    /// The head names a signing key other than the one given.
     #[error("tree head names signing key {named}, not the key given ({given})")]
-    KeyIdMismatch { named: Hash, given: Hash },
+    KeyIdMismatch {
+        /// Key id the head names.
+        named: Hash,
+        /// Key id of the key given to verify with.
+        given: Hash,
+    },
+    /// The signature is not over this tree head by this key.
     #[error("signature does not match the tree head")]
     BadSignature,
 }
@@ -85,6 +99,7 @@ impl std::fmt::Debug for LogSigner {
 }
 
 impl LogSigner {
+    /// Wraps the Ed25519 key that signs tree heads.
     pub fn new(key: SigningKey) -> Self {
         let key_id = key_id(&key.verifying_key());
         Self { key, key_id }
@@ -95,6 +110,7 @@ impl LogSigner {
         Self::new(SigningKey::generate(&mut rand::rngs::OsRng))
     }
 
+    /// Rebuilds the signer from the 32-byte secret the vault keeps.
     pub fn from_secret_bytes(secret: &[u8; 32]) -> Self {
         Self::new(SigningKey::from_bytes(secret))
     }
@@ -104,14 +120,17 @@ impl LogSigner {
         zeroize::Zeroizing::new(self.key.to_bytes())
     }
 
+    /// The public half, for auditors and receipts.
     pub fn verifying_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }
 
+    /// SHA-256 of the public key, named in every signed head.
     pub fn key_id(&self) -> Hash {
         self.key_id
     }
 
+    /// Signs a tree head under the log's key.
     pub fn sign(&self, tree_head: TreeHead) -> SignedTreeHead {
         SignedTreeHead {
             tree_head,
@@ -126,6 +145,7 @@ pub fn public_key_to_text(key: &VerifyingKey) -> String {
     hex::encode(key.as_bytes())
 }
 
+/// Refusal of text that is neither 64 hex digits nor 44 base64 characters of an Ed25519 key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not an Ed25519 public key (expected 64 hex digits or 44 base64 characters)")]
 pub struct InvalidPublicKey;
@@ -143,12 +163,16 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, InvalidPublicKey> {
     VerifyingKey::from_bytes(&bytes).map_err(|_| InvalidPublicKey)
 }
 
+/// Why two tree heads do not show an append-only log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConsistencyError {
+    /// The older head's signature does not verify.
     #[error("older tree head: {0}")]
     OldHead(TreeHeadError),
+    /// The newer head's signature does not verify.
     #[error("newer tree head: {0}")]
     NewHead(TreeHeadError),
+    /// The proof does not show the newer tree extends the older.
     #[error("the log is not append-only between these tree heads: {0}")]
     BadProof(ProofError),
 }
@@ -173,10 +197,12 @@ pub mod key_hex {
     use ed25519_dalek::VerifyingKey;
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes the key as 64 hex digits.
     pub fn serialize<S: Serializer>(key: &VerifyingKey, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::public_key_to_text(key))
     }
 
+    /// Reads a key written as hex or base64.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VerifyingKey, D::Error> {
         let text = String::deserialize(d)?;
         super::parse_public_key(&text).map_err(serde::de::Error::custom)

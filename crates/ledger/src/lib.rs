@@ -22,6 +22,7 @@
 //!
 //! Persistence is the store's job: it keeps entry bytes, and at start the
 //! server rebuilds the tree with [`MerkleTree::from_leaf_hashes`].
+#![deny(missing_docs)]
 
 pub mod bench;
 mod entry;

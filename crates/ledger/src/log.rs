@@ -8,12 +8,19 @@ use crate::tree::{MerkleTree, TreeError};
 use ed25519_dalek::VerifyingKey;
 use fineline_core::Timestamp;
 
+/// Why a receipt could not be issued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiptIssueError {
+    /// The index or size is outside the tree.
     #[error(transparent)]
     Tree(#[from] TreeError),
+    /// The entry given is not the one stored at that index.
     #[error("the entry given is not the one at leaf {index}")]
-    EntryNotAtIndex { index: u64 },
+    EntryNotAtIndex {
+        /// The leaf index given (0-based).
+        index: u64,
+    },
+    /// The tree head was signed by another key or for another tree.
     #[error("the tree head was not signed by this log for this tree")]
     ForeignTreeHead,
 }
@@ -30,6 +37,7 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// An empty log signed by `signer`.
     pub fn new(signer: LogSigner) -> Self {
         Self::from_tree(signer, MerkleTree::new())
     }
@@ -39,6 +47,7 @@ impl Ledger {
         Self::from_tree(signer, MerkleTree::from_leaf_hashes(leaves))
     }
 
+    /// A log over an already built tree, signed by `signer`.
     pub fn from_tree(signer: LogSigner, tree: MerkleTree) -> Self {
         Self {
             tree,
@@ -53,6 +62,7 @@ impl Ledger {
         self.tree.append(entry.leaf_hash())
     }
 
+    /// Appends a leaf hash already computed (e.g. replayed from the store); returns its index.
     pub fn append_leaf_hash(&mut self, leaf_hash: Hash) -> u64 {
         self.tree.append(leaf_hash)
     }
@@ -102,22 +112,27 @@ impl Ledger {
         })
     }
 
+    /// The Merkle tree of every leaf so far.
     pub fn tree(&self) -> &MerkleTree {
         &self.tree
     }
 
+    /// The key that signs this log's tree heads.
     pub fn signer(&self) -> &LogSigner {
         &self.signer
     }
 
+    /// The public key auditors and receipt holders verify against.
     pub fn public_key(&self) -> VerifyingKey {
         self.signer.verifying_key()
     }
 
+    /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, TreeError> {
         self.tree.inclusion_proof(index, size)
     }
 
+    /// RFC 9162 consistency proof from size `from` to size `to`.
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, TreeError> {
         self.tree.consistency_proof(from, to)
     }

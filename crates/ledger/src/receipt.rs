@@ -27,32 +27,50 @@ use ed25519_dalek::VerifyingKey;
 use fineline_core::{Pseudonym, Timestamp};
 use std::fmt;
 
+/// Proof, kept by a person, that an entry about them is in the log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
+    /// The entry the receipt proves.
     pub entry: LedgerEntry,
+    /// Its position in the log (0-based).
     pub leaf_index: u64,
     /// The leaf the proof is for; kept so a mismatch can be told apart
     /// as "entry altered" rather than "bad proof".
     pub leaf_hash: Hash,
+    /// The signed tree head the proof leads to.
     pub tree_head: SignedTreeHead,
+    /// Sibling hashes from the leaf upwards (RFC 9162 order).
     pub inclusion_proof: Vec<Hash>,
+    /// The person's salt, so the holder can show the commitment names them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_salt: Option<Salt>,
+    /// The log's Ed25519 public key (hex); check it against one you trust.
     #[serde(with = "key_hex")]
     pub log_key: VerifyingKey,
 }
 
+/// Why a receipt does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiptError {
+    /// The receipt was signed by a key other than the one trusted.
     #[error("untrusted key: receipt is signed by key {found}, not the trusted key {trusted}")]
-    UntrustedKey { found: Hash, trusted: Hash },
+    UntrustedKey {
+        /// Key id (SHA-256 of the public key) in the receipt.
+        found: Hash,
+        /// Key id of the key the caller trusts.
+        trusted: Hash,
+    },
+    /// The tree head's signature is wrong or names another key.
     #[error("bad signature: {0}")]
     BadSignature(TreeHeadError),
+    /// The inclusion proof does not lead to the signed root.
     #[error("bad proof: {0}")]
     BadProof(ProofError),
+    /// The entry does not hash to the receipt's leaf; says which part is off.
     #[error("entry altered: {0}")]
     EntryAltered(&'static str),
+    /// A subject check was asked for, but the receipt carries no salt.
     #[error("cannot check whose entry this is: the receipt holds no salt")]
     MissingSalt,
 }
@@ -60,10 +78,15 @@ pub enum ReceiptError {
 /// What a valid receipt shows. Displays as one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptSummary {
+    /// The entry in one line, from [`LedgerEntry::describe`].
     pub description: String,
+    /// Its position in the log (0-based).
     pub leaf_index: u64,
+    /// Leaves in the signed tree head.
     pub tree_size: u64,
+    /// SHA-256 of the log's public key that signed the head.
     pub key_id: Hash,
+    /// When the head was signed (ms since the Unix epoch).
     pub signed_at: Timestamp,
     /// Whether the signing key was checked against one the caller trusts.
     pub key_trusted: bool,

@@ -10,14 +10,33 @@
 
 use crate::hash::{empty_root, node_hash, Hash};
 
+/// Why the tree cannot answer for the size or index asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TreeError {
+    /// A tree size larger than the log has grown to.
     #[error("tree size {size} is beyond the log's {log_size} entries")]
-    SizeBeyondLog { size: u64, log_size: u64 },
+    SizeBeyondLog {
+        /// The size asked for.
+        size: u64,
+        /// Leaves in the log now.
+        log_size: u64,
+    },
+    /// A leaf index outside the tree of the size asked.
     #[error("leaf index {index} is not inside a tree of size {size}")]
-    IndexOutOfRange { index: u64, size: u64 },
+    IndexOutOfRange {
+        /// The leaf index asked for (0-based).
+        index: u64,
+        /// The tree size asked for.
+        size: u64,
+    },
+    /// A consistency proof asked from a larger size to a smaller one.
     #[error("consistency proof asked from size {from} to the smaller size {to}")]
-    SizesOutOfOrder { from: u64, to: u64 },
+    SizesOutOfOrder {
+        /// The size the proof would start from.
+        from: u64,
+        /// The size the proof would end at.
+        to: u64,
+    },
 }
 
 /// An append-only RFC 9162 Merkle tree over leaf hashes.
@@ -40,6 +59,7 @@ fn split(n: u64) -> u64 {
 }
 
 impl MerkleTree {
+    /// An empty tree.
     pub fn new() -> Self {
         Self {
             levels: vec![Vec::new()],
@@ -82,6 +102,7 @@ impl MerkleTree {
         self.levels[0].len() as u64
     }
 
+    /// Whether no leaf was appended yet.
     pub fn is_empty(&self) -> bool {
         self.levels[0].is_empty()
     }

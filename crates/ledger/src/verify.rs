@@ -5,16 +5,32 @@
 
 use crate::hash::{empty_root, node_hash, Hash};
 
+/// Why an RFC 9162 proof does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
+    /// The leaf is not inside the tree the proof is for.
     #[error("leaf index {index} is not inside a tree of size {size}")]
-    IndexOutOfRange { index: u64, size: u64 },
+    IndexOutOfRange {
+        /// The leaf index given (0-based).
+        index: u64,
+        /// Leaves in the tree given.
+        size: u64,
+    },
+    /// The "older" tree is larger than the newer one.
     #[error("the older tree size {first} is larger than the newer {second}")]
-    SizesOutOfOrder { first: u64, second: u64 },
+    SizesOutOfOrder {
+        /// Size of the tree said to be older.
+        first: u64,
+        /// Size of the tree said to be newer.
+        second: u64,
+    },
+    /// The proof has too many or too few hashes for the sizes.
     #[error("the proof has the wrong number of hashes for these sizes")]
     WrongLength,
+    /// The proof leads to another root: the leaf is not in that tree.
     #[error("the proof leads to a different root hash")]
     RootMismatch,
+    /// The consistency proof does not rebuild the older root: the log was rewritten.
     #[error("the proof does not lead back to the older tree's root hash")]
     FirstRootMismatch,
 }

@@ -137,11 +137,15 @@ pub fn read_split(dir: &Path) -> Result<Split, RecsError> {
 /// A peer's run as it reported it, plus its lists scored by our evaluator.
 #[derive(Debug, Clone)]
 pub struct PeerRun {
+    /// The peer library and model, as named in `peers.tsv`.
     pub name: String,
+    /// Training time the peer reported (wall clock).
     pub train: Duration,
     /// `implicit`'s own precision (capped) and NDCG at 10.
     pub their_precision_capped: f64,
+    /// `implicit`'s own NDCG at 10, to check our evaluator agrees.
     pub their_ndcg: f64,
+    /// The peer's lists scored by our evaluator, comparable with ours.
     pub ours: Metrics,
 }
 
@@ -182,11 +186,15 @@ pub fn read_peers(dir: &Path, evaluator: &Evaluator) -> Result<Vec<PeerRun>, Rec
 /// One of our models trained and evaluated on the split.
 #[derive(Debug, Clone)]
 pub struct OurRun {
+    /// Which of our models ran (neighbours, EASE, ...).
     pub name: String,
+    /// Wall-clock training time on this machine.
     pub train: Duration,
+    /// Its lists scored by the same evaluator as the peers'.
     pub metrics: Metrics,
     /// Median and 99th percentile of one `recommend` call (in-process, no HTTP).
     pub serve_p50: Duration,
+    /// 99th percentile of one `recommend` call.
     pub serve_p99: Duration,
 }
 

@@ -7,17 +7,21 @@ use fineline_core::{ItemId, Pseudonym, Timestamp};
 /// One thing a subject did with an item: the engine's only input about people.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interaction {
+    /// Whose signal it is, by pseudonym.
     pub subject: Pseudonym,
+    /// The catalogue item the person acted on.
     pub item: ItemId,
     /// Strength of the signal (a view 1, a purchase 3, ...). Only `weight > 0`
     /// counts as a positive for the models; the weight itself shapes interests.
     pub weight: f32,
+    /// When it happened, so the newest history counts first.
     pub at: Timestamp,
     /// Purchased items are not re-recommended unless the catalogue marks them repeatable.
     pub purchase: bool,
 }
 
 impl Interaction {
+    /// A non-purchase interaction; chain [`Interaction::purchased`] for purchases.
     pub fn new(subject: Pseudonym, item: ItemId, weight: f32, at: Timestamp) -> Self {
         Self {
             subject,
@@ -28,6 +32,7 @@ impl Interaction {
         }
     }
 
+    /// Marks it a purchase, so the item is not recommended again.
     pub fn purchased(mut self) -> Self {
         self.purchase = true;
         self
@@ -45,6 +50,7 @@ impl Interaction {
 /// seeded per map, keeps some resistance to chosen ids at a fraction of it.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Dense `u32` positions of catalogue items, the models' row and column numbers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemIndex {
     ids: Vec<ItemId>,
@@ -68,18 +74,22 @@ impl ItemIndex {
         Self { ids, by_id }
     }
 
+    /// The item's position, or `None` if it is not indexed.
     pub fn get(&self, id: &ItemId) -> Option<u32> {
         self.by_id.get(id).copied()
     }
 
+    /// The item at a position; panics on a position the index never gave.
     pub fn id(&self, index: u32) -> &ItemId {
         &self.ids[index as usize]
     }
 
+    /// How many distinct items are indexed.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// Whether no item is indexed yet.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -101,22 +111,27 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
+    /// An empty catalogue: every item non-repeatable and uncategorised.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Records (or replaces) what the business says about an item.
     pub fn insert(&mut self, item: ItemId, facts: ItemFacts) {
         self.facts.insert(item, facts);
     }
 
+    /// What the business said about the item, if anything.
     pub fn facts(&self, item: &ItemId) -> Option<&ItemFacts> {
         self.facts.get(item)
     }
 
+    /// Whether the item may be recommended again after a purchase.
     pub fn is_repeatable(&self, item: &ItemId) -> bool {
         self.facts.get(item).is_some_and(|f| f.repeatable)
     }
 
+    /// The item's interest categories; empty if it has none.
     pub fn categories(&self, item: &ItemId) -> &[String] {
         self.facts
             .get(item)
@@ -124,6 +139,7 @@ impl Catalogue {
             .unwrap_or(&[])
     }
 
+    /// Every item the business described, in no particular order.
     pub fn item_ids(&self) -> impl Iterator<Item = &ItemId> {
         self.facts.keys()
     }
@@ -171,7 +187,10 @@ pub fn baskets(index: &ItemIndex, interactions: &[Interaction]) -> Baskets {
 /// How far training has got, for a progress bar. `done <= total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// Which step is running (e.g. counting pairs, fitting EASE).
     pub stage: &'static str,
+    /// Units of the step finished so far.
     pub done: u64,
+    /// Units the step has in all.
     pub total: u64,
 }

@@ -21,6 +21,7 @@ use crate::knn::ItemKnn;
 use crate::score::{Scores, PENDING};
 use crate::RecsError;
 
+/// How EASE is fitted: regularisation and how many items it covers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EaseConfig {
     /// L2 regularisation λ added to the Gram diagonal.
@@ -38,6 +39,7 @@ impl Default for EaseConfig {
     }
 }
 
+/// A fitted EASE model: the item-item weight matrix `B` over the most held items.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ease {
     /// Catalogue index of each model row/column, ascending.
@@ -180,6 +182,7 @@ impl Ease {
         self.items.len()
     }
 
+    /// Whether no item made it into the model.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

@@ -22,7 +22,9 @@ use crate::data::Interaction;
 /// Interactions divided into what models learn from and what they must find.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
+    /// Interactions the models learn from.
     pub train: Vec<Interaction>,
+    /// Held-out interactions the models must find.
     pub test: Vec<Interaction>,
 }
 
@@ -47,12 +49,16 @@ pub fn split(interactions: &[Interaction], test_share: f64, seed: u64) -> Split 
     Split { train, test }
 }
 
+/// Ranking quality at `k`, averaged over evaluated subjects.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Metrics {
     /// Subjects evaluated (those with held-out items).
     pub users: usize,
+    /// Hits in the top `k` divided by `k` (precision@k).
     pub precision: f64,
+    /// Hits divided by `min(k, held-out items)` in total, as `implicit` reports it.
     pub precision_capped: f64,
+    /// Normalised discounted cumulative gain at `k` (binary relevance).
     pub ndcg: f64,
 }
 
@@ -65,6 +71,7 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
+    /// Indexes the held-out positives and each subject's training history; ranks are cut at `k`.
     pub fn new(split: &Split, k: usize) -> Self {
         let mut held_out: BTreeMap<Pseudonym, HashSet<ItemId>> = BTreeMap::new();
         for it in split.test.iter().filter(|i| i.weight > 0.0) {

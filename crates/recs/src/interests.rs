@@ -8,7 +8,9 @@ use crate::data::{Catalogue, Interaction};
 /// positive interaction weight (shares of all interests sum to 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interest {
+    /// The catalogue category ("running", "coffee").
     pub category: String,
+    /// Its share of the person's positive weight, in `0..=1`.
     pub weight: f32,
 }
 

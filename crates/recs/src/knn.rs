@@ -30,13 +30,23 @@ pub enum Weighting {
     /// BM25 over the co-occurrence row of `i` seen as a document: saturates
     /// large counts (`k1`), normalises by row mass (`b`) and discounts
     /// ubiquitous neighbours by `idf(j) = ln(1 + (N - n_j + 0.5) / (n_j + 0.5))`.
-    Bm25 { k1: f64, b: f64 },
+    Bm25 {
+        /// Count saturation: larger lets big co-occurrence counts weigh more (e.g. 1.2).
+        k1: f64,
+        /// Row-mass normalisation, from 0 (none) to 1 (full).
+        b: f64,
+    },
     /// RP3beta (Paudel et al. 2016): a walk item → person → item in which
     /// each step is discounted by the degree it leaves from,
     /// `n_i^-α · Σ_{u holds i and j} |u|^-α · n_j^-β`. The sums over people
     /// are kept in fixed point ([`WALK_ONE`]), so forgetting a person
     /// subtracts exactly what training added.
-    Rp3 { alpha: f64, beta: f64 },
+    Rp3 {
+        /// Discount exponent α for the degree of the item and person a step leaves from.
+        alpha: f64,
+        /// Popularity discount exponent β for the item reached.
+        beta: f64,
+    },
 }
 
 /// Fixed-point one of the RP3beta person weights `|u|^-α ≤ 1`.
@@ -66,10 +76,12 @@ impl Weighting {
     }
 }
 
+/// How the neighbourhood model is built and what it may publish.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KnnConfig {
     /// Neighbours kept per item (K).
     pub neighbours: usize,
+    /// How co-occurrence counts become similarities.
     pub weighting: Weighting,
     /// Distinct people who must hold a pair before it may appear in a
     /// public list (similar items, non-personal answers). 1 publishes
@@ -435,18 +447,22 @@ impl ItemKnn {
         self.co.iter().map(|r| r.as_slice())
     }
 
+    /// Each subject's positive items, as the model holds them.
     pub fn baskets(&self) -> &Baskets {
         &self.baskets
     }
 
+    /// Whether the subject's events are in the model.
     pub fn knows(&self, subject: &Pseudonym) -> bool {
         self.baskets.contains_key(subject)
     }
 
+    /// The settings the model was trained with.
     pub fn config(&self) -> KnnConfig {
         self.config
     }
 
+    /// How many items the model spans (its index length).
     pub fn n_items(&self) -> usize {
         self.degree.len()
     }

@@ -23,6 +23,7 @@
 //! or an item fewer than `min_support` people hold; after `forget` + `retrain_ease`
 //! every answer for every other person equals a model trained without the
 //! forgotten subject.
+#![deny(missing_docs)]
 
 pub mod bench;
 mod data;
@@ -42,12 +43,16 @@ pub use public::{PublicItem, PublicModel, SCORE_SCALE};
 pub use recommender::{Algorithm, Reason, Recommendation, Recommender, RecsConfig, Request, Tier};
 pub use score::Scores;
 
+/// Why training or the benchmark failed; never names a person.
 #[derive(Debug, thiserror::Error)]
 pub enum RecsError {
+    /// A linear solve failed (e.g. a singular EASE Gram matrix).
     #[error("numerical failure: {0}")]
     Numerical(&'static str),
+    /// A benchmark file has a malformed line or number.
     #[error("benchmark data: {0}")]
     Data(String),
+    /// A benchmark file could not be read.
     #[error("benchmark file: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -15,12 +15,16 @@ use crate::RecsError;
 /// Which personal model answers when both are trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
+    /// Item-item neighbours ([`crate::ItemKnn`]).
     Neighbours,
+    /// Steck's closed-form linear model ([`crate::Ease`]).
     Ease,
 }
 
+/// Which models to train and how to mix their answers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RecsConfig {
+    /// Settings of the neighbourhood model, always trained.
     pub knn: KnnConfig,
     /// `None` trains only the neighbourhood model.
     pub ease: Option<EaseConfig>,
@@ -62,6 +66,7 @@ pub enum Reason {
     BecauseYouViewed(ItemId),
     /// The context item (the page the person is on).
     SimilarTo(ItemId),
+    /// Nothing personal: among the most held items.
     PopularRightNow,
 }
 
@@ -75,10 +80,14 @@ impl fmt::Display for Reason {
     }
 }
 
+/// One recommended item, with why it was chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recommendation {
+    /// The catalogue item recommended.
     pub item: ItemId,
+    /// Ranking score (higher first); comparable only within one answer.
     pub score: f32,
+    /// Why it is recommended, shown to the person.
     pub reason: Reason,
 }
 
@@ -87,8 +96,11 @@ pub struct Recommendation {
 pub struct Request<'a> {
     /// The person's events, newest included (fold-in). Ignored for `NonPersonal`.
     pub history: &'a [Interaction],
+    /// How many items to return at most.
     pub n: usize,
+    /// The item on the page the person is on, if any.
     pub context: Option<&'a ItemId>,
+    /// What the person's consent allows this answer to read.
     pub tier: Tier,
     /// Interest categories the person removed: items in them neither
     /// contribute from the history nor get recommended.
@@ -98,6 +110,7 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
+    /// A personalized request for `n` items from this history.
     pub fn personalized(history: &'a [Interaction], n: usize) -> Self {
         Self {
             history,
@@ -109,6 +122,7 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// A request that reads no history: popularity and context only.
     pub fn non_personal(n: usize) -> Self {
         Self {
             tier: Tier::NonPersonal,
@@ -116,11 +130,13 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// Adds the item on the page as context.
     pub fn with_context(mut self, item: &'a ItemId) -> Self {
         self.context = Some(item);
         self
     }
 
+    /// Leaves out the interest categories the person removed.
     pub fn without_interests(mut self, removed: &'a [String]) -> Self {
         self.removed_interests = removed;
         self
@@ -251,6 +267,7 @@ impl Recommender {
         self.knn.knows(subject)
     }
 
+    /// How many people's events are in the models.
     pub fn subjects(&self) -> usize {
         self.knn.baskets().len()
     }
@@ -260,6 +277,7 @@ impl Recommender {
         (&self.index, &self.catalogue, &self.knn)
     }
 
+    /// The catalogue facts the models were trained with.
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
     }

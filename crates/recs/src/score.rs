@@ -18,6 +18,7 @@ pub const CONTEXT: u32 = u32::MAX - 1;
 pub const PENDING: u32 = u32::MAX - 2;
 
 impl Scores {
+    /// Empty scores for a catalogue of `n_items` items.
     pub fn new(n_items: usize) -> Self {
         Self {
             score: vec![0.0; n_items],
@@ -27,6 +28,7 @@ impl Scores {
         }
     }
 
+    /// Adds `amount` to the item's score; `because` is a history index or `NOBODY`, `CONTEXT`, `PENDING`.
     pub fn add(&mut self, item: u32, amount: f32, because: u32) {
         let i = item as usize;
         if self.because[i] == NOBODY && self.best[i] == f32::NEG_INFINITY {

@@ -161,14 +161,17 @@ impl Vault {
         result.map_err(VaultError::from)
     }
 
+    /// Where the key file (`keys.json`) lives.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The pseudonym keys (current and not yet retired) that turn raw ids into pseudonyms.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
     }
 
+    /// The key that wraps every person's data key.
     pub fn master_key(&self) -> &MasterKey {
         &self.master
     }

@@ -84,6 +84,7 @@ impl Keyring {
         Ok(Self { keys, current })
     }
 
+    /// The id stamped on every new pseudonym.
     pub fn current_key_id(&self) -> u32 {
         self.current
     }

@@ -65,6 +65,7 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
+    /// A fresh random key from the OS, for a person's first consent.
     pub fn generate() -> Self {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
@@ -76,6 +77,7 @@ impl DataKey {
         seal_with(&self.0, plaintext, aad)
     }
 
+    /// Opens what [`DataKey::seal`] made; fails on a wrong key, wrong subject or tampering.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
         open_with(&self.0, sealed, aad)
     }
@@ -98,12 +100,14 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
+    /// A fresh random key from the OS, for a new vault.
     pub fn generate() -> Self {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
         Self(k)
     }
 
+    /// Rebuilds the key read back from the vault's key file.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
@@ -118,6 +122,7 @@ impl MasterKey {
         seal_with(&self.0, &key.0, aad)
     }
 
+    /// Recovers a data key wrapped for the same `aad`; fails if it was moved or tampered with.
     pub fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<DataKey, VaultError> {
         let mut bytes = open_with(&self.0, wrapped, aad)?;
         let out = <[u8; 32]>::try_from(bytes.as_slice())

@@ -33,7 +33,9 @@ const MOVED_FROM_DATA_STORE: &str = "moved_from_data_store";
 
 /// A person's unwrapped data key and the salt of their ledger commitments.
 pub struct PersonKeys {
+    /// Seals everything personal about the person; shredding it erases them.
     pub data_key: DataKey,
+    /// Per-person salt of their ledger commitments, so the ledger holds no personal data.
     pub salt: [u8; 32],
 }
 
@@ -45,8 +47,11 @@ impl std::fmt::Debug for PersonKeys {
 
 /// A wrapped key as an earlier version stored it in the data store.
 pub struct WrappedPersonKeys<'a> {
+    /// Whose keys these are.
     pub subject: Pseudonym,
+    /// The data key wrapped under the master key (nonce || ciphertext+tag).
     pub wrapped_data_key: &'a [u8],
+    /// The person's ledger salt (32 bytes).
     pub salt: &'a [u8],
 }
 
@@ -113,6 +118,7 @@ impl KeyStore {
         })
     }
 
+    /// Where the key store's SQLite file lives (`datakeys.db`).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -216,6 +222,7 @@ impl KeyStore {
         truncate_wal(&self.conn())
     }
 
+    /// Whether the person holds keys (known and not erased).
     pub fn contains(&self, subject: &Pseudonym) -> Result<bool, VaultError> {
         self.conn()
             .prepare_cached("SELECT 1 FROM person_keys WHERE subject = ?1")

@@ -28,6 +28,7 @@
 //!
 //! Invariants: key bytes are zeroized on drop and never appear in `Debug`;
 //! the current pseudonym key can never be retired.
+#![deny(missing_docs)]
 
 mod file;
 mod keyring;
@@ -39,20 +40,25 @@ pub use keyring::{Keyring, SUBJECT_DOMAIN};
 pub use keys::{subject_aad, DataKey, MasterKey};
 pub use keystore::{KeyStore, PersonKeys, WrappedPersonKeys};
 
+/// Why a key operation failed; no variant ever names a person.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     /// Wrong key, wrong subject (AAD) or tampered bytes; deliberately vague.
     #[error("sealed data could not be opened")]
     Open,
+    /// The keyring holds no pseudonym key with this id (never made, or already retired).
     #[error("no pseudonym key with id {0}")]
     UnknownKey(u32),
+    /// Only older keys can be retired; the current one still makes new pseudonyms.
     #[error("key {0} is the current pseudonym key and cannot be retired")]
     RetireCurrentKey(u32),
+    /// The key file could not be parsed; names the part that was wrong.
     #[error("key file is corrupt: {0}")]
     Corrupt(&'static str),
     /// The per-person key store failed (its message names no person).
     #[error("key store: {0}")]
     KeyStore(String),
+    /// Reading or writing the key file failed.
     #[error("key file I/O: {0}")]
     Io(#[from] std::io::Error),
 }

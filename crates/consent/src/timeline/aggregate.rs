@@ -14,6 +14,7 @@ use crate::slot;
 /// Everyone's consent at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentTally {
+    /// The moment counted (ms since the Unix epoch).
     pub at: Timestamp,
     /// People with any consent record at or before `at` (the denominator
     /// of a grant rate; people who withdrew everything still count).
@@ -47,7 +48,9 @@ impl PurposeProgress {
 /// One policy version's re-consent progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconsentProgress {
+    /// The policy version that asked again.
     pub version: u32,
+    /// When that version was published (ms since the Unix epoch).
     pub published_at: Timestamp,
     /// The purposes this version asked about again (empty for the first
     /// version and for versions that only removed or reworded things).
