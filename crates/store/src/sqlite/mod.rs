@@ -77,12 +77,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // cache those pages spill and are re-read on every batch, which made
     // ingestion 3x slower than the same rows with clustered subjects.
     conn.pragma_update(None, "cache_size", -65536)?;
-    // Checkpoint every 8,192 WAL pages (32 MiB) instead of 1,000: a batch
-    // over 1,000 people dirties ~1,000 leaves, so at the default every
-    // commit also copied its pages into the database and synced it; now a
-    // leaf written by several commits is copied once. Erasures still
-    // truncate the WAL at once.
-    conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Schema migrations, applied in order and recorded in `schema_version`.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::Result;
 
@@ -212,58 +212,9 @@ CREATE TRIGGER insight_rows_release_texts AFTER DELETE ON insight_rows BEGIN
     DELETE FROM insight_texts WHERE id IN (old.kind, old.item, old.region) AND refs <= 0;
 END;
 "#,
-    // Events clustered by person: a person's events are one contiguous key
-    // range, so a batch appends at the end of each person's range and an
-    // erasure deletes one range instead of rewriting a page per event
-    // (~2,500 WAL pages per erasure in arrival order). Ids still grow in
-    // commit order, now from `event_sequence` (the insights copy relies on
-    // it); `events_by_id` keeps paged scans and the insights foreign key.
-    // The (purpose, at) index went: it scattered every erasure, and only
-    // the retention sweep used it. Runs with foreign keys off (see
-    // `migrate`), so dropping the old table cascades nothing.
-    r#"
-CREATE TABLE events_by_person (
-    subject_key INTEGER NOT NULL,
-    id INTEGER NOT NULL,
-    subject TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    item TEXT,
-    purpose TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    sealed_properties BLOB NOT NULL,
-    PRIMARY KEY (subject_key, id)
-) WITHOUT ROWID;
-INSERT INTO events_by_person
-    (subject_key, id, subject, kind, item, purpose, at, sealed_properties)
-    SELECT subject_key, id, subject, kind, item, purpose, at, sealed_properties
-    FROM events ORDER BY subject_key, id;
-CREATE TABLE event_sequence (
-    id INTEGER PRIMARY KEY CHECK (id = 0),
-    last INTEGER NOT NULL
-);
-INSERT INTO event_sequence (id, last) VALUES (0, max(
-    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
-    COALESCE((SELECT MAX(id) FROM events), 0)));
-DROP TABLE events;
-ALTER TABLE events_by_person RENAME TO events;
-CREATE UNIQUE INDEX events_by_id ON events (id);
-"#,
 ];
 
-/// Migrations that rebuild a table other tables point at: SQLite ignores
-/// `PRAGMA foreign_keys` inside a transaction, so it is turned off around
-/// the whole migration and the references are checked before commit.
-const REBUILDS_REFERENCED: &[i64] = &[7];
-
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
-    let fks: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
-    conn.pragma_update(None, "foreign_keys", "OFF")?;
-    let out = migrate_in_tx(conn);
-    conn.pragma_update(None, "foreign_keys", fks)?;
-    out
-}
-
-fn migrate_in_tx(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let current: i64 = tx.query_row(
@@ -284,16 +235,6 @@ fn migrate_in_tx(conn: &mut Connection) -> Result<()> {
                 "INSERT INTO schema_version (version) VALUES (?1)",
                 [version],
             )?;
-            if REBUILDS_REFERENCED.contains(&version) {
-                let broken: Option<String> = tx
-                    .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-                    .optional()?;
-                if let Some(table) = broken {
-                    return Err(crate::StoreError::Backend(format!(
-                        "migration {version} left rows of {table} pointing nowhere"
-                    )));
-                }
-            }
         }
     }
     tx.commit()?;
@@ -411,83 +352,5 @@ mod tests {
             row,
             ("app_open".into(), 99, 5, "shoe".into(), "north".into(), 42)
         );
-    }
-
-    /// A file from before events were clustered by person keeps its events
-    /// (found by person, ids unchanged), its analytic rows (not cascaded
-    /// away by the rebuild) and its id sequence (an id given before, even
-    /// to a deleted event, is never given again).
-    #[tokio::test]
-    async fn events_move_to_person_order_on_open() {
-        use crate::prelude::*;
-        use fineline_core::{EventKind, Pseudonym, Purpose, Timestamp};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let (a, b) = (Pseudonym::new(1, [0xaa; 32]), Pseudonym::new(1, [0xbb; 32]));
-        {
-            let mut conn = Connection::open(&path).unwrap();
-            conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-            conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
-                .unwrap();
-            let tx = conn.transaction().unwrap();
-            for (i, sql) in MIGRATIONS[..6].iter().enumerate() {
-                tx.execute_batch(sql).unwrap();
-                tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
-                    .unwrap();
-            }
-            for n in 0..6i64 {
-                let p = if n % 2 == 0 { &a } else { &b };
-                tx.execute(
-                    "INSERT INTO events (subject, subject_key, kind, item, purpose, at, sealed_properties)
-                     VALUES (?1, ?2, 'view', NULL, 'analytics', ?3, x'07')",
-                    rusqlite::params![p.to_text(), super::super::subject_key(p), 100 + n],
-                )
-                .unwrap();
-            }
-            tx.execute_batch(
-                "INSERT INTO insight_people (id, key_id, digest) VALUES (1, 1, zeroblob(32));
-                 INSERT INTO insight_texts (id, text, refs) VALUES (1, 'view', 2);
-                 INSERT INTO insight_rows (kind, at, event_id, person) VALUES (1, 100, 1, 1), (1, 102, 3, 1);
-                 DELETE FROM events WHERE id = 6;",
-            )
-            .unwrap();
-            tx.commit().unwrap();
-        }
-        let store = crate::SqliteStore::open(&path).await.unwrap();
-        let of_a: Vec<(i64, i64)> = store
-            .events_for(&a)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| (e.id, e.at.0))
-            .collect();
-        assert_eq!(of_a, [(1, 100), (3, 102), (5, 104)]);
-        assert_eq!(store.events_for(&b).await.unwrap().len(), 2);
-        let analytic = |s: &crate::SqliteStore| {
-            let c = Connection::open(s.path()).unwrap();
-            c.query_row("SELECT COUNT(*) FROM insight_rows", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap()
-        };
-        assert_eq!(analytic(&store), 2);
-        // Clustered by person: no rowid order left.
-        let c = Connection::open(store.path()).unwrap();
-        assert!(c.prepare("SELECT rowid FROM events").is_err());
-        let ids = store
-            .put_events(vec![crate::NewEvent {
-                subject: b,
-                kind: EventKind::new("view").unwrap(),
-                item: None,
-                purpose: Purpose::Analytics,
-                at: Timestamp(200),
-                sealed_properties: vec![7],
-            }])
-            .await
-            .unwrap();
-        assert_eq!(ids, [7]);
-        // Deleting an event still takes its analytic row with it.
-        assert!(store.delete_event(&a, 1).await.unwrap());
-        assert_eq!(analytic(&store), 1);
     }
 }

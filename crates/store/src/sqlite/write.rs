@@ -112,45 +112,29 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             ])?;
         }
         WriteOp::PutEvents(events) => {
-            if events.is_empty() {
-                return Ok(());
-            }
-            // Ids in input order after the last one ever given, so they grow
-            // in commit order under the write lock and are never reused.
-            let last: i64 = tx
-                .prepare_cached("SELECT last FROM event_sequence WHERE id = 0")?
-                .query_row([], |r| r.get(0))?;
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO events
-                 (subject_key, id, subject, kind, item, purpose, at, sealed_properties)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 (subject, subject_key, kind, item, purpose, at, sealed_properties)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             out.event_ids.reserve(events.len());
-            let mut id = last;
             for e in events {
-                id += 1;
                 stmt.execute(params![
-                    subject_key(&e.subject),
-                    id,
                     e.subject.to_text(),
+                    subject_key(&e.subject),
                     e.kind.as_str(),
                     e.item.as_ref().map(|i| i.as_str()),
                     e.purpose.as_str(),
                     e.at.0,
                     e.sealed_properties
                 ])?;
-                out.event_ids.push(id);
+                out.event_ids.push(tx.last_insert_rowid());
             }
-            tx.prepare_cached("UPDATE event_sequence SET last = ?1 WHERE id = 0")?
-                .execute([id])?;
         }
         WriteOp::DeleteEvent { subject, id } => {
             let deleted = tx
-                .prepare_cached(
-                    "DELETE FROM events WHERE subject_key = ?1 AND id = ?2 AND subject = ?3",
-                )?
-                .execute(params![subject_key(&subject), id, subject.to_text()])?
-                as u64;
+                .prepare_cached("DELETE FROM events WHERE subject = ?1 AND id = ?2")?
+                .execute(params![subject.to_text(), id])? as u64;
             // As the retention sweep: only a deletion that happened makes
             // the insights copy refill.
             if deleted > 0 {
