@@ -4,97 +4,29 @@
 //! restores intact.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fineline");
+mod common;
+
+use common::{cli, ok_stdout as ok, Server};
 const P: &str = "person-p@example.com";
 const Q: &str = "person-q@example.com";
 const P_SECRET: &str = "p-only-crimson-umbrella-7731";
 const Q_SECRET: &str = "q-only-olive-teapot-4402";
 
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn create_key(dir: &Path, role: &str) -> String {
-    let d = dir.to_str().unwrap();
-    ok(cli(&["keys", "create", "--role", role, "--data-dir", d]))
-        .trim()
-        .to_string()
+    common::create_key(dir, role, &[])
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    #[allow(clippy::zombie_processes)] // Drop kills and waits.
-    fn start(dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .args(["serve", "--data-dir", dir.to_str().unwrap()])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--recs-train-every", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if reqwest::blocking::get(format!("{base}/healthz"))
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Server { child, base };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server did not start");
-    }
-
-    fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-        let http = reqwest::blocking::Client::new();
-        let mut req = http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().unwrap_or(Value::Null))
-    }
-
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The server on `dir`, its log discarded.
+fn start(dir: &Path) -> Server {
+    Server::start_logged(
+        dir,
+        Path::new("/dev/null"),
+        "warn",
+        &["--recs-train-every", "0"],
+    )
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -126,7 +58,7 @@ fn a_backup_taken_before_an_erasure_reveals_nothing_of_the_erased_person() {
     let live = tmp.path().join("live");
     let admin = create_key(&live, "admin");
     let ingest = create_key(&live, "ingest");
-    let mut server = Server::start(&live);
+    let mut server = start(&live);
     let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
     let (status, _) = server.call("POST", "/v1/policy", &admin, Some(json!(policy)));
     assert_eq!(status, 201);
@@ -205,7 +137,7 @@ fn a_backup_taken_before_an_erasure_reveals_nothing_of_the_erased_person() {
         restored.to_str().unwrap(),
     ]));
     assert!(said.contains("purged 1 people"), "{said}");
-    let server = Server::start(&restored);
+    let server = start(&restored);
     let (status, q_props) = export_properties(&server, &admin, Q);
     assert_eq!(status, 200);
     assert_eq!(q_props.len(), 3);
@@ -270,7 +202,7 @@ fn an_erased_persons_clear_dimension_values_leave_every_file() {
     let live = tmp.path().join("live");
     let admin = create_key(&live, "admin");
     let ingest = create_key(&live, "ingest");
-    let mut server = Server::start(&live);
+    let mut server = start(&live);
     let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
     assert_eq!(
         server
@@ -344,7 +276,7 @@ fn an_erased_persons_clear_dimension_values_leave_every_file() {
         "{:?}",
         leftovers(&restored)
     );
-    let mut server = Server::start(&restored);
+    let mut server = start(&restored);
     // Q's value is still there for queries.
     let q_export = server.call("GET", &format!("/v1/subjects/{Q}/export"), &admin, None);
     assert_eq!(q_export.0, 200);

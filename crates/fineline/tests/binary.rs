@@ -2,23 +2,15 @@
 //! CLI, no raw id on disk or in logs, and a ledger that survives kill -9.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 mod common;
 
-use common::{consent, http, publish_policy};
+use common::{consent, http, publish_policy, Server};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fineline");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn cli(args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -45,76 +37,18 @@ fn create_key(dir: &Path, role: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    #[allow(clippy::zombie_processes)] // Drop kills and waits.
-    fn start(dir: &Path, log: &Path) -> Server {
-        let port = free_port();
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                // These tests audit the whole log in a tight loop, faster
-                // than an anonymous client may; limits have their own tests.
-                "--rate-limit",
-                "public=off",
-            ])
-            .env("FINELINE_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if reqwest::blocking::get(format!("{base}/healthz"))
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Server { child, base };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server did not start");
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL on Unix
-        self.child.wait().unwrap();
-    }
-
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The server as these tests run it: every line of its debug log kept in
+/// `log` (audited for raw ids), no anonymous rate limit (they read the
+/// whole ledger in a tight loop; limits have their own tests).
+fn start(dir: &Path, log: &Path) -> Server {
+    Server::start_logged(dir, log, "debug", &["--rate-limit", "public=off"])
 }
 
 #[test]
 fn receipts_verify_offline_and_tampering_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let admin = create_key(dir.path(), "admin");
-    let server = Server::start(dir.path(), &dir.path().join("log"));
+    let server = start(dir.path(), &dir.path().join("log"));
     publish_policy(&server.base, &admin);
     consent(
         &server.base,
@@ -255,7 +189,7 @@ fn raw_ids_never_reach_disk_or_logs() {
     let admin = create_key(&data, "admin");
     let ingest = create_key(&data, "ingest");
     let raw = "raw-secret-person-4711@example.com";
-    let mut server = Server::start(&data, &log);
+    let mut server = start(&data, &log);
     publish_policy(&server.base, &admin);
     consent(
         &server.base,
@@ -308,7 +242,7 @@ fn the_ledger_survives_kill_9_mid_append() {
     let dir = tempfile::tempdir().unwrap();
     let admin = create_key(dir.path(), "admin");
     let log = dir.path().join("log");
-    let mut server = Server::start(dir.path(), &log);
+    let mut server = start(dir.path(), &log);
     publish_policy(&server.base, &admin);
 
     // Four writers append consent changes as fast as they can; each keeps
@@ -352,7 +286,7 @@ fn the_ledger_survives_kill_9_mid_append() {
         acked.len()
     );
 
-    let server = Server::start(dir.path(), &log);
+    let server = start(dir.path(), &log);
     let head: Value = http()
         .get(format!("{}/v1/ledger/tree-head", server.base))
         .send()
@@ -429,7 +363,7 @@ fn demo_data_imports_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let admin = create_key(dir.path(), "admin");
     let ingest = create_key(dir.path(), "ingest");
-    let server = Server::start(dir.path(), &dir.path().join("log"));
+    let server = start(dir.path(), &dir.path().join("log"));
     publish_policy(&server.base, &admin);
     for i in 0..20 {
         consent(

@@ -36,9 +36,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// `fineline serve` on `dir` (log in `dir/server.log`), once healthy.
-    #[allow(clippy::zombie_processes)] // Drop kills and waits.
+    /// `fineline serve` on `dir` (log in `dir/server.log`, level warn,
+    /// scheduled training off), once healthy.
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--recs-train-every", "0"];
+        args.extend_from_slice(extra);
+        Server::start_logged(dir, &dir.join("server.log"), "warn", &args)
+    }
+
+    /// `fineline serve` on `dir` with exactly `extra` added, its log (at
+    /// `level`) appended to `log`, once healthy.
+    #[allow(clippy::zombie_processes)] // Drop kills and waits.
+    pub fn start_logged(dir: &Path, log: &Path, level: &str, extra: &[&str]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -47,14 +56,13 @@ impl Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("server.log"))
+            .open(log)
             .unwrap();
         let child = Command::new(BIN)
             .args(["serve", "--data-dir", dir.to_str().unwrap()])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--recs-train-every", "0"])
             .args(extra)
-            .env("FINELINE_LOG", "warn")
+            .env("FINELINE_LOG", level)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -68,6 +76,33 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server did not start");
+    }
+
+    /// One request with `key`; the status and the JSON answer (null if none).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = http()
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// SIGTERM and wait: the graceful shutdown an operator's stop sends.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap();
     }
 
     pub fn kill9(&mut self) {
