@@ -277,6 +277,27 @@ pub enum LedgerEntry {
         /// When it was opted out (ms since the Unix epoch).
         at: Timestamp,
     },
+    /// The business published a version of its public model (what devices
+    /// recommend from at persona level 0).
+    ModelPublished {
+        /// The model's version.
+        version: u64,
+        /// SHA-256 of the model's canonical bytes.
+        digest: Hash,
+        /// When it was published (ms since the Unix epoch).
+        at: Timestamp,
+    },
+    /// A persona's device disclosed something at trust level 1 or 2. The
+    /// entry names no one and does not reveal what was disclosed: only a
+    /// digest the device can recompute with the nonce its answer carried.
+    PersonaDisclosure {
+        /// The trust level the disclosure was made at.
+        level: u8,
+        /// SHA-256 of the server's nonce followed by the disclosure's bytes.
+        digest: Hash,
+        /// When it was received (ms since the Unix epoch).
+        at: Timestamp,
+    },
 }
 
 /// Why bytes could not be read back as a ledger entry.
@@ -320,7 +341,9 @@ impl LedgerEntry {
             | LedgerEntry::DataAccess { at, .. }
             | LedgerEntry::Release { at, .. }
             | LedgerEntry::DailySummary { at, .. }
-            | LedgerEntry::DeviceOptOut { at, .. } => *at,
+            | LedgerEntry::DeviceOptOut { at, .. }
+            | LedgerEntry::ModelPublished { at, .. }
+            | LedgerEntry::PersonaDisclosure { at, .. } => *at,
         }
     }
 
@@ -371,6 +394,12 @@ impl LedgerEntry {
                 rejected_by_purpose.values().sum::<u64>()
             ),
             LedgerEntry::DeviceOptOut { .. } => "device opt-out".to_string(),
+            LedgerEntry::ModelPublished {
+                version, digest, ..
+            } => format!("public model v{version} published (digest {digest})"),
+            LedgerEntry::PersonaDisclosure { level, .. } => {
+                format!("persona disclosure at level {level}")
+            }
         };
         format!("{what} at {}", format_time(self.at()))
     }
