@@ -144,7 +144,8 @@ pub struct Aggregate {
     pub business: String,
     pub report_epsilon_micro: u64,
     pub reports: u64,
-    pub p_truth: f64,
+    /// `None` while the catalogue names no category (no question to ask).
+    pub p_truth: Option<f64>,
     pub categories: Vec<(String, u64, Estimate)>,
 }
 
@@ -375,7 +376,7 @@ impl App {
                 category,
                 epsilon_micro,
             }) => {
-                if !terms.question().contains(category) {
+                if terms.taxonomy.is_empty() || !terms.question().contains(category) {
                     return Err(AppError::field(
                         "payload.category",
                         "not a category of the offer's question",
@@ -473,6 +474,15 @@ impl App {
     pub async fn persona_aggregate(&self) -> Result<Aggregate, AppError> {
         let (offer, _) = self.persona_offer().await?;
         let question = offer.terms().question();
+        if offer.taxonomy.is_empty() {
+            return Ok(Aggregate {
+                business: offer.business,
+                report_epsilon_micro: offer.report_epsilon_micro,
+                reports: 0,
+                p_truth: None,
+                categories: vec![],
+            });
+        }
         let counts: Counts = self.read_setting(COUNTS_SETTING).await?.unwrap_or_default();
         let at = counts.get(&offer.report_epsilon_micro);
         let observed: Vec<u64> = question
@@ -486,7 +496,7 @@ impl App {
             business: offer.business,
             report_epsilon_micro: offer.report_epsilon_micro,
             reports: observed.iter().sum(),
-            p_truth: mech.p_truth(),
+            p_truth: Some(mech.p_truth()),
             categories: question
                 .into_iter()
                 .zip(observed)

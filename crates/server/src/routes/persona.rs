@@ -282,8 +282,8 @@ pub struct AggregateBody {
     pub report_epsilon_micro: u64,
     /// Reports counted.
     pub reports: u64,
-    /// Chance a report is the truth.
-    pub p_truth: f64,
+    /// Chance a report is the truth; null while the catalogue names no category.
+    pub p_truth: Option<f64>,
     pub categories: Vec<CategoryEstimate>,
 }
 
