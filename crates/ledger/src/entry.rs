@@ -461,6 +461,61 @@ mod tests {
     }
 
     #[test]
+    fn persona_kinds_have_fixed_bytes() {
+        let model = LedgerEntry::ModelPublished {
+            version: 7,
+            digest: Hash([0xab; 32]),
+            at: Timestamp(5),
+        };
+        let text = String::from_utf8(model.canonical_bytes()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"kind":"model_published","version":7,"digest":"{}","at":5}}"#,
+                "ab".repeat(32)
+            )
+        );
+        let disclosure = LedgerEntry::PersonaDisclosure {
+            level: 1,
+            digest: Hash([0xcd; 32]),
+            at: Timestamp(6),
+        };
+        let text = String::from_utf8(disclosure.canonical_bytes()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"kind":"persona_disclosure","level":1,"digest":"{}","at":6}}"#,
+                "cd".repeat(32)
+            )
+        );
+        assert_eq!(
+            LedgerEntry::from_canonical_bytes(text.as_bytes()).unwrap(),
+            disclosure
+        );
+        assert_eq!(disclosure.commitment(), None, "names no one");
+    }
+
+    #[test]
+    fn documents_are_signed_apart_from_tree_heads() {
+        let signer = crate::LogSigner::generate();
+        let sig = signer.sign_document("public-model", b"bytes");
+        let key = signer.verifying_key();
+        assert!(crate::verify_document(&key, "public-model", b"bytes", &sig));
+        assert!(!crate::verify_document(
+            &key,
+            "persona-offer",
+            b"bytes",
+            &sig
+        ));
+        assert!(!crate::verify_document(
+            &key,
+            "public-model",
+            b"bytez",
+            &sig
+        ));
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let text = r#"{"kind":"erasure","commitment":"00000000000000000000000000000000000000000000000000000000000000aa","at":1,"email":"a@b.c"}"#;
         assert!(serde_json::from_str::<LedgerEntry>(text).is_err());
