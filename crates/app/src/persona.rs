@@ -201,8 +201,25 @@ impl App {
         self.persona.config.read().unwrap().clone()
     }
 
-    pub fn set_persona_config(&self, config: PersonaConfig) {
+    /// Sets what the offer says; refused when a device would refuse it
+    /// (ε per report above what the reference client takes, a cap below
+    /// one report) or the business id is empty.
+    pub fn set_persona_config(&self, config: PersonaConfig) -> Result<(), String> {
+        let eps = config.report_epsilon_micro;
+        if config.business.trim().is_empty() {
+            return Err("the persona business id is empty".into());
+        }
+        if eps == 0 || eps > fineline_persona::MAX_REPORT_EPSILON_MICRO {
+            return Err(format!(
+                "ε per report must be above 0 and at most {} nats",
+                fineline_persona::MAX_REPORT_EPSILON_MICRO / 1_000_000
+            ));
+        }
+        if config.lifetime_cap_micro < eps {
+            return Err("the lifetime ε cap must allow at least one report".into());
+        }
         *self.persona.config.write().unwrap() = config;
+        Ok(())
     }
 
     /// The public model of the recommender now served, signed, its

@@ -404,3 +404,31 @@ async fn the_browser_client_modules_are_served_as_javascript() {
     let r = reqwest::get(s.url("/persona/secret.txt")).await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn the_offer_says_what_the_admin_configured_and_refuses_what_devices_would() {
+    use fineline_app::persona::PersonaConfig;
+    let s = TestServer::start(common::Backend::Sqlite).await;
+    let config = |business: &str, eps: u64, cap: u64| PersonaConfig {
+        business: business.into(),
+        report_epsilon_micro: eps,
+        lifetime_cap_micro: cap,
+    };
+    assert!(s.state.set_persona_config(config("", 1, 1)).is_err());
+    assert!(s.state.set_persona_config(config("shop", 0, 1)).is_err());
+    assert!(s
+        .state
+        .set_persona_config(config("shop", 9_000_000, 9_000_000))
+        .is_err());
+    assert!(s
+        .state
+        .set_persona_config(config("shop", 2_000_000, 1_000_000))
+        .is_err());
+    s.state
+        .set_persona_config(config("outfitter.example", 500_000, 2_000_000))
+        .unwrap();
+    let (_, body) = public_get(&s, "/v1/persona/offer").await;
+    assert_eq!(body["offer"]["business"], "outfitter.example");
+    assert_eq!(body["offer"]["report_epsilon_micro"], 500_000);
+    assert_eq!(body["offer"]["lifetime_cap_micro"], 2_000_000);
+}
