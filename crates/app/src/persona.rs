@@ -68,7 +68,15 @@ pub struct PersonaModule {
     /// Serialises publications and count updates (read-modify-write of settings).
     write: tokio::sync::Mutex<()>,
     published: RwLock<Option<Arc<PublishedModel>>>,
+    /// The offer as last built: every offer request and disclosure reads
+    /// it, and building it scans the catalogue. Cleared when the admin
+    /// changes the catalogue or the settings; otherwise kept for
+    /// [`OFFER_TTL`] (another process may have changed the catalogue).
+    offer: RwLock<Option<(std::time::Instant, Offer, Signature)>>,
 }
+
+/// How long a built offer is served before the catalogue is read again.
+pub const OFFER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A public model as published: signed, and in the ledger.
 #[derive(Debug)]
@@ -219,7 +227,13 @@ impl App {
             return Err("the lifetime ε cap must allow at least one report".into());
         }
         *self.persona.config.write().unwrap() = config;
+        self.persona_catalogue_changed();
         Ok(())
+    }
+
+    /// The catalogue changed: the next offer reads it again.
+    pub fn persona_catalogue_changed(&self) {
+        *self.persona.offer.write().unwrap() = None;
     }
 
     /// The public model of the recommender now served, signed, its
@@ -295,6 +309,11 @@ impl App {
     /// one whenever its content changes (the catalogue's categories, the
     /// configured ε), remembered in the store.
     pub async fn persona_offer(&self) -> Result<(Offer, Signature), AppError> {
+        if let Some((built, offer, sig)) = self.persona.offer.read().unwrap().as_ref() {
+            if built.elapsed() < OFFER_TTL {
+                return Ok((offer.clone(), *sig));
+            }
+        }
         let config = self.persona_config();
         let mut taxonomy: Vec<String> = self
             .store()
@@ -361,6 +380,8 @@ impl App {
             .ledger
             .signer()
             .sign_document(OFFER_LABEL, &offer.canonical_bytes());
+        *self.persona.offer.write().unwrap() =
+            Some((std::time::Instant::now(), offer.clone(), signature));
         Ok((offer, signature))
     }
 
