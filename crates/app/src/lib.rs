@@ -23,6 +23,7 @@ mod ledger_writer;
 pub mod metrics;
 pub mod order;
 pub mod person_keys;
+pub mod persona;
 pub mod policy;
 pub mod recs_service;
 pub mod retention;

@@ -32,6 +32,8 @@ pub struct Inner {
     /// The served recommender; see `crate::recs_service`.
     pub recs: Arc<crate::recs_service::RecsService>,
     pub footfall: crate::footfall::FootfallModule,
+    /// The public model, offer and disclosures; see `crate::persona`.
+    pub persona: crate::persona::PersonaModule,
     api_keys: crate::api_keys::KeyCache,
     subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
     /// The writers' locks and their one order; see `crate::order`.
@@ -116,6 +118,7 @@ impl App {
             metrics: Metrics::default(),
             recs: recs.clone(),
             footfall,
+            persona: Default::default(),
             api_keys: Default::default(),
             subject_keys: Mutex::new(HashMap::new()),
             order: Default::default(),

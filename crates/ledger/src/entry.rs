@@ -277,6 +277,27 @@ pub enum LedgerEntry {
         /// When it was opted out (ms since the Unix epoch).
         at: Timestamp,
     },
+    /// The business published a version of its public model (what devices
+    /// recommend from at persona level 0).
+    ModelPublished {
+        /// The model's version.
+        version: u64,
+        /// SHA-256 of the model's canonical bytes.
+        digest: Hash,
+        /// When it was published (ms since the Unix epoch).
+        at: Timestamp,
+    },
+    /// A persona's device disclosed something at trust level 1 or 2. The
+    /// entry names no one and does not reveal what was disclosed: only a
+    /// digest the device can recompute with the nonce its answer carried.
+    PersonaDisclosure {
+        /// The trust level the disclosure was made at.
+        level: u8,
+        /// SHA-256 of the server's nonce followed by the disclosure's bytes.
+        digest: Hash,
+        /// When it was received (ms since the Unix epoch).
+        at: Timestamp,
+    },
 }
 
 /// Why bytes could not be read back as a ledger entry.
@@ -320,7 +341,9 @@ impl LedgerEntry {
             | LedgerEntry::DataAccess { at, .. }
             | LedgerEntry::Release { at, .. }
             | LedgerEntry::DailySummary { at, .. }
-            | LedgerEntry::DeviceOptOut { at, .. } => *at,
+            | LedgerEntry::DeviceOptOut { at, .. }
+            | LedgerEntry::ModelPublished { at, .. }
+            | LedgerEntry::PersonaDisclosure { at, .. } => *at,
         }
     }
 
@@ -371,6 +394,12 @@ impl LedgerEntry {
                 rejected_by_purpose.values().sum::<u64>()
             ),
             LedgerEntry::DeviceOptOut { .. } => "device opt-out".to_string(),
+            LedgerEntry::ModelPublished {
+                version, digest, ..
+            } => format!("public model v{version} published (digest {digest})"),
+            LedgerEntry::PersonaDisclosure { level, .. } => {
+                format!("persona disclosure at level {level}")
+            }
         };
         format!("{what} at {}", format_time(self.at()))
     }
@@ -428,6 +457,61 @@ mod tests {
         assert!(matches!(
             LedgerEntry::from_canonical_bytes(spaced.as_bytes()),
             Err(EntryError::NotCanonical)
+        ));
+    }
+
+    #[test]
+    fn persona_kinds_have_fixed_bytes() {
+        let model = LedgerEntry::ModelPublished {
+            version: 7,
+            digest: Hash([0xab; 32]),
+            at: Timestamp(5),
+        };
+        let text = String::from_utf8(model.canonical_bytes()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"kind":"model_published","version":7,"digest":"{}","at":5}}"#,
+                "ab".repeat(32)
+            )
+        );
+        let disclosure = LedgerEntry::PersonaDisclosure {
+            level: 1,
+            digest: Hash([0xcd; 32]),
+            at: Timestamp(6),
+        };
+        let text = String::from_utf8(disclosure.canonical_bytes()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"kind":"persona_disclosure","level":1,"digest":"{}","at":6}}"#,
+                "cd".repeat(32)
+            )
+        );
+        assert_eq!(
+            LedgerEntry::from_canonical_bytes(text.as_bytes()).unwrap(),
+            disclosure
+        );
+        assert_eq!(disclosure.commitment(), None, "names no one");
+    }
+
+    #[test]
+    fn documents_are_signed_apart_from_tree_heads() {
+        let signer = crate::LogSigner::generate();
+        let sig = signer.sign_document("public-model", b"bytes");
+        let key = signer.verifying_key();
+        assert!(crate::verify_document(&key, "public-model", b"bytes", &sig));
+        assert!(!crate::verify_document(
+            &key,
+            "persona-offer",
+            b"bytes",
+            &sig
+        ));
+        assert!(!crate::verify_document(
+            &key,
+            "public-model",
+            b"bytez",
+            &sig
         ));
     }
 

@@ -33,12 +33,13 @@ mod receipt;
 mod tree;
 mod verify;
 
-pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 pub use entry::{Access, Actor, Commitment, ConsentState, EntryError, LedgerEntry, Salt};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, InvalidHash};
 pub use head::{
-    key_hex, key_id, parse_public_key, public_key_to_text, verify_tree_heads_consistent,
-    ConsistencyError, InvalidPublicKey, LogSigner, SignedTreeHead, TreeHead, TreeHeadError,
+    document_message, key_hex, key_id, parse_public_key, public_key_to_text, verify_document,
+    verify_tree_heads_consistent, ConsistencyError, InvalidPublicKey, LogSigner, SignedTreeHead,
+    TreeHead, TreeHeadError,
 };
 pub use log::{Ledger, ReceiptIssueError};
 pub use receipt::{

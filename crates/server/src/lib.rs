@@ -104,6 +104,11 @@ pub fn api_routes() -> Router<AppState> {
             "/v1/insights/budgets/{analyst}",
             axum::routing::put(insights::set_budget),
         )
+        .route("/v1/persona/model", get(persona::model))
+        .route("/v1/persona/offer", get(persona::offer))
+        .route("/v1/persona/disclosures", post(persona::disclose))
+        .route("/v1/persona/aggregate", get(persona::aggregate))
+        .route("/persona/{name}", get(persona::module))
         .route("/v1/ledger/key", get(ledger::key))
         .route("/v1/ledger/tree-head", get(ledger::tree_head))
         .route("/v1/ledger/proof/inclusion", get(ledger::inclusion))

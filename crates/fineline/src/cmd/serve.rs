@@ -53,6 +53,24 @@ pub struct Args {
     /// refused at issue, and tokens with more life left are refused at use.
     #[arg(long, env = "FINELINE_TOKEN_MAX_TTL", default_value = "7d")]
     pub token_max_ttl: String,
+    /// The business id persona devices derive their per-business
+    /// pseudonym from (published in `/v1/persona/offer`).
+    #[arg(long, env = "FINELINE_PERSONA_BUSINESS", default_value = "fineline")]
+    pub persona_business: String,
+    /// ε of each persona level-1 report, in nats (at most 8).
+    #[arg(long, env = "FINELINE_PERSONA_REPORT_EPSILON", default_value_t = 1.0)]
+    pub persona_report_epsilon: f64,
+    /// Lifetime ε the offer asks each device to cap this business at, in nats.
+    #[arg(long, env = "FINELINE_PERSONA_LIFETIME_CAP", default_value_t = 4.0)]
+    pub persona_lifetime_cap: f64,
+}
+
+/// Nats → micro-nats, rounding down (a device never spends more than stated).
+fn micro(nats: f64, flag: &str) -> anyhow::Result<u64> {
+    if !nats.is_finite() || nats <= 0.0 || nats > 1e6 {
+        anyhow::bail!("{flag}: a positive number of nats");
+    }
+    Ok((nats * 1e6).floor() as u64)
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -72,6 +90,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     state.rate_limits().configure(limits);
     state
         .set_insights_floor(args.insights_floor)
+        .map_err(anyhow::Error::msg)?;
+    state
+        .set_persona_config(fineline_app::persona::PersonaConfig {
+            business: args.persona_business.clone(),
+            report_epsilon_micro: micro(args.persona_report_epsilon, "--persona-report-epsilon")?,
+            lifetime_cap_micro: micro(args.persona_lifetime_cap, "--persona-lifetime-cap")?,
+        })
         .map_err(anyhow::Error::msg)?;
     state.recs.set_schedule(
         (args.recs_train_every > 0).then(|| std::time::Duration::from_secs(args.recs_train_every)),

@@ -9,6 +9,7 @@ pub mod insights_plan;
 pub mod insights_wire;
 pub mod ledger;
 pub mod ops;
+pub mod persona;
 pub mod policy;
 pub mod privacy;
 pub mod recs;

@@ -285,6 +285,8 @@ pub async fn put_items(
         .apply(WriteSet { ops })
         .await
         .map_err(ApiError::internal)?;
+    // The persona offer's taxonomy is the catalogue's categories.
+    state.persona_catalogue_changed();
     Ok(Json(ItemsStored { stored }))
 }
 

@@ -1,0 +1,563 @@
+//! The business's side of the persona (issue 18, docs/persona.md): the
+//! public model devices recommend from, the signed offer of what each
+//! trust level gives, the disclosures devices send at levels 1 and 2, and
+//! the level-1 aggregate.
+//!
+//! Nothing here stores a raw identifier: a level-1 report is only added to
+//! a count per ε and category; a level-2 pseudonym (already an HMAC the
+//! device made for this business) is pseudonymised again under the
+//! vault's key before its topics are kept. Each disclosure is a ledger
+//! entry that carries only a digest, salted with a nonce the device gets
+//! back, so the public log shows neither the report nor who sent it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fineline_core::Timestamp;
+use fineline_ledger::{Hash, LedgerEntry, Receipt, Signature};
+use fineline_persona::{
+    estimate_totals, Disclosure, Estimate, Payload, PublicModel, RandomizedResponse, Terms,
+    TrustLevel, DEFAULT_LIFETIME_CAP_MICRO, MAX_TOPICS, NOISE_PERCENT,
+};
+use fineline_store::WriteOp;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::sync::RwLock;
+use crate::{App, AppError};
+
+/// Label the public model is signed under (`fineline_ledger::document_message`).
+pub const MODEL_LABEL: &str = "public-model";
+/// Label the offer is signed under.
+pub const OFFER_LABEL: &str = "persona-offer";
+/// z of the level-1 aggregate's 95 % intervals.
+pub const Z_95: f64 = 1.96;
+
+const PUBLISHED_SETTING: &str = "persona.model_published";
+const OFFER_SETTING: &str = "persona.offer";
+const COUNTS_SETTING: &str = "persona.ldp_counts";
+const INTERESTS_PREFIX: &str = "persona.interests.";
+/// Vault domain for level-2 pseudonyms, apart from subjects and devices.
+const PSEUDONYM_DOMAIN: &str = "persona";
+
+/// What the business offers devices; the admin's settings.
+#[derive(Debug, Clone)]
+pub struct PersonaConfig {
+    /// The business id devices derive their pseudonym from.
+    pub business: String,
+    /// ε of each level-1 report, in micro-nats.
+    pub report_epsilon_micro: u64,
+    /// The lifetime ε the offer asks devices to cap this business at.
+    pub lifetime_cap_micro: u64,
+}
+
+impl Default for PersonaConfig {
+    fn default() -> Self {
+        Self {
+            business: "fineline".into(),
+            report_epsilon_micro: 1_000_000,
+            lifetime_cap_micro: DEFAULT_LIFETIME_CAP_MICRO,
+        }
+    }
+}
+
+/// The persona part of [`App`]'s state.
+#[derive(Default)]
+pub struct PersonaModule {
+    config: RwLock<PersonaConfig>,
+    /// Serialises publications and count updates (read-modify-write of settings).
+    write: tokio::sync::Mutex<()>,
+    published: RwLock<Option<Arc<PublishedModel>>>,
+    /// The offer as last built: every offer request and disclosure reads
+    /// it, and building it scans the catalogue. Cleared when the admin
+    /// changes the catalogue or the settings; otherwise kept for
+    /// [`OFFER_TTL`] (another process may have changed the catalogue).
+    offer: RwLock<Option<(std::time::Instant, Offer, Signature)>>,
+}
+
+/// How long a built offer is served before the catalogue is read again.
+pub const OFFER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A public model as published: signed, and in the ledger.
+#[derive(Debug)]
+pub struct PublishedModel {
+    pub model: PublicModel,
+    /// Over `document_message(MODEL_LABEL, model.canonical_bytes())`.
+    pub signature: Signature,
+    /// The `model_published` entry.
+    pub ledger_index: u64,
+}
+
+/// What a business gives at one level, and the purposes it maps onto.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LevelOffer {
+    pub level: u8,
+    pub name: &'static str,
+    /// Plain words: what leaves the device.
+    pub leaves: &'static str,
+    /// Plain words: what the person gets.
+    pub gets: &'static str,
+    pub purposes: Vec<PurposeGrant>,
+}
+
+/// One purpose a level grants, with its data categories.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PurposeGrant {
+    pub purpose: fineline_core::Purpose,
+    pub categories: Vec<&'static str>,
+}
+
+/// The offer's signed body.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Offer {
+    pub business: String,
+    pub version: u64,
+    pub taxonomy: Vec<String>,
+    pub report_epsilon_micro: u64,
+    pub lifetime_cap_micro: u64,
+    pub max_topics: u32,
+    pub noise_percent: u32,
+    pub levels: Vec<LevelOffer>,
+}
+
+impl Offer {
+    /// The bytes signed: compact JSON with every object's keys sorted
+    /// (integers and strings only), so a client recomputes them from the
+    /// offer it parsed whatever order its JSON library keeps.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // `Value`'s maps are sorted (serde_json without `preserve_order`).
+        let value = serde_json::to_value(self).expect("an offer serialises");
+        serde_json::to_vec(&value).expect("a value serialises")
+    }
+
+    /// The device's view of these terms.
+    pub fn terms(&self) -> Terms {
+        Terms {
+            business: self.business.clone(),
+            taxonomy: self.taxonomy.clone(),
+            report_epsilon_micro: self.report_epsilon_micro,
+        }
+    }
+}
+
+/// The answer to a disclosure: the ledger receipt and the nonce its
+/// digest was salted with (`SHA-256(nonce ‖ disclosure JSON)`).
+pub struct DisclosureReceipt {
+    pub receipt: Receipt,
+    pub nonce: [u8; 32],
+}
+
+/// The level-1 aggregate: estimated totals per category.
+pub struct Aggregate {
+    pub business: String,
+    pub report_epsilon_micro: u64,
+    pub reports: u64,
+    /// `None` while the catalogue names no category (no question to ask).
+    pub p_truth: Option<f64>,
+    pub categories: Vec<(String, u64, Estimate)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PublishedRecord {
+    version: u64,
+    digest: Hash,
+    ledger_index: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct OfferRecord {
+    version: u64,
+    digest: Hash,
+}
+
+/// Per ε (micro-nats), per reported category: reports received.
+type Counts = BTreeMap<u64, BTreeMap<String, u64>>;
+
+const LEAVES: [(&str, &str); 5] = [
+    (
+        "nothing",
+        "recommendations computed on your device from the public model",
+    ),
+    (
+        "randomized answers to which category you shop most, with no identifier",
+        "the same, and you help the shop know its customers as a crowd",
+    ),
+    (
+        "up to 3 interests you approve, each possibly replaced by noise, under a pseudonym only this shop sees",
+        "offers for those interests",
+    ),
+    (
+        "the items you viewed or bought, under that pseudonym",
+        "personal recommendations from the shop",
+    ),
+    (
+        "that history and the details you choose to give (loyalty account, sizes)",
+        "a loyalty account and service that knows you",
+    ),
+];
+
+/// Digest a disclosure receipt carries.
+pub fn disclosure_digest(nonce: &[u8; 32], disclosure: &Disclosure) -> Hash {
+    let mut h = Sha256::new();
+    h.update(nonce);
+    h.update(serde_json::to_vec(disclosure).expect("a disclosure serialises"));
+    Hash(h.finalize().into())
+}
+
+impl App {
+    pub fn persona_config(&self) -> PersonaConfig {
+        self.persona.config.read().unwrap().clone()
+    }
+
+    /// Sets what the offer says; refused when a device would refuse it
+    /// (ε per report above what the reference client takes, a cap below
+    /// one report) or the business id is empty.
+    pub fn set_persona_config(&self, config: PersonaConfig) -> Result<(), String> {
+        let eps = config.report_epsilon_micro;
+        if config.business.trim().is_empty() {
+            return Err("the persona business id is empty".into());
+        }
+        if eps == 0 || eps > fineline_persona::MAX_REPORT_EPSILON_MICRO {
+            return Err(format!(
+                "ε per report must be above 0 and at most {} nats",
+                fineline_persona::MAX_REPORT_EPSILON_MICRO / 1_000_000
+            ));
+        }
+        if config.lifetime_cap_micro < eps {
+            return Err("the lifetime ε cap must allow at least one report".into());
+        }
+        *self.persona.config.write().unwrap() = config;
+        self.persona_catalogue_changed();
+        Ok(())
+    }
+
+    /// The catalogue changed: the next offer reads it again.
+    pub fn persona_catalogue_changed(&self) {
+        *self.persona.offer.write().unwrap() = None;
+    }
+
+    /// The public model of the recommender now served, signed, its
+    /// publication a ledger entry written once per version (also across
+    /// restarts: the last publication is remembered in the store).
+    pub async fn public_model(&self) -> Result<Arc<PublishedModel>, AppError> {
+        let trained = self
+            .recs
+            .current()
+            .ok_or_else(|| AppError::not_found("no model is trained yet"))?;
+        let version = trained.trained_at.millis().max(0) as u64;
+        let cached = |p: &Option<Arc<PublishedModel>>| {
+            p.as_ref().filter(|m| m.model.version == version).cloned()
+        };
+        if let Some(m) = cached(&self.persona.published.read().unwrap()) {
+            return Ok(m);
+        }
+        let _write = self.persona.write.lock().await;
+        if let Some(m) = cached(&self.persona.published.read().unwrap()) {
+            return Ok(m);
+        }
+        // Building the model walks every item: keep it off the executor.
+        let model = tokio::task::spawn_blocking(move || trained.model.public_model(version))
+            .await
+            .map_err(AppError::internal)?;
+        let digest = Hash(model.digest);
+        let before: Option<PublishedRecord> = self.read_setting(PUBLISHED_SETTING).await?;
+        let ledger_index = match before {
+            Some(r) if r.version == version && r.digest == digest => r.ledger_index,
+            _ => {
+                let entry = LedgerEntry::ModelPublished {
+                    version,
+                    digest,
+                    at: Timestamp::now(),
+                };
+                let appended = self
+                    .ledger
+                    .append(self.store(), &[entry], |idx| {
+                        let record = PublishedRecord {
+                            version,
+                            digest,
+                            ledger_index: idx[0],
+                        };
+                        vec![WriteOp::PutSetting {
+                            name: PUBLISHED_SETTING.into(),
+                            value: serde_json::to_vec(&record).expect("serialises"),
+                        }]
+                    })
+                    .await?;
+                tracing::info!(version, "public model published");
+                appended.indices[0]
+            }
+        };
+        let signature = self
+            .ledger
+            .signer()
+            .sign_document(MODEL_LABEL, &model.canonical_bytes());
+        let published = Arc::new(PublishedModel {
+            model,
+            signature,
+            ledger_index,
+        });
+        *self.persona.published.write().unwrap() = Some(published.clone());
+        Ok(published)
+    }
+
+    /// A receipt for a ledger entry that names no one (a model publication).
+    pub async fn public_receipt(&self, index: u64) -> Result<Receipt, AppError> {
+        self.ledger.receipt(self.store(), index, None).await
+    }
+
+    /// The offer now in force and its signature. Its version goes up by
+    /// one whenever its content changes (the catalogue's categories, the
+    /// configured ε), remembered in the store.
+    pub async fn persona_offer(&self) -> Result<(Offer, Signature), AppError> {
+        if let Some((built, offer, sig)) = self.persona.offer.read().unwrap().as_ref() {
+            if built.elapsed() < OFFER_TTL {
+                return Ok((offer.clone(), *sig));
+            }
+        }
+        let config = self.persona_config();
+        let mut taxonomy: Vec<String> = self
+            .store()
+            .items()
+            .await
+            .map_err(AppError::internal)?
+            .into_iter()
+            .map(|r| r.category)
+            .filter(|c| !c.is_empty())
+            .collect();
+        taxonomy.sort();
+        taxonomy.dedup();
+        let levels = TrustLevel::ALL
+            .iter()
+            .zip(LEAVES)
+            .map(|(l, (leaves, gets))| LevelOffer {
+                level: l.number(),
+                name: l.name(),
+                leaves,
+                gets,
+                purposes: l
+                    .grants()
+                    .into_iter()
+                    .map(|(purpose, c)| PurposeGrant {
+                        purpose,
+                        categories: c.to_vec(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut offer = Offer {
+            business: config.business,
+            version: 0,
+            taxonomy,
+            report_epsilon_micro: config.report_epsilon_micro,
+            lifetime_cap_micro: config.lifetime_cap_micro,
+            max_topics: MAX_TOPICS as u32,
+            noise_percent: NOISE_PERCENT as u32,
+            levels,
+        };
+        // The content digest is taken with version 0, so it names the content alone.
+        let digest = Hash(Sha256::digest(offer.canonical_bytes()).into());
+        let _write = self.persona.write.lock().await;
+        let before: OfferRecord = self.read_setting(OFFER_SETTING).await?.unwrap_or_default();
+        offer.version = if before.version > 0 && before.digest == digest {
+            before.version
+        } else {
+            let record = OfferRecord {
+                version: before.version + 1,
+                digest,
+            };
+            self.store()
+                .apply(fineline_store::WriteSet {
+                    ops: vec![WriteOp::PutSetting {
+                        name: OFFER_SETTING.into(),
+                        value: serde_json::to_vec(&record).expect("serialises"),
+                    }],
+                })
+                .await
+                .map_err(AppError::internal)?;
+            record.version
+        };
+        let signature = self
+            .ledger
+            .signer()
+            .sign_document(OFFER_LABEL, &offer.canonical_bytes());
+        *self.persona.offer.write().unwrap() =
+            Some((std::time::Instant::now(), offer.clone(), signature));
+        Ok((offer, signature))
+    }
+
+    /// Takes one disclosure: a level-1 report is counted, level-2 topics
+    /// are kept under the re-pseudonymised business pseudonym; either way
+    /// a ledger entry records that it arrived, and the receipt is answered.
+    pub async fn persona_disclose(
+        &self,
+        disclosure: Disclosure,
+    ) -> Result<DisclosureReceipt, AppError> {
+        let (offer, _) = self.persona_offer().await?;
+        let terms = offer.terms();
+        if disclosure.business != terms.business {
+            return Err(AppError::field(
+                "business",
+                format!("this server is business {:?}", terms.business),
+            ));
+        }
+        let level = disclosure.level;
+        let mut nonce = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let entry = LedgerEntry::PersonaDisclosure {
+            level: level.number(),
+            digest: disclosure_digest(&nonce, &disclosure),
+            at: Timestamp::now(),
+        };
+        let _write = self.persona.write.lock().await;
+        let op = match (&disclosure.level, &disclosure.payload) {
+            (TrustLevel::Crowd, Payload::Crowd {
+                category,
+                epsilon_micro,
+            }) => {
+                if terms.taxonomy.is_empty() || !terms.question().contains(category) {
+                    return Err(AppError::field(
+                        "payload.category",
+                        "not a category of the offer's question",
+                    ));
+                }
+                if *epsilon_micro != terms.report_epsilon_micro {
+                    return Err(AppError::field(
+                        "payload.epsilon_micro",
+                        format!(
+                            "the offer asks reports at {} micro-nats",
+                            terms.report_epsilon_micro
+                        ),
+                    ));
+                }
+                let mut counts: Counts = self.read_setting(COUNTS_SETTING).await?.unwrap_or_default();
+                *counts
+                    .entry(*epsilon_micro)
+                    .or_default()
+                    .entry(category.clone())
+                    .or_default() += 1;
+                WriteOp::PutSetting {
+                    name: COUNTS_SETTING.into(),
+                    value: serde_json::to_vec(&counts).map_err(AppError::internal)?,
+                }
+            }
+            (TrustLevel::Regular, Payload::Interests { pseudonym, topics }) => {
+                if topics.len() > MAX_TOPICS {
+                    return Err(AppError::field(
+                        "payload.topics",
+                        format!("at most {MAX_TOPICS} topics"),
+                    ));
+                }
+                if let Some(t) = topics.iter().find(|t| !terms.taxonomy.contains(t)) {
+                    return Err(AppError::field(
+                        "payload.topics",
+                        format!("{t:?} is not in the offer's taxonomy"),
+                    ));
+                }
+                let who = self
+                    .vault
+                    .keyring()
+                    .pseudonymize_as(PSEUDONYM_DOMAIN, &pseudonym.to_hex());
+                let kept = serde_json::json!({"topics": topics, "at": disclosure.at.millis()});
+                WriteOp::PutSetting {
+                    name: format!("{INTERESTS_PREFIX}{}", who.to_text()),
+                    value: serde_json::to_vec(&kept).map_err(AppError::internal)?,
+                }
+            }
+            (TrustLevel::Crowd | TrustLevel::Regular, _) => {
+                return Err(AppError::field(
+                    "payload",
+                    format!("not the payload of a level-{} disclosure", level.number()),
+                ))
+            }
+            _ => {
+                return Err(AppError::field(
+                    "level",
+                    "only levels 1 and 2 are disclosed here; 0 sends nothing, 3 and 4 are consent and events",
+                ))
+            }
+        };
+        let appended = self
+            .ledger
+            .append(self.store(), &[entry], |_| vec![op])
+            .await?;
+        drop(_write);
+        let receipt = self
+            .ledger
+            .receipt(self.store(), appended.indices[0], None)
+            .await?;
+        Ok(DisclosureReceipt { receipt, nonce })
+    }
+
+    /// The topics a level-2 persona gave, by the pseudonym it sent them under.
+    pub async fn persona_interests(
+        &self,
+        pseudonym_hex: &str,
+    ) -> Result<Option<Vec<String>>, AppError> {
+        let who = self
+            .vault
+            .keyring()
+            .pseudonymize_as(PSEUDONYM_DOMAIN, pseudonym_hex);
+        #[derive(serde::Deserialize)]
+        struct Kept {
+            topics: Vec<String>,
+        }
+        let kept: Option<Kept> = self
+            .read_setting(&format!("{INTERESTS_PREFIX}{}", who.to_text()))
+            .await?;
+        Ok(kept.map(|k| k.topics))
+    }
+
+    /// The level-1 estimate per category of the offer's question, at the
+    /// offer's ε, with 95 % intervals.
+    pub async fn persona_aggregate(&self) -> Result<Aggregate, AppError> {
+        let (offer, _) = self.persona_offer().await?;
+        let question = offer.terms().question();
+        if offer.taxonomy.is_empty() {
+            return Ok(Aggregate {
+                business: offer.business,
+                report_epsilon_micro: offer.report_epsilon_micro,
+                reports: 0,
+                p_truth: None,
+                categories: vec![],
+            });
+        }
+        let counts: Counts = self.read_setting(COUNTS_SETTING).await?.unwrap_or_default();
+        let at = counts.get(&offer.report_epsilon_micro);
+        let observed: Vec<u64> = question
+            .iter()
+            .map(|c| at.and_then(|m| m.get(c)).copied().unwrap_or(0))
+            .collect();
+        let mech = RandomizedResponse::new(question.len() as u32, offer.report_epsilon_micro)
+            .map_err(|e| AppError::bad_request(e.to_string()))?;
+        let estimates = estimate_totals(&mech, &observed, Z_95);
+        Ok(Aggregate {
+            business: offer.business,
+            report_epsilon_micro: offer.report_epsilon_micro,
+            reports: observed.iter().sum(),
+            p_truth: Some(mech.p_truth()),
+            categories: question
+                .into_iter()
+                .zip(observed)
+                .zip(estimates)
+                .map(|((c, n), e)| (c, n, e))
+                .collect(),
+        })
+    }
+
+    async fn read_setting<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, AppError> {
+        match self
+            .store()
+            .setting(name)
+            .await
+            .map_err(AppError::internal)?
+        {
+            Some(b) => Ok(Some(
+                serde_json::from_slice(&b).map_err(AppError::internal)?,
+            )),
+            None => Ok(None),
+        }
+    }
+}

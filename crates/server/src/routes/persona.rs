@@ -1,0 +1,348 @@
+//! The persona's server side (docs/persona.md): the public model and the
+//! signed offer (public), disclosures at levels 1 and 2 (public, answered
+//! with a ledger receipt), the level-1 aggregate (analysts), and the
+//! browser client's modules under `/persona/`.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fineline_app::budget::Analyst;
+use fineline_core::{Purpose, Timestamp};
+use fineline_ledger::{key_id, Receipt};
+use fineline_persona::{BusinessPseudonym, Disclosure, Payload, TrustLevel};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, JsonBody};
+use crate::state::AppState;
+
+/// One listed item of the public model.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PublicItemBody {
+    /// The catalogue key.
+    pub id: String,
+    /// Catalogue categories.
+    pub categories: Vec<String>,
+    /// People holding the item, or 0 below the floor.
+    pub popularity: u32,
+    /// `[listed index, similarity × 10⁶]`, best first.
+    pub neighbours: Vec<[u32; 2]>,
+}
+
+/// The public model, signed by the ledger key and recorded in the ledger.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PublicModelBody {
+    /// The model's version (the training time, ms since the Unix epoch).
+    pub version: u64,
+    /// The floor of people every count in the model clears.
+    pub min_support: u32,
+    /// Hex SHA-256 of the model's canonical bytes (`crates/recs` `public.rs`).
+    pub digest: String,
+    pub items: Vec<PublicItemBody>,
+    /// Hex Ed25519 signature over `"fineline-document/v1\0public-model\0"`
+    /// followed by the canonical bytes, under the ledger's key.
+    pub signature: String,
+    /// Hex SHA-256 of the signing key (`/v1/ledger/key`).
+    pub key_id: String,
+    /// Where the `model_published` entry is in the ledger.
+    pub ledger_index: u64,
+    /// A receipt for that entry against the current tree head.
+    #[schema(value_type = Object)]
+    pub receipt: Receipt,
+}
+
+/// The business's public model, for devices to recommend from (level 0).
+#[utoipa::path(get, path = "/v1/persona/model",
+    responses((status = 200, body = PublicModelBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn model(State(state): State<AppState>) -> Result<Json<PublicModelBody>, ApiError> {
+    let published = state.public_model().await?;
+    let receipt = state.public_receipt(published.ledger_index).await?;
+    let m = &published.model;
+    Ok(Json(PublicModelBody {
+        version: m.version,
+        min_support: m.min_support,
+        digest: hex::encode(m.digest),
+        items: m
+            .items
+            .iter()
+            .map(|it| PublicItemBody {
+                id: it.id.as_str().to_string(),
+                categories: it.categories.clone(),
+                popularity: it.popularity,
+                neighbours: it.neighbours.iter().map(|&(j, s)| [j, s]).collect(),
+            })
+            .collect(),
+        signature: hex::encode(published.signature.to_bytes()),
+        key_id: state.ledger.signer().key_id().to_hex(),
+        ledger_index: published.ledger_index,
+        receipt,
+    }))
+}
+
+/// One purpose a level grants.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PurposeGrantBody {
+    #[schema(value_type = String)]
+    pub purpose: Purpose,
+    /// Data categories the grant covers.
+    pub categories: Vec<String>,
+}
+
+/// What the person gets at one trust level.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LevelBody {
+    /// 0 stranger … 4 known.
+    pub level: u8,
+    pub name: String,
+    /// What leaves the device, in plain words.
+    pub leaves: String,
+    /// What the person gets, in plain words.
+    pub gets: String,
+    /// The fineline purposes the level grants (consent records).
+    pub purposes: Vec<PurposeGrantBody>,
+}
+
+/// The offer's signed content.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OfferBody {
+    /// The business id devices derive their pseudonym from.
+    pub business: String,
+    /// Goes up by one whenever the content changes.
+    pub version: u64,
+    /// Categories of level 1's question and level 2's topics.
+    pub taxonomy: Vec<String>,
+    /// ε of each level-1 report, in micro-nats.
+    pub report_epsilon_micro: u64,
+    /// Lifetime ε cap per device for this business, in micro-nats.
+    pub lifetime_cap_micro: u64,
+    /// Most topics a level-2 disclosure carries.
+    pub max_topics: u32,
+    /// Chance, in percent, that a level-2 topic slot is noise.
+    pub noise_percent: u32,
+    pub levels: Vec<LevelBody>,
+}
+
+/// The offer and its signature.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedOffer {
+    pub offer: OfferBody,
+    /// Hex Ed25519 signature over `"fineline-document/v1\0persona-offer\0"`
+    /// followed by `offer` as compact JSON with sorted keys.
+    pub signature: String,
+    /// Hex SHA-256 of the signing key (`/v1/ledger/key`).
+    pub key_id: String,
+}
+
+/// What the person gets at each trust level, signed and versioned.
+#[utoipa::path(get, path = "/v1/persona/offer", responses((status = 200, body = SignedOffer)))]
+pub async fn offer(State(state): State<AppState>) -> Result<Json<SignedOffer>, ApiError> {
+    let (o, signature) = state.persona_offer().await?;
+    Ok(Json(SignedOffer {
+        offer: OfferBody {
+            business: o.business,
+            version: o.version,
+            taxonomy: o.taxonomy,
+            report_epsilon_micro: o.report_epsilon_micro,
+            lifetime_cap_micro: o.lifetime_cap_micro,
+            max_topics: o.max_topics,
+            noise_percent: o.noise_percent,
+            levels: o
+                .levels
+                .into_iter()
+                .map(|l| LevelBody {
+                    level: l.level,
+                    name: l.name.into(),
+                    leaves: l.leaves.into(),
+                    gets: l.gets.into(),
+                    purposes: l
+                        .purposes
+                        .into_iter()
+                        .map(|p| PurposeGrantBody {
+                            purpose: p.purpose,
+                            categories: p.categories.iter().map(|c| c.to_string()).collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        },
+        signature: hex::encode(signature.to_bytes()),
+        key_id: key_id(&state.ledger.signer().verifying_key()).to_hex(),
+    }))
+}
+
+/// What a disclosure carries: exactly `fineline_persona::Payload` at
+/// levels 1 and 2.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PayloadIn {
+    /// Level 1: one randomized-response answer, no identifier.
+    Crowd {
+        /// The reported category (one of the taxonomy, or `(none)`).
+        category: String,
+        /// ε the report spent, in micro-nats (the offer's).
+        epsilon_micro: u64,
+    },
+    /// Level 2: approved topics, each possibly noise, under the pseudonym.
+    Interests {
+        /// 64 hex digits: the persona's pseudonym at this business.
+        pseudonym: String,
+        /// Topics from the taxonomy, in its order.
+        topics: Vec<String>,
+    },
+}
+
+/// One disclosure, as the device's disclosure function produced it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureIn {
+    /// The business id of the offer.
+    pub business: String,
+    /// 1 or 2.
+    pub level: u8,
+    /// When the device made it (ms since the Unix epoch).
+    pub at: i64,
+    pub payload: PayloadIn,
+}
+
+/// The ledger receipt for a disclosure.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DisclosureReceiptBody {
+    /// The ledger entry is `persona_disclosure` whose digest is
+    /// SHA-256(nonce ‖ the disclosure's JSON as the reference client writes it).
+    #[schema(value_type = Object)]
+    pub receipt: Receipt,
+    /// 64 hex digits.
+    pub nonce: String,
+}
+
+impl DisclosureIn {
+    fn into_disclosure(self) -> Result<Disclosure, ApiError> {
+        let level = TrustLevel::try_from(self.level)
+            .map_err(|_| ApiError::field("level", "a trust level is 0 to 4"))?;
+        let payload = match self.payload {
+            PayloadIn::Crowd {
+                category,
+                epsilon_micro,
+            } => Payload::Crowd {
+                category,
+                epsilon_micro,
+            },
+            PayloadIn::Interests { pseudonym, topics } => Payload::Interests {
+                pseudonym: BusinessPseudonym::try_from(pseudonym)
+                    .map_err(|_| ApiError::field("payload.pseudonym", "64 hex digits"))?,
+                topics,
+            },
+        };
+        Ok(Disclosure {
+            business: self.business,
+            level,
+            at: Timestamp(self.at),
+            payload,
+        })
+    }
+}
+
+/// Take a level-1 report or level-2 interests; answer with a receipt.
+#[utoipa::path(post, path = "/v1/persona/disclosures", request_body = DisclosureIn,
+    responses((status = 201, body = DisclosureReceiptBody), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn disclose(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<DisclosureIn>,
+) -> Result<(StatusCode, Json<DisclosureReceiptBody>), ApiError> {
+    let done = state.persona_disclose(body.into_disclosure()?).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DisclosureReceiptBody {
+            receipt: done.receipt,
+            nonce: hex::encode(done.nonce),
+        }),
+    ))
+}
+
+/// One category's level-1 estimate.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CategoryEstimate {
+    pub category: String,
+    /// Reports naming this category (randomized).
+    pub reports: u64,
+    /// Unbiased estimate of the reporting devices that truly hold it.
+    pub estimate: f64,
+    /// Standard deviation of the estimate.
+    pub sd: f64,
+    /// 95 % interval.
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The level-1 aggregate.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AggregateBody {
+    pub business: String,
+    /// ε per report, in micro-nats (the offer's; reports at other ε are not mixed in).
+    pub report_epsilon_micro: u64,
+    /// Reports counted.
+    pub reports: u64,
+    /// Chance a report is the truth; null while the catalogue names no category.
+    pub p_truth: Option<f64>,
+    pub categories: Vec<CategoryEstimate>,
+}
+
+/// Estimated totals per category from level-1 reports, with 95 % intervals.
+#[utoipa::path(get, path = "/v1/persona/aggregate", responses((status = 200, body = AggregateBody)))]
+pub async fn aggregate(
+    State(state): State<AppState>,
+    _analyst: Analyst,
+) -> Result<Json<AggregateBody>, ApiError> {
+    let a = state.persona_aggregate().await?;
+    Ok(Json(AggregateBody {
+        business: a.business,
+        report_epsilon_micro: a.report_epsilon_micro,
+        reports: a.reports,
+        p_truth: a.p_truth,
+        categories: a
+            .categories
+            .into_iter()
+            .map(|(category, reports, e)| CategoryEstimate {
+                category,
+                reports,
+                estimate: e.total,
+                sd: e.sd,
+                low: e.low,
+                high: e.high,
+            })
+            .collect(),
+    }))
+}
+
+macro_rules! module {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("../../assets/persona/", $name)) as &[u8],
+        )
+    };
+}
+
+/// The browser client's modules, compiled in.
+const MODULES: &[(&str, &[u8])] = &[
+    module!("persona.js"),
+    module!("receipt.js"),
+    module!("store.js"),
+];
+
+/// `/persona/{name}`: an ES module (browsers refuse one served as anything
+/// but JavaScript; nosniff keeps them from guessing otherwise).
+pub async fn module(Path(name): Path<String>) -> Response {
+    match MODULES.iter().find(|(n, _)| *n == name) {
+        Some((_, body)) => (
+            [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => ApiError::not_found("no such persona file").into_response(),
+    }
+}
