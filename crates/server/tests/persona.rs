@@ -14,11 +14,6 @@ use fineline_recs::PublicItem;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-fn ev(subject: &str, item: &str, at: i64) -> Value {
-    json!({"subject_id": subject, "type": "view", "item": item, "properties": {},
-           "timestamp": at, "purpose": "personalization"})
-}
-
 /// Twelve people view boots and laces, eleven a tent and a stove.
 async fn shop(s: &TestServer) {
     s.state.recs.set_schedule(None);
@@ -37,16 +32,7 @@ async fn shop(s: &TestServer) {
     for p in 0..11 {
         people.push((format!("camp{p}"), &["tent", "stove"]));
     }
-    for (p, _) in &people {
-        s.grant(p, &["personalization"]).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
-    let t = Timestamp::now().millis();
-    let batch: Vec<Value> = people
-        .iter()
-        .flat_map(|(p, items)| items.iter().map(move |i| ev(p, i, t)))
-        .collect();
-    let r = s.ingest_events(&Value::Array(batch)).await;
+    let r = s.view_histories(&people).await;
     assert_eq!(r["accepted"].as_u64(), Some(46), "{r}");
 }
 

@@ -6,13 +6,7 @@
 mod common;
 
 use common::{backends, TestServer};
-use fineline_core::Timestamp;
 use serde_json::{json, Value};
-
-fn ev(subject: &str, item: &str, at: i64) -> Value {
-    json!({"subject_id": subject, "type": "view", "item": item, "properties": {},
-           "timestamp": at, "purpose": "personalization"})
-}
 
 async fn similar(s: &TestServer, item: &str) -> Vec<String> {
     let r = reqwest::get(s.url(&format!("/v1/items/{item}/similar?n=20")))
@@ -58,16 +52,7 @@ async fn shop(s: &TestServer) {
         people.push((format!("camp{p}"), &["tent", "stove"]));
     }
     people.push(("loner".into(), &["boots", "rare-a", "rare-b"]));
-    for (p, _) in &people {
-        s.grant(p, &["personalization"]).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
-    let t = Timestamp::now().millis();
-    let batch: Vec<Value> = people
-        .iter()
-        .flat_map(|(p, items)| items.iter().map(move |i| ev(p, i, t)))
-        .collect();
-    let r = s.ingest_events(&Value::Array(batch)).await;
+    let r = s.view_histories(&people).await;
     assert_eq!(r["accepted"].as_u64(), Some(41), "{r}");
     let (st, body) = s.post("/v1/recs/train", &s.admin, &json!({})).await;
     assert_eq!(st, 200, "{body}");

@@ -147,6 +147,26 @@ impl TestServer {
         body
     }
 
+    /// Each person grants personalization, then views their items (one
+    /// batch, stamped just after the grants); the ingest report.
+    pub async fn view_histories(&self, people: &[(String, &[&str])]) -> Value {
+        for (p, _) in people {
+            self.grant(p, &["personalization"]).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let t = Timestamp::now().millis();
+        let batch: Vec<Value> = people
+            .iter()
+            .flat_map(|(p, items)| {
+                items.iter().map(move |i| {
+                    json!({"subject_id": p, "type": "view", "item": i, "properties": {},
+                           "timestamp": t, "purpose": "personalization"})
+                })
+            })
+            .collect();
+        self.ingest_events(&Value::Array(batch)).await
+    }
+
     pub async fn ingest_events(&self, events: &Value) -> Value {
         let (s, body) = self.post("/v1/events", &self.ingest, events).await;
         assert_eq!(s, 200, "{body}");
