@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the store keeps for each consent record: the record itself and
 /// where its proof lives in the ledger.
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct StoredConsent {
     pub record: ConsentRecord,
     pub ledger_index: u64,

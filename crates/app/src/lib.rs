@@ -7,15 +7,18 @@
 //! answer or the [`AppError`] into a response; the CLI calls the same
 //! use cases with no server running.
 
+pub mod access;
 pub mod api_keys;
 pub mod budget;
 pub mod consent;
+pub mod consent_import;
 pub mod consent_store;
 pub mod daily;
 pub mod erasure;
 pub mod error;
 pub mod footfall;
 pub mod footfall_release;
+pub mod footfall_service;
 pub mod ingest;
 pub mod ingest_writer;
 pub mod insights_data;
@@ -25,12 +28,14 @@ pub mod order;
 pub mod person_keys;
 pub mod persona;
 pub mod policy;
+pub mod recommend;
 pub mod recs_service;
 pub mod retention;
 pub mod rights;
 pub mod state;
 pub mod sync;
 pub mod tokens;
+pub mod transparency;
 
 use std::sync::Arc;
 

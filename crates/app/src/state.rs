@@ -23,28 +23,28 @@ use crate::tokens::TokenIssuer;
 pub struct App(Arc<Inner>);
 
 pub struct Inner {
-    pub store: Arc<dyn Store>,
-    pub vault: Vault,
-    pub tokens: TokenIssuer,
-    pub consents: RwLock<ConsentIndex>,
-    pub ledger: LedgerWriter,
-    pub metrics: Metrics,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) vault: Vault,
+    pub(crate) tokens: TokenIssuer,
+    pub(crate) consents: RwLock<ConsentIndex>,
+    pub(crate) ledger: LedgerWriter,
+    pub(crate) metrics: Metrics,
     /// The served recommender; see `crate::recs_service`.
-    pub recs: Arc<crate::recs_service::RecsService>,
-    pub footfall: crate::footfall::FootfallModule,
+    pub(crate) recs: Arc<crate::recs_service::RecsService>,
+    pub(crate) footfall: crate::footfall::FootfallModule,
     /// The public model, offer and disclosures; see `crate::persona`.
-    pub persona: crate::persona::PersonaModule,
+    pub(crate) persona: crate::persona::PersonaModule,
     api_keys: crate::api_keys::KeyCache,
     subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
     /// The writers' locks and their one order; see `crate::order`.
-    pub order: crate::order::WriteOrder,
+    pub(crate) order: crate::order::WriteOrder,
     /// Event batches waiting for the ingest lock; see `crate::ingest_writer`.
     ingest_queue: Mutex<Vec<crate::ingest_writer::Queued>>,
     /// Counts of days not yet sealed into the ledger; mirrored in the
     /// store's `DAILY_SETTING` with every ingestion write.
     daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
     /// Told after each erasure commits; see `crate::erasure`.
-    pub erasure_listeners: RwLock<Vec<Arc<dyn crate::erasure::ErasureListener>>>,
+    pub(crate) erasure_listeners: RwLock<Vec<Arc<dyn crate::erasure::ErasureListener>>>,
     /// Smallest group (distinct people) any insights release shows; the
     /// admin's setting, never below `MIN_FLOOR`. See [`App::set_insights_floor`].
     insights_floor: std::sync::atomic::AtomicU64,
@@ -156,6 +156,41 @@ impl App {
 
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// Whether the database answers a read (the health check).
+    pub async fn check_database(&self) -> Result<(), AppError> {
+        self.store.setting("health/probe").await?;
+        Ok(())
+    }
+
+    /// The catalogue's categories, sorted, once each: public keys for
+    /// insights groups and the persona offer's taxonomy.
+    pub async fn catalogue_categories(&self) -> Result<Vec<String>, AppError> {
+        let mut cats: Vec<String> = self
+            .store
+            .items()
+            .await?
+            .into_iter()
+            .map(|i| i.category)
+            .collect();
+        cats.sort();
+        cats.dedup();
+        Ok(cats)
+    }
+
+    /// The request and rejection counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Whether `raw_id` is the person `subject` under any retained key: a
+    /// token issued before a key rotation still names the same person.
+    pub fn is_person(&self, raw_id: &str, subject: &Pseudonym) -> bool {
+        self.vault
+            .keyring()
+            .pseudonyms_for(raw_id)
+            .contains(subject)
     }
 
     pub fn pseudonymize(&self, raw_id: &str) -> Pseudonym {
@@ -326,5 +361,32 @@ impl App {
             .append(self.store(), &[entry], |_| Vec::new())
             .await?;
         Ok(())
+    }
+}
+
+/// The parts of an [`App`], for white-box tests and benchmarks that check
+/// what no use case shows (a key was shredded, a model forgot someone, a
+/// lock is poisoned). The HTTP crate never uses it: its layering test
+/// refuses `internals()` outside tests.
+pub struct Internals<'a> {
+    /// The pseudonym keys and the per-person key store.
+    pub vault: &'a Vault,
+    /// The in-memory consent index.
+    pub consents: &'a RwLock<ConsentIndex>,
+    /// The served recommender.
+    pub recs: &'a crate::recs_service::RecsService,
+    /// The foot-traffic engine.
+    pub footfall: &'a crate::footfall::FootfallModule,
+}
+
+impl App {
+    /// See [`Internals`].
+    pub fn internals(&self) -> Internals<'_> {
+        Internals {
+            vault: &self.vault,
+            consents: &self.consents,
+            recs: &self.recs,
+            footfall: &self.footfall,
+        }
     }
 }

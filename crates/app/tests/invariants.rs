@@ -52,7 +52,7 @@ async fn a_consent_change_and_its_ledger_entries_land_together() {
         fineline_ledger::verify_receipt_for_subject(r, None, &person).unwrap();
     }
     assert_eq!(app.stored_consents(&person).await.unwrap().len(), 2);
-    assert!(app.consents.read().unwrap().allowed(
+    assert!(app.internals().consents.read().unwrap().allowed(
         &person,
         Purpose::Personalization,
         Timestamp::now()
@@ -88,7 +88,7 @@ async fn erasure_reaches_rows_keys_and_index() {
     assert!(app.stored_consents(&person).await.unwrap().is_empty());
     assert!(app.store().events_for(&person).await.unwrap().is_empty());
     assert!(app.subject_keys(&person).await.unwrap().is_none());
-    assert!(!app.consents.read().unwrap().allowed(
+    assert!(!app.internals().consents.read().unwrap().allowed(
         &person,
         Purpose::Personalization,
         Timestamp::now()

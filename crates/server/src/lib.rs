@@ -165,7 +165,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
-    state.metrics.observe(&route, elapsed);
+    state.metrics().observe(&route, elapsed);
     tracing::debug!(%method, route, status = resp.status().as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
     resp
 }
@@ -203,12 +203,12 @@ pub async fn serve_on(
         task.abort();
     }
     // Personalized reads already answered get their ledger entries.
-    if let Err(e) = state.recs.flush_reads(state.app()).await {
+    if let Err(e) = state.flush_reads().await {
         tracing::error!(error = %e, "recommendation reads not logged at shutdown");
     }
     footfall.abort();
     // Visits still open become sessions now rather than vanish.
-    if let Err(e) = state.footfall.flush(state.store()).await {
+    if let Err(e) = state.flush_sessions().await {
         tracing::error!(error = %e, "footfall flush at shutdown failed");
     }
     Ok(())

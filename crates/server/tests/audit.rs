@@ -164,7 +164,7 @@ async fn no_caller_without_access_is_told_what_a_route_expects() {
 /// A bug inside a handler, while it holds the consent index every
 /// ingestion and consent change needs. Only this test has the route.
 async fn panics_holding_the_consent_index(State(state): State<AppState>) -> &'static str {
-    let _index = state.consents.write().unwrap();
+    let _index = state.internals().consents.write().unwrap();
     panic!("a bug in a handler");
 }
 

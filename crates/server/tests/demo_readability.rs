@@ -133,7 +133,7 @@ async fn imported_consents_keep_their_time_within_the_notice() {
 #[tokio::test]
 async fn answers_name_items_by_title_and_category() {
     let s = TestServer::start(common::Backend::Sqlite).await;
-    s.state.recs.set_schedule(None);
+    s.state.set_training_schedule(None);
     let since = policy_since(&s, 10).await;
     let (st, b) = s
         .post(

@@ -251,7 +251,7 @@ async fn exact_days(
     from: jiff::civil::Date,
     to: jiff::civil::Date,
 ) -> Vec<DailyReport> {
-    let footfall = &srv.state.footfall;
+    let footfall = &srv.state.internals().footfall;
     let shop = footfall.store(store_id).expect("a registered store");
     let sessions = footfall
         .sessions_for_report(srv.state.store(), &shop, from, to)
@@ -335,7 +335,7 @@ async fn opt_out_drops_sightings_deletes_sessions_and_gives_a_receipt(backend: B
     assert!(!body.to_string().to_lowercase().contains("1a:2b:3c"));
     let receipt: fineline_ledger::Receipt =
         serde_json::from_value(body["receipt"].clone()).unwrap();
-    let key = srv.state.ledger.signer().verifying_key();
+    let key = srv.state.ledger_key();
     fineline_ledger::verify_receipt(&receipt, Some(&key)).unwrap();
     assert!(matches!(
         receipt.entry,
@@ -648,6 +648,7 @@ async fn a_live_store_does_not_make_another_stores_import_late(backend: Backend)
         (Some(5), Some(0))
     );
     srv.state
+        .internals()
         .footfall
         .tick(srv.state.store(), Timestamp::now())
         .await

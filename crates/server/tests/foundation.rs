@@ -379,7 +379,7 @@ async fn reading_a_persons_consents_is_itself_logged() {
         .await;
     let receipt: fineline_ledger::Receipt =
         serde_json::from_value(history["entries"][0]["receipt"].clone()).unwrap();
-    let key = s.state.ledger.signer().verifying_key();
+    let key = s.state.ledger_key();
     fineline_ledger::verify_receipt(&receipt, Some(&key)).unwrap();
 }
 

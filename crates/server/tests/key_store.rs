@@ -71,7 +71,11 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
             store.legacy_subject_keys().await.unwrap().is_empty(),
             "{backend}: the data store keeps no key"
         );
-        assert_eq!(state.vault.key_store().count().unwrap(), 1, "{backend}");
+        assert_eq!(
+            state.internals().vault.key_store().count().unwrap(),
+            1,
+            "{backend}"
+        );
         let keys = state.subject_keys(&ann).await.unwrap().unwrap();
         assert_eq!(keys.data_key, ann_key, "{backend}");
         assert_eq!(keys.salt.as_bytes(), &[7; 32]);
@@ -85,11 +89,11 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
         // Ann is erased; then an old backup's key row for her turns up in
         // the data store again. Another start drops it instead of moving it.
         assert!(state.shred_subject_keys(&ann).await.unwrap());
-        let (_, _, old) = legacy_person(&state.vault, "ann@example.com");
+        let (_, _, old) = legacy_person(&state.internals().vault, "ann@example.com");
         let key_row = old.ops.into_iter().next().unwrap();
         assert!(matches!(key_row, WriteOp::PutLegacySubjectKeys(_)));
         store.apply(WriteSet::from(key_row)).await.unwrap();
-        let again = move_keys_out_of_data_store(store.as_ref(), &state.vault)
+        let again = move_keys_out_of_data_store(store.as_ref(), &state.internals().vault)
             .await
             .unwrap();
         assert_eq!(
@@ -101,7 +105,7 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
             "{backend}"
         );
         assert!(store.legacy_subject_keys().await.unwrap().is_empty());
-        assert!(!state.vault.key_store().contains(&ann).unwrap());
+        assert!(!state.internals().vault.key_store().contains(&ann).unwrap());
         // The old backup also held her consent record: the purge after a
         // restore removes everything of a person without a key.
         store
@@ -117,10 +121,12 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
             })))
             .await
             .unwrap();
-        let purged =
-            fineline_app::person_keys::purge_people_without_keys(store.as_ref(), &state.vault)
-                .await
-                .unwrap();
+        let purged = fineline_app::person_keys::purge_people_without_keys(
+            store.as_ref(),
+            &state.internals().vault,
+        )
+        .await
+        .unwrap();
         assert_eq!(purged, 1, "{backend}");
         assert!(store.consents_for(&ann).await.unwrap().is_empty());
         assert!(store.events_for(&ann).await.unwrap().is_empty());

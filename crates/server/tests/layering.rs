@@ -52,3 +52,31 @@ fn no_service_imports_from_routes() {
         offenders.join("\n")
     );
 }
+
+/// Handlers call `App`'s use cases; none reaches past them to the database
+/// or the application's parts, so every transaction and lock stays in
+/// `crates/app`, where its invariants are tested.
+#[test]
+fn handlers_reach_the_database_only_through_app() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut offenders = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read source");
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if line.contains(".store()") || line.contains(".internals()") {
+                let rel = file.strip_prefix(&src).expect("under src");
+                offenders.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "the HTTP crate reaches past App; add a use case to crates/app instead:\n{}",
+        offenders.join("\n")
+    );
+}

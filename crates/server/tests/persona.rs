@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 /// Twelve people view boots and laces, eleven a tent and a stove.
 async fn shop(s: &TestServer) {
-    s.state.recs.set_schedule(None);
+    s.state.set_training_schedule(None);
     s.publish_demo_policy(1).await;
     let items = json!([
         {"item": "boots", "category": "running"}, {"item": "laces", "category": "running"},
@@ -102,7 +102,7 @@ async fn the_public_model_is_signed_and_published_in_the_ledger_once_per_version
         assert_eq!(body["error"]["code"], "not_found", "{body}");
         shop(&s).await;
         train(&s).await;
-        let key = s.state.ledger.signer().verifying_key();
+        let key = s.state.ledger_key();
 
         let (st, body) = public_get(&s, "/v1/persona/model").await;
         assert_eq!(st, 200, "{body}");
@@ -138,10 +138,10 @@ async fn the_public_model_is_signed_and_published_in_the_ledger_once_per_version
         assert_eq!(receipt.leaf_index, index);
 
         // Asking again publishes nothing new.
-        let size = s.state.ledger.head().tree_head.size;
+        let size = s.state.tree_head().tree_head.size;
         let (_, again) = public_get(&s, "/v1/persona/model").await;
         assert_eq!(again["ledger_index"].as_u64(), Some(index));
-        assert_eq!(s.state.ledger.head().tree_head.size, size);
+        assert_eq!(s.state.tree_head().tree_head.size, size);
 
         // A new training is a new version with its own entry.
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
@@ -159,7 +159,7 @@ async fn the_public_model_is_signed_and_published_in_the_ledger_once_per_version
 async fn the_offer_is_signed_versioned_and_maps_levels_onto_purposes() {
     let s = TestServer::start(common::Backend::Sqlite).await;
     shop(&s).await;
-    let key = s.state.ledger.signer().verifying_key();
+    let key = s.state.ledger_key();
     let (st, body) = public_get(&s, "/v1/persona/offer").await;
     assert_eq!(st, 200, "{body}");
     let offer = &body["offer"];
@@ -214,7 +214,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         let s = TestServer::start(backend).await;
         shop(&s).await;
         train(&s).await;
-        let key = s.state.ledger.signer().verifying_key();
+        let key = s.state.ledger_key();
         let (_, offer) = public_get(&s, "/v1/persona/offer").await;
         let terms = terms_of(&offer["offer"]);
         let (_, model) = public_get(&s, "/v1/persona/model").await;

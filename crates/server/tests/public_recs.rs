@@ -42,7 +42,7 @@ async fn non_personal(s: &TestServer, query: &str) -> Vec<String> {
 /// Ten people view boots and laces, nine a tent and a stove; one person
 /// alone views boots with two rare items. The server runs its defaults.
 async fn shop(s: &TestServer) {
-    s.state.recs.set_schedule(None);
+    s.state.set_training_schedule(None);
     s.publish_demo_policy(1).await;
     let mut people: Vec<(String, &[&str])> = Vec::new();
     for p in 0..10 {

@@ -63,8 +63,8 @@ fn small_floor(min_support: u32) -> RecsConfig {
 
 /// A shop: running items a, b, f; coffee items c, d and repeatable beans e.
 async fn shop(s: &TestServer) {
-    s.state.recs.set_schedule(None);
-    s.state.recs.set_config(small_floor(3));
+    s.state.set_training_schedule(None);
+    s.state.set_recs_config(small_floor(3));
     s.publish_demo_policy(1).await;
     let (st, body) = s
         .post(
@@ -125,7 +125,7 @@ async fn tiers_reasons_purchases_similar_interests_and_ledger() {
         // Personalized: history drives it, reasons name the viewed item.
         // Anything pending from the setup is flushed first, so that only
         // this read counts below (a run saw one entry too many, once).
-        s.state.recs.flush_reads(&s.state).await.unwrap();
+        s.state.flush_reads().await.unwrap();
         let before = ledger_size(&s).await;
         let body = recs(&s, "alice", "n=10").await;
         assert_eq!(body["tier"], "personalized", "{body}");
@@ -151,7 +151,7 @@ async fn tiers_reasons_purchases_similar_interests_and_ledger() {
         );
 
         // One ledger entry per personalized read, after the batch flush.
-        s.state.recs.flush_reads(&s.state).await.unwrap();
+        s.state.flush_reads().await.unwrap();
         let after = ledger_size(&s).await;
         if after != before + 1 {
             // Name the entries, so a failure says what was written.
@@ -178,7 +178,7 @@ async fn tiers_reasons_purchases_similar_interests_and_ledger() {
         assert_eq!(st, 403);
 
         // Non-personal: popularity, or the context item; no ledger entry.
-        s.state.recs.flush_reads(&s.state).await.unwrap();
+        s.state.flush_reads().await.unwrap();
         let before = ledger_size(&s).await;
         let body = recs(&s, "bob", "n=3").await;
         assert_eq!(body["tier"], "non_personal", "{body}");
@@ -193,7 +193,7 @@ async fn tiers_reasons_purchases_similar_interests_and_ledger() {
             body["items"][0]["reason"], "similar to Trail shoes",
             "{body}"
         );
-        s.state.recs.flush_reads(&s.state).await.unwrap();
+        s.state.flush_reads().await.unwrap();
         assert_eq!(ledger_size(&s).await, before);
 
         // Similar items: public, item-to-item.
@@ -288,7 +288,7 @@ fn dataset() -> Vec<(String, Vec<String>)> {
 }
 
 async fn load(s: &TestServer, data: &[(String, Vec<String>)]) {
-    s.state.recs.set_schedule(None);
+    s.state.set_training_schedule(None);
     s.publish_demo_policy(1).await;
     for (p, _) in data {
         s.grant(p, &["personalization"]).await;
@@ -336,12 +336,20 @@ async fn forgetting_is_exact() {
 
         let a = TestServer::start(backend).await;
         a.state
+            .internals()
             .recs
             .set_refit_delay(std::time::Duration::from_secs(3600));
-        a.state.recs.set_config(small_floor(2));
+        a.state.set_recs_config(small_floor(2));
         load(&a, &data).await;
         train(&a).await;
-        assert!(a.state.recs.current().unwrap().model.ease_ready());
+        assert!(a
+            .state
+            .internals()
+            .recs
+            .current()
+            .unwrap()
+            .model
+            .ease_ready());
 
         let (st, _) = send(
             &a,
@@ -352,7 +360,7 @@ async fn forgetting_is_exact() {
         .await;
         assert_eq!(st, 200);
         a.withdraw(withdrawn, &["personalization"]).await;
-        let model = a.state.recs.current().unwrap();
+        let model = a.state.internals().recs.current().unwrap();
         assert!(!model.model.knows(&a.state.pseudonymize(gone)));
         assert!(!model.model.knows(&a.state.pseudonymize(withdrawn)));
         // Until the refit, every answer comes from the exact neighbour counts.
@@ -365,7 +373,7 @@ async fn forgetting_is_exact() {
             .cloned()
             .collect();
         load(&b, &rest).await;
-        b.state.recs.set_config(knn_only);
+        b.state.set_recs_config(knn_only);
         train(&b).await;
         assert_eq!(answers(&a, &others).await, answers(&b, &others).await);
         let sim = |s: &TestServer| {
@@ -375,9 +383,16 @@ async fn forgetting_is_exact() {
         assert_eq!(sim(&a).await, sim(&b).await);
 
         // After the (debounced) refit, EASE equals EASE trained without them.
-        a.state.recs.refit().await.unwrap();
-        assert!(a.state.recs.current().unwrap().model.ease_ready());
-        b.state.recs.set_config(small_floor(2));
+        a.state.internals().recs.refit().await.unwrap();
+        assert!(a
+            .state
+            .internals()
+            .recs
+            .current()
+            .unwrap()
+            .model
+            .ease_ready());
+        b.state.set_recs_config(small_floor(2));
         train(&b).await;
         assert_eq!(answers(&a, &others).await, answers(&b, &others).await);
     }
@@ -398,6 +413,7 @@ async fn the_ease_refit_after_an_erasure_lands_and_equals_training_without() {
             .collect();
         let a = TestServer::start(backend).await;
         a.state
+            .internals()
             .recs
             .set_refit_delay(std::time::Duration::from_millis(200));
         load(&a, &data).await;
@@ -412,13 +428,21 @@ async fn the_ease_refit_after_an_erasure_lands_and_equals_training_without() {
         assert_eq!(st, 200);
         // When the receipt is back the person is out of the served model
         // and the EASE matrix that still holds them is not served.
-        let served = a.state.recs.current().unwrap();
+        let served = a.state.internals().recs.current().unwrap();
         assert!(!served.model.knows(&a.state.pseudonymize(gone)));
         assert!(!served.model.ease_ready());
         drop(served);
 
         let started = std::time::Instant::now();
-        while !a.state.recs.current().unwrap().model.ease_ready() {
+        while !a
+            .state
+            .internals()
+            .recs
+            .current()
+            .unwrap()
+            .model
+            .ease_ready()
+        {
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(30),
                 "the EASE refit never landed"
@@ -430,7 +454,14 @@ async fn the_ease_refit_after_an_erasure_lands_and_equals_training_without() {
         let rest: Vec<_> = data.iter().filter(|(p, _)| p != gone).cloned().collect();
         load(&b, &rest).await;
         train(&b).await;
-        assert!(b.state.recs.current().unwrap().model.ease_ready());
+        assert!(b
+            .state
+            .internals()
+            .recs
+            .current()
+            .unwrap()
+            .model
+            .ease_ready());
         assert_eq!(answers(&a, &others).await, answers(&b, &others).await);
     }
 }

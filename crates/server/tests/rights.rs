@@ -114,7 +114,7 @@ async fn a_persons_token_never_reaches_another_person() {
             .await
             .unwrap();
         let bob_event = bob_events[0].id;
-        let size_before = s.state.ledger.head().tree_head.size;
+        let size_before = s.state.tree_head().tree_head.size;
         for (method, path, body) in subject_routes(BOB, bob_event) {
             let (status, resp) = send(&s, method, &path, &ann, body.clone()).await;
             assert_eq!(status, 403, "{backend:?} {method} {path}: {resp}");
@@ -126,7 +126,7 @@ async fn a_persons_token_never_reaches_another_person() {
             }
         }
         // Nothing happened to Bob, and refused calls wrote nothing.
-        assert_eq!(s.state.ledger.head().tree_head.size, size_before);
+        assert_eq!(s.state.tree_head().tree_head.size, size_before);
         let after = s
             .state
             .store()
@@ -207,7 +207,7 @@ async fn the_export_holds_everything_and_is_itself_logged() {
         let s = TestServer::start(backend).await;
         two_people(&s).await;
         let ann = token_for(&s, ANN);
-        let size_before = s.state.ledger.head().tree_head.size;
+        let size_before = s.state.tree_head().tree_head.size;
         let (status, doc) = s.get("/v1/subjects/me/export", &ann).await;
         assert_eq!(status, 200, "{doc}");
         assert_eq!(doc["schema"], "fineline.export.v1");
@@ -228,7 +228,7 @@ async fn the_export_holds_everything_and_is_itself_logged() {
         // provably about Ann.
         let receipts = doc["receipts"].as_array().unwrap();
         assert_eq!(receipts.len(), 3);
-        let key = s.state.ledger.signer().verifying_key();
+        let key = s.state.ledger_key();
         for r in receipts {
             let r: fineline_ledger::Receipt = serde_json::from_value(r.clone()).unwrap();
             fineline_ledger::verify_receipt_for_subject(&r, Some(&key), &s.state.pseudonymize(ANN))
@@ -238,7 +238,7 @@ async fn the_export_holds_everything_and_is_itself_logged() {
         assert_eq!(last["entry"]["kind"], "data_access");
         assert_eq!(last["entry"]["what"], "export");
         assert_eq!(last["entry"]["actor"], "subject");
-        assert_eq!(s.state.ledger.head().tree_head.size, size_before + 1);
+        assert_eq!(s.state.tree_head().tree_head.size, size_before + 1);
 
         // The readable page: by query or by Accept, escaped, no scripts.
         for req in [
@@ -258,7 +258,7 @@ async fn the_export_holds_everything_and_is_itself_logged() {
             assert!(!page.contains("<script"));
         }
         assert_eq!(
-            s.state.ledger.head().tree_head.size,
+            s.state.tree_head().tree_head.size,
             size_before + 3,
             "every export is logged"
         );
@@ -371,7 +371,7 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
             receipt.entry,
             fineline_ledger::LedgerEntry::Erasure { .. }
         ));
-        let key = s.state.ledger.signer().verifying_key();
+        let key = s.state.ledger_key();
         fineline_ledger::verify_receipt_for_subject(&receipt, Some(&key), &ann_p).unwrap();
         let (_, entry) = s
             .get(
@@ -387,9 +387,22 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         assert!(store.events_for(&ann_p).await.unwrap().is_empty());
         assert!(store.consents_for(&ann_p).await.unwrap().is_empty());
         assert!(store.interests_for(&ann_p).await.unwrap().is_empty());
-        assert!(!s.state.vault.key_store().contains(&ann_p).unwrap());
+        assert!(!s
+            .state
+            .internals()
+            .vault
+            .key_store()
+            .contains(&ann_p)
+            .unwrap());
         assert!(s.state.subject_keys(&ann_p).await.unwrap().is_none());
-        assert!(s.state.consents.read().unwrap().current(&ann_p).is_empty());
+        assert!(s
+            .state
+            .internals()
+            .consents
+            .read()
+            .unwrap()
+            .current(&ann_p)
+            .is_empty());
         assert_eq!(*forgotten.lock().unwrap(), vec![ann_p]);
 
         // Events arriving afterwards are refused: no consent exists.
@@ -415,7 +428,13 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         assert_eq!(store.interests_for(&bob_p).await.unwrap().len(), 1);
         // The erased person may start afresh: new keys, new consent.
         s.grant(ANN, &["analytics"]).await;
-        assert!(s.state.vault.key_store().contains(&ann_p).unwrap());
+        assert!(s
+            .state
+            .internals()
+            .vault
+            .key_store()
+            .contains(&ann_p)
+            .unwrap());
         // A row sealed under the destroyed key (an ingestion batch that
         // raced the erasure) is listed as unreadable, not an error.
         let old_key = fineline_vault::DataKey::generate();
@@ -519,7 +538,13 @@ async fn erasure_shreds_the_key_so_files_and_backups_hold_nothing_readable() {
     let ann = token_for(&s, ANN);
     let (status, _) = send(&s, "DELETE", "/v1/subjects/me", &ann, None).await;
     assert_eq!(status, 200);
-    assert!(!s.state.vault.key_store().contains(&ann_p).unwrap());
+    assert!(!s
+        .state
+        .internals()
+        .vault
+        .key_store()
+        .contains(&ann_p)
+        .unwrap());
     key_store_wal_truncated(s.dir.path()).await;
 
     // The live files (data store and key store, WALs included) hold no

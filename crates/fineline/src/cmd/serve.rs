@@ -86,7 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
     let state = fineline_server::AppState::new(super::open_app(&args.store).await?);
     state.tokens().set_max_ttl(token_max_ttl);
-    state.recs.set_config(args.recs.config());
+    state.set_recs_config(args.recs.config());
     state.rate_limits().configure(limits);
     state
         .set_insights_floor(args.insights_floor)
@@ -98,7 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             lifetime_cap_micro: micro(args.persona_lifetime_cap, "--persona-lifetime-cap")?,
         })
         .map_err(anyhow::Error::msg)?;
-    state.recs.set_schedule(
+    state.set_training_schedule(
         (args.recs_train_every > 0).then(|| std::time::Duration::from_secs(args.recs_train_every)),
     );
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -118,7 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .await?;
         if !summary.seeded {
             // A restarted demo: train now rather than at the schedule.
-            state.recs.request_retrain();
+            state.request_retrain();
         }
         let token = state.tokens().issue(
             &state.pseudonymize(&summary.example_subject),

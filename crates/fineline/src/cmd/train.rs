@@ -19,7 +19,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let state = super::open_app(&args.store).await?;
-    state.recs.set_config(args.recs.config());
+    state.set_recs_config(args.recs.config());
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template(
         "{msg:>14} [{bar:40}] {pos}/{len} {elapsed_precise}",
@@ -33,8 +33,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         })
     };
     let status = state
-        .recs
-        .train(&state, progress)
+        .train(progress)
         .await
         .map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
     bar.finish_and_clear();

@@ -5,14 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use fineline_consent::{ConsentRecord, ConsentSource};
-use fineline_core::{Pseudonym, Purpose, Role, Timestamp};
-use fineline_ledger::{Access, Actor, Receipt};
+use fineline_core::{Pseudonym, Purpose, Role};
+use fineline_ledger::{Actor, Receipt};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, LateJson};
 use crate::state::AppState;
-use fineline_app::consent_store::StoredConsent;
 
 /// A consent change as the privacy center or the business's backend sends it.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -56,9 +55,7 @@ pub fn authorize_subject(
         Caller::Key(Role::Admin) => Ok(state.pseudonymize(raw_id)),
         Caller::Subject(p) if raw_id == "me" => Ok(*p),
         Caller::Subject(p) => {
-            // Under any retained key: a token issued before a key rotation
-            // still names the same person.
-            if state.vault.keyring().pseudonyms_for(raw_id).contains(p) {
+            if state.is_person(raw_id, p) {
                 Ok(*p)
             } else {
                 Err(ApiError::forbidden("this token is for another person"))
@@ -94,13 +91,6 @@ pub fn subject_path<T>(
 }
 
 /// How a read by `caller` is described in the ledger.
-pub fn access_of(caller: &Caller) -> Access {
-    match caller {
-        Caller::Subject(_) => Access::SubjectView,
-        Caller::Key(_) => Access::AdminRead,
-    }
-}
-
 pub fn actor_of(caller: &Caller) -> Actor {
     match caller {
         Caller::Subject(_) => Actor::Subject,
@@ -173,30 +163,12 @@ pub async fn status(
 ) -> Result<Json<ConsentStatus>, ApiError> {
     let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
-    state
-        .log_access(&subject, access_of(&caller), actor_of(&caller))
-        .await?;
-    let stored = stored_consents(&state, &subject).await?;
-    let policy = state.current_policy();
-    let now = Timestamp::now();
-    let current = state.consents.read().unwrap().state_at(&subject, now);
-    let mut purposes = std::collections::BTreeMap::new();
-    for p in Purpose::ALL {
-        let text = current.get(&p).map_or("none", |s| s.as_str());
-        purposes.insert(p.as_str().to_string(), text.to_string());
-    }
+    let now = state.consent_status(&subject, actor_of(&caller)).await?;
     Ok(Json(ConsentStatus {
-        purposes,
-        policy_version: policy.map(|p| p.version),
-        records: stored.into_iter().map(|s| s.record).collect(),
+        purposes: now.purposes,
+        policy_version: now.policy_version,
+        records: now.records,
     }))
-}
-
-pub async fn stored_consents(
-    state: &AppState,
-    subject: &Pseudonym,
-) -> Result<Vec<StoredConsent>, ApiError> {
-    Ok(state.app().stored_consents(subject).await?)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -227,21 +199,12 @@ pub async fn history(
 ) -> Result<Json<ConsentHistory>, ApiError> {
     let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
-    state
-        .log_access(&subject, access_of(&caller), actor_of(&caller))
-        .await?;
-    let salt = state.subject_keys(&subject).await?.map(|k| k.salt.clone());
-    let mut entries = Vec::new();
-    for s in stored_consents(&state, &subject).await? {
-        let receipt = state
-            .ledger
-            .receipt(state.store(), s.ledger_index, salt.clone())
-            .await?;
-        entries.push(HistoryEntry {
-            record: s.record,
-            receipt,
-        });
-    }
+    let entries = state
+        .consent_history(&subject, actor_of(&caller))
+        .await?
+        .into_iter()
+        .map(|(record, receipt)| HistoryEntry { record, receipt })
+        .collect();
     Ok(Json(ConsentHistory {
         subject: subject.to_text(),
         entries,

@@ -252,13 +252,7 @@ pub async fn overview(
     let moments: Vec<Timestamp> = (from..=to)
         .map(|d| Timestamp((d + 1) * DAY_MS - 1))
         .collect();
-    let index_state = state.clone();
-    let (tallies, progress) = tokio::task::spawn_blocking(move || {
-        let index = index_state.consents.read().unwrap();
-        (index.tally(&moments), index.reconsent_progress())
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let (tallies, progress) = state.consent_tallies(moments).await?;
     let consent = tallies
         .into_iter()
         .map(|t| ConsentDay {
@@ -301,7 +295,7 @@ pub async fn overview(
         .into_iter()
         .map(|r| (r.to_string(), 0))
         .collect();
-    for (reason, n) in state.metrics.rejections() {
+    for (reason, n) in state.metrics().rejections() {
         rejected.insert(reason.to_string(), n);
     }
     let current = state.current_policy().map(|p| p.version);
@@ -333,7 +327,7 @@ pub async fn overview(
         events: EventsOverview {
             since_start: SinceStart {
                 accepted: state
-                    .metrics
+                    .metrics()
                     .events_accepted
                     .load(std::sync::atomic::Ordering::Relaxed),
                 rejected,

@@ -48,7 +48,7 @@ pub async fn ingest(
                 },
             )),
             Err(r) => {
-                state.metrics.reject("invalid_field", 1);
+                state.metrics().reject("invalid_field", 1);
                 rejected.push(r);
             }
         }

@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use fineline_core::{Role, Timestamp, MAX_FUTURE_MS};
 use fineline_footfall::{Mac, OpeningHours, Sighting, StoreConfig};
-use fineline_ledger::{Commitment, LedgerEntry, Receipt, Salt};
+use fineline_ledger::Receipt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -126,7 +126,7 @@ pub async fn add_store(
     caller.require(&[Role::Admin])?;
     let body = body?.0;
     let cfg = body.into_config()?;
-    state.footfall.add_store(state.store(), cfg.clone()).await?;
+    state.add_footfall_store(cfg.clone()).await?;
     Ok((StatusCode::CREATED, Json(StoreIn::from_config(&cfg))))
 }
 
@@ -139,8 +139,7 @@ pub async fn stores(
     caller.require(&[Role::Admin])?;
     Ok(Json(
         state
-            .footfall
-            .stores()
+            .footfall_stores()
             .iter()
             .map(StoreIn::from_config)
             .collect(),
@@ -256,7 +255,7 @@ pub async fn sightings(
             Err(r) => rejected.push(r),
         }
     }
-    let out = state.footfall.ingest(state.store(), batch).await?;
+    let out = state.ingest_sightings(batch).await?;
     Ok(Json(SightingsReport {
         accepted: out.accepted,
         dropped: out.dropped.into(),
@@ -277,7 +276,7 @@ pub async fn flush(
     caller: Caller,
 ) -> Result<Json<Flushed>, ApiError> {
     caller.require(&[Role::Ingest, Role::Admin])?;
-    let sessions_stored = state.footfall.flush(state.store()).await?;
+    let sessions_stored = state.flush_sessions().await?;
     Ok(Json(Flushed { sessions_stored }))
 }
 
@@ -309,28 +308,12 @@ pub async fn opt_out(
 ) -> Result<(StatusCode, Json<OptOutReceipt>), ApiError> {
     let mac = Mac::parse(body.mac.trim()).map_err(|e| ApiError::field("mac", e.to_string()))?;
     drop(body);
-    let now = Timestamp::now();
-    let mut pending = state.footfall.opt_out_guard().await;
-    let (digest, ops) = state.footfall.opt_out_ops(&mut pending, &mac, now);
-    let salt = Salt::generate();
-    let entry = LedgerEntry::DeviceOptOut {
-        commitment: Commitment::new(&salt, &fineline_core::Pseudonym::new(0, digest)),
-        at: now,
-    };
-    let appended = state
-        .ledger
-        .append(state.store(), &[entry], move |_| ops)
-        .await?;
-    drop(pending);
-    let receipt = state
-        .ledger
-        .receipt(state.store(), appended.indices[0], Some(salt))
-        .await?;
+    let done = state.opt_out_device(&mac).await?;
     Ok((
         StatusCode::CREATED,
         Json(OptOutReceipt {
-            receipt,
-            sessions_deleted: appended.outcome.rows_deleted,
+            receipt: done.receipt,
+            sessions_deleted: done.sessions_deleted,
         }),
     ))
 }
@@ -401,11 +384,7 @@ pub async fn report(
             format!("reports reach back {REPORT_HISTORY_DAYS} days, to {oldest}"),
         ));
     }
-    let shop = state
-        .footfall
-        .store(&id)
-        .ok_or_else(|| ApiError::not_found("no such store"))?;
-    let out = fineline_app::footfall_release::publish(&state, &shop, from, to, now).await?;
+    let out = state.publish_footfall(&id, from, to, now).await?;
     Ok(Json(StoreReport {
         store_id: id,
         days: out.days,

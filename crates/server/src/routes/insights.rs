@@ -61,16 +61,7 @@ pub(crate) async fn declared_keys(
     state: &AppState,
     query: &Query,
 ) -> Result<DeclaredKeys, ApiError> {
-    let mut cats: Vec<String> = state
-        .store()
-        .items()
-        .await
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .map(|i| i.category)
-        .collect();
-    cats.sort();
-    cats.dedup();
+    let cats = state.catalogue_categories().await?;
     let days = query.filters.iter().find_map(|f| match f {
         // Checked: any i64 pair arrives here before validation (an inverted
         // or overflowing range then fails validation, not this subtraction).

@@ -20,7 +20,7 @@ pub struct LogKey {
 /// The public key tree heads are signed with.
 #[utoipa::path(get, path = "/v1/ledger/key", responses((status = 200, body = LogKey)))]
 pub async fn key(State(state): State<AppState>) -> Json<LogKey> {
-    let vk = state.ledger.signer().verifying_key();
+    let vk = state.ledger_key();
     Json(LogKey {
         public_key: base64::engine::general_purpose::STANDARD.encode(vk.as_bytes()),
         key_id: fineline_ledger::key_id(&vk).to_hex(),
@@ -31,7 +31,7 @@ pub async fn key(State(state): State<AppState>) -> Json<LogKey> {
 /// The latest signed tree head.
 #[utoipa::path(get, path = "/v1/ledger/tree-head", responses((status = 200, description = "signed tree head")))]
 pub async fn tree_head(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::to_value(state.ledger.head()).unwrap_or_default())
+    Json(serde_json::to_value(state.tree_head()).unwrap_or_default())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -58,7 +58,7 @@ pub async fn inclusion(
     if p.index >= p.size {
         return Err(ApiError::field("index", "index must be below size"));
     }
-    let proof = state.ledger.inclusion_proof(p.index, p.size)?;
+    let proof = state.inclusion_proof(p.index, p.size)?;
     Ok(Json(ProofBody {
         proof: proof.iter().map(|h| h.to_hex()).collect(),
     }))
@@ -82,7 +82,7 @@ pub async fn consistency(
     if p.from == 0 || p.from > p.to {
         return Err(ApiError::field("from", "need 0 < from <= to"));
     }
-    let proof = state.ledger.consistency_proof(p.from, p.to)?;
+    let proof = state.consistency_proof(p.from, p.to)?;
     Ok(Json(ProofBody {
         proof: proof.iter().map(|h| h.to_hex()).collect(),
     }))
@@ -94,16 +94,7 @@ pub async fn entry(
     State(state): State<AppState>,
     Path(index): Path<u64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let size = state.ledger.head().tree_head.size;
-    if index >= size {
-        return Err(ApiError::not_found(format!("no ledger entry {index}")));
-    }
-    let bytes = state
-        .store()
-        .ledger_entry(index)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("no ledger entry {index}")))?;
+    let bytes = state.ledger_entry(index).await?;
     let entry: serde_json::Value = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
     Ok(Json(serde_json::json!({"index": index, "entry": entry})))
 }

@@ -10,7 +10,7 @@ use crate::state::AppState;
 /// Liveness and store reachability.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok")))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store().setting("health/probe").await {
+    match state.check_database().await {
         Ok(_) => (
             axum::http::StatusCode::OK,
             Json(serde_json::json!({"status": "ok"})),
@@ -30,7 +30,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics().render(),
     )
 }
 

@@ -73,7 +73,7 @@ pub async fn model(State(state): State<AppState>) -> Result<Json<PublicModelBody
             })
             .collect(),
         signature: hex::encode(published.signature.to_bytes()),
-        key_id: state.ledger.signer().key_id().to_hex(),
+        key_id: key_id(&state.ledger_key()).to_hex(),
         ledger_index: published.ledger_index,
         receipt,
     }))
@@ -166,7 +166,7 @@ pub async fn offer(State(state): State<AppState>) -> Result<Json<SignedOffer>, A
                 .collect(),
         },
         signature: hex::encode(signature.to_bytes()),
-        key_id: key_id(&state.ledger.signer().verifying_key()).to_hex(),
+        key_id: key_id(&state.ledger_key()).to_hex(),
     }))
 }
 

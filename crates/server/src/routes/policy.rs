@@ -104,7 +104,7 @@ pub async fn current(State(state): State<AppState>) -> Result<Json<serde_json::V
 /// Every published version, oldest first.
 #[utoipa::path(get, path = "/v1/policy/versions", responses((status = 200, description = "all versions")))]
 pub async fn versions(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let all = state.consents.read().unwrap().policies().all().to_vec();
+    let all = state.policies();
     Json(serde_json::to_value(all).unwrap_or_default())
 }
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use fineline_core::{ItemId, Purpose, Role, Timestamp};
-use fineline_recs::{Reason, Request};
-use fineline_store::{ItemRow, WriteOp, WriteSet};
+use fineline_core::{ItemId, Role};
+use fineline_recs::Reason;
+use fineline_store::ItemRow;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::routes::consent::{actor_of, authorize_subject};
 use crate::state::AppState;
 use crate::wire::TrainingStatus;
+use fineline_app::recommend::Recommended;
 use fineline_app::recs_service::Trained;
 
 const MAX_N: usize = 100;
@@ -140,47 +141,21 @@ pub async fn recommendations(
         .as_deref()
         .map(|c| parse_item("context", c))
         .transpose()?;
-    let personalized = state.consents.read().unwrap().allowed(
-        &subject,
-        Purpose::Personalization,
-        Timestamp::now(),
-    );
-    let Some(trained) = state.recs.current() else {
-        return Ok(Json(Recommendations {
-            tier: tier_name(personalized),
-            items: Vec::new(),
-            model_trained_at: None,
-        }));
-    };
-    let trained = if !personalized && trained.model.knows(&subject) {
-        // Consent lapsed without a withdrawal (e.g. a new policy version):
-        // forget them now, as a withdrawal would have.
-        state.recs.forget(&subject);
-        state.recs.current().unwrap_or(trained)
-    } else {
-        trained
-    };
-    let history;
-    let mut req = Request::non_personal(n);
-    if personalized {
-        history = state.recs.history(&state, &subject).await?;
-        req = Request::personalized(&history.interactions, n).without_interests(&history.removed);
-    }
-    if let Some(c) = &context {
-        req = req.with_context(c);
-    }
-    let items = trained.model.recommend(&req);
-    if personalized {
-        state
-            .recs
-            .log_read(&state, &subject, actor_of(&caller))
-            .await?;
-    }
+    let out = state
+        .recommend(&subject, n, context.as_ref(), actor_of(&caller))
+        .await?;
     Ok(Json(Recommendations {
-        tier: tier_name(personalized),
-        items: items.into_iter().map(|r| wire(&trained, r)).collect(),
-        model_trained_at: Some(trained.trained_at.millis()),
+        tier: tier_name(out.personalized),
+        model_trained_at: out.model.as_ref().map(|t| t.trained_at.millis()),
+        items: wire_all(out),
     }))
+}
+
+fn wire_all(out: Recommended) -> Vec<RecommendedItem> {
+    match &out.model {
+        Some(t) => out.items.into_iter().map(|r| wire(t, r)).collect(),
+        None => Vec::new(),
+    }
 }
 
 fn tier_name(personalized: bool) -> &'static str {
@@ -217,15 +192,7 @@ pub async fn similar(
     let Query(p) = params.map_err(|e| ApiError::field("n", e.body_text()))?;
     let n = parse_n(p.n)?;
     let id = parse_item("item", &item)?;
-    let similar = match state.recs.current() {
-        Some(t) => t
-            .model
-            .similar(&id, n)
-            .into_iter()
-            .map(|r| wire(&t, r))
-            .collect(),
-        None => Vec::new(),
-    };
+    let similar = wire_all(state.similar_items(&id, n));
     Ok(Json(SimilarItems { item, similar }))
 }
 
@@ -263,7 +230,7 @@ pub async fn put_items(
     if items.len() > 10_000 {
         return Err(ApiError::field("items", "at most 10000 items per request"));
     }
-    let mut ops = Vec::with_capacity(items.len());
+    let mut rows = Vec::with_capacity(items.len());
     for (i, it) in items.into_iter().enumerate() {
         let item = parse_item(&format!("[{i}].item"), &it.item)?;
         if it.category.len() > 64 || it.title.len() > 512 {
@@ -272,21 +239,14 @@ pub async fn put_items(
                 "category at most 64 and title at most 512 bytes",
             ));
         }
-        ops.push(WriteOp::PutItem(ItemRow {
+        rows.push(ItemRow {
             item,
             category: it.category,
             title: it.title,
             repeatable: it.repeatable,
-        }));
+        });
     }
-    let stored = ops.len();
-    state
-        .store()
-        .apply(WriteSet { ops })
-        .await
-        .map_err(ApiError::internal)?;
-    // The persona offer's taxonomy is the catalogue's categories.
-    state.persona_catalogue_changed();
+    let stored = state.put_items(rows).await?;
     Ok(Json(ItemsStored { stored }))
 }
 
@@ -299,9 +259,7 @@ pub async fn train(
     caller: Caller,
 ) -> Result<Json<TrainingStatus>, ApiError> {
     caller.require(&[Role::Admin])?;
-    Ok(Json(
-        state.recs.train(&state, Arc::new(|_| {})).await?.into(),
-    ))
+    Ok(Json(state.train(Arc::new(|_| {})).await?.into()))
 }
 
 /// The last training: when, on how many events, which algorithm, holdout quality.
@@ -313,8 +271,7 @@ pub async fn status(
 ) -> Result<Json<TrainingStatus>, ApiError> {
     caller.require(&[Role::Admin, Role::Analyst, Role::Ingest])?;
     state
-        .recs
-        .status()
+        .training_status()
         .map(|s| Json(s.into()))
         .ok_or_else(|| ApiError::not_found("the recommender has not been trained yet"))
 }

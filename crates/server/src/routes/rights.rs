@@ -10,71 +10,20 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use fineline_app::access::{OpenedEvent, PersonData};
 use fineline_consent::ConsentRecord;
-use fineline_core::{Pseudonym, Purpose, Role, Timestamp};
-use fineline_ledger::{Access, Actor, LedgerEntry, Receipt};
-use fineline_store::{InterestRow, WriteOp};
-use fineline_vault::subject_aad;
+use fineline_core::{Pseudonym, Role, Timestamp};
+use fineline_ledger::Receipt;
+use fineline_store::InterestRow;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, LateJson};
-use crate::routes::consent::{authorize_subject, stored_consents, subject_path, LatePath};
+use crate::routes::consent::{actor_of, authorize_subject, subject_path, LatePath};
 use crate::state::AppState;
-use fineline_app::state::SubjectKeys;
 
 /// The export format's name; bumped when a field changes meaning.
 pub const EXPORT_SCHEMA: &str = "fineline.export.v1";
-
-fn actor(caller: &Caller) -> Actor {
-    match caller {
-        Caller::Subject(_) => Actor::Subject,
-        Caller::Key(Role::Admin) => Actor::Admin,
-        Caller::Key(Role::Ingest) => Actor::Ingest,
-        Caller::Key(Role::Analyst) => Actor::Analyst,
-    }
-}
-
-fn view_of(caller: &Caller) -> Access {
-    match caller {
-        Caller::Subject(_) => Access::SubjectView,
-        Caller::Key(_) => Access::AdminRead,
-    }
-}
-
-/// The person's keys, or 404: without keys nothing is held (never known,
-/// or erased).
-async fn keys_or_404(
-    state: &AppState,
-    subject: &Pseudonym,
-) -> Result<std::sync::Arc<SubjectKeys>, ApiError> {
-    state
-        .subject_keys(subject)
-        .await?
-        .ok_or_else(|| ApiError::not_found("nothing is held about this person"))
-}
-
-/// Append a DataAccess entry and return its leaf index. Called before any
-/// of the person's data is read for the response.
-async fn log_read(
-    state: &AppState,
-    subject: &Pseudonym,
-    keys: &SubjectKeys,
-    what: Access,
-    caller: &Caller,
-) -> Result<u64, ApiError> {
-    let entry = LedgerEntry::DataAccess {
-        commitment: keys.commitment(subject),
-        what,
-        actor: actor(caller),
-        at: Timestamp::now(),
-    };
-    let appended = state
-        .ledger
-        .append(state.store(), &[entry], |_| Vec::new())
-        .await?;
-    Ok(appended.indices[0])
-}
 
 // ---------------------------------------------------------------- tokens
 
@@ -220,93 +169,6 @@ pub struct ExportedConsent {
     pub ledger_index: u64,
 }
 
-fn current_consents(
-    state: &AppState,
-    subject: &Pseudonym,
-) -> std::collections::BTreeMap<String, String> {
-    let current = state
-        .consents
-        .read()
-        .unwrap()
-        .state_at(subject, Timestamp::now());
-    Purpose::ALL
-        .iter()
-        .map(|p| {
-            let text = current.get(p).map_or("none", |s| s.as_str());
-            (p.as_str().to_string(), text.to_string())
-        })
-        .collect()
-}
-
-async fn opened_events(
-    state: &AppState,
-    subject: &Pseudonym,
-    keys: &SubjectKeys,
-) -> Result<Vec<ExportedEvent>, ApiError> {
-    let aad = subject_aad(subject);
-    let rows = state
-        .store()
-        .events_for(subject)
-        .await
-        .map_err(ApiError::internal)?;
-    let titles = item_titles(state).await?;
-    rows.into_iter()
-        .map(|r| {
-            // A row sealed under a key an earlier erasure destroyed (a
-            // batch that raced the erasure) opens for nobody: show that it
-            // exists rather than fail the whole export.
-            let (properties, unreadable) = match keys.data_key.open(&r.sealed_properties, &aad) {
-                Ok(plain) => (
-                    serde_json::from_slice(&plain).unwrap_or_else(|_| {
-                        serde_json::Value::String(String::from_utf8_lossy(&plain).into())
-                    }),
-                    false,
-                ),
-                Err(_) => (serde_json::Value::Null, true),
-            };
-            Ok(ExportedEvent {
-                unreadable,
-                id: r.id,
-                kind: r.kind.as_str().to_string(),
-                item_title: r.item.as_ref().and_then(|i| titles.get(i).cloned()),
-                item: r.item.map(|i| i.as_str().to_string()),
-                purpose: r.purpose.as_str().to_string(),
-                at: r.at.millis(),
-                properties,
-            })
-        })
-        .collect()
-}
-
-/// Catalogue titles: the served model's copy (read at its training), or
-/// the store's catalogue before the first training.
-async fn item_titles(
-    state: &AppState,
-) -> Result<std::sync::Arc<std::collections::HashMap<fineline_core::ItemId, String>>, ApiError> {
-    if let Some(t) = state.recs.current() {
-        return Ok(t.titles.clone());
-    }
-    let items = state.store().items().await.map_err(ApiError::internal)?;
-    Ok(std::sync::Arc::new(
-        items
-            .into_iter()
-            .filter(|i| !i.title.is_empty())
-            .map(|i| (i.item, i.title))
-            .collect(),
-    ))
-}
-
-async fn interests_of(state: &AppState, subject: &Pseudonym) -> Result<Vec<Interest>, ApiError> {
-    Ok(state
-        .store()
-        .interests_for(subject)
-        .await
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .map(Interest::from)
-        .collect())
-}
-
 // ---------------------------------------------------------------- export
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -373,43 +235,47 @@ pub async fn build_export(
     subject: &Pseudonym,
     caller: &Caller,
 ) -> Result<Export, ApiError> {
-    let keys = keys_or_404(state, subject).await?;
-    let access_index = log_read(state, subject, &keys, Access::Export, caller).await?;
-    let stored = stored_consents(state, subject).await?;
-    let events = opened_events(state, subject, &keys).await?;
-    let interests = interests_of(state, subject).await?;
-    let mut receipts = Vec::with_capacity(stored.len() + 1);
-    for index in stored
-        .iter()
-        .map(|s| s.ledger_index)
-        .chain(std::iter::once(access_index))
-    {
-        receipts.push(
-            state
-                .ledger
-                .receipt(state.store(), index, Some(keys.salt.clone()))
-                .await?,
-        );
+    Ok(state.export(subject, actor_of(caller)).await?.into())
+}
+
+impl From<PersonData> for Export {
+    fn from(d: PersonData) -> Self {
+        Export {
+            schema: EXPORT_SCHEMA.into(),
+            generated_at: d.generated_at.millis(),
+            subject: d.subject.to_text(),
+            policy_version: d.policy_version,
+            consents: ExportedConsents {
+                current: d.current,
+                records: d
+                    .records
+                    .into_iter()
+                    .map(|s| ExportedConsent {
+                        record: s.record,
+                        ledger_index: s.ledger_index,
+                    })
+                    .collect(),
+            },
+            events: d.events.into_iter().map(ExportedEvent::from).collect(),
+            interests: d.interests.into_iter().map(Interest::from).collect(),
+            receipts: d.receipts,
+        }
     }
-    Ok(Export {
-        schema: EXPORT_SCHEMA.into(),
-        generated_at: Timestamp::now().millis(),
-        subject: subject.to_text(),
-        policy_version: state.current_policy().map(|p| p.version),
-        consents: ExportedConsents {
-            current: current_consents(state, subject),
-            records: stored
-                .into_iter()
-                .map(|s| ExportedConsent {
-                    record: s.record,
-                    ledger_index: s.ledger_index,
-                })
-                .collect(),
-        },
-        events,
-        interests,
-        receipts,
-    })
+}
+
+impl From<OpenedEvent> for ExportedEvent {
+    fn from(e: OpenedEvent) -> Self {
+        ExportedEvent {
+            id: e.id,
+            kind: e.kind,
+            item: e.item,
+            item_title: e.item_title,
+            purpose: e.purpose,
+            at: e.at.millis(),
+            properties: e.properties,
+            unreadable: e.unreadable,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- summary
@@ -437,23 +303,14 @@ pub async fn summary(
 ) -> Result<Json<Summary>, ApiError> {
     let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
-    let keys = keys_or_404(&state, &subject).await?;
-    log_read(&state, &subject, &keys, view_of(&caller), &caller).await?;
-    let mut events = opened_events(&state, &subject, &keys).await?;
-    let mut by_purpose = std::collections::BTreeMap::new();
-    for e in &events {
-        *by_purpose.entry(e.purpose.clone()).or_insert(0u64) += 1;
-    }
-    let total = events.len() as u64;
-    events.reverse();
-    events.truncate(50);
+    let s = state.summary(&subject, actor_of(&caller)).await?;
     Ok(Json(Summary {
-        subject: subject.to_text(),
-        events_by_purpose: by_purpose,
-        events_total: total,
-        recent_events: events,
-        interests: interests_of(&state, &subject).await?,
-        consents: current_consents(&state, &subject),
+        subject: s.subject.to_text(),
+        events_by_purpose: s.events_by_purpose,
+        events_total: s.events_total,
+        recent_events: s.recent_events.into_iter().map(Into::into).collect(),
+        interests: s.interests.into_iter().map(Into::into).collect(),
+        consents: s.consents,
     }))
 }
 
@@ -468,9 +325,8 @@ pub async fn interests(
 ) -> Result<Json<Vec<Interest>>, ApiError> {
     let raw_id = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
-    let keys = keys_or_404(&state, &subject).await?;
-    log_read(&state, &subject, &keys, view_of(&caller), &caller).await?;
-    Ok(Json(interests_of(&state, &subject).await?))
+    let all = state.interests(&subject, actor_of(&caller)).await?;
+    Ok(Json(all.into_iter().map(Interest::from).collect()))
 }
 
 /// One interest.
@@ -482,14 +338,10 @@ pub async fn interest(
 ) -> Result<Json<Interest>, ApiError> {
     let (raw_id, category) = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
-    let keys = keys_or_404(&state, &subject).await?;
-    log_read(&state, &subject, &keys, view_of(&caller), &caller).await?;
-    interests_of(&state, &subject)
-        .await?
-        .into_iter()
-        .find(|i| i.category == category)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no interest {category:?}")))
+    let one = state
+        .interest(&subject, &category, actor_of(&caller))
+        .await?;
+    Ok(Json(one.into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -511,31 +363,8 @@ pub async fn edit_interest(
     let (raw_id, category) = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
     let edit = body?.0;
-    keys_or_404(&state, &subject).await?;
-    if !(0.0..=1.0).contains(&edit.weight) {
-        return Err(ApiError::field("weight", "must be between 0 and 1"));
-    }
-    check_category(&category)?;
-    let row = InterestRow {
-        subject,
-        category,
-        weight: edit.weight,
-        removed: false,
-    };
-    state
-        .store()
-        .apply(WriteOp::PutInterest(row.clone()).into())
-        .await
-        .map_err(ApiError::internal)?;
-    state.notify_interest_edited(&row.subject, &row.category);
+    let row = state.edit_interest(&subject, category, edit.weight).await?;
     Ok(Json(row.into()))
-}
-
-fn check_category(category: &str) -> Result<(), ApiError> {
-    if category.is_empty() || category.len() > 64 {
-        return Err(ApiError::field("category", "must be 1 to 64 characters"));
-    }
-    Ok(())
 }
 
 /// Remove an inferred interest: it is no longer used and will not be
@@ -548,18 +377,7 @@ pub async fn remove_interest(
 ) -> Result<StatusCode, ApiError> {
     let (raw_id, category) = subject_path(&state, &caller, path)?;
     let subject = authorize_subject(&state, &caller, &raw_id)?;
-    keys_or_404(&state, &subject).await?;
-    check_category(&category)?;
-    let op = WriteOp::RemoveInterest {
-        subject,
-        category: category.clone(),
-    };
-    state
-        .store()
-        .apply(op.into())
-        .await
-        .map_err(ApiError::internal)?;
-    state.notify_interest_removed(&subject, &category);
+    state.remove_interest(&subject, &category).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -575,16 +393,7 @@ pub async fn delete_event(
     let id: i64 = event_id
         .parse()
         .map_err(|_| ApiError::field("event_id", "must be an event id (an integer)"))?;
-    // Scoped to the subject in the store: another person's id is a 404.
-    let deleted = state
-        .store()
-        .delete_event(&subject, id)
-        .await
-        .map_err(ApiError::internal)?;
-    if !deleted {
-        return Err(ApiError::not_found(format!("no event {id} of this person")));
-    }
-    state.notify_event_deleted(&subject, id);
+    state.delete_event(&subject, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

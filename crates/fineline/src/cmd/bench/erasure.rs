@@ -122,7 +122,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let trained = if args.no_model {
         None
     } else {
-        Some(state.recs.train(state, Arc::new(|_| {})).await?)
+        Some(state.train(Arc::new(|_| {})).await?)
     };
     let train_secs = t.elapsed().as_secs_f64();
 

@@ -288,7 +288,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let backend = backend_name(url);
     // Training on a schedule would land mid-run; the model is trained once
     // after seeding instead. Rate limits stay at their defaults.
-    let bench = BenchServer::start(dir.path(), url, |s| s.recs.set_schedule(None)).await?;
+    let bench = BenchServer::start(dir.path(), url, |s| s.set_training_schedule(None)).await?;
     eprintln!("seeding {} people ...", args.subjects);
     seed(&bench, args.subjects).await?;
     let head: Value = bench

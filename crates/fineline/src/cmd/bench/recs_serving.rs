@@ -76,8 +76,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let backend = backend_name(url);
     let model = args.recs.config();
     let bench = BenchServer::start(dir.path(), url, |state| {
-        state.recs.set_schedule(None);
-        state.recs.set_config(model);
+        state.set_training_schedule(None);
+        state.set_recs_config(model);
     })
     .await?;
     let (base, admin, ingest, http) = (&bench.base, &bench.admin, &bench.ingest, &bench.http);

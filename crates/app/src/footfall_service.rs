@@ -1,0 +1,87 @@
+//! The foot-traffic use cases on [`App`]: registering stores, taking
+//! sightings, the device opt-out (engine, rows and ledger entry under one
+//! turn) and publishing a store's reports.
+
+use fineline_core::Timestamp;
+use fineline_footfall::{Mac, Sighting, StoreConfig};
+use fineline_ledger::{Commitment, LedgerEntry, Receipt, Salt};
+
+use crate::footfall::BatchOutcome;
+use crate::footfall_release::Publication;
+use crate::{App, AppError};
+
+/// What an opt-out did, with the proof the person keeps.
+#[derive(Debug)]
+pub struct OptedOut {
+    /// The ledger receipt; it commits to a keyed digest of the device,
+    /// never to the MAC.
+    pub receipt: Receipt,
+    /// Stored sessions of the device that were deleted.
+    pub sessions_deleted: u64,
+}
+
+impl App {
+    /// Register a store and its sensors: validated, stored, then live.
+    pub async fn add_footfall_store(&self, cfg: StoreConfig) -> Result<(), AppError> {
+        self.footfall.add_store(self.store(), cfg).await
+    }
+
+    /// The registered stores' configurations.
+    pub fn footfall_stores(&self) -> Vec<StoreConfig> {
+        self.footfall.stores()
+    }
+
+    /// Take a batch of sightings; every session it closed is stored
+    /// before this returns.
+    pub async fn ingest_sightings(&self, batch: Vec<Sighting>) -> Result<BatchOutcome, AppError> {
+        self.footfall.ingest(self.store(), batch).await
+    }
+
+    /// Close every open session and store it; returns how many.
+    pub async fn flush_sessions(&self) -> Result<usize, AppError> {
+        self.footfall.flush(self.store()).await
+    }
+
+    /// Opt a device out: its sightings are dropped from now on and its
+    /// stored sessions deleted, in the transaction of the ledger entry,
+    /// with ingestion held still so no session of it lands after.
+    pub async fn opt_out_device(&self, mac: &Mac) -> Result<OptedOut, AppError> {
+        let now = Timestamp::now();
+        let mut pending = self.footfall.opt_out_guard().await;
+        let (digest, ops) = self.footfall.opt_out_ops(&mut pending, mac, now);
+        let salt = Salt::generate();
+        let entry = LedgerEntry::DeviceOptOut {
+            commitment: Commitment::new(&salt, &fineline_core::Pseudonym::new(0, digest)),
+            at: now,
+        };
+        let appended = self
+            .ledger
+            .append(self.store(), &[entry], move |_| ops)
+            .await?;
+        drop(pending);
+        let receipt = self
+            .ledger
+            .receipt(self.store(), appended.indices[0], Some(salt))
+            .await?;
+        Ok(OptedOut {
+            receipt,
+            sessions_deleted: appended.outcome.rows_deleted,
+        })
+    }
+
+    /// Publish the closed days of `from..=to` of store `id` not yet
+    /// published (each noised once), and return the range as published.
+    pub async fn publish_footfall(
+        &self,
+        id: &str,
+        from: jiff::civil::Date,
+        to: jiff::civil::Date,
+        now: Timestamp,
+    ) -> Result<Publication, AppError> {
+        let shop = self
+            .footfall
+            .store(id)
+            .ok_or_else(|| AppError::not_found("no such store"))?;
+        crate::footfall_release::publish(self, &shop, from, to, now).await
+    }
+}
