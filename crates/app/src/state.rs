@@ -179,6 +179,26 @@ impl App {
         Ok(cats)
     }
 
+    /// What a graceful stop owes: personalized reads already answered get
+    /// their ledger entries, visits still open become sessions rather than
+    /// vanish, and the key store's WAL is folded into its file, so a copy
+    /// of `datakeys.db` alone holds no key an erasure shredded (a shred
+    /// starts that in the background and may not have finished). Call
+    /// after the background tasks are stopped.
+    pub async fn shut_down(&self) {
+        if let Err(e) = self.flush_reads().await {
+            tracing::error!(error = %e, "recommendation reads not logged at shutdown");
+        }
+        if let Err(e) = self.flush_sessions().await {
+            tracing::error!(error = %e, "footfall flush at shutdown failed");
+        }
+        let keys = self.vault.key_store().clone();
+        let truncated = tokio::task::spawn_blocking(move || keys.truncate_wal()).await;
+        if !matches!(truncated, Ok(Ok(()))) {
+            tracing::error!("key store WAL not truncated at shutdown");
+        }
+    }
+
     /// The request and rejection counters.
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.metrics

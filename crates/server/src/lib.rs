@@ -202,15 +202,8 @@ pub async fn serve_on(
     for task in recs {
         task.abort();
     }
-    // Personalized reads already answered get their ledger entries.
-    if let Err(e) = state.flush_reads().await {
-        tracing::error!(error = %e, "recommendation reads not logged at shutdown");
-    }
     footfall.abort();
-    // Visits still open become sessions now rather than vanish.
-    if let Err(e) = state.flush_sessions().await {
-        tracing::error!(error = %e, "footfall flush at shutdown failed");
-    }
+    state.shut_down().await;
     Ok(())
 }
 
