@@ -14,6 +14,7 @@ use fineline_vault::subject_aad;
 use crate::consent_store::StoredConsent;
 use crate::state::SubjectKeys;
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// One stored event with its properties opened with the person's key.
 #[derive(Debug, Clone)]
@@ -108,7 +109,7 @@ impl App {
         {
             receipts.push(
                 self.ledger
-                    .receipt(self.store(), index, Some(keys.salt.clone()))
+                    .receipt(self.store(), index, Some(keys.ledger_salt()))
                     .await?,
             );
         }

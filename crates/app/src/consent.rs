@@ -11,6 +11,7 @@ use fineline_store::{ConsentRow, WriteOp};
 
 use crate::consent_store::StoredConsent;
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// A consent change as the person (or the business for them) asks it.
 #[derive(Debug, Clone)]
@@ -174,7 +175,7 @@ impl App {
         for index in appended.indices {
             receipts.push(
                 self.ledger
-                    .receipt(self.store(), index, Some(keys.salt.clone()))
+                    .receipt(self.store(), index, Some(keys.ledger_salt()))
                     .await?,
             );
         }

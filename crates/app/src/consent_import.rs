@@ -20,6 +20,7 @@ use fineline_ledger::LedgerEntry;
 use fineline_store::WriteOp;
 
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// People per import.
 pub const MAX_IMPORT: usize = 1_000;

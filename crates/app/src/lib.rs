@@ -25,7 +25,7 @@ pub mod insights_data;
 mod ledger_writer;
 pub mod metrics;
 pub mod order;
-pub mod person_keys;
+pub mod subject_keys;
 pub mod persona;
 pub mod policy;
 pub mod recommend;

@@ -5,6 +5,7 @@ use fineline_ledger::{LedgerEntry, Receipt};
 use fineline_store::WriteOp;
 
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// What an erasure did, with the proof the person keeps.
 #[derive(Debug)]
@@ -47,7 +48,7 @@ impl App {
         self.forget_subject(subject);
         let receipt = self
             .ledger
-            .receipt(self.store(), appended.indices[0], Some(keys.salt.clone()))
+            .receipt(self.store(), appended.indices[0], Some(keys.ledger_salt()))
             .await?;
         // The key, kept in the key store now, still counts as a row deleted.
         let rows_deleted = appended.outcome.rows_deleted + u64::from(shredded);

@@ -73,7 +73,7 @@ pub use ledger::LedgerStore;
 pub use postgres::PostgresStore;
 pub use settings::SettingsStore;
 pub use sqlite::SqliteStore;
-pub use subjects::{SubjectKeys, SubjectStore};
+pub use subjects::{LegacyKeyRow, SubjectStore};
 pub use write::{WriteOp, WriteOutcome, WriteSet, WriteStore};
 
 /// Everything fineline keeps. Implemented by every type that implements all

@@ -10,7 +10,7 @@ use fineline_core::Pseudonym;
 /// A legacy key row: the subject's data key wrapped by the vault's master
 /// key, and the salt of their ledger commitments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubjectKeys {
+pub struct LegacyKeyRow {
     pub subject: Pseudonym,
     /// The subject's data key wrapped by the vault's master key.
     pub wrapped_data_key: Vec<u8>,
@@ -21,5 +21,5 @@ pub struct SubjectKeys {
 #[async_trait]
 pub trait SubjectStore: WriteStore {
     /// Every key row left in the data store by an earlier version.
-    async fn legacy_subject_keys(&self) -> Result<Vec<SubjectKeys>>;
+    async fn legacy_subject_keys(&self) -> Result<Vec<LegacyKeyRow>>;
 }

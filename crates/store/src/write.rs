@@ -5,7 +5,7 @@ use fineline_core::{Pseudonym, Timestamp};
 
 use crate::{
     BudgetAmount, ConsentRow, FootfallStoreRow, InsightEventRow, InterestRow, ItemRow, NewEvent,
-    PolicyRow, Result, SubjectKeys, VisitSessionRow,
+    PolicyRow, Result, LegacyKeyRow, VisitSessionRow,
 };
 
 /// One change. A [`WriteSet`] applies its ops in order in one transaction.
@@ -13,7 +13,7 @@ use crate::{
 pub enum WriteOp {
     /// Insert or replace a legacy key row (reproduces a data store written
     /// before keys moved to the vault's key store; tests only).
-    PutLegacySubjectKeys(SubjectKeys),
+    PutLegacySubjectKeys(LegacyKeyRow),
     /// Delete these subjects' legacy key rows, once the key store holds
     /// them (counts in `rows_deleted`).
     DropLegacySubjectKeys(Vec<Pseudonym>),

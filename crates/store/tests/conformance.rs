@@ -10,7 +10,7 @@ use std::sync::Arc;
 use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_store::prelude::*;
 use fineline_store::{
-    ConsentRow, EventScan, InterestRow, ItemRow, NewEvent, StoreError, SubjectKeys, WriteOp,
+    ConsentRow, EventScan, InterestRow, ItemRow, NewEvent, StoreError, LegacyKeyRow, WriteOp,
     WriteSet,
 };
 
@@ -42,8 +42,8 @@ fn consent(who: Pseudonym, id: &str, purpose: Purpose, at: i64) -> ConsentRow {
     }
 }
 
-fn keys(who: Pseudonym) -> SubjectKeys {
-    SubjectKeys {
+fn keys(who: Pseudonym) -> LegacyKeyRow {
+    LegacyKeyRow {
         subject: who,
         wrapped_data_key: vec![1; 60],
         commitment_salt: vec![2; 32],

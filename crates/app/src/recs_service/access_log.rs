@@ -7,6 +7,7 @@ use fineline_ledger::{Access, Actor, LedgerEntry};
 use super::RecsService;
 use crate::error::AppError;
 use crate::state::App;
+use crate::subject_keys::LedgerSalt;
 
 impl RecsService {
     /// Queue a ledger entry for a personalized read of `subject`.

@@ -54,7 +54,7 @@ async fn create(out: &Path, args: &StoreArgs) -> anyhow::Result<()> {
     let store = fineline_store::SqliteStore::open(&db).await?;
     // A data dir from before the key store still has keys in the data
     // store; they must not ride along in the backup.
-    fineline_app::person_keys::move_keys_out_of_data_store(&store, &vault).await?;
+    fineline_app::subject_keys::move_keys_out_of_data_store(&store, &vault).await?;
     store
         .backup_into(out)
         .await
@@ -90,8 +90,8 @@ async fn restore(backup: &Path, args: &StoreArgs) -> anyhow::Result<()> {
     let store = fineline_store::SqliteStore::restore(backup, &db)
         .await
         .with_context(|| format!("restoring {}", backup.display()))?;
-    let keys = fineline_app::person_keys::move_keys_out_of_data_store(&store, &vault).await?;
-    let purged = fineline_app::person_keys::purge_people_without_keys(&store, &vault).await?;
+    let keys = fineline_app::subject_keys::move_keys_out_of_data_store(&store, &vault).await?;
+    let purged = fineline_app::subject_keys::purge_people_without_keys(&store, &vault).await?;
     println!(
         "restored {} into {}; purged {purged} people erased since the backup{}",
         backup.display(),

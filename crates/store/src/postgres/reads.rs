@@ -7,7 +7,7 @@ use super::PostgresStore;
 use crate::rows;
 use crate::{
     CatalogStore, ConsentCursor, ConsentRow, ConsentStore, EventRow, EventScan, EventStore,
-    InterestRow, ItemRow, LedgerStore, PolicyRow, Result, SettingsStore, StoreError, SubjectKeys,
+    InterestRow, ItemRow, LedgerStore, PolicyRow, Result, SettingsStore, StoreError, LegacyKeyRow,
     SubjectStore,
 };
 
@@ -165,7 +165,7 @@ impl EventStore for PostgresStore {
 
 #[async_trait]
 impl SubjectStore for PostgresStore {
-    async fn legacy_subject_keys(&self) -> Result<Vec<SubjectKeys>> {
+    async fn legacy_subject_keys(&self) -> Result<Vec<LegacyKeyRow>> {
         let found = sqlx::query(
             "SELECT subject, wrapped_data_key, commitment_salt FROM subjects ORDER BY subject",
         )
@@ -174,7 +174,7 @@ impl SubjectStore for PostgresStore {
         found
             .into_iter()
             .map(|r| {
-                Ok(SubjectKeys {
+                Ok(LegacyKeyRow {
                     subject: rows::subject(&r.try_get::<String, _>(0)?)?,
                     wrapped_data_key: r.try_get(1)?,
                     commitment_salt: r.try_get(2)?,

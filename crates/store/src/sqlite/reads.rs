@@ -6,7 +6,7 @@ use super::{subject_key, SqliteStore};
 use crate::rows;
 use crate::{
     CatalogStore, ConsentCursor, ConsentRow, ConsentStore, EventRow, EventScan, EventStore,
-    InterestRow, ItemRow, LedgerStore, PolicyRow, Result, SettingsStore, StoreError, SubjectKeys,
+    InterestRow, ItemRow, LedgerStore, PolicyRow, Result, SettingsStore, StoreError, LegacyKeyRow,
     SubjectStore,
 };
 
@@ -195,7 +195,7 @@ impl EventStore for SqliteStore {
 
 #[async_trait]
 impl SubjectStore for SqliteStore {
-    async fn legacy_subject_keys(&self) -> Result<Vec<SubjectKeys>> {
+    async fn legacy_subject_keys(&self) -> Result<Vec<LegacyKeyRow>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT subject, wrapped_data_key, commitment_salt FROM subjects ORDER BY subject",
@@ -211,7 +211,7 @@ impl SubjectStore for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             raw.into_iter()
                 .map(|(s, wrapped_data_key, commitment_salt)| {
-                    Ok(SubjectKeys {
+                    Ok(LegacyKeyRow {
                         subject: rows::subject(&s)?,
                         wrapped_data_key,
                         commitment_salt,

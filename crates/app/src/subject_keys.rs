@@ -16,10 +16,32 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use fineline_core::Pseudonym;
+use fineline_ledger::{Commitment, Salt};
 use fineline_store::{Store, WriteOp, WriteSet};
-use fineline_vault::{KeyStore, PersonKeys, Vault, VaultError, WrappedPersonKeys};
+use fineline_vault::{KeyStore, SubjectKeys, Vault, VaultError, WrappedSubjectKeys};
 
 use crate::error::AppError;
+
+/// What the ledger needs of a person's keys: their commitment (an HMAC of
+/// the pseudonym under their salt, so entries hold no personal data) and
+/// the salt itself, which their receipts carry. The vault keeps the salt
+/// as bytes so that it need not know the ledger.
+pub trait LedgerSalt {
+    /// The commitment ledger entries about `subject` carry.
+    fn commitment(&self, subject: &Pseudonym) -> Commitment;
+    /// The salt as the ledger types it.
+    fn ledger_salt(&self) -> Salt;
+}
+
+impl LedgerSalt for SubjectKeys {
+    fn commitment(&self, subject: &Pseudonym) -> Commitment {
+        Commitment::new(&self.ledger_salt(), subject)
+    }
+
+    fn ledger_salt(&self) -> Salt {
+        Salt::from_bytes(self.salt)
+    }
+}
 
 async fn blocking<T: Send + 'static>(
     keys: &Arc<KeyStore>,
@@ -35,21 +57,21 @@ async fn blocking<T: Send + 'static>(
 pub(crate) async fn get(
     keys: &Arc<KeyStore>,
     subject: Pseudonym,
-) -> Result<Option<PersonKeys>, AppError> {
+) -> Result<Option<SubjectKeys>, AppError> {
     blocking(keys, move |k| k.get(&subject)).await
 }
 
 pub(crate) async fn create(
     keys: &Arc<KeyStore>,
     subject: Pseudonym,
-) -> Result<PersonKeys, AppError> {
+) -> Result<SubjectKeys, AppError> {
     blocking(keys, move |k| k.create(&subject)).await
 }
 
 pub(crate) async fn create_many(
     keys: &Arc<KeyStore>,
     subjects: Vec<Pseudonym>,
-) -> Result<Vec<PersonKeys>, AppError> {
+) -> Result<Vec<SubjectKeys>, AppError> {
     blocking(keys, move |k| k.create_many(&subjects)).await
 }
 
@@ -92,9 +114,9 @@ pub async fn move_keys_out_of_data_store(
         }
     } else {
         blocking(keys, move |k| {
-            let wrapped: Vec<WrappedPersonKeys<'_>> = legacy
+            let wrapped: Vec<WrappedSubjectKeys<'_>> = legacy
                 .iter()
-                .map(|r| WrappedPersonKeys {
+                .map(|r| WrappedSubjectKeys {
                     subject: r.subject,
                     wrapped_data_key: &r.wrapped_data_key,
                     salt: &r.commitment_salt,
