@@ -10,7 +10,7 @@ use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
 use fineline_core::{Pseudonym, Role};
 use fineline_insights::query::MIN_FLOOR;
 use fineline_ledger::LogSigner;
-use fineline_store::Store;
+use fineline_db::Database;
 pub use fineline_vault::SubjectKeys;
 use fineline_vault::Vault;
 
@@ -25,7 +25,7 @@ use crate::subject_keys::LedgerSalt;
 pub struct App(Arc<Inner>);
 
 pub struct Inner {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Database>,
     pub(crate) vault: Vault,
     pub(crate) tokens: TokenIssuer,
     pub(crate) consents: RwLock<ConsentIndex>,
@@ -62,7 +62,7 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    pub async fn load(store: Arc<dyn Store>, vault: Vault) -> Result<Self, AppError> {
+    pub async fn load(store: Arc<dyn Database>, vault: Vault) -> Result<Self, AppError> {
         crate::subject_keys::move_keys_out_of_data_store(store.as_ref(), &vault).await?;
         let mut policies = Vec::new();
         for row in store.policies().await.map_err(AppError::internal)? {
@@ -135,7 +135,7 @@ impl App {
         &self.tokens
     }
 
-    pub fn store(&self) -> &dyn Store {
+    pub fn database(&self) -> &dyn Database {
         self.store.as_ref()
     }
 
@@ -201,7 +201,7 @@ impl App {
         key: &str,
     ) -> Result<Option<Arc<crate::api_keys::KeyInfo>>, AppError> {
         self.api_keys
-            .lookup(self.store(), key)
+            .lookup(self.database(), key)
             .await
             .map_err(AppError::internal)
     }
@@ -339,7 +339,7 @@ impl App {
             at: fineline_core::Timestamp::now(),
         };
         self.ledger
-            .append(self.store(), &[entry], |_| Vec::new())
+            .append(self.database(), &[entry], |_| Vec::new())
             .await?;
         Ok(())
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use fineline_core::Pseudonym;
 use fineline_ledger::{Commitment, Salt};
-use fineline_store::{Store, WriteOp, WriteSet};
+use fineline_db::{Database, WriteOp, WriteSet};
 use fineline_vault::{KeyStore, SubjectKeys, Vault, VaultError, WrappedSubjectKeys};
 
 use crate::error::AppError;
@@ -94,7 +94,7 @@ pub struct KeyMove {
 /// earlier version kept in the data store move into the vault's key store
 /// once, then leave the data store. Safe to repeat after a crash midway.
 pub async fn move_keys_out_of_data_store(
-    store: &dyn Store,
+    store: &dyn Database,
     vault: &Vault,
 ) -> Result<KeyMove, AppError> {
     let legacy = store
@@ -157,7 +157,7 @@ pub async fn move_keys_out_of_data_store(
 /// metadata (consent records, event types and times, interests) too.
 /// Returns how many people were purged.
 pub async fn purge_people_without_keys(
-    store: &dyn Store,
+    store: &dyn Database,
     vault: &Vault,
 ) -> Result<usize, AppError> {
     let people: HashSet<Pseudonym> = store

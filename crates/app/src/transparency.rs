@@ -51,7 +51,7 @@ impl App {
         if index >= self.ledger.head().tree_head.size {
             return Err(not_found());
         }
-        self.store()
+        self.database()
             .ledger_entry(index)
             .await?
             .ok_or_else(not_found)
@@ -85,7 +85,7 @@ impl App {
         for s in self.stored_consents(subject).await? {
             let receipt = self
                 .ledger
-                .receipt(self.store(), s.ledger_index, salt.clone())
+                .receipt(self.database(), s.ledger_index, salt.clone())
                 .await?;
             entries.push((s.record, receipt));
         }

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use fineline_app::subject_keys::{move_keys_out_of_data_store, KeyMove};
 use fineline_core::{EventKind, Pseudonym, Purpose, Timestamp};
 use fineline_server::AppState;
-use fineline_store::{ConsentRow, NewEvent, Store, LegacyKeyRow, WriteOp, WriteSet};
+use fineline_db::{ConsentRow, NewEvent, Database, LegacyKeyRow, WriteOp, WriteSet};
 use fineline_vault::{subject_aad, DataKey, Vault};
 
-async fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Store>)> {
-    let mut out: Vec<(&'static str, Arc<dyn Store>)> = vec![(
+async fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Database>)> {
+    let mut out: Vec<(&'static str, Arc<dyn Database>)> = vec![(
         "sqlite",
         Arc::new(
-            fineline_store::SqliteStore::open(dir.join("fineline.db"))
+            fineline_db::SqliteDatabase::open(dir.join("fineline.db"))
                 .await
                 .unwrap(),
         ),
@@ -24,7 +24,7 @@ async fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Store>)> {
         Ok(url) => out.push((
             "postgres",
             Arc::new(
-                fineline_store::PostgresStore::open_isolated(&url)
+                fineline_db::PostgresDatabase::open_isolated(&url)
                     .await
                     .unwrap(),
             ),

@@ -42,7 +42,7 @@ impl RecsService {
         }
         match state
             .ledger
-            .append(state.store(), &batch, |_| Vec::new())
+            .append(state.database(), &batch, |_| Vec::new())
             .await
         {
             Ok(_) => Ok(batch.len()),
