@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_ledger::{Access, Actor, LedgerEntry, Receipt};
-use fineline_store::{InterestRow, WriteOp};
+use fineline_db::{InterestRow, WriteOp};
 use fineline_vault::subject_aad;
 
 use crate::consent_store::StoredConsent;
 use crate::state::SubjectKeys;
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// One stored event with its properties opened with the person's key.
 #[derive(Debug, Clone)]
@@ -99,7 +100,7 @@ impl App {
         let access_index = self.log_read(subject, &keys, Access::Export, actor).await?;
         let records = self.stored_consents(subject).await?;
         let events = self.opened_events(subject, &keys).await?;
-        let interests = self.store().interests_for(subject).await?;
+        let interests = self.database().interests_for(subject).await?;
         let mut receipts = Vec::with_capacity(records.len() + 1);
         for index in records
             .iter()
@@ -108,7 +109,7 @@ impl App {
         {
             receipts.push(
                 self.ledger
-                    .receipt(self.store(), index, Some(keys.salt.clone()))
+                    .receipt(self.database(), index, Some(keys.ledger_salt()))
                     .await?,
             );
         }
@@ -145,7 +146,7 @@ impl App {
             events_by_purpose: by_purpose,
             events_total: total,
             recent_events: events,
-            interests: self.store().interests_for(subject).await?,
+            interests: self.database().interests_for(subject).await?,
             consents: self.current_consents(subject),
         })
     }
@@ -158,7 +159,7 @@ impl App {
     ) -> Result<Vec<InterestRow>, AppError> {
         let keys = self.keys_or_not_found(subject).await?;
         self.log_read(subject, &keys, view_of(actor), actor).await?;
-        Ok(self.store().interests_for(subject).await?)
+        Ok(self.database().interests_for(subject).await?)
     }
 
     /// One interest (a logged read); not found if the profile lacks it.
@@ -194,7 +195,7 @@ impl App {
             weight,
             removed: false,
         };
-        self.store()
+        self.database()
             .apply(WriteOp::PutInterest(row.clone()).into())
             .await?;
         self.notify_interest_edited(&row.subject, &row.category);
@@ -214,14 +215,14 @@ impl App {
             subject: *subject,
             category: category.to_string(),
         };
-        self.store().apply(op.into()).await?;
+        self.database().apply(op.into()).await?;
         self.notify_interest_removed(subject, category);
         Ok(())
     }
 
     /// Delete one of the person's events; another person's id is not found.
     pub async fn delete_event(&self, subject: &Pseudonym, id: i64) -> Result<(), AppError> {
-        if !self.store().delete_event(subject, id).await? {
+        if !self.database().delete_event(subject, id).await? {
             return Err(AppError::not_found(format!("no event {id} of this person")));
         }
         self.notify_event_deleted(subject, id);
@@ -253,7 +254,7 @@ impl App {
         };
         let appended = self
             .ledger
-            .append(self.store(), &[entry], |_| Vec::new())
+            .append(self.database(), &[entry], |_| Vec::new())
             .await?;
         Ok(appended.indices[0])
     }
@@ -280,7 +281,7 @@ impl App {
         keys: &SubjectKeys,
     ) -> Result<Vec<OpenedEvent>, AppError> {
         let aad = subject_aad(subject);
-        let rows = self.store().events_for(subject).await?;
+        let rows = self.database().events_for(subject).await?;
         let titles = self.item_titles().await?;
         Ok(rows
             .into_iter()
@@ -318,7 +319,7 @@ impl App {
         if let Some(t) = self.recs.current() {
             return Ok(t.titles.clone());
         }
-        let items = self.store().items().await?;
+        let items = self.database().items().await?;
         Ok(Arc::new(
             items
                 .into_iter()

@@ -32,18 +32,18 @@ pub fn generate_key(role: Role) -> String {
 
 /// Register a new API key and return its text.
 pub async fn create_key(
-    store: &dyn fineline_store::Store,
+    store: &dyn fineline_db::Database,
     role: Role,
-) -> Result<String, fineline_store::StoreError> {
+) -> Result<String, fineline_db::DatabaseError> {
     create_key_with_limit(store, role, None).await
 }
 
 /// Register a new API key with its own rate limit (instead of its role's).
 pub async fn create_key_with_limit(
-    store: &dyn fineline_store::Store,
+    store: &dyn fineline_db::Database,
     role: Role,
     limit: Option<RateLimit>,
-) -> Result<String, fineline_store::StoreError> {
+) -> Result<String, fineline_db::DatabaseError> {
     let key = generate_key(role);
     let record = KeyRecord {
         role,
@@ -122,9 +122,9 @@ pub struct KeyCache(RwLock<HashMap<String, (Arc<KeyInfo>, Instant)>>);
 impl KeyCache {
     pub async fn lookup(
         &self,
-        store: &dyn fineline_store::Store,
+        store: &dyn fineline_db::Database,
         key: &str,
-    ) -> Result<Option<Arc<KeyInfo>>, fineline_store::StoreError> {
+    ) -> Result<Option<Arc<KeyInfo>>, fineline_db::DatabaseError> {
         let hash = hash_key(key);
         if let Some((info, at)) = self.0.read().unwrap().get(&hash) {
             if at.elapsed() < KEY_CACHE_TTL {
@@ -167,8 +167,8 @@ impl ListedKey {
 }
 
 pub async fn list_keys(
-    store: &dyn fineline_store::Store,
-) -> Result<Vec<ListedKey>, fineline_store::StoreError> {
+    store: &dyn fineline_db::Database,
+) -> Result<Vec<ListedKey>, fineline_db::DatabaseError> {
     let rows = store.settings_under(&api_key_setting("")).await?;
     Ok(rows
         .into_iter()
@@ -188,13 +188,13 @@ pub enum RevokeError {
     #[error("{0:?} matches more than one key; give more of its id")]
     Ambiguous(String),
     #[error(transparent)]
-    Store(#[from] fineline_store::StoreError),
+    Database(#[from] fineline_db::DatabaseError),
 }
 
 /// Revoke a key named by its text or by a prefix (8+ hex digits) of its
 /// id. The record stays, marked revoked, so `keys list` still shows it.
 pub async fn revoke_key(
-    store: &dyn fineline_store::Store,
+    store: &dyn fineline_db::Database,
     key_or_id: &str,
 ) -> Result<ListedKey, RevokeError> {
     let wanted = if key_or_id.starts_with("fl_") {

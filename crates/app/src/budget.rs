@@ -11,7 +11,7 @@
 use fineline_core::{Role, Timestamp};
 use fineline_insights::{zcdp_epsilon, Cost, DEFAULT_BUDGET, REPORT_DELTA};
 use fineline_ledger::{Hash, LedgerEntry};
-use fineline_store::{BudgetAmount, WriteOp};
+use fineline_db::{BudgetAmount, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::api_keys::hash_key;
@@ -69,7 +69,7 @@ fn to_amount(c: Cost) -> BudgetAmount {
 /// The analyst's account for `period` (the default budget if never set).
 pub async fn account(state: &App, analyst: &str, period: &str) -> Result<Remaining, AppError> {
     let row = state
-        .store()
+        .database()
         .insight_budget(analyst, period)
         .await
         .map_err(AppError::internal)?;
@@ -114,7 +114,7 @@ pub async fn releases(
     period: &str,
 ) -> Result<Vec<ReleaseRecord>, AppError> {
     match state
-        .store()
+        .database()
         .setting(&releases_setting(analyst, period))
         .await
         .map_err(AppError::internal)?
@@ -132,7 +132,7 @@ pub async fn set_total(
     total: Cost,
 ) -> Result<Remaining, AppError> {
     state
-        .store()
+        .database()
         .apply(
             WriteOp::SetInsightBudget {
                 analyst: analyst.to_string(),
@@ -209,7 +209,7 @@ pub async fn charge_cost(
     let history_key = releases_setting(analyst, &period);
     match state
         .ledger
-        .append(state.store(), &[entry], |indices| {
+        .append(state.database(), &[entry], |indices| {
             history.push(ReleaseRecord {
                 ledger_index: indices[0],
                 at: at.millis(),

@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 use fineline_consent::{gpc_withdrawals, tcf, ConsentRecord, ConsentSource, ConsentState};
 use fineline_core::{Pseudonym, Purpose, Timestamp};
 use fineline_ledger::{LedgerEntry, Receipt};
-use fineline_store::{ConsentRow, WriteOp};
+use fineline_db::{ConsentRow, WriteOp};
 
 use crate::consent_store::StoredConsent;
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// A consent change as the person (or the business for them) asks it.
 #[derive(Debug, Clone)]
@@ -144,7 +145,7 @@ impl App {
             .collect();
         let appended = self
             .ledger
-            .append(self.store(), &entries, |indices| {
+            .append(self.database(), &entries, |indices| {
                 records
                     .iter()
                     .zip(indices)
@@ -174,7 +175,7 @@ impl App {
         for index in appended.indices {
             receipts.push(
                 self.ledger
-                    .receipt(self.store(), index, Some(keys.salt.clone()))
+                    .receipt(self.database(), index, Some(keys.ledger_salt()))
                     .await?,
             );
         }
@@ -186,7 +187,7 @@ impl App {
         &self,
         subject: &Pseudonym,
     ) -> Result<Vec<StoredConsent>, AppError> {
-        let rows = self.store().consents_for(subject).await?;
+        let rows = self.database().consents_for(subject).await?;
         rows.iter()
             .map(|r| serde_json::from_slice(&r.body).map_err(AppError::internal))
             .collect()

@@ -17,9 +17,10 @@
 use fineline_consent::{ConsentRecord, ConsentSource, ConsentState};
 use fineline_core::{Pseudonym, Purpose, Timestamp};
 use fineline_ledger::LedgerEntry;
-use fineline_store::WriteOp;
+use fineline_db::WriteOp;
 
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// People per import.
 pub const MAX_IMPORT: usize = 1_000;
@@ -132,7 +133,7 @@ impl App {
         }
         let appended = self
             .ledger
-            .append(self.store(), &entries, |indices| {
+            .append(self.database(), &entries, |indices| {
                 records
                     .iter()
                     .zip(indices)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fineline_core::Timestamp;
 use fineline_ledger::LedgerEntry;
-use fineline_store::WriteOp;
+use fineline_db::WriteOp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -31,7 +31,7 @@ pub const SEALED_SETTING: &str = "daily_counts_sealed";
 /// Counts of days already sealed into the ledger.
 pub async fn sealed_days(state: &App) -> Result<BTreeMap<i64, DayCounts>, AppError> {
     match state
-        .store()
+        .database()
         .setting(SEALED_SETTING)
         .await
         .map_err(AppError::internal)?
@@ -86,7 +86,7 @@ pub async fn seal_finished_days(state: &App) -> Result<usize, AppError> {
     let history = serde_json::to_vec(&history).map_err(AppError::internal)?;
     state
         .ledger
-        .append(state.store(), &entries, |_| {
+        .append(state.database(), &entries, |_| {
             vec![
                 WriteOp::PutSetting {
                     name: DAILY_SETTING.into(),

@@ -58,7 +58,7 @@ pub enum AppError {
     },
     /// The data store failed (no personal data in its message).
     #[error("store: {0}")]
-    Store(#[from] fineline_store::StoreError),
+    Database(#[from] fineline_db::DatabaseError),
     /// The key store or the key file failed.
     #[error("vault: {0}")]
     Vault(#[from] fineline_vault::VaultError),
@@ -104,7 +104,7 @@ impl AppError {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            AppError::Store(_) | AppError::Vault(_) | AppError::Internal(_)
+            AppError::Database(_) | AppError::Vault(_) | AppError::Internal(_)
         )
     }
 }

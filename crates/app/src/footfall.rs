@@ -23,7 +23,7 @@ use fineline_footfall::{
     DeviceKeyring, Footfall, IngestStats, KeyError, Mac, OptOutList, Session, SessionConfig,
     Sighting, StoreConfig, DEFAULT_ROTATION_DAYS,
 };
-use fineline_store::{FootfallStoreRow, Store, VisitSessionRow, WriteOp, WriteSet};
+use fineline_db::{FootfallStoreRow, Database, VisitSessionRow, WriteOp, WriteSet};
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
@@ -109,7 +109,7 @@ pub fn session_from_row(r: &VisitSessionRow) -> Session {
 
 impl FootfallModule {
     /// Rebuild the engine from the stored stores and opt-out digests.
-    pub async fn load(store: &dyn Store, vault_secret: &[u8; 32]) -> Result<Self, AppError> {
+    pub async fn load(store: &dyn Database, vault_secret: &[u8; 32]) -> Result<Self, AppError> {
         let session = SessionConfig::default();
         let root = derive(vault_secret, b"fineline footfall device-key root v1");
         let opt_key = derive(vault_secret, b"fineline footfall opt-out key v1");
@@ -150,7 +150,7 @@ impl FootfallModule {
     }
 
     /// Register a store: validated, stored, then live.
-    pub async fn add_store(&self, store: &dyn Store, cfg: StoreConfig) -> Result<(), AppError> {
+    pub async fn add_store(&self, store: &dyn Database, cfg: StoreConfig) -> Result<(), AppError> {
         let _order = self.order.lock().await;
         fineline_footfall::Store::new(cfg.clone()).map_err(store_error)?;
         {
@@ -180,7 +180,7 @@ impl FootfallModule {
             .apply(WriteOp::PutFootfallStore(row).into())
             .await
             .map_err(|e| match e {
-                fineline_store::StoreError::Conflict(_) => conflict_on_store_id(),
+                fineline_db::DatabaseError::Conflict(_) => conflict_on_store_id(),
                 e => AppError::internal(e),
             })?;
         self.engine
@@ -193,7 +193,7 @@ impl FootfallModule {
     /// Ingest a batch and store every session it closed before returning.
     pub async fn ingest(
         &self,
-        store: &dyn Store,
+        store: &dyn Database,
         batch: Vec<Sighting>,
     ) -> Result<BatchOutcome, AppError> {
         let mut pending = self.order.lock().await;
@@ -241,7 +241,7 @@ impl FootfallModule {
     }
 
     /// Close every open session and store them (end of an import, shutdown).
-    pub async fn flush(&self, store: &dyn Store) -> Result<usize, AppError> {
+    pub async fn flush(&self, store: &dyn Database) -> Result<usize, AppError> {
         let mut pending = self.order.lock().await;
         {
             let mut e = self.engine.lock().unwrap();
@@ -253,7 +253,7 @@ impl FootfallModule {
 
     /// Let time pass (see the module doc), retire expired key periods and
     /// store what closed.
-    pub async fn tick(&self, store: &dyn Store, now: Timestamp) -> Result<usize, AppError> {
+    pub async fn tick(&self, store: &dyn Database, now: Timestamp) -> Result<usize, AppError> {
         let mut pending = self.order.lock().await;
         let targets: Vec<Option<Timestamp>> = self
             .clock
@@ -343,7 +343,7 @@ impl FootfallModule {
     /// (the repeat lookback before `from` included).
     pub async fn sessions_for_report(
         &self,
-        store: &dyn Store,
+        store: &dyn Database,
         shop: &fineline_footfall::Store,
         from: jiff::civil::Date,
         to: jiff::civil::Date,
@@ -365,7 +365,7 @@ impl FootfallModule {
     }
 }
 
-async fn persist(store: &dyn Store, pending: &mut Vec<Session>) -> Result<usize, AppError> {
+async fn persist(store: &dyn Database, pending: &mut Vec<Session>) -> Result<usize, AppError> {
     if pending.is_empty() {
         return Ok(0);
     }
@@ -387,8 +387,8 @@ fn conflict_on_store_id() -> AppError {
 }
 
 /// Validation errors name the field at fault.
-pub fn store_error(e: fineline_footfall::StoreError) -> AppError {
-    use fineline_footfall::StoreError as E;
+pub fn store_error(e: fineline_footfall::DatabaseError) -> AppError {
+    use fineline_footfall::DatabaseError as E;
     let field = match &e {
         E::BadStoreId => "store_id".to_string(),
         E::NoSensors { .. } | E::BadSensorId | E::DuplicateSensor { .. } => "sensors".to_string(),
@@ -405,7 +405,7 @@ pub fn spawn(state: crate::App) -> tokio::task::JoinHandle<()> {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            if let Err(e) = state.footfall.tick(state.store(), Timestamp::now()).await {
+            if let Err(e) = state.footfall.tick(state.database(), Timestamp::now()).await {
                 tracing::warn!(error = %e, "footfall tick failed");
             }
         }

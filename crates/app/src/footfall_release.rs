@@ -16,7 +16,7 @@ use fineline_core::Timestamp;
 use fineline_footfall::dp::{self, DpConfig, DpReport};
 use fineline_footfall::{build_reports, Store as Shop};
 use fineline_ledger::{Hash, LedgerEntry};
-use fineline_store::WriteOp;
+use fineline_db::WriteOp;
 use jiff::civil::{Date, Time};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -86,7 +86,7 @@ pub async fn publish(
     // Two requests racing to publish the same day would each draw noise;
     // the second would double the day's privacy loss.
     let _one_at_a_time = state.footfall.release_guard().await;
-    let store = state.store();
+    let store = state.database();
     let mut found = Vec::with_capacity(days.len());
     let mut missing = Vec::new();
     let mut pending = Vec::new();

@@ -23,7 +23,7 @@ pub struct OptedOut {
 impl App {
     /// Register a store and its sensors: validated, stored, then live.
     pub async fn add_footfall_store(&self, cfg: StoreConfig) -> Result<(), AppError> {
-        self.footfall.add_store(self.store(), cfg).await
+        self.footfall.add_store(self.database(), cfg).await
     }
 
     /// The registered stores' configurations.
@@ -34,12 +34,12 @@ impl App {
     /// Take a batch of sightings; every session it closed is stored
     /// before this returns.
     pub async fn ingest_sightings(&self, batch: Vec<Sighting>) -> Result<BatchOutcome, AppError> {
-        self.footfall.ingest(self.store(), batch).await
+        self.footfall.ingest(self.database(), batch).await
     }
 
     /// Close every open session and store it; returns how many.
     pub async fn flush_sessions(&self) -> Result<usize, AppError> {
-        self.footfall.flush(self.store()).await
+        self.footfall.flush(self.database()).await
     }
 
     /// Opt a device out: its sightings are dropped from now on and its
@@ -56,12 +56,12 @@ impl App {
         };
         let appended = self
             .ledger
-            .append(self.store(), &[entry], move |_| ops)
+            .append(self.database(), &[entry], move |_| ops)
             .await?;
         drop(pending);
         let receipt = self
             .ledger
-            .receipt(self.store(), appended.indices[0], Some(salt))
+            .receipt(self.database(), appended.indices[0], Some(salt))
             .await?;
         Ok(OptedOut {
             receipt,

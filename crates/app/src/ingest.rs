@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp, MAX_FUTURE_MS};
-use fineline_store::NewEvent;
+use fineline_db::NewEvent;
 use fineline_vault::subject_aad;
 use serde_json::value::RawValue;
 

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use fineline_core::{Purpose, Timestamp};
-use fineline_store::{InsightEventRow, NewEvent, WriteOp, WriteSet};
+use fineline_db::{InsightEventRow, NewEvent, WriteOp, WriteSet};
 use tokio::sync::oneshot;
 
 use crate::daily::DAILY_SETTING;
@@ -163,7 +163,7 @@ async fn write_group(state: &App, group: Vec<Queued>) {
             value: daily,
         },
     ];
-    match state.store().apply(WriteSet { ops }).await {
+    match state.database().apply(WriteSet { ops }).await {
         Ok(stored) => {
             state.set_daily_counts(days);
             for (e, id) in arrived.iter_mut().zip(&stored.event_ids) {

@@ -16,7 +16,7 @@ use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_insights::query::MAX_H3_RES;
 use fineline_insights::rows::FoldHasher;
 use fineline_insights::{cell_of, Dimension, Filter, GroupKey, KeyValue, Metric, Query, RowSet};
-use fineline_store::{InsightColumns, InsightEventRow, InsightFacts, InsightScan};
+use fineline_db::{InsightColumns, InsightEventRow, InsightFacts, InsightScan};
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -150,7 +150,7 @@ type FactKey = (u32, u32, u64, i64, u8);
 pub async fn load_rows(state: &App, query: &Query) -> Result<RowSet, AppError> {
     let scan = scan_for(query);
     let facts = state
-        .store()
+        .database()
         .insight_facts(scan)
         .await
         .map_err(AppError::internal)?;

@@ -10,7 +10,7 @@ use fineline_core::Timestamp;
 use fineline_ledger::{
     leaf_hash, Hash, LedgerEntry, LogSigner, MerkleTree, Receipt, Salt, SignedTreeHead, TreeHead,
 };
-use fineline_store::{Store, WriteOp, WriteSet};
+use fineline_db::{Database, WriteOp, WriteSet};
 
 use crate::error::AppError;
 use crate::sync::RwLock;
@@ -31,12 +31,12 @@ pub struct LedgerWriter {
 pub struct Appended {
     pub indices: Vec<u64>,
     pub head: SignedTreeHead,
-    pub outcome: fineline_store::WriteOutcome,
+    pub outcome: fineline_db::WriteOutcome,
 }
 
 impl LedgerWriter {
     /// Rebuild the tree from the store's leaf hashes and sign a head for it.
-    pub async fn open(store: &dyn Store, signer: LogSigner) -> Result<Self, AppError> {
+    pub async fn open(store: &dyn Database, signer: LogSigner) -> Result<Self, AppError> {
         let leaves = store.ledger_leaves().await.map_err(AppError::internal)?;
         let tree = MerkleTree::from_leaf_hashes(leaves.into_iter().map(|(_, h)| Hash(h)));
         let head = sign_head(&signer, &tree);
@@ -88,7 +88,7 @@ impl LedgerWriter {
     /// Append `entries` and apply `ops` atomically with them.
     pub async fn append(
         &self,
-        store: &dyn Store,
+        store: &dyn Database,
         entries: &[LedgerEntry],
         ops: impl FnOnce(&[u64]) -> Vec<WriteOp>,
     ) -> Result<Appended, AppError> {
@@ -137,7 +137,7 @@ impl LedgerWriter {
                 Err(match e {
                     // A budget charge in `ops` would overspend: the client's
                     // doing, not ours (see `crate::budget`).
-                    fineline_store::StoreError::Refused(m) => AppError::BudgetExhausted {
+                    fineline_db::DatabaseError::Refused(m) => AppError::BudgetExhausted {
                         message: m,
                         remaining: None,
                         asked: None,
@@ -151,7 +151,7 @@ impl LedgerWriter {
     /// A receipt for leaf `index` against the current head.
     pub async fn receipt(
         &self,
-        store: &dyn Store,
+        store: &dyn Database,
         index: u64,
         salt: Option<Salt>,
     ) -> Result<Receipt, AppError> {

@@ -25,7 +25,7 @@ pub mod insights_data;
 mod ledger_writer;
 pub mod metrics;
 pub mod order;
-pub mod person_keys;
+pub mod subject_keys;
 pub mod persona;
 pub mod policy;
 pub mod recommend;
@@ -45,14 +45,14 @@ pub use state::App;
 
 /// Open the store named by `database_url` (PostgreSQL) or the embedded
 /// store in `data_dir`.
-pub async fn open_store(
+pub async fn open_database(
     data_dir: &std::path::Path,
     database_url: Option<&str>,
-) -> Result<Arc<dyn fineline_store::Store>, AppError> {
+) -> Result<Arc<dyn fineline_db::Database>, AppError> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| AppError::internal(format!("cannot create {}: {e}", data_dir.display())))?;
     Ok(match database_url {
-        Some(url) => Arc::new(fineline_store::PostgresStore::connect(url).await?),
-        None => Arc::new(fineline_store::SqliteStore::open(&data_dir.join("fineline.db")).await?),
+        Some(url) => Arc::new(fineline_db::PostgresDatabase::connect(url).await?),
+        None => Arc::new(fineline_db::SqliteDatabase::open(&data_dir.join("fineline.db")).await?),
     })
 }

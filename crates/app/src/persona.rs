@@ -19,7 +19,7 @@ use fineline_persona::{
     estimate_totals, Disclosure, Estimate, Payload, PublicModel, RandomizedResponse, Terms,
     TrustLevel, DEFAULT_LIFETIME_CAP_MICRO, MAX_TOPICS, NOISE_PERCENT,
 };
-use fineline_store::WriteOp;
+use fineline_db::WriteOp;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -271,7 +271,7 @@ impl App {
                 };
                 let appended = self
                     .ledger
-                    .append(self.store(), &[entry], |idx| {
+                    .append(self.database(), &[entry], |idx| {
                         let record = PublishedRecord {
                             version,
                             digest,
@@ -302,7 +302,7 @@ impl App {
 
     /// A receipt for a ledger entry that names no one (a model publication).
     pub async fn public_receipt(&self, index: u64) -> Result<Receipt, AppError> {
-        self.ledger.receipt(self.store(), index, None).await
+        self.ledger.receipt(self.database(), index, None).await
     }
 
     /// The offer now in force and its signature. Its version goes up by
@@ -316,7 +316,7 @@ impl App {
         }
         let config = self.persona_config();
         let mut taxonomy: Vec<String> = self
-            .store()
+            .database()
             .items()
             .await
             .map_err(AppError::internal)?
@@ -365,8 +365,8 @@ impl App {
                 version: before.version + 1,
                 digest,
             };
-            self.store()
-                .apply(fineline_store::WriteSet {
+            self.database()
+                .apply(fineline_db::WriteSet {
                     ops: vec![WriteOp::PutSetting {
                         name: OFFER_SETTING.into(),
                         value: serde_json::to_vec(&record).expect("serialises"),
@@ -478,12 +478,12 @@ impl App {
         };
         let appended = self
             .ledger
-            .append(self.store(), &[entry], |_| vec![op])
+            .append(self.database(), &[entry], |_| vec![op])
             .await?;
         drop(_write);
         let receipt = self
             .ledger
-            .receipt(self.store(), appended.indices[0], None)
+            .receipt(self.database(), appended.indices[0], None)
             .await?;
         Ok(DisclosureReceipt { receipt, nonce })
     }
@@ -549,7 +549,7 @@ impl App {
         name: &str,
     ) -> Result<Option<T>, AppError> {
         match self
-            .store()
+            .database()
             .setting(name)
             .await
             .map_err(AppError::internal)?

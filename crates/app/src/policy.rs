@@ -4,7 +4,7 @@
 use fineline_consent::{reconsent_required, Policy};
 use fineline_core::{Purpose, Timestamp};
 use fineline_ledger::LedgerEntry;
-use fineline_store::{PolicyRow, WriteOp};
+use fineline_db::{PolicyRow, WriteOp};
 
 use crate::{App, AppError};
 
@@ -54,7 +54,7 @@ impl App {
         };
         let appended = self
             .ledger
-            .append(self.store(), &[entry], |_| {
+            .append(self.database(), &[entry], |_| {
                 vec![WriteOp::PutPolicy(PolicyRow {
                     version: policy.version,
                     published_at: policy.published_at,

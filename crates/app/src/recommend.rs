@@ -7,7 +7,7 @@ use std::sync::Arc;
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_ledger::Actor;
 use fineline_recs::{Recommendation, Request};
-use fineline_store::{ItemRow, WriteOp, WriteSet};
+use fineline_db::{ItemRow, WriteOp, WriteSet};
 
 use crate::recs_service::{ProgressFn, Trained, TrainingStatus};
 use crate::{App, AppError};
@@ -95,7 +95,7 @@ impl App {
     pub async fn put_items(&self, items: Vec<ItemRow>) -> Result<usize, AppError> {
         let stored = items.len();
         let ops = items.into_iter().map(WriteOp::PutItem).collect();
-        self.store().apply(WriteSet { ops }).await?;
+        self.database().apply(WriteSet { ops }).await?;
         self.persona_catalogue_changed();
         Ok(stored)
     }

@@ -51,7 +51,7 @@ pub async fn sweep(state: &App, now: Timestamp) -> Result<SweepReport, AppError>
     for (purpose, days) in retention {
         let cutoff = Timestamp(now.millis().saturating_sub(days as i64 * DAY_MS));
         let n = state
-            .store()
+            .database()
             .delete_events_before(purpose, cutoff)
             .await
             .map_err(AppError::internal)?;
@@ -83,7 +83,7 @@ pub fn spawn(state: App, every: Duration) -> tokio::task::JoinHandle<()> {
             // At start and after a sweep that deleted rows, the embedded
             // store refills its copy of analytic rows: here, not in the
             // next analyst's query.
-            if let Err(e) = state.store().prepare_insight_facts().await {
+            if let Err(e) = state.database().prepare_insight_facts().await {
                 tracing::warn!(error = %e, "preparing insights failed; the next query will");
             }
         }

@@ -2,9 +2,10 @@
 
 use fineline_core::{Pseudonym, Timestamp};
 use fineline_ledger::{LedgerEntry, Receipt};
-use fineline_store::WriteOp;
+use fineline_db::WriteOp;
 
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// What an erasure did, with the proof the person keeps.
 #[derive(Debug)]
@@ -38,7 +39,7 @@ impl App {
         };
         let appended = self
             .ledger
-            .append(self.store(), &[entry], |_| {
+            .append(self.database(), &[entry], |_| {
                 vec![WriteOp::EraseSubject(*subject)]
             })
             .await?;
@@ -47,7 +48,7 @@ impl App {
         self.forget_subject(subject);
         let receipt = self
             .ledger
-            .receipt(self.store(), appended.indices[0], Some(keys.salt.clone()))
+            .receipt(self.database(), appended.indices[0], Some(keys.ledger_salt()))
             .await?;
         // The key, kept in the key store now, still counts as a row deleted.
         let rows_deleted = appended.outcome.rows_deleted + u64::from(shredded);

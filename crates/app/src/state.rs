@@ -9,21 +9,23 @@ use crate::sync::{Mutex, RwLock};
 use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
 use fineline_core::{Pseudonym, Role};
 use fineline_insights::query::MIN_FLOOR;
-use fineline_ledger::{Commitment, LogSigner, Salt};
-use fineline_store::Store;
-use fineline_vault::{DataKey, PersonKeys, Vault};
+use fineline_ledger::LogSigner;
+use fineline_db::Database;
+pub use fineline_vault::SubjectKeys;
+use fineline_vault::Vault;
 
 use crate::daily::{DayCounts, DAILY_SETTING};
 use crate::error::AppError;
 use crate::ledger_writer::LedgerWriter;
 use crate::metrics::Metrics;
 use crate::tokens::TokenIssuer;
+use crate::subject_keys::LedgerSalt;
 
 #[derive(Clone)]
 pub struct App(Arc<Inner>);
 
 pub struct Inner {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Database>,
     pub(crate) vault: Vault,
     pub(crate) tokens: TokenIssuer,
     pub(crate) consents: RwLock<ConsentIndex>,
@@ -52,27 +54,6 @@ pub struct Inner {
 
 /// A person's unwrapped data key and ledger salt, cached while they exist:
 /// ingestion seals with it without touching the key store.
-pub struct SubjectKeys {
-    pub data_key: DataKey,
-    pub salt: Salt,
-}
-
-impl From<PersonKeys> for SubjectKeys {
-    fn from(k: PersonKeys) -> Self {
-        let salt = Salt::from_bytes(k.salt);
-        SubjectKeys {
-            data_key: k.data_key,
-            salt,
-        }
-    }
-}
-
-impl SubjectKeys {
-    pub fn commitment(&self, subject: &Pseudonym) -> Commitment {
-        Commitment::new(&self.salt, subject)
-    }
-}
-
 impl std::ops::Deref for App {
     type Target = Inner;
     fn deref(&self) -> &Inner {
@@ -81,8 +62,8 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    pub async fn load(store: Arc<dyn Store>, vault: Vault) -> Result<Self, AppError> {
-        crate::person_keys::move_keys_out_of_data_store(store.as_ref(), &vault).await?;
+    pub async fn load(store: Arc<dyn Database>, vault: Vault) -> Result<Self, AppError> {
+        crate::subject_keys::move_keys_out_of_data_store(store.as_ref(), &vault).await?;
         let mut policies = Vec::new();
         for row in store.policies().await.map_err(AppError::internal)? {
             let p: Policy = serde_json::from_slice(&row.body).map_err(AppError::internal)?;
@@ -154,7 +135,7 @@ impl App {
         &self.tokens
     }
 
-    pub fn store(&self) -> &dyn Store {
+    pub fn database(&self) -> &dyn Database {
         self.store.as_ref()
     }
 
@@ -240,7 +221,7 @@ impl App {
         key: &str,
     ) -> Result<Option<Arc<crate::api_keys::KeyInfo>>, AppError> {
         self.api_keys
-            .lookup(self.store(), key)
+            .lookup(self.database(), key)
             .await
             .map_err(AppError::internal)
     }
@@ -254,10 +235,10 @@ impl App {
         if let Some(k) = self.subject_keys.lock().unwrap().get(subject) {
             return Ok(Some(k.clone()));
         }
-        let Some(found) = crate::person_keys::get(self.vault.key_store(), *subject).await? else {
+        let Some(found) = crate::subject_keys::get(self.vault.key_store(), *subject).await? else {
             return Ok(None);
         };
-        let keys = Arc::new(SubjectKeys::from(found));
+        let keys = Arc::new(found);
         self.subject_keys
             .lock()
             .unwrap()
@@ -276,8 +257,8 @@ impl App {
         if let Some(k) = self.subject_keys(subject).await? {
             return Ok((k, false));
         }
-        let created = crate::person_keys::create(self.vault.key_store(), *subject).await?;
-        Ok((Arc::new(SubjectKeys::from(created)), true))
+        let created = crate::subject_keys::create(self.vault.key_store(), *subject).await?;
+        Ok((Arc::new(created), true))
     }
 
     /// [`App::subject_keys_or_new`] for many people: the new ones'
@@ -299,12 +280,12 @@ impl App {
         let created = if missing.is_empty() {
             Vec::new()
         } else {
-            crate::person_keys::create_many(self.vault.key_store(), missing.clone()).await?
+            crate::subject_keys::create_many(self.vault.key_store(), missing.clone()).await?
         };
         let created: HashMap<Pseudonym, Arc<SubjectKeys>> = missing
             .iter()
             .copied()
-            .zip(created.into_iter().map(|k| Arc::new(SubjectKeys::from(k))))
+            .zip(created.into_iter().map(Arc::new))
             .collect();
         let keys = subjects
             .iter()
@@ -318,7 +299,7 @@ impl App {
     /// write failed, so they stay unknown. Best effort: a key left behind
     /// seals nothing.
     pub async fn discard_new_subject_keys(&self, subject: &Pseudonym) {
-        if crate::person_keys::shred(self.vault.key_store(), *subject)
+        if crate::subject_keys::shred(self.vault.key_store(), *subject)
             .await
             .is_err()
         {
@@ -331,7 +312,7 @@ impl App {
     /// unreadable from here. One durable delete and a WAL truncation;
     /// returns whether there was a key.
     pub async fn shred_subject_keys(&self, subject: &Pseudonym) -> Result<bool, AppError> {
-        crate::person_keys::shred(self.vault.key_store(), *subject).await
+        crate::subject_keys::shred(self.vault.key_store(), *subject).await
     }
 
     /// Remember keys after the op that stored them committed.
@@ -378,7 +359,7 @@ impl App {
             at: fineline_core::Timestamp::now(),
         };
         self.ledger
-            .append(self.store(), &[entry], |_| Vec::new())
+            .append(self.database(), &[entry], |_| Vec::new())
             .await?;
         Ok(())
     }

@@ -11,6 +11,7 @@ use fineline_ledger::{Actor, Hash, Receipt, SignedTreeHead, VerifyingKey};
 
 use crate::access::view_of;
 use crate::{App, AppError};
+use crate::subject_keys::LedgerSalt;
 
 /// A person's consent now, as they or an admin read it.
 #[derive(Debug)]
@@ -50,7 +51,7 @@ impl App {
         if index >= self.ledger.head().tree_head.size {
             return Err(not_found());
         }
-        self.store()
+        self.database()
             .ledger_entry(index)
             .await?
             .ok_or_else(not_found)
@@ -79,12 +80,12 @@ impl App {
         actor: Actor,
     ) -> Result<Vec<(ConsentRecord, Receipt)>, AppError> {
         self.log_access(subject, view_of(actor), actor).await?;
-        let salt = self.subject_keys(subject).await?.map(|k| k.salt.clone());
+        let salt = self.subject_keys(subject).await?.map(|k| k.ledger_salt());
         let mut entries = Vec::new();
         for s in self.stored_consents(subject).await? {
             let receipt = self
                 .ledger
-                .receipt(self.store(), s.ledger_index, salt.clone())
+                .receipt(self.database(), s.ledger_index, salt.clone())
                 .await?;
             entries.push((s.record, receipt));
         }

@@ -10,7 +10,7 @@ use fineline_core::{Pseudonym, Purpose, Timestamp};
 use fineline_insights::Cost;
 
 async fn app(dir: &std::path::Path) -> App {
-    let store = fineline_app::open_store(dir, None).await.unwrap();
+    let store = fineline_app::open_database(dir, None).await.unwrap();
     let vault = fineline_vault::Vault::open_or_create(dir).unwrap();
     let app = App::load(store, vault).await.unwrap();
     app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
@@ -38,7 +38,7 @@ async fn a_consent_change_and_its_ledger_entries_land_together() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path()).await;
     let person = app.pseudonymize("ada@example.com");
-    let before = app.store().ledger_size().await.unwrap();
+    let before = app.database().ledger_size().await.unwrap();
     let done = app
         .change_consent(
             person,
@@ -47,7 +47,7 @@ async fn a_consent_change_and_its_ledger_entries_land_together() {
         .await
         .unwrap();
     assert_eq!(done.records.len(), 2);
-    assert_eq!(app.store().ledger_size().await.unwrap(), before + 2);
+    assert_eq!(app.database().ledger_size().await.unwrap(), before + 2);
     for r in &done.receipts {
         fineline_ledger::verify_receipt_for_subject(r, None, &person).unwrap();
     }
@@ -65,7 +65,7 @@ async fn a_consent_change_and_its_ledger_entries_land_together() {
     };
     let err = app.change_consent(person, bad).await.unwrap_err();
     assert!(matches!(err, AppError::InvalidField { ref field, .. } if field == "policy_version"));
-    assert_eq!(app.store().ledger_size().await.unwrap(), before + 2);
+    assert_eq!(app.database().ledger_size().await.unwrap(), before + 2);
 }
 
 /// Erasure reaches everything: rows, key, consent index; its receipt
@@ -86,7 +86,7 @@ async fn erasure_reaches_rows_keys_and_index() {
     );
     fineline_ledger::verify_receipt_for_subject(&erased.receipt, None, &person).unwrap();
     assert!(app.stored_consents(&person).await.unwrap().is_empty());
-    assert!(app.store().events_for(&person).await.unwrap().is_empty());
+    assert!(app.database().events_for(&person).await.unwrap().is_empty());
     assert!(app.subject_keys(&person).await.unwrap().is_none());
     assert!(!app.internals().consents.read().unwrap().allowed(
         &person,
@@ -214,9 +214,9 @@ async fn no_event_is_stored_without_consent_at_its_time() {
             (4, "future_timestamp")
         ]
     );
-    let stored = app.store().events_for(&ada).await.unwrap();
+    let stored = app.database().events_for(&ada).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].purpose, Purpose::Personalization);
     let nobody = app.pseudonymize("nobody@example.com");
-    assert!(app.store().events_for(&nobody).await.unwrap().is_empty());
+    assert!(app.database().events_for(&nobody).await.unwrap().is_empty());
 }

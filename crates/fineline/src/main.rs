@@ -107,7 +107,7 @@ fn parse_recs_model(text: &str) -> Result<fineline_recs::RecsConfig, String> {
 }
 
 #[derive(clap::Args, Clone)]
-pub struct StoreArgs {
+pub struct DatabaseArgs {
     #[arg(long, env = "FINELINE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     #[arg(long, env = "FINELINE_DATABASE_URL")]

@@ -330,13 +330,13 @@ fn read_backup(
     let copy = scratch.path().join("copy.db");
     std::fs::copy(backup, &copy).unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = fineline_store::SqliteStore::open(&copy).await.unwrap();
-        let sealed = |rows: Vec<fineline_store::EventRow>| {
+        let store = fineline_db::SqliteDatabase::open(&copy).await.unwrap();
+        let sealed = |rows: Vec<fineline_db::EventRow>| {
             rows.into_iter()
                 .map(|e| e.sealed_properties)
                 .collect::<Vec<_>>()
         };
-        use fineline_store::EventStore;
+        use fineline_db::EventTables;
         (
             sealed(store.events_for(p).await.unwrap()),
             sealed(store.events_for(q).await.unwrap()),

@@ -69,7 +69,7 @@ fn every_acknowledged_event_survives_kill_9_mid_ingest_on_postgresql() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = rt
-        .block_on(fineline_store::PostgresStore::open_isolated(&url))
+        .block_on(fineline_db::PostgresDatabase::open_isolated(&url))
         .unwrap();
     let schema = store.schema().unwrap().to_string();
     let sep = if url.contains('?') { '&' } else { '?' };

@@ -122,7 +122,7 @@ impl From<fineline_app::AppError> for ApiError {
                     _ => err,
                 }
             }
-            e @ (E::Store(_) | E::Vault(_) | E::Internal(_)) => ApiError::internal(e),
+            e @ (E::Database(_) | E::Vault(_) | E::Internal(_)) => ApiError::internal(e),
         }
     }
 }

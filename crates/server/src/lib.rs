@@ -207,4 +207,4 @@ pub async fn serve_on(
     Ok(())
 }
 
-pub use fineline_app::open_store;
+pub use fineline_app::open_database;

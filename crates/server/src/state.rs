@@ -27,7 +27,7 @@ impl AppState {
 
     /// Load the application from `store` and `vault` and serve it.
     pub async fn load(
-        store: Arc<dyn fineline_store::Store>,
+        store: Arc<dyn fineline_db::Database>,
         vault: fineline_vault::Vault,
     ) -> Result<Self, fineline_app::AppError> {
         Ok(Self::new(App::load(store, vault).await?))

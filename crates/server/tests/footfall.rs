@@ -254,7 +254,7 @@ async fn exact_days(
     let footfall = &srv.state.internals().footfall;
     let shop = footfall.store(store_id).expect("a registered store");
     let sessions = footfall
-        .sessions_for_report(srv.state.store(), &shop, from, to)
+        .sessions_for_report(srv.state.database(), &shop, from, to)
         .await
         .unwrap();
     build_reports(&shop, &footfall.session_config(), &sessions, from, to)
@@ -305,7 +305,7 @@ async fn opt_out_drops_sightings_deletes_sessions_and_gives_a_receipt(backend: B
     flush(&srv).await;
     let sessions = srv
         .state
-        .store()
+        .database()
         .visit_sessions("kiosk-store", Timestamp(0), Timestamp::now())
         .await
         .unwrap();
@@ -343,7 +343,7 @@ async fn opt_out_drops_sightings_deletes_sessions_and_gives_a_receipt(backend: B
     ));
     let left = srv
         .state
-        .store()
+        .database()
         .visit_sessions("kiosk-store", Timestamp(0), Timestamp::now())
         .await
         .unwrap();
@@ -549,7 +549,7 @@ async fn no_mac_in_data_files_or_logs() {
     assert_eq!(s, 200);
     assert!(
         !srv.state
-            .store()
+            .database()
             .visit_sessions("leak-store", Timestamp(0), Timestamp::now())
             .await
             .unwrap()
@@ -650,7 +650,7 @@ async fn a_live_store_does_not_make_another_stores_import_late(backend: Backend)
     srv.state
         .internals()
         .footfall
-        .tick(srv.state.store(), Timestamp::now())
+        .tick(srv.state.database(), Timestamp::now())
         .await
         .unwrap();
     let out = send(&srv, rest).await;
@@ -665,14 +665,14 @@ async fn a_live_store_does_not_make_another_stores_import_late(backend: Backend)
 #[tokio::test]
 async fn graceful_shutdown_stores_open_sessions() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn fineline_store::Store> = Arc::new(
-        fineline_store::SqliteStore::open(dir.path().join("fineline.db"))
+    let store: Arc<dyn fineline_db::Database> = Arc::new(
+        fineline_db::SqliteDatabase::open(dir.path().join("fineline.db"))
             .await
             .unwrap(),
     );
     let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
     let state = fineline_server::AppState::load(store, vault).await.unwrap();
-    let admin = fineline_app::api_keys::create_key(state.store(), fineline_core::Role::Admin)
+    let admin = fineline_app::api_keys::create_key(state.database(), fineline_core::Role::Admin)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -711,7 +711,7 @@ async fn graceful_shutdown_stores_open_sessions() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
     let stored = state
-        .store()
+        .database()
         .visit_sessions("open-store", Timestamp(0), Timestamp::now())
         .await
         .unwrap();

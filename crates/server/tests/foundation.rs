@@ -49,7 +49,7 @@ async fn events_are_stored_only_while_their_purpose_is_granted() {
         assert_eq!(r["accepted"], 1, "{backend:?}: {r}");
         assert_eq!(r["rejected"][0]["index"], 0);
         assert_eq!(
-            s.state.store().count_events().await.unwrap(),
+            s.state.database().count_events().await.unwrap(),
             2,
             "{backend:?}"
         );

@@ -45,10 +45,10 @@ async fn a_key_past_its_limit_is_refused_with_a_stable_code_and_recovers() {
             per_second: 5,
             burst: 5,
         };
-        let limited = create_key_with_limit(s.state.store(), Role::Ingest, Some(five))
+        let limited = create_key_with_limit(s.state.database(), Role::Ingest, Some(five))
             .await
             .unwrap();
-        let neighbour = create_key_with_limit(s.state.store(), Role::Ingest, Some(five))
+        let neighbour = create_key_with_limit(s.state.database(), Role::Ingest, Some(five))
             .await
             .unwrap();
 
@@ -141,7 +141,7 @@ async fn a_revoked_key_is_refused_by_a_running_server() {
         let (status, _, _) = get(&s, "/v1/recs/status", Some(&s.ingest)).await;
         assert_ne!(status, 401, "{backend:?}");
 
-        let revoked = revoke_key(s.state.store(), &s.ingest).await.unwrap();
+        let revoked = revoke_key(s.state.database(), &s.ingest).await.unwrap();
         assert!(revoked.record.revoked);
         assert_eq!(revoked.record.role, Role::Ingest);
         // Revoked from outside the server: it notices within the cache TTL.
@@ -157,15 +157,15 @@ async fn a_revoked_key_is_refused_by_a_running_server() {
         let (status, _, _) = get(&s, "/v1/insights/budget", Some(&s.analyst)).await;
         assert_eq!(status, 200);
         // The list still shows it, marked.
-        let keys = fineline_app::api_keys::list_keys(s.state.store())
+        let keys = fineline_app::api_keys::list_keys(s.state.database())
             .await
             .unwrap();
         assert_eq!(keys.len(), 3);
         assert_eq!(keys.iter().filter(|k| k.record.revoked).count(), 1);
         // An id prefix matching nothing, or too short to be sure, revokes nothing.
-        assert!(revoke_key(s.state.store(), "00000000000000000000")
+        assert!(revoke_key(s.state.database(), "00000000000000000000")
             .await
             .is_err());
-        assert!(revoke_key(s.state.store(), "ab").await.is_err());
+        assert!(revoke_key(s.state.database(), "ab").await.is_err());
     }
 }

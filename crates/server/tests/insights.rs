@@ -70,7 +70,7 @@ fn app_event(subject: &str, region: &str, at: i64) -> Value {
 }
 
 async fn releases(srv: &TestServer) -> usize {
-    let store = srv.state.store();
+    let store = srv.state.database();
     let mut n = 0;
     for i in 0..store.ledger_size().await.unwrap() {
         let bytes = store.ledger_entry(i).await.unwrap().unwrap();

@@ -5,17 +5,17 @@
 
 use std::sync::Arc;
 
-use fineline_app::person_keys::{move_keys_out_of_data_store, KeyMove};
+use fineline_app::subject_keys::{move_keys_out_of_data_store, KeyMove};
 use fineline_core::{EventKind, Pseudonym, Purpose, Timestamp};
 use fineline_server::AppState;
-use fineline_store::{ConsentRow, NewEvent, Store, SubjectKeys, WriteOp, WriteSet};
+use fineline_db::{ConsentRow, NewEvent, Database, LegacyKeyRow, WriteOp, WriteSet};
 use fineline_vault::{subject_aad, DataKey, Vault};
 
-async fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Store>)> {
-    let mut out: Vec<(&'static str, Arc<dyn Store>)> = vec![(
+async fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Database>)> {
+    let mut out: Vec<(&'static str, Arc<dyn Database>)> = vec![(
         "sqlite",
         Arc::new(
-            fineline_store::SqliteStore::open(dir.join("fineline.db"))
+            fineline_db::SqliteDatabase::open(dir.join("fineline.db"))
                 .await
                 .unwrap(),
         ),
@@ -24,7 +24,7 @@ async fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Store>)> {
         Ok(url) => out.push((
             "postgres",
             Arc::new(
-                fineline_store::PostgresStore::open_isolated(&url)
+                fineline_db::PostgresDatabase::open_isolated(&url)
                     .await
                     .unwrap(),
             ),
@@ -40,7 +40,7 @@ fn legacy_person(vault: &Vault, raw: &str) -> (Pseudonym, DataKey, WriteSet) {
     let p = vault.keyring().pseudonymize(raw);
     let key = DataKey::generate();
     let set = WriteSet::new()
-        .with(WriteOp::PutLegacySubjectKeys(SubjectKeys {
+        .with(WriteOp::PutLegacySubjectKeys(LegacyKeyRow {
             subject: p,
             wrapped_data_key: vault.master_key().wrap(&key, &subject_aad(&p)),
             commitment_salt: vec![7; 32],
@@ -78,7 +78,7 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
         );
         let keys = state.subject_keys(&ann).await.unwrap().unwrap();
         assert_eq!(keys.data_key, ann_key, "{backend}");
-        assert_eq!(keys.salt.as_bytes(), &[7; 32]);
+        assert_eq!(keys.salt, [7; 32]);
         let events = store.events_for(&ann).await.unwrap();
         let opened = keys
             .data_key
@@ -121,7 +121,7 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
             })))
             .await
             .unwrap();
-        let purged = fineline_app::person_keys::purge_people_without_keys(
+        let purged = fineline_app::subject_keys::purge_people_without_keys(
             store.as_ref(),
             &state.internals().vault,
         )

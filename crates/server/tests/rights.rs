@@ -56,8 +56,8 @@ async fn two_people(s: &TestServer) {
     assert_eq!(r["accepted"], 3, "{r}");
     for (who, cat) in [(ANN, "running"), (BOB, "knitting")] {
         s.state
-            .store()
-            .put_interest(fineline_store::InterestRow {
+            .database()
+            .put_interest(fineline_db::InterestRow {
                 subject: s.state.pseudonymize(who),
                 category: cat.into(),
                 weight: 0.8,
@@ -109,7 +109,7 @@ async fn a_persons_token_never_reaches_another_person() {
         let ann = token_for(&s, ANN);
         let bob_events = s
             .state
-            .store()
+            .database()
             .events_for(&s.state.pseudonymize(BOB))
             .await
             .unwrap();
@@ -129,7 +129,7 @@ async fn a_persons_token_never_reaches_another_person() {
         assert_eq!(s.state.tree_head().tree_head.size, size_before);
         let after = s
             .state
-            .store()
+            .database()
             .events_for(&s.state.pseudonymize(BOB))
             .await
             .unwrap();
@@ -320,7 +320,7 @@ async fn people_correct_their_interests_and_delete_single_events() {
 
         let ev = s
             .state
-            .store()
+            .database()
             .events_for(&s.state.pseudonymize(ANN))
             .await
             .unwrap();
@@ -383,7 +383,7 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         assert!(!entry.to_string().contains(ANN));
 
         // Primary rows, derived profile, keys, the consent index, listeners.
-        let store = s.state.store();
+        let store = s.state.database();
         assert!(store.events_for(&ann_p).await.unwrap().is_empty());
         assert!(store.consents_for(&ann_p).await.unwrap().is_empty());
         assert!(store.interests_for(&ann_p).await.unwrap().is_empty());
@@ -439,7 +439,7 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         // raced the erasure) is listed as unreadable, not an error.
         let old_key = fineline_vault::DataKey::generate();
         store
-            .put_events(vec![fineline_store::NewEvent {
+            .put_events(vec![fineline_db::NewEvent {
                 subject: ann_p,
                 kind: fineline_core::EventKind::new("view").unwrap(),
                 item: None,
@@ -497,22 +497,20 @@ async fn erasure_shreds_the_key_so_files_and_backups_hold_nothing_readable() {
     let s = TestServer::start(Backend::Sqlite).await;
     two_people(&s).await;
     let (ann_p, bob_p) = (s.state.pseudonymize(ANN), s.state.pseudonymize(BOB));
-    let ann_salt = *s
+    let ann_salt = s
         .state
         .subject_keys(&ann_p)
         .await
         .unwrap()
         .unwrap()
-        .salt
-        .as_bytes();
-    let bob_salt = *s
+        .salt;
+    let bob_salt = s
         .state
         .subject_keys(&bob_p)
         .await
         .unwrap()
         .unwrap()
-        .salt
-        .as_bytes();
+        .salt;
     // Sealed from the start: the plaintext never reaches the files; the
     // keys live only in the key store.
     for (f, bytes) in read_all(s.dir.path(), &DATA_FILES) {
@@ -525,7 +523,7 @@ async fn erasure_shreds_the_key_so_files_and_backups_hold_nothing_readable() {
     // data store's files as a file-level backup would take them.
     let backup = tempfile::tempdir().unwrap();
     let online = backup.path().join("online.db");
-    fineline_store::SqliteStore::open(s.dir.path().join("fineline.db"))
+    fineline_db::SqliteDatabase::open(s.dir.path().join("fineline.db"))
         .await
         .unwrap()
         .backup_into(&online)
@@ -569,8 +567,8 @@ async fn erasure_shreds_the_key_so_files_and_backups_hold_nothing_readable() {
         assert!(!contains(bytes, b"teal-secret-property"), "{f}");
     }
     for path in [online, backup.path().join("fineline.db")] {
-        let restored = fineline_store::SqliteStore::open(&path).await.unwrap();
-        let old = fineline_store::EventStore::events_for(&restored, &ann_p)
+        let restored = fineline_db::SqliteDatabase::open(&path).await.unwrap();
+        let old = fineline_db::EventTables::events_for(&restored, &ann_p)
             .await
             .unwrap();
         assert_eq!(old.len(), 2, "the backup predates the erasure");
@@ -582,7 +580,7 @@ async fn erasure_shreds_the_key_so_files_and_backups_hold_nothing_readable() {
                 .open(&e.sealed_properties, &fineline_vault::subject_aad(&ann_p))
                 .is_err());
         }
-        let bobs = fineline_store::EventStore::events_for(&restored, &bob_p)
+        let bobs = fineline_db::EventTables::events_for(&restored, &bob_p)
             .await
             .unwrap();
         assert_eq!(bobs.len(), 1);
@@ -640,7 +638,7 @@ async fn the_retention_sweep_deletes_what_the_policy_no_longer_allows() {
             .contains(&(fineline_core::Purpose::Analytics, 1, 1)));
         let left = s
             .state
-            .store()
+            .database()
             .events_for(&s.state.pseudonymize(ANN))
             .await
             .unwrap();
@@ -682,14 +680,13 @@ async fn no_wal_frame_keeps_an_erased_persons_key() {
     let s = TestServer::start(Backend::Sqlite).await;
     two_people(&s).await;
     let ann_p = s.state.pseudonymize(ANN);
-    let salt = *s
+    let salt = s
         .state
         .subject_keys(&ann_p)
         .await
         .unwrap()
         .unwrap()
-        .salt
-        .as_bytes();
+        .salt;
     let key_files = &DATA_FILES[3..];
     assert!(read_all(s.dir.path(), key_files)
         .iter()

@@ -32,21 +32,21 @@ pub(crate) const FILE_NAME: &str = "datakeys.db";
 const MOVED_FROM_DATA_STORE: &str = "moved_from_data_store";
 
 /// A person's unwrapped data key and the salt of their ledger commitments.
-pub struct PersonKeys {
+pub struct SubjectKeys {
     /// Seals everything personal about the person; shredding it erases them.
     pub data_key: DataKey,
     /// Per-person salt of their ledger commitments, so the ledger holds no personal data.
     pub salt: [u8; 32],
 }
 
-impl std::fmt::Debug for PersonKeys {
+impl std::fmt::Debug for SubjectKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PersonKeys(..)")
+        f.write_str("SubjectKeys(..)")
     }
 }
 
 /// A wrapped key as an earlier version stored it in the data store.
-pub struct WrappedPersonKeys<'a> {
+pub struct WrappedSubjectKeys<'a> {
     /// Whose keys these are.
     pub subject: Pseudonym,
     /// The data key wrapped under the master key (nonce || ciphertext+tag).
@@ -129,7 +129,7 @@ impl KeyStore {
 
     /// The person's keys, if they exist (from their first consent until
     /// erasure).
-    pub fn get(&self, subject: &Pseudonym) -> Result<Option<PersonKeys>, VaultError> {
+    pub fn get(&self, subject: &Pseudonym) -> Result<Option<SubjectKeys>, VaultError> {
         let row: Option<(Vec<u8>, Vec<u8>)> = self
             .conn()
             .prepare_cached(
@@ -145,12 +145,12 @@ impl KeyStore {
         let data_key = self.master.unwrap(&wrapped, &subject_aad(subject))?;
         let salt = <[u8; 32]>::try_from(salt.as_slice())
             .map_err(|_| VaultError::Corrupt("stored salt is not 32 bytes"))?;
-        Ok(Some(PersonKeys { data_key, salt }))
+        Ok(Some(SubjectKeys { data_key, salt }))
     }
 
     /// New keys for `subject`, stored durably before they are returned, so
     /// nothing can be sealed under a key that a crash would lose.
-    pub fn create(&self, subject: &Pseudonym) -> Result<PersonKeys, VaultError> {
+    pub fn create(&self, subject: &Pseudonym) -> Result<SubjectKeys, VaultError> {
         let data_key = DataKey::generate();
         let mut salt = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -163,13 +163,13 @@ impl KeyStore {
             .map_err(db)?
             .execute(params![subject.to_text(), wrapped, &salt[..]])
             .map_err(db)?;
-        Ok(PersonKeys { data_key, salt })
+        Ok(SubjectKeys { data_key, salt })
     }
 
     /// New keys for many people in one transaction (one fsync instead of
     /// one each): a bulk consent import of thousands of people would
     /// otherwise spend most of its time waiting on the disk.
-    pub fn create_many(&self, subjects: &[Pseudonym]) -> Result<Vec<PersonKeys>, VaultError> {
+    pub fn create_many(&self, subjects: &[Pseudonym]) -> Result<Vec<SubjectKeys>, VaultError> {
         let mut out = Vec::with_capacity(subjects.len());
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(db)?;
@@ -188,7 +188,7 @@ impl KeyStore {
                 insert
                     .execute(params![subject.to_text(), wrapped, &salt[..]])
                     .map_err(db)?;
-                out.push(PersonKeys { data_key, salt });
+                out.push(SubjectKeys { data_key, salt });
             }
         }
         tx.commit().map_err(db)?;
@@ -259,7 +259,7 @@ impl KeyStore {
     /// damaged row is refused instead of silently losing someone's data)
     /// and marks the move done, in one durable transaction. Keys already
     /// here are left as they are.
-    pub fn adopt_from_data_store(&self, keys: &[WrappedPersonKeys<'_>]) -> Result<(), VaultError> {
+    pub fn adopt_from_data_store(&self, keys: &[WrappedSubjectKeys<'_>]) -> Result<(), VaultError> {
         for k in keys {
             self.master
                 .unwrap(k.wrapped_data_key, &subject_aad(&k.subject))?;
@@ -405,7 +405,7 @@ mod tests {
         let dk = DataKey::generate();
         let wrapped = master.wrap(&dk, &subject_aad(&a));
         // Wrapped for a, claimed for b: refused, nothing stored.
-        let bad = [WrappedPersonKeys {
+        let bad = [WrappedSubjectKeys {
             subject: b,
             wrapped_data_key: &wrapped,
             salt: &[7; 32],
@@ -414,7 +414,7 @@ mod tests {
         assert!(!ks.moved_from_data_store().unwrap());
         assert_eq!(ks.count().unwrap(), 0);
 
-        let good = [WrappedPersonKeys {
+        let good = [WrappedSubjectKeys {
             subject: a,
             wrapped_data_key: &wrapped,
             salt: &[7; 32],

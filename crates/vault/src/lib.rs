@@ -22,7 +22,7 @@
 //!   `token_secret() -> &[u8; 32]`, `rotate_pseudonym_key() -> Result<u32>`,
 //!   `retire_pseudonym_key(id)`, `save()`, `key_store()`.
 //! - [`KeyStore`] (`dir/datakeys.db`, apart from the data store so its
-//!   backups hold no key): `create(subject) -> PersonKeys` (durable first),
+//!   backups hold no key): `create(subject) -> SubjectKeys` (durable first),
 //!   `get(subject)`, `shred(subject)` (durable, no copy left in the WAL or
 //!   free pages), `count()`, and the one-time `adopt_from_data_store`.
 //!
@@ -38,7 +38,7 @@ mod keystore;
 pub use file::Vault;
 pub use keyring::{Keyring, SUBJECT_DOMAIN};
 pub use keys::{subject_aad, DataKey, MasterKey};
-pub use keystore::{KeyStore, PersonKeys, WrappedPersonKeys};
+pub use keystore::{KeyStore, SubjectKeys, WrappedSubjectKeys};
 
 /// Why a key operation failed; no variant ever names a person.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ use fineline_ledger::{Access, Actor, LedgerEntry};
 use super::RecsService;
 use crate::error::AppError;
 use crate::state::App;
+use crate::subject_keys::LedgerSalt;
 
 impl RecsService {
     /// Queue a ledger entry for a personalized read of `subject`.
@@ -41,7 +42,7 @@ impl RecsService {
         }
         match state
             .ledger
-            .append(state.store(), &batch, |_| Vec::new())
+            .append(state.database(), &batch, |_| Vec::new())
             .await
         {
             Ok(_) => Ok(batch.len()),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_recs::Interaction;
-use fineline_store::EventRow;
+use fineline_db::EventRow;
 
 use super::RecsService;
 use crate::error::AppError;
@@ -81,12 +81,12 @@ impl RecsService {
         }
         let epoch = self.history_epoch.load(Ordering::SeqCst);
         let events = state
-            .store()
+            .database()
             .events_for(subject)
             .await
             .map_err(AppError::internal)?;
         let removed = state
-            .store()
+            .database()
             .interests_for(subject)
             .await
             .map_err(AppError::internal)?

@@ -11,7 +11,7 @@ use fineline_recs::{
     eval, Algorithm, Catalogue, Interaction, ItemFacts, Progress, Recommender, RecsConfig, Request,
     Weighting,
 };
-use fineline_store::{EventScan, InterestRow, WriteOp, WriteSet};
+use fineline_db::{EventScan, InterestRow, WriteOp, WriteSet};
 
 use super::history::interaction;
 use super::{Holdout, ProgressFn, RecsService, Trained, TrainingStatus};
@@ -142,7 +142,7 @@ impl RecsService {
                 continue;
             }
             let rows = state
-                .store()
+                .database()
                 .interests_for(&subject)
                 .await
                 .map_err(AppError::internal)?;
@@ -172,7 +172,7 @@ async fn apply(state: &App, ops: Vec<WriteOp>) -> Result<(), AppError> {
         return Ok(());
     }
     state
-        .store()
+        .database()
         .apply(WriteSet { ops })
         .await
         .map(drop)
@@ -192,7 +192,7 @@ async fn collect(
     state: &App,
     progress: &ProgressFn,
 ) -> Result<(Vec<Interaction>, Catalogue, HashMap<ItemId, String>), AppError> {
-    let store = state.store();
+    let store = state.database();
     let total = store.count_events().await.map_err(AppError::internal)?;
     let scan = EventScan {
         purpose: Some(Purpose::Personalization),

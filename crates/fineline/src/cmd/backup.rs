@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::StoreArgs;
+use crate::DatabaseArgs;
 
 #[derive(clap::Subcommand)]
 pub enum BackupCommand {
@@ -17,7 +17,7 @@ pub enum BackupCommand {
         /// The backup file to write (must not exist).
         out: PathBuf,
         #[command(flatten)]
-        store: StoreArgs,
+        store: DatabaseArgs,
     },
     /// Restore a backup into a fresh data dir that already holds the key
     /// store (`keys.json`, `datakeys.db`); everyone erased since the backup
@@ -26,7 +26,7 @@ pub enum BackupCommand {
         /// A file written by `fineline backup create`.
         backup: PathBuf,
         #[command(flatten)]
-        store: StoreArgs,
+        store: DatabaseArgs,
     },
 }
 
@@ -37,7 +37,7 @@ pub async fn run(command: BackupCommand) -> anyhow::Result<()> {
     }
 }
 
-fn embedded_only(args: &StoreArgs, what: &str) -> anyhow::Result<()> {
+fn embedded_only(args: &DatabaseArgs, what: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.database_url.is_none(),
         "PostgreSQL: {what} with `pg_dump`/`pg_restore` (the database holds no \
@@ -46,15 +46,15 @@ fn embedded_only(args: &StoreArgs, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create(out: &Path, args: &StoreArgs) -> anyhow::Result<()> {
+async fn create(out: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
     embedded_only(args, "back up")?;
     let db = args.data_dir.join("fineline.db");
     anyhow::ensure!(db.exists(), "no data store at {}", db.display());
     let vault = fineline_vault::Vault::open_or_create(&args.data_dir)?;
-    let store = fineline_store::SqliteStore::open(&db).await?;
+    let store = fineline_db::SqliteDatabase::open(&db).await?;
     // A data dir from before the key store still has keys in the data
     // store; they must not ride along in the backup.
-    fineline_app::person_keys::move_keys_out_of_data_store(&store, &vault).await?;
+    fineline_app::subject_keys::move_keys_out_of_data_store(&store, &vault).await?;
     store
         .backup_into(out)
         .await
@@ -70,7 +70,7 @@ async fn create(out: &Path, args: &StoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn restore(backup: &Path, args: &StoreArgs) -> anyhow::Result<()> {
+async fn restore(backup: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
     embedded_only(args, "restore")?;
     let db = args.data_dir.join("fineline.db");
     anyhow::ensure!(
@@ -87,11 +87,11 @@ async fn restore(backup: &Path, args: &StoreArgs) -> anyhow::Result<()> {
         );
     }
     let vault = fineline_vault::Vault::open_or_create(&args.data_dir)?;
-    let store = fineline_store::SqliteStore::restore(backup, &db)
+    let store = fineline_db::SqliteDatabase::restore(backup, &db)
         .await
         .with_context(|| format!("restoring {}", backup.display()))?;
-    let keys = fineline_app::person_keys::move_keys_out_of_data_store(&store, &vault).await?;
-    let purged = fineline_app::person_keys::purge_people_without_keys(&store, &vault).await?;
+    let keys = fineline_app::subject_keys::move_keys_out_of_data_store(&store, &vault).await?;
+    let purged = fineline_app::subject_keys::purge_people_without_keys(&store, &vault).await?;
     println!(
         "restored {} into {}; purged {purged} people erased since the backup{}",
         backup.display(),

@@ -10,7 +10,7 @@ use fineline_app::insights_data::{rows_from_facts, scan_for, Admitted};
 use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
 use fineline_insights::bench::{generate, grouped_query, Spec, Synthetic};
 use fineline_insights::{Bounds, Metric, Plan, RowSet};
-use fineline_store::{InsightEventRow, ItemRow, NewEvent, WriteOp, WriteSet};
+use fineline_db::{InsightEventRow, ItemRow, NewEvent, WriteOp, WriteSet};
 use serde_json::Value;
 
 use crate::cmd::bench::{anon_rss_mib, peak_rss_mib};
@@ -153,7 +153,7 @@ pub struct BenchArgs {
 
 const BATCH: usize = 20_000;
 
-async fn load(store: &dyn fineline_store::Store, syn: &Synthetic) -> anyhow::Result<()> {
+async fn load(store: &dyn fineline_db::Database, syn: &Synthetic) -> anyhow::Result<()> {
     for c in 0..syn.spec.categories {
         store
             .put_item(ItemRow {
@@ -219,14 +219,14 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     };
     let syn = generate(spec);
     let dir = tempfile::tempdir()?;
-    let (store, pg): (std::sync::Arc<dyn fineline_store::Store>, _) = match &a.database_url {
+    let (store, pg): (std::sync::Arc<dyn fineline_db::Database>, _) = match &a.database_url {
         Some(url) => {
-            let s = fineline_store::PostgresStore::open_isolated(url).await?;
+            let s = fineline_db::PostgresDatabase::open_isolated(url).await?;
             (std::sync::Arc::new(s.clone()), Some(s))
         }
         None => (
             std::sync::Arc::new(
-                fineline_store::SqliteStore::open(dir.path().join("fineline.db")).await?,
+                fineline_db::SqliteDatabase::open(dir.path().join("fineline.db")).await?,
             ),
             None,
         ),

@@ -3,11 +3,11 @@ use fineline_core::{Role, Timestamp};
 
 use fineline_server::rate_limit::RateLimit;
 
-use crate::StoreArgs;
+use crate::DatabaseArgs;
 
 /// Just the store: listing and revoking keys need no keys, ledger or index.
-async fn open_store(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn fineline_store::Store>> {
-    Ok(fineline_app::open_store(&args.data_dir, args.database_url.as_deref()).await?)
+async fn open_database(args: &DatabaseArgs) -> anyhow::Result<std::sync::Arc<dyn fineline_db::Database>> {
+    Ok(fineline_app::open_database(&args.data_dir, args.database_url.as_deref()).await?)
 }
 
 #[derive(Subcommand)]
@@ -21,19 +21,19 @@ pub enum KeysCommand {
         #[arg(long)]
         rate_limit: Option<RateLimit>,
         #[command(flatten)]
-        store: StoreArgs,
+        store: DatabaseArgs,
     },
     /// List API keys: id, role, rate limit, revoked or not (never the key).
     List {
         #[command(flatten)]
-        store: StoreArgs,
+        store: DatabaseArgs,
     },
     /// Revoke a key, named by its text or by its id from `keys list`. A
     /// running server refuses it within two seconds.
     Revoke {
         key_or_id: String,
         #[command(flatten)]
-        store: StoreArgs,
+        store: DatabaseArgs,
     },
 }
 
@@ -52,7 +52,7 @@ pub enum TokensCommand {
         #[arg(long, env = "FINELINE_TOKEN_MAX_TTL", default_value = "7d")]
         token_max_ttl: String,
         #[command(flatten)]
-        store: StoreArgs,
+        store: DatabaseArgs,
     },
 }
 
@@ -65,13 +65,13 @@ pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
         } => {
             let state = super::open_app(&store).await?;
             let key =
-                fineline_app::api_keys::create_key_with_limit(state.store(), role, rate_limit)
+                fineline_app::api_keys::create_key_with_limit(state.database(), role, rate_limit)
                     .await?;
             println!("{key}");
             Ok(())
         }
         KeysCommand::List { store } => {
-            let store = open_store(&store).await?;
+            let store = open_database(&store).await?;
             let keys = fineline_app::api_keys::list_keys(store.as_ref()).await?;
             println!("{:<16}  {:<7}  {:<13}  status", "id", "role", "rate limit");
             for k in keys {
@@ -94,7 +94,7 @@ pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Revoke { key_or_id, store } => {
-            let store = open_store(&store).await?;
+            let store = open_database(&store).await?;
             let k = fineline_app::api_keys::revoke_key(store.as_ref(), &key_or_id).await?;
             println!("revoked {} ({})", k.id(), k.record.role.as_str());
             Ok(())

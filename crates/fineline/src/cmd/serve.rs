@@ -2,12 +2,12 @@ use std::net::SocketAddr;
 
 use fineline_core::Role;
 
-use crate::StoreArgs;
+use crate::DatabaseArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: DatabaseArgs,
     #[command(flatten)]
     pub recs: crate::RecsArgs,
     /// Address to listen on (loopback by default: put a TLS proxy in front
@@ -110,8 +110,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ));
     if args.demo {
         let started = std::time::Instant::now();
-        let admin = fineline_app::api_keys::create_key(state.store(), Role::Admin).await?;
-        let ingest = fineline_app::api_keys::create_key(state.store(), Role::Ingest).await?;
+        let admin = fineline_app::api_keys::create_key(state.database(), Role::Admin).await?;
+        let ingest = fineline_app::api_keys::create_key(state.database(), Role::Ingest).await?;
         let base = format!("http://{addr}");
         let summary =
             super::demo::seed_server(&base, &admin, &ingest, args.demo_customers as usize, 42)

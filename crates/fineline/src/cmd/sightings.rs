@@ -223,16 +223,16 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "--batch must be 1..={MAX_BATCH}"
     );
     let dir = tempfile::tempdir()?;
-    let store: std::sync::Arc<dyn fineline_store::Store> = match &args.database_url {
-        Some(url) => std::sync::Arc::new(fineline_store::PostgresStore::open_isolated(url).await?),
+    let store: std::sync::Arc<dyn fineline_db::Database> = match &args.database_url {
+        Some(url) => std::sync::Arc::new(fineline_db::PostgresDatabase::open_isolated(url).await?),
         None => std::sync::Arc::new(
-            fineline_store::SqliteStore::open(dir.path().join("fineline.db")).await?,
+            fineline_db::SqliteDatabase::open(dir.path().join("fineline.db")).await?,
         ),
     };
     let vault = fineline_vault::Vault::open_or_create(dir.path())?;
     let state = fineline_server::AppState::load(store, vault).await?;
-    let admin = fineline_app::api_keys::create_key(state.store(), Role::Admin).await?;
-    let ingest = fineline_app::api_keys::create_key(state.store(), Role::Ingest).await?;
+    let admin = fineline_app::api_keys::create_key(state.database(), Role::Admin).await?;
+    let ingest = fineline_app::api_keys::create_key(state.database(), Role::Ingest).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::StoreArgs;
+use crate::DatabaseArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: DatabaseArgs,
     #[command(flatten)]
     pub recs: crate::RecsArgs,
 }

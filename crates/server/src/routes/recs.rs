@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use fineline_core::{ItemId, Role};
 use fineline_recs::Reason;
-use fineline_store::ItemRow;
+use fineline_db::ItemRow;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

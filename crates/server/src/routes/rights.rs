@@ -14,7 +14,7 @@ use fineline_app::access::{OpenedEvent, PersonData};
 use fineline_consent::ConsentRecord;
 use fineline_core::{Pseudonym, Role, Timestamp};
 use fineline_ledger::Receipt;
-use fineline_store::InterestRow;
+use fineline_db::InterestRow;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

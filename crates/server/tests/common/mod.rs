@@ -38,14 +38,14 @@ pub fn backends() -> Vec<Backend> {
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn fineline_store::Store> = match backend {
+        let store: Arc<dyn fineline_db::Database> = match backend {
             Backend::Sqlite => Arc::new(
-                fineline_store::SqliteStore::open(&dir.path().join("fineline.db"))
+                fineline_db::SqliteDatabase::open(&dir.path().join("fineline.db"))
                     .await
                     .unwrap(),
             ),
             Backend::Postgres => Arc::new(
-                fineline_store::PostgresStore::open_isolated(
+                fineline_db::PostgresDatabase::open_isolated(
                     &std::env::var("FINELINE_TEST_DATABASE_URL").unwrap(),
                 )
                 .await
@@ -54,13 +54,13 @@ impl TestServer {
         };
         let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
         let state = AppState::load(store, vault).await.unwrap();
-        let admin = fineline_app::api_keys::create_key(state.store(), Role::Admin)
+        let admin = fineline_app::api_keys::create_key(state.database(), Role::Admin)
             .await
             .unwrap();
-        let ingest = fineline_app::api_keys::create_key(state.store(), Role::Ingest)
+        let ingest = fineline_app::api_keys::create_key(state.database(), Role::Ingest)
             .await
             .unwrap();
-        let analyst = fineline_app::api_keys::create_key(state.store(), Role::Analyst)
+        let analyst = fineline_app::api_keys::create_key(state.database(), Role::Analyst)
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
-use fineline_store::{NewEvent, WriteOp, WriteSet};
+use fineline_db::{NewEvent, WriteOp, WriteSet};
 use fineline_vault::subject_aad;
 
 use super::harness::{backend_name, percentile_ms, BenchServer};
@@ -79,7 +79,7 @@ async fn load_events(
         });
         if batch.len() == 10_000 || n + 1 == total {
             state
-                .store()
+                .database()
                 .apply(WriteSet::from(WriteOp::PutEvents(std::mem::take(
                     &mut batch,
                 ))))
@@ -114,7 +114,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     load_events(state, &people[..args.subjects], args.events).await?;
     load_events(state, std::slice::from_ref(&exporter), args.export_events).await?;
     let load_secs = start.elapsed().as_secs_f64();
-    let stored = state.store().count_events().await?;
+    let stored = state.database().count_events().await?;
 
     // The recommender learns from every event first, so each erasure
     // includes forgetting the person from a real model.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fineline_core::{Role, Timestamp};
 use fineline_server::AppState;
-use fineline_store::Store;
+use fineline_db::Database;
 
 /// A fresh store: a new SQLite file `name.db` in `dir`, or a new schema
 /// on the PostgreSQL server at `url`.
@@ -16,10 +16,10 @@ pub async fn fresh_store(
     dir: &Path,
     url: Option<&str>,
     name: &str,
-) -> anyhow::Result<Arc<dyn Store>> {
+) -> anyhow::Result<Arc<dyn Database>> {
     Ok(match url {
-        Some(url) => Arc::new(fineline_store::PostgresStore::open_isolated(url).await?),
-        None => Arc::new(fineline_store::SqliteStore::open(&dir.join(format!("{name}.db"))).await?),
+        Some(url) => Arc::new(fineline_db::PostgresDatabase::open_isolated(url).await?),
+        None => Arc::new(fineline_db::SqliteDatabase::open(&dir.join(format!("{name}.db"))).await?),
     })
 }
 
@@ -39,7 +39,7 @@ pub struct BenchServer {
     pub http: reqwest::Client,
     /// The embedded store itself (None on PostgreSQL), for figures only it
     /// keeps, such as the WAL pages an erasure writes.
-    pub sqlite: Option<fineline_store::SqliteStore>,
+    pub sqlite: Option<fineline_db::SqliteDatabase>,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -52,18 +52,18 @@ impl BenchServer {
         url: Option<&str>,
         configure: impl FnOnce(&AppState),
     ) -> anyhow::Result<Self> {
-        let (store, sqlite): (Arc<dyn Store>, _) = match url {
+        let (store, sqlite): (Arc<dyn Database>, _) = match url {
             Some(_) => (fresh_store(dir, url, "fineline").await?, None),
             None => {
-                let s = fineline_store::SqliteStore::open(&dir.join("fineline.db")).await?;
+                let s = fineline_db::SqliteDatabase::open(&dir.join("fineline.db")).await?;
                 (Arc::new(s.clone()), Some(s))
             }
         };
         let vault = fineline_vault::Vault::open_or_create(dir)?;
         let state = AppState::load(store, vault).await?;
         configure(&state);
-        let admin = fineline_app::api_keys::create_key(state.store(), Role::Admin).await?;
-        let ingest = fineline_app::api_keys::create_key(state.store(), Role::Ingest).await?;
+        let admin = fineline_app::api_keys::create_key(state.database(), Role::Admin).await?;
+        let ingest = fineline_app::api_keys::create_key(state.database(), Role::Ingest).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
-use fineline_store::{NewEvent, WriteOp, WriteSet};
+use fineline_db::{NewEvent, WriteOp, WriteSet};
 
 use super::harness::{backend_name, fresh_store, peak_rss_mib, BenchServer};
 use rand::{Rng, SeedableRng};

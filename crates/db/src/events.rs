@@ -1,0 +1,89 @@
+//! Events: what subjects did, with properties sealed under their data key.
+
+use async_trait::async_trait;
+use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
+
+use crate::{Result, WriteOp, WriteSet, WriteTables};
+
+/// An event to store; the store assigns its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub subject: Pseudonym,
+    pub kind: EventKind,
+    pub item: Option<ItemId>,
+    pub purpose: Purpose,
+    pub at: Timestamp,
+    /// Properties sealed by the vault (never plaintext).
+    pub sealed_properties: Vec<u8>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    /// Store-assigned, increasing in insertion order, never reused.
+    pub id: i64,
+    pub subject: Pseudonym,
+    pub kind: EventKind,
+    pub item: Option<ItemId>,
+    pub purpose: Purpose,
+    pub at: Timestamp,
+    pub sealed_properties: Vec<u8>,
+}
+
+/// Which events [`EventTables::scan_events`] visits: `from <= at < to`,
+/// optionally one purpose only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventScan {
+    pub purpose: Option<Purpose>,
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
+
+impl EventScan {
+    pub fn all() -> Self {
+        EventScan {
+            purpose: None,
+            from: Timestamp(i64::MIN),
+            to: Timestamp(i64::MAX),
+        }
+    }
+}
+
+#[async_trait]
+pub trait EventTables: WriteTables {
+    /// A subject's events, ordered by id.
+    async fn events_for(&self, subject: &Pseudonym) -> Result<Vec<EventRow>>;
+
+    /// One page of matching events with `id > after_id`, ordered by id.
+    /// Loop, passing the last id seen, until a page comes back empty.
+    async fn scan_events(
+        &self,
+        scan: EventScan,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<EventRow>>;
+
+    async fn count_events(&self) -> Result<u64>;
+
+    /// Retention sweep: deletes events of `purpose` with `at < cutoff`;
+    /// returns how many were deleted.
+    async fn delete_events_before(&self, purpose: Purpose, cutoff: Timestamp) -> Result<u64>;
+
+    /// Stores events in one transaction; returns their ids in input order.
+    async fn put_events(&self, events: Vec<NewEvent>) -> Result<Vec<i64>> {
+        let out = self
+            .apply(WriteSet::from(WriteOp::PutEvents(events)))
+            .await?;
+        Ok(out.event_ids)
+    }
+
+    /// Deletes one event of a subject; false if there was no such event.
+    async fn delete_event(&self, subject: &Pseudonym, id: i64) -> Result<bool> {
+        let op = WriteOp::DeleteEvent {
+            subject: *subject,
+            id,
+        };
+        let out = self.apply(WriteSet::from(op)).await?;
+        Ok(out.rows_deleted > 0)
+    }
+}

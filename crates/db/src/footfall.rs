@@ -1,0 +1,70 @@
+//! In-store foot traffic: registered stores, closed visit sessions and the
+//! device opt-out list.
+//!
+//! No MAC ever reaches this area: sessions are keyed by a device key (an
+//! HMAC under a rotating period key, in pseudonym form `k{period}_{hex}`)
+//! and opt-outs by a digest under a separate key. Sessions of one device
+//! are found by that key alone, so an opt-out can delete them.
+
+use async_trait::async_trait;
+use fineline_core::{Pseudonym, Timestamp};
+
+use crate::{Result, WriteOp, WriteSet, WriteTables};
+
+/// A store as its admin registered it; `config` is the footfall engine's
+/// JSON store record, opaque here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FootfallStoreRow {
+    pub store_id: String,
+    pub config: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+/// One closed session of a device at a store. `device.key_id` is the key
+/// period that made the device key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitSessionRow {
+    pub store_id: String,
+    pub device: Pseudonym,
+    /// The MAC had its locally administered bit set.
+    pub randomized: bool,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub max_rssi: i16,
+    pub sightings: u32,
+    pub is_visit: bool,
+}
+
+#[async_trait]
+pub trait FootfallTables: WriteTables {
+    /// Registered stores ordered by id.
+    async fn footfall_stores(&self) -> Result<Vec<FootfallStoreRow>>;
+
+    /// Sessions of a store that began in `[from, to)`, ordered by start.
+    async fn visit_sessions(
+        &self,
+        store_id: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<VisitSessionRow>>;
+
+    /// Every stored session of one device key (any store).
+    async fn visit_sessions_of(&self, device: &Pseudonym) -> Result<Vec<VisitSessionRow>>;
+
+    /// Every opt-out digest, to rebuild the in-memory list at start.
+    async fn device_opt_outs(&self) -> Result<Vec<[u8; 32]>>;
+
+    /// Registers a store (duplicate id: conflict).
+    async fn put_footfall_store(&self, row: FootfallStoreRow) -> Result<()> {
+        self.apply(WriteSet::from(WriteOp::PutFootfallStore(row)))
+            .await
+            .map(drop)
+    }
+
+    /// Stores closed sessions (a session already stored is left as is).
+    async fn put_visit_sessions(&self, rows: Vec<VisitSessionRow>) -> Result<()> {
+        self.apply(WriteSet::from(WriteOp::PutVisitSessions(rows)))
+            .await
+            .map(drop)
+    }
+}

@@ -1,0 +1,356 @@
+use async_trait::async_trait;
+use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{subject_key, SqliteDatabase};
+use crate::rows;
+use crate::{
+    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, EventRow, EventScan, EventTables,
+    InterestRow, ItemRow, LedgerTables, PolicyRow, Result, SettingsTable, DatabaseError, LegacyKeyRow,
+    SubjectTables,
+};
+
+const CONSENT_COLS: &str = "subject, record_id, purpose, state, policy_version, source, at, body";
+const EVENT_COLS: &str = "id, subject, kind, item, purpose, at, sealed_properties";
+
+/// rusqlite's row callbacks can only fail with rusqlite errors, so rows are
+/// read raw and parsed afterwards.
+type RawConsent = (String, String, String, String, u32, String, i64, Vec<u8>);
+type RawEvent = (i64, String, String, Option<String>, String, i64, Vec<u8>);
+
+fn raw_consent(r: &Row<'_>) -> rusqlite::Result<RawConsent> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn consent(raw: RawConsent) -> Result<ConsentRow> {
+    let (subject, record_id, purpose, state, policy_version, source, at, body) = raw;
+    Ok(ConsentRow {
+        subject: rows::subject(&subject)?,
+        record_id,
+        purpose: rows::purpose(&purpose)?,
+        state,
+        policy_version,
+        source,
+        at: Timestamp(at),
+        body,
+    })
+}
+
+fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn event(raw: RawEvent) -> Result<EventRow> {
+    let (id, subject, kind, item, purpose, at, sealed_properties) = raw;
+    Ok(EventRow {
+        id,
+        subject: rows::subject(&subject)?,
+        kind: rows::kind(&kind)?,
+        item: rows::opt_item(item)?,
+        purpose: rows::purpose(&purpose)?,
+        at: Timestamp(at),
+        sealed_properties,
+    })
+}
+
+fn collect<R, T>(
+    raws: impl Iterator<Item = rusqlite::Result<R>>,
+    parse: impl Fn(R) -> Result<T>,
+) -> Result<Vec<T>> {
+    raws.map(|r| parse(r.map_err(DatabaseError::from)?)).collect()
+}
+
+#[async_trait]
+impl ConsentTables for SqliteDatabase {
+    async fn policies(&self) -> Result<Vec<PolicyRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT version, published_at, body FROM policies ORDER BY version",
+            )?;
+            let out = stmt
+                .query_map([], |r| {
+                    Ok(PolicyRow {
+                        version: r.get(0)?,
+                        published_at: Timestamp(r.get(1)?),
+                        body: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn consents_for(&self, subject: &Pseudonym) -> Result<Vec<ConsentRow>> {
+        let s = subject.to_text();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CONSENT_COLS} FROM consents WHERE subject = ?1 ORDER BY at, record_id"
+            ))?;
+            let raws = stmt.query_map([s], raw_consent)?;
+            collect(raws, consent)
+        })
+        .await
+    }
+
+    async fn consents_page(
+        &self,
+        after: Option<ConsentCursor>,
+        limit: usize,
+    ) -> Result<Vec<ConsentRow>> {
+        let (s, id) = after
+            .map(|a| (a.subject.to_text(), a.record_id))
+            .unwrap_or_default();
+        let limit = limit as i64;
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CONSENT_COLS} FROM consents WHERE (subject, record_id) > (?1, ?2)
+                 ORDER BY subject, record_id LIMIT ?3"
+            ))?;
+            let raws = stmt.query_map(params![s, id, limit], raw_consent)?;
+            collect(raws, consent)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventTables for SqliteDatabase {
+    async fn events_for(&self, subject: &Pseudonym) -> Result<Vec<EventRow>> {
+        let (s, k) = (subject.to_text(), subject_key(subject));
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM events WHERE subject_key = ?1 AND subject = ?2
+                 ORDER BY id"
+            ))?;
+            let raws = stmt.query_map(params![k, s], raw_event)?;
+            collect(raws, event)
+        })
+        .await
+    }
+
+    async fn scan_events(
+        &self,
+        scan: EventScan,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<EventRow>> {
+        let purpose = scan.purpose.map(Purpose::as_str);
+        let limit = limit as i64;
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM events
+                 WHERE id > ?1 AND at >= ?2 AND at < ?3 AND (?4 IS NULL OR purpose = ?4)
+                 ORDER BY id LIMIT ?5"
+            ))?;
+            let raws = stmt.query_map(
+                params![after_id, scan.from.0, scan.to.0, purpose, limit],
+                raw_event,
+            )?;
+            collect(raws, event)
+        })
+        .await
+    }
+
+    async fn count_events(&self) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            rows::to_u64(n)
+        })
+        .await
+    }
+
+    async fn delete_events_before(&self, purpose: Purpose, cutoff: Timestamp) -> Result<u64> {
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx
+                .prepare_cached("DELETE FROM events WHERE purpose = ?1 AND at < ?2")?
+                .execute(params![purpose.as_str(), cutoff.0])?;
+            if n > 0 {
+                super::insight_cache::count_deletion(&tx)?;
+            }
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SubjectTables for SqliteDatabase {
+    async fn legacy_subject_keys(&self) -> Result<Vec<LegacyKeyRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT subject, wrapped_data_key, commitment_salt FROM subjects ORDER BY subject",
+            )?;
+            let raw = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            raw.into_iter()
+                .map(|(s, wrapped_data_key, commitment_salt)| {
+                    Ok(LegacyKeyRow {
+                        subject: rows::subject(&s)?,
+                        wrapped_data_key,
+                        commitment_salt,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+type RawItem = (String, String, String, bool);
+
+fn item(raw: RawItem) -> Result<ItemRow> {
+    Ok(ItemRow {
+        item: rows::item(&raw.0)?,
+        category: raw.1,
+        title: raw.2,
+        repeatable: raw.3,
+    })
+}
+
+#[async_trait]
+impl CatalogTables for SqliteDatabase {
+    async fn item(&self, id: &ItemId) -> Result<Option<ItemRow>> {
+        let id = id.as_str().to_string();
+        self.read(move |c| {
+            let raw = c
+                .prepare_cached(
+                    "SELECT item, category, title, repeatable FROM items WHERE item = ?1",
+                )?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            raw.map(item).transpose()
+        })
+        .await
+    }
+
+    async fn items(&self) -> Result<Vec<ItemRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT item, category, title, repeatable FROM items ORDER BY item",
+            )?;
+            let raws = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            collect(raws, item)
+        })
+        .await
+    }
+
+    async fn interests_for(&self, subject: &Pseudonym) -> Result<Vec<InterestRow>> {
+        let subject = *subject;
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT category, weight, removed FROM interests WHERE subject = ?1
+                 ORDER BY category",
+            )?;
+            let out = stmt
+                .query_map([subject.to_text()], |r| {
+                    Ok(InterestRow {
+                        subject,
+                        category: r.get(0)?,
+                        weight: r.get(1)?,
+                        removed: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LedgerTables for SqliteDatabase {
+    async fn ledger_leaves(&self) -> Result<Vec<(u64, [u8; 32])>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT idx, leaf_hash FROM ledger ORDER BY idx")?;
+            let raws =
+                stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            collect(raws, |(i, h)| Ok((rows::to_u64(i)?, rows::hash32(&h)?)))
+        })
+        .await
+    }
+
+    async fn ledger_entry(&self, index: u64) -> Result<Option<Vec<u8>>> {
+        let index = rows::to_i64(index)?;
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT entry FROM ledger WHERE idx = ?1")?
+                .query_row([index], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn ledger_size(&self) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger", [], |r| {
+                r.get(0)
+            })?;
+            rows::to_u64(n)
+        })
+        .await
+    }
+
+    async fn latest_tree_head(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.read(|c| {
+            let raw: Option<(i64, Vec<u8>)> = c
+                .prepare_cached("SELECT size, bytes FROM tree_heads ORDER BY size DESC LIMIT 1")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            raw.map(|(n, b)| Ok((rows::to_u64(n)?, b))).transpose()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SettingsTable for SqliteDatabase {
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+                    .query_row([name], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn settings_under(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let prefix = prefix.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, value FROM settings WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+}

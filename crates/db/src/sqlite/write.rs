@@ -1,0 +1,225 @@
+use async_trait::async_trait;
+use fineline_core::Pseudonym;
+use rusqlite::{params, Transaction};
+
+use super::{subject_key, SqliteDatabase};
+use crate::rows::to_i64;
+use crate::{Result, DatabaseError, WriteOp, WriteOutcome, WriteSet, WriteTables};
+
+#[async_trait]
+impl WriteTables for SqliteDatabase {
+    async fn apply(&self, set: WriteSet) -> Result<WriteOutcome> {
+        if set.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let erases = set.ops.iter().any(|op| {
+            matches!(
+                op,
+                WriteOp::EraseSubject(_) | WriteOp::DropLegacySubjectKeys(_)
+            )
+        });
+        let erased: Vec<Pseudonym> = set
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::EraseSubject(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        let inner = self.inner.clone();
+        let (out, numbers) = self
+            .write(move |conn| {
+                // IMMEDIATE: take the write lock up front, no upgrade deadlocks.
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let numbers = super::insight_cache::numbers_of(&tx, &erased)?;
+                let mut out = WriteOutcome::default();
+                for op in set.ops {
+                    apply_op(&tx, op, &mut out)?;
+                }
+                tx.commit()?;
+                if erases {
+                    // The WAL still holds pre-erasure page images (the wrapped
+                    // key among them) until a checkpoint; copy the zeroed pages
+                    // back (secure_delete) and truncate the WAL now. Best effort:
+                    // a busy reader only delays it to the next checkpoint.
+                    // The checkpoint reports 0 frames once it truncated, so
+                    // they are counted from the file's length first.
+                    let frames = wal_frames(conn, &inner.path);
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+                    inner
+                        .erasure_wal_frames
+                        .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok((out, numbers))
+            })
+            .await?;
+        self.unname_in_copy(&numbers);
+        Ok(out)
+    }
+}
+
+/// Frames in the WAL file (its header is 32 bytes, each frame 24 plus a page).
+fn wal_frames(conn: &rusqlite::Connection, db: &std::path::Path) -> u64 {
+    let page: u64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap_or(4096);
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map_or(0, |m| m.len().saturating_sub(32) / (24 + page))
+}
+
+fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result<()> {
+    match op {
+        WriteOp::DropLegacySubjectKeys(subjects) => {
+            let mut delete = tx.prepare_cached("DELETE FROM subjects WHERE subject = ?1")?;
+            for s in subjects {
+                out.rows_deleted += delete.execute([s.to_text()])? as u64;
+            }
+        }
+        WriteOp::PutLegacySubjectKeys(k) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO subjects (subject, wrapped_data_key, commitment_salt)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                k.subject.to_text(),
+                k.wrapped_data_key,
+                k.commitment_salt
+            ])?;
+        }
+        WriteOp::PutPolicy(p) => {
+            tx.prepare_cached(
+                "INSERT INTO policies (version, published_at, body) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![p.version, p.published_at.0, p.body])?;
+        }
+        WriteOp::PutConsent(c) => {
+            tx.prepare_cached(
+                "INSERT INTO consents
+                 (subject, record_id, purpose, state, policy_version, source, at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                c.subject.to_text(),
+                c.record_id,
+                c.purpose.as_str(),
+                c.state,
+                c.policy_version,
+                c.source,
+                c.at.0,
+                c.body
+            ])?;
+        }
+        WriteOp::PutEvents(events) => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO events
+                 (subject, subject_key, kind, item, purpose, at, sealed_properties)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            out.event_ids.reserve(events.len());
+            for e in events {
+                stmt.execute(params![
+                    e.subject.to_text(),
+                    subject_key(&e.subject),
+                    e.kind.as_str(),
+                    e.item.as_ref().map(|i| i.as_str()),
+                    e.purpose.as_str(),
+                    e.at.0,
+                    e.sealed_properties
+                ])?;
+                out.event_ids.push(tx.last_insert_rowid());
+            }
+        }
+        WriteOp::DeleteEvent { subject, id } => {
+            let deleted = tx
+                .prepare_cached("DELETE FROM events WHERE subject = ?1 AND id = ?2")?
+                .execute(params![subject.to_text(), id])? as u64;
+            // As the retention sweep: only a deletion that happened makes
+            // the insights copy refill.
+            if deleted > 0 {
+                super::insight_cache::count_deletion(tx)?;
+            }
+            out.rows_deleted += deleted;
+        }
+        WriteOp::AppendLedger {
+            index,
+            leaf_hash,
+            entry,
+        } => {
+            let size: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger")?
+                .query_row([], |r| r.get(0))?;
+            let index = to_i64(index)?;
+            if index != size {
+                return Err(DatabaseError::Conflict(format!(
+                    "ledger append at index {index}, but the ledger has {size} entries"
+                )));
+            }
+            tx.prepare_cached("INSERT INTO ledger (idx, leaf_hash, entry) VALUES (?1, ?2, ?3)")?
+                .execute(params![index, &leaf_hash[..], entry])?;
+        }
+        WriteOp::PutTreeHead { size, bytes } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO tree_heads (size, bytes) VALUES (?1, ?2)")?
+                .execute(params![to_i64(size)?, bytes])?;
+        }
+        WriteOp::EraseSubject(subject) => {
+            let s = subject.to_text();
+            out.rows_deleted +=
+                tx.prepare_cached("DELETE FROM events WHERE subject_key = ?1 AND subject = ?2")?
+                    .execute(params![subject_key(&subject), &s])? as u64;
+            for table in ["consents", "interests", "subjects"] {
+                out.rows_deleted += tx
+                    .prepare_cached(&format!("DELETE FROM {table} WHERE subject = ?1"))?
+                    .execute([&s])? as u64;
+            }
+            // Their analytic rows went with their events (cascade); this
+            // is the pseudonym the insights scan numbered them by.
+            let numbered = tx
+                .prepare_cached("DELETE FROM insight_people WHERE digest = ?1 AND key_id = ?2")?
+                .execute(params![&subject.digest[..], subject.key_id])?;
+            if numbered > 0 {
+                super::insight_cache::count_erasure(tx)?;
+            }
+        }
+        WriteOp::PutItem(i) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO items (item, category, title, repeatable)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![i.item.as_str(), i.category, i.title, i.repeatable])?;
+        }
+        WriteOp::PutInterest(i) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO interests (subject, category, weight, removed)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                i.subject.to_text(),
+                i.category,
+                i.weight,
+                i.removed
+            ])?;
+        }
+        WriteOp::RemoveInterest { subject, category } => {
+            tx.prepare_cached(
+                "INSERT INTO interests (subject, category, weight, removed) VALUES (?1, ?2, 0, 1)
+                 ON CONFLICT (subject, category) DO UPDATE SET removed = 1",
+            )?
+            .execute(params![subject.to_text(), category])?;
+        }
+        WriteOp::PutSetting { name, value } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")?
+                .execute(params![name, value])?;
+        }
+        op @ (WriteOp::PutFootfallStore(_)
+        | WriteOp::PutVisitSessions(_)
+        | WriteOp::DeleteDeviceSessions(_)
+        | WriteOp::DeleteVisitSessionsBefore { .. }
+        | WriteOp::PutDeviceOptOut { .. }) => super::footfall::apply_op(tx, op, out)?,
+        op @ (WriteOp::PutInsightEvents(_)
+        | WriteOp::SetInsightBudget { .. }
+        | WriteOp::ChargeInsightBudget { .. }) => super::insights::apply_op(tx, op, out)?,
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! Per-subject key material as versions before the vault's key store kept
+//! it: in the data store, where every backup carried it. Only the one-time
+//! move into the key store (and `backup restore` of an old backup) reads
+//! these rows; nothing writes new ones.
+
+use crate::{Result, WriteTables};
+use async_trait::async_trait;
+use fineline_core::Pseudonym;
+
+/// A legacy key row: the subject's data key wrapped by the vault's master
+/// key, and the salt of their ledger commitments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyKeyRow {
+    pub subject: Pseudonym,
+    /// The subject's data key wrapped by the vault's master key.
+    pub wrapped_data_key: Vec<u8>,
+    /// Salt of the subject's ledger commitments.
+    pub commitment_salt: Vec<u8>,
+}
+
+#[async_trait]
+pub trait SubjectTables: WriteTables {
+    /// Every key row left in the data store by an earlier version.
+    async fn legacy_subject_keys(&self) -> Result<Vec<LegacyKeyRow>>;
+}

@@ -1,0 +1,135 @@
+//! Atomic write sets: every write goes through [`WriteTables::apply`].
+
+use async_trait::async_trait;
+use fineline_core::{Pseudonym, Timestamp};
+
+use crate::{
+    BudgetAmount, ConsentRow, FootfallStoreRow, InsightEventRow, InterestRow, ItemRow, NewEvent,
+    PolicyRow, Result, LegacyKeyRow, VisitSessionRow,
+};
+
+/// One change. A [`WriteSet`] applies its ops in order in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// Insert or replace a legacy key row (reproduces a data store written
+    /// before keys moved to the vault's key store; tests only).
+    PutLegacySubjectKeys(LegacyKeyRow),
+    /// Delete these subjects' legacy key rows, once the key store holds
+    /// them (counts in `rows_deleted`).
+    DropLegacySubjectKeys(Vec<Pseudonym>),
+    /// Insert a policy version (duplicate version: conflict).
+    PutPolicy(PolicyRow),
+    /// Insert a consent record (duplicate record id: conflict).
+    PutConsent(ConsentRow),
+    /// Insert events; their ids are appended to [`WriteOutcome::event_ids`].
+    PutEvents(Vec<NewEvent>),
+    /// Delete one event of a subject (counts in `rows_deleted`).
+    DeleteEvent { subject: Pseudonym, id: i64 },
+    /// Append a ledger entry. `index` must equal the current ledger size:
+    /// a duplicate or a gap is a conflict.
+    AppendLedger {
+        index: u64,
+        leaf_hash: [u8; 32],
+        entry: Vec<u8>,
+    },
+    /// Store a signed tree head for a ledger size (replaces one of that size).
+    PutTreeHead { size: u64, bytes: Vec<u8> },
+    /// Delete every row keyed by the subject: events, consent records,
+    /// interests and any legacy key row (counts in `rows_deleted`).
+    EraseSubject(Pseudonym),
+    /// Insert or replace an item.
+    PutItem(ItemRow),
+    /// Insert or replace an interest.
+    PutInterest(InterestRow),
+    /// Mark an interest removed (creates it with weight 0 if absent).
+    RemoveInterest {
+        subject: Pseudonym,
+        category: String,
+    },
+    /// Insert or replace a setting.
+    PutSetting { name: String, value: Vec<u8> },
+    /// Register a footfall store (duplicate store id: conflict).
+    PutFootfallStore(FootfallStoreRow),
+    /// Insert closed visit sessions; one already stored (same store, device
+    /// and start) is left as is, so re-persisting after a crash is harmless.
+    PutVisitSessions(Vec<VisitSessionRow>),
+    /// Delete every session of these device keys (an opt-out; counts in
+    /// `rows_deleted`).
+    DeleteDeviceSessions(Vec<Pseudonym>),
+    /// Delete sessions keyed in periods before `period` (their key is being
+    /// retired; counts in `rows_deleted`).
+    DeleteVisitSessionsBefore { period: u32 },
+    /// Add a device opt-out digest (already present: no change).
+    PutDeviceOptOut { digest: [u8; 32], at: Timestamp },
+    /// Insert analytic columns of events inserted earlier in this write set.
+    PutInsightEvents(Vec<InsightEventRow>),
+    /// Set an analyst's budget total for a period (what was spent stays).
+    SetInsightBudget {
+        analyst: String,
+        period: String,
+        total: BudgetAmount,
+    },
+    /// Add `cost` to an analyst's spend for a period (creating the account
+    /// with `default_total` if new) only if it stays within the total;
+    /// otherwise the whole write set fails with `DatabaseError::Refused`.
+    ChargeInsightBudget {
+        analyst: String,
+        period: String,
+        cost: BudgetAmount,
+        default_total: BudgetAmount,
+    },
+}
+
+/// Ops applied together or not at all; once `apply` returns Ok the write
+/// is durable (survives a kill -9).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteSet {
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, op: WriteOp) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn with(mut self, op: WriteOp) -> Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+impl From<WriteOp> for WriteSet {
+    fn from(op: WriteOp) -> Self {
+        WriteSet { ops: vec![op] }
+    }
+}
+
+impl From<Vec<WriteOp>> for WriteSet {
+    fn from(ops: Vec<WriteOp>) -> Self {
+        WriteSet { ops }
+    }
+}
+
+/// What an applied write set produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Ids of inserted events, in op order then input order.
+    pub event_ids: Vec<i64>,
+    /// Rows removed by `DeleteEvent` and `EraseSubject` ops.
+    pub rows_deleted: u64,
+}
+
+#[async_trait]
+pub trait WriteTables: Send + Sync {
+    /// Applies every op in one transaction; on any error nothing is written.
+    async fn apply(&self, set: WriteSet) -> Result<WriteOutcome>;
+}
