@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
-use fineline_ledger::{Access, Actor, LedgerEntry, Receipt};
 use fineline_db::{InterestRow, WriteOp};
+use fineline_ledger::{Access, Actor, LedgerEntry, Receipt};
 use fineline_vault::subject_aad;
 
 use crate::consent_store::StoredConsent;
 use crate::state::SubjectKeys;
-use crate::{App, AppError};
 use crate::subject_keys::LedgerSalt;
+use crate::{App, AppError};
 
 /// One stored event with its properties opened with the person's key.
 #[derive(Debug, Clone)]

@@ -9,9 +9,9 @@
 //! at their first charge.
 
 use fineline_core::{Role, Timestamp};
+use fineline_db::{BudgetAmount, WriteOp};
 use fineline_insights::{zcdp_epsilon, Cost, DEFAULT_BUDGET, REPORT_DELTA};
 use fineline_ledger::{Hash, LedgerEntry};
-use fineline_db::{BudgetAmount, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::api_keys::hash_key;

@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 
 use fineline_consent::{gpc_withdrawals, tcf, ConsentRecord, ConsentSource, ConsentState};
 use fineline_core::{Pseudonym, Purpose, Timestamp};
-use fineline_ledger::{LedgerEntry, Receipt};
 use fineline_db::{ConsentRow, WriteOp};
+use fineline_ledger::{LedgerEntry, Receipt};
 
 use crate::consent_store::StoredConsent;
-use crate::{App, AppError};
 use crate::subject_keys::LedgerSalt;
+use crate::{App, AppError};
 
 /// A consent change as the person (or the business for them) asks it.
 #[derive(Debug, Clone)]

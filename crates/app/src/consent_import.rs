@@ -16,11 +16,11 @@
 
 use fineline_consent::{ConsentRecord, ConsentSource, ConsentState};
 use fineline_core::{Pseudonym, Purpose, Timestamp};
-use fineline_ledger::LedgerEntry;
 use fineline_db::WriteOp;
+use fineline_ledger::LedgerEntry;
 
-use crate::{App, AppError};
 use crate::subject_keys::LedgerSalt;
+use crate::{App, AppError};
 
 /// People per import.
 pub const MAX_IMPORT: usize = 1_000;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fineline_core::Timestamp;
-use fineline_ledger::LedgerEntry;
 use fineline_db::WriteOp;
+use fineline_ledger::LedgerEntry;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;

@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fineline_core::Timestamp;
+use fineline_db::{Database, FootfallStoreRow, VisitSessionRow, WriteOp, WriteSet};
 use fineline_footfall::{
     DeviceKeyring, Footfall, IngestStats, KeyError, Mac, OptOutList, Session, SessionConfig,
     Sighting, StoreConfig, DEFAULT_ROTATION_DAYS,
 };
-use fineline_db::{FootfallStoreRow, Database, VisitSessionRow, WriteOp, WriteSet};
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
@@ -387,8 +387,8 @@ fn conflict_on_store_id() -> AppError {
 }
 
 /// Validation errors name the field at fault.
-pub fn store_error(e: fineline_footfall::DatabaseError) -> AppError {
-    use fineline_footfall::DatabaseError as E;
+pub fn store_error(e: fineline_footfall::StoreError) -> AppError {
+    use fineline_footfall::StoreError as E;
     let field = match &e {
         E::BadStoreId => "store_id".to_string(),
         E::NoSensors { .. } | E::BadSensorId | E::DuplicateSensor { .. } => "sensors".to_string(),
@@ -405,7 +405,11 @@ pub fn spawn(state: crate::App) -> tokio::task::JoinHandle<()> {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            if let Err(e) = state.footfall.tick(state.database(), Timestamp::now()).await {
+            if let Err(e) = state
+                .footfall
+                .tick(state.database(), Timestamp::now())
+                .await
+            {
                 tracing::warn!(error = %e, "footfall tick failed");
             }
         }

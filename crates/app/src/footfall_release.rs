@@ -13,10 +13,10 @@
 //! midnight, when late sightings and visits running past midnight are in.
 
 use fineline_core::Timestamp;
+use fineline_db::WriteOp;
 use fineline_footfall::dp::{self, DpConfig, DpReport};
 use fineline_footfall::{build_reports, Store as Shop};
 use fineline_ledger::{Hash, LedgerEntry};
-use fineline_db::WriteOp;
 use jiff::civil::{Date, Time};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
+use fineline_db::{InsightColumns, InsightEventRow, InsightFacts, InsightScan};
 use fineline_insights::query::MAX_H3_RES;
 use fineline_insights::rows::FoldHasher;
 use fineline_insights::{cell_of, Dimension, Filter, GroupKey, KeyValue, Metric, Query, RowSet};
-use fineline_db::{InsightColumns, InsightEventRow, InsightFacts, InsightScan};
 use serde::Deserialize;
 
 use crate::error::AppError;

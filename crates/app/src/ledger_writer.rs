@@ -7,10 +7,10 @@
 //! both exist, or neither does, even across `kill -9`.
 
 use fineline_core::Timestamp;
+use fineline_db::{Database, WriteOp, WriteSet};
 use fineline_ledger::{
     leaf_hash, Hash, LedgerEntry, LogSigner, MerkleTree, Receipt, Salt, SignedTreeHead, TreeHead,
 };
-use fineline_db::{Database, WriteOp, WriteSet};
 
 use crate::error::AppError;
 use crate::sync::RwLock;

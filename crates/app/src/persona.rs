@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fineline_core::Timestamp;
+use fineline_db::WriteOp;
 use fineline_ledger::{Hash, LedgerEntry, Receipt, Signature};
 use fineline_persona::{
     estimate_totals, Disclosure, Estimate, Payload, PublicModel, RandomizedResponse, Terms,
     TrustLevel, DEFAULT_LIFETIME_CAP_MICRO, MAX_TOPICS, NOISE_PERCENT,
 };
-use fineline_db::WriteOp;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 

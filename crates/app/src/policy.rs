@@ -3,8 +3,8 @@
 
 use fineline_consent::{reconsent_required, Policy};
 use fineline_core::{Purpose, Timestamp};
-use fineline_ledger::LedgerEntry;
 use fineline_db::{PolicyRow, WriteOp};
+use fineline_ledger::LedgerEntry;
 
 use crate::{App, AppError};
 

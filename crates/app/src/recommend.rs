@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
+use fineline_db::{ItemRow, WriteOp, WriteSet};
 use fineline_ledger::Actor;
 use fineline_recs::{Recommendation, Request};
-use fineline_db::{ItemRow, WriteOp, WriteSet};
 
 use crate::recs_service::{ProgressFn, Trained, TrainingStatus};
 use crate::{App, AppError};

@@ -1,11 +1,11 @@
 //! A person's rights that change what is held: erasure.
 
 use fineline_core::{Pseudonym, Timestamp};
-use fineline_ledger::{LedgerEntry, Receipt};
 use fineline_db::WriteOp;
+use fineline_ledger::{LedgerEntry, Receipt};
 
-use crate::{App, AppError};
 use crate::subject_keys::LedgerSalt;
+use crate::{App, AppError};
 
 /// What an erasure did, with the proof the person keeps.
 #[derive(Debug)]
@@ -48,7 +48,11 @@ impl App {
         self.forget_subject(subject);
         let receipt = self
             .ledger
-            .receipt(self.database(), appended.indices[0], Some(keys.ledger_salt()))
+            .receipt(
+                self.database(),
+                appended.indices[0],
+                Some(keys.ledger_salt()),
+            )
             .await?;
         // The key, kept in the key store now, still counts as a row deleted.
         let rows_deleted = appended.outcome.rows_deleted + u64::from(shredded);

@@ -8,9 +8,9 @@ use crate::consent_store::StoredConsent;
 use crate::sync::{Mutex, RwLock};
 use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
 use fineline_core::{Pseudonym, Role};
+use fineline_db::Database;
 use fineline_insights::query::MIN_FLOOR;
 use fineline_ledger::LogSigner;
-use fineline_db::Database;
 pub use fineline_vault::SubjectKeys;
 use fineline_vault::Vault;
 
@@ -18,8 +18,8 @@ use crate::daily::{DayCounts, DAILY_SETTING};
 use crate::error::AppError;
 use crate::ledger_writer::LedgerWriter;
 use crate::metrics::Metrics;
-use crate::tokens::TokenIssuer;
 use crate::subject_keys::LedgerSalt;
+use crate::tokens::TokenIssuer;
 
 #[derive(Clone)]
 pub struct App(Arc<Inner>);

@@ -16,8 +16,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use fineline_core::Pseudonym;
-use fineline_ledger::{Commitment, Salt};
 use fineline_db::{Database, WriteOp, WriteSet};
+use fineline_ledger::{Commitment, Salt};
 use fineline_vault::{KeyStore, SubjectKeys, Vault, VaultError, WrappedSubjectKeys};
 
 use crate::error::AppError;

@@ -10,8 +10,8 @@ use fineline_core::{Pseudonym, Timestamp};
 use fineline_ledger::{Actor, Hash, Receipt, SignedTreeHead, VerifyingKey};
 
 use crate::access::view_of;
-use crate::{App, AppError};
 use crate::subject_keys::LedgerSalt;
+use crate::{App, AppError};
 
 /// A person's consent now, as they or an admin read it.
 #[derive(Debug)]

@@ -61,9 +61,9 @@ mod subjects;
 mod write;
 
 pub use consent::{ConsentCursor, ConsentRow, ConsentTables, PolicyRow};
-pub use error::{Result, DatabaseError};
+pub use error::{DatabaseError, Result};
 pub use events::{EventRow, EventScan, EventTables, NewEvent};
-pub use footfall::{FootfallTables, FootfallStoreRow, VisitSessionRow};
+pub use footfall::{FootfallStoreRow, FootfallTables, VisitSessionRow};
 pub use insights::{
     BudgetAmount, BudgetRow, InsightColumns, InsightEventRow, InsightFact, InsightFacts,
     InsightScan, InsightTables, TextId, NO_TEXT,
@@ -107,7 +107,7 @@ impl<T> Database for T where
 /// The traits whose methods callers use through `Arc<dyn Database>`.
 pub mod prelude {
     pub use crate::{
-        CatalogTables, ConsentTables, EventTables, FootfallTables, InsightTables, LedgerTables,
-        SettingsTable, Database, SubjectTables, WriteTables,
+        CatalogTables, ConsentTables, Database, EventTables, FootfallTables, InsightTables,
+        LedgerTables, SettingsTable, SubjectTables, WriteTables,
     };
 }

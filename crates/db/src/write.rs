@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use fineline_core::{Pseudonym, Timestamp};
 
 use crate::{
-    BudgetAmount, ConsentRow, FootfallStoreRow, InsightEventRow, InterestRow, ItemRow, NewEvent,
-    PolicyRow, Result, LegacyKeyRow, VisitSessionRow,
+    BudgetAmount, ConsentRow, FootfallStoreRow, InsightEventRow, InterestRow, ItemRow,
+    LegacyKeyRow, NewEvent, PolicyRow, Result, VisitSessionRow,
 };
 
 /// One change. A [`WriteSet`] applies its ops in order in one transaction.

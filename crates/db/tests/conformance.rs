@@ -10,7 +10,7 @@ use std::sync::Arc;
 use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_db::prelude::*;
 use fineline_db::{
-    ConsentRow, EventScan, InterestRow, ItemRow, NewEvent, DatabaseError, LegacyKeyRow, WriteOp,
+    ConsentRow, DatabaseError, EventScan, InterestRow, ItemRow, LegacyKeyRow, NewEvent, WriteOp,
     WriteSet,
 };
 
@@ -243,7 +243,10 @@ async fn duplicate_ledger_index_leaves_nothing_written(s: Arc<dyn Database>) {
             bytes: b"head".to_vec(),
         })
         .with(append(1));
-    assert!(matches!(s.apply(set).await, Err(DatabaseError::Conflict(_))));
+    assert!(matches!(
+        s.apply(set).await,
+        Err(DatabaseError::Conflict(_))
+    ));
     assert!(s.legacy_subject_keys().await.unwrap().is_empty());
     assert!(s.consents_for(&a).await.unwrap().is_empty());
     assert_eq!(s.count_events().await.unwrap(), 0);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use fineline_core::{Pseudonym, Timestamp};
 use fineline_db::prelude::*;
-use fineline_db::{FootfallStoreRow, DatabaseError, VisitSessionRow, WriteOp, WriteSet};
+use fineline_db::{DatabaseError, FootfallStoreRow, VisitSessionRow, WriteOp, WriteSet};
 
 fn device(period: u32, n: u8) -> Pseudonym {
     Pseudonym::new(period, [n; 32])

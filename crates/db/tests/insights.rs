@@ -10,7 +10,7 @@ use std::sync::Arc;
 use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
 use fineline_db::prelude::*;
 use fineline_db::{
-    BudgetAmount, InsightColumns, InsightEventRow, InsightScan, ItemRow, NewEvent, DatabaseError,
+    BudgetAmount, DatabaseError, InsightColumns, InsightEventRow, InsightScan, ItemRow, NewEvent,
     WriteOp, WriteSet,
 };
 

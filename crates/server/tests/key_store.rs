@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use fineline_app::subject_keys::{move_keys_out_of_data_store, KeyMove};
 use fineline_core::{EventKind, Pseudonym, Purpose, Timestamp};
+use fineline_db::{ConsentRow, Database, LegacyKeyRow, NewEvent, WriteOp, WriteSet};
 use fineline_server::AppState;
-use fineline_db::{ConsentRow, NewEvent, Database, LegacyKeyRow, WriteOp, WriteSet};
 use fineline_vault::{subject_aad, DataKey, Vault};
 
 async fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Database>)> {

@@ -497,20 +497,8 @@ async fn erasure_shreds_the_key_so_files_and_backups_hold_nothing_readable() {
     let s = TestServer::start(Backend::Sqlite).await;
     two_people(&s).await;
     let (ann_p, bob_p) = (s.state.pseudonymize(ANN), s.state.pseudonymize(BOB));
-    let ann_salt = s
-        .state
-        .subject_keys(&ann_p)
-        .await
-        .unwrap()
-        .unwrap()
-        .salt;
-    let bob_salt = s
-        .state
-        .subject_keys(&bob_p)
-        .await
-        .unwrap()
-        .unwrap()
-        .salt;
+    let ann_salt = s.state.subject_keys(&ann_p).await.unwrap().unwrap().salt;
+    let bob_salt = s.state.subject_keys(&bob_p).await.unwrap().unwrap().salt;
     // Sealed from the start: the plaintext never reaches the files; the
     // keys live only in the key store.
     for (f, bytes) in read_all(s.dir.path(), &DATA_FILES) {
@@ -680,13 +668,7 @@ async fn no_wal_frame_keeps_an_erased_persons_key() {
     let s = TestServer::start(Backend::Sqlite).await;
     two_people(&s).await;
     let ann_p = s.state.pseudonymize(ANN);
-    let salt = s
-        .state
-        .subject_keys(&ann_p)
-        .await
-        .unwrap()
-        .unwrap()
-        .salt;
+    let salt = s.state.subject_keys(&ann_p).await.unwrap().unwrap().salt;
     let key_files = &DATA_FILES[3..];
     assert!(read_all(s.dir.path(), key_files)
         .iter()

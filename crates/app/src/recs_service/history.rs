@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
-use fineline_recs::Interaction;
 use fineline_db::EventRow;
+use fineline_recs::Interaction;
 
 use super::RecsService;
 use crate::error::AppError;

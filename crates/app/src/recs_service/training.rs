@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
+use fineline_db::{EventScan, InterestRow, WriteOp, WriteSet};
 use fineline_recs::{
     eval, Algorithm, Catalogue, Interaction, ItemFacts, Progress, Recommender, RecsConfig, Request,
     Weighting,
 };
-use fineline_db::{EventScan, InterestRow, WriteOp, WriteSet};
 
 use super::history::interaction;
 use super::{Holdout, ProgressFn, RecsService, Trained, TrainingStatus};

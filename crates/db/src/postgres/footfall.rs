@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Row};
 use super::PostgresDatabase;
 use crate::rows;
 use crate::{
-    FootfallTables, FootfallStoreRow, Result, DatabaseError, VisitSessionRow, WriteOp, WriteOutcome,
+    DatabaseError, FootfallStoreRow, FootfallTables, Result, VisitSessionRow, WriteOp, WriteOutcome,
 };
 
 const SESSION_COLS: &str =

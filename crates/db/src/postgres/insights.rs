@@ -11,8 +11,8 @@ use super::PostgresDatabase;
 use crate::insights::{Interner, People, DAY_MS, HOUR_MS};
 use crate::insights_sql::{facts_query, Param};
 use crate::{
-    rows, BudgetAmount, BudgetRow, InsightFact, InsightFacts, InsightScan, InsightTables, Result,
-    DatabaseError, WriteOp, WriteOutcome,
+    rows, BudgetAmount, BudgetRow, DatabaseError, InsightFact, InsightFacts, InsightScan,
+    InsightTables, Result, WriteOp, WriteOutcome,
 };
 
 pub(super) async fn apply_op(
@@ -40,7 +40,10 @@ pub(super) async fn apply_op(
             );
             for r in list {
                 let id = *out.event_ids.get(r.event).ok_or_else(|| {
-                    DatabaseError::Conflict(format!("no event at position {} of this write", r.event))
+                    DatabaseError::Conflict(format!(
+                        "no event at position {} of this write",
+                        r.event
+                    ))
                 })?;
                 ids.push(id);
                 subjects.push(r.subject.to_text());

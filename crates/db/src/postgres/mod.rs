@@ -17,7 +17,7 @@ use rand::RngCore;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Connection;
 
-use crate::{Result, DatabaseError};
+use crate::{DatabaseError, Result};
 
 const POOL_SIZE: u32 = 8;
 

@@ -6,9 +6,9 @@ use sqlx::Row;
 use super::PostgresDatabase;
 use crate::rows;
 use crate::{
-    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, EventRow, EventScan, EventTables,
-    InterestRow, ItemRow, LedgerTables, PolicyRow, Result, SettingsTable, DatabaseError, LegacyKeyRow,
-    SubjectTables,
+    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, DatabaseError, EventRow, EventScan,
+    EventTables, InterestRow, ItemRow, LedgerTables, LegacyKeyRow, PolicyRow, Result,
+    SettingsTable, SubjectTables,
 };
 
 const CONSENT_COLS: &str = "subject, record_id, purpose, state, policy_version, source, at, body";

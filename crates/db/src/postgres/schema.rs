@@ -2,7 +2,7 @@
 
 use sqlx::PgPool;
 
-use crate::{Result, DatabaseError};
+use crate::{DatabaseError, Result};
 
 /// Append only: never edit a shipped migration, add a new one.
 const MIGRATIONS: &[&str] = &[

@@ -4,7 +4,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::PostgresDatabase;
 use crate::rows::to_i64;
-use crate::{NewEvent, Result, DatabaseError, WriteOp, WriteOutcome, WriteSet, WriteTables};
+use crate::{DatabaseError, NewEvent, Result, WriteOp, WriteOutcome, WriteSet, WriteTables};
 
 #[async_trait]
 impl WriteTables for PostgresDatabase {

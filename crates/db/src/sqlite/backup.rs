@@ -9,7 +9,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use super::SqliteDatabase;
-use crate::{Result, DatabaseError};
+use crate::{DatabaseError, Result};
 
 /// `VACUUM INTO` needs an absent or empty file; create it empty and private
 /// first, so the copy is never readable by others, even briefly.

@@ -7,7 +7,7 @@ use rusqlite::{params, Row, Transaction};
 use super::SqliteDatabase;
 use crate::rows;
 use crate::{
-    FootfallTables, FootfallStoreRow, Result, DatabaseError, VisitSessionRow, WriteOp, WriteOutcome,
+    DatabaseError, FootfallStoreRow, FootfallTables, Result, VisitSessionRow, WriteOp, WriteOutcome,
 };
 
 const SESSION_COLS: &str =

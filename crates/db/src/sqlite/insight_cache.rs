@@ -37,7 +37,7 @@ use super::insight_scan::{
     every_person, int, map_file, people_seen, renumber, slices, Plan, RawRow,
 };
 use super::SqliteDatabase;
-use crate::{InsightFact, InsightFacts, Result, DatabaseError};
+use crate::{DatabaseError, InsightFact, InsightFacts, Result};
 
 /// Rows beyond which the copy would cost more memory than it is worth
 /// (about 3 GB at the rate measured for 10M rows).

@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::SqliteDatabase;
 use crate::insights::{Interner, HOUR_MS};
-use crate::{InsightFact, InsightFacts, InsightScan, Result, DatabaseError, NO_TEXT};
+use crate::{DatabaseError, InsightFact, InsightFacts, InsightScan, Result, NO_TEXT};
 
 /// The event kind whose rows need `location` consent too.
 const LOCATION_KIND: &str = "location";
@@ -337,8 +337,8 @@ pub(super) fn every_person(
     let mut rows = stmt.query([after])?;
     while let Some(r) = rows.next()? {
         let id = r.get::<_, i64>(0)?;
-        let id =
-            u32::try_from(id).map_err(|_| DatabaseError::Corrupt(format!("insight person {id}")))?;
+        let id = u32::try_from(id)
+            .map_err(|_| DatabaseError::Corrupt(format!("insight person {id}")))?;
         let digest = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
         each(id, pseudonym(r.get(1)?, digest)?);
     }

@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::SqliteDatabase;
 use crate::{
-    rows, BudgetAmount, BudgetRow, InsightFacts, InsightScan, InsightTables, Result, DatabaseError,
+    rows, BudgetAmount, BudgetRow, DatabaseError, InsightFacts, InsightScan, InsightTables, Result,
     WriteOp, WriteOutcome,
 };
 
@@ -100,7 +100,10 @@ pub(super) fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome
             )?;
             for r in list {
                 let id = *out.event_ids.get(r.event).ok_or_else(|| {
-                    DatabaseError::Conflict(format!("no event at position {} of this write", r.event))
+                    DatabaseError::Conflict(format!(
+                        "no event at position {} of this write",
+                        r.event
+                    ))
                 })?;
                 let item = r.item.as_ref().map(|i| i.as_str());
                 stmt.execute(params![

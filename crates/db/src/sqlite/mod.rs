@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::{Result, DatabaseError};
+use crate::{DatabaseError, Result};
 
 /// Reader connections, at most. A read waits (asynchronously) for a free
 /// one rather than opening another: under load, opening and closing

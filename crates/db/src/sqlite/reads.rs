@@ -5,9 +5,9 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::{subject_key, SqliteDatabase};
 use crate::rows;
 use crate::{
-    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, EventRow, EventScan, EventTables,
-    InterestRow, ItemRow, LedgerTables, PolicyRow, Result, SettingsTable, DatabaseError, LegacyKeyRow,
-    SubjectTables,
+    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, DatabaseError, EventRow, EventScan,
+    EventTables, InterestRow, ItemRow, LedgerTables, LegacyKeyRow, PolicyRow, Result,
+    SettingsTable, SubjectTables,
 };
 
 const CONSENT_COLS: &str = "subject, record_id, purpose, state, policy_version, source, at, body";
@@ -74,7 +74,8 @@ fn collect<R, T>(
     raws: impl Iterator<Item = rusqlite::Result<R>>,
     parse: impl Fn(R) -> Result<T>,
 ) -> Result<Vec<T>> {
-    raws.map(|r| parse(r.map_err(DatabaseError::from)?)).collect()
+    raws.map(|r| parse(r.map_err(DatabaseError::from)?))
+        .collect()
 }
 
 #[async_trait]

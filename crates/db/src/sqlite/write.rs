@@ -4,7 +4,7 @@ use rusqlite::{params, Transaction};
 
 use super::{subject_key, SqliteDatabase};
 use crate::rows::to_i64;
-use crate::{Result, DatabaseError, WriteOp, WriteOutcome, WriteSet, WriteTables};
+use crate::{DatabaseError, Result, WriteOp, WriteOutcome, WriteSet, WriteTables};
 
 #[async_trait]
 impl WriteTables for SqliteDatabase {

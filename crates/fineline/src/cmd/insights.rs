@@ -8,9 +8,9 @@ use std::time::Instant;
 use anyhow::Context;
 use fineline_app::insights_data::{rows_from_facts, scan_for, Admitted};
 use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
+use fineline_db::{InsightEventRow, ItemRow, NewEvent, WriteOp, WriteSet};
 use fineline_insights::bench::{generate, grouped_query, Spec, Synthetic};
 use fineline_insights::{Bounds, Metric, Plan, RowSet};
-use fineline_db::{InsightEventRow, ItemRow, NewEvent, WriteOp, WriteSet};
 use serde_json::Value;
 
 use crate::cmd::bench::{anon_rss_mib, peak_rss_mib};

@@ -6,7 +6,9 @@ use fineline_server::rate_limit::RateLimit;
 use crate::DatabaseArgs;
 
 /// Just the store: listing and revoking keys need no keys, ledger or index.
-async fn open_database(args: &DatabaseArgs) -> anyhow::Result<std::sync::Arc<dyn fineline_db::Database>> {
+async fn open_database(
+    args: &DatabaseArgs,
+) -> anyhow::Result<std::sync::Arc<dyn fineline_db::Database>> {
     Ok(fineline_app::open_database(&args.data_dir, args.database_url.as_deref()).await?)
 }
 

@@ -6,8 +6,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use fineline_core::{ItemId, Role};
-use fineline_recs::Reason;
 use fineline_db::ItemRow;
+use fineline_recs::Reason;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

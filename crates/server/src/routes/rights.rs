@@ -13,8 +13,8 @@ use axum::Json;
 use fineline_app::access::{OpenedEvent, PersonData};
 use fineline_consent::ConsentRecord;
 use fineline_core::{Pseudonym, Role, Timestamp};
-use fineline_ledger::Receipt;
 use fineline_db::InterestRow;
+use fineline_ledger::Receipt;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fineline_core::{Role, Timestamp};
-use fineline_server::AppState;
 use fineline_db::Database;
+use fineline_server::AppState;
 
 /// A fresh store: a new SQLite file `name.db` in `dir`, or a new schema
 /// on the PostgreSQL server at `url`.
