@@ -3,7 +3,7 @@
 # (Debian's), driven by playwright-core: start the fineline binary on a free
 # loopback port with a temporary data dir, seed the demo shop (which
 # publishes the demo policy), issue a subject token with the CLI, then run
-# privacy.spec.mjs and console.spec.mjs.
+# privacy.spec.mjs, console.spec.mjs and shop.spec.mjs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -62,4 +62,9 @@ BASE="$base" TOKEN="$token" ADMIN="$admin" SUBJECT="browser-test@example.com" TO
 analyst="$("$bin" keys create --role analyst --data-dir "$data")"
 BASE="$base" ADMIN="$admin" ANALYST="$analyst" SHOTS="$root/target/browser-screenshots" TOUR="$tour" \
   node "$here/console.spec.mjs" || failed=1
+
+# The demo storefront (issue 18): on-device recommendations, the level
+# chooser and the network log of what leaves at each level.
+BASE="$base" SHOTS="$root/target/browser-screenshots" TOUR="$tour" \
+  node "$here/shop.spec.mjs" || failed=1
 exit "$failed"

@@ -70,6 +70,13 @@ const p = P.newPersona('everyday');
 P.record(p, model.items[0].id);
 P.setLevel(p, terms.business, 1, Date.now());
 await send(p, await P.disclose(p, terms, model, Date.now(), P.drawCoins()));
-P.setLevel(p, terms.business, 2, Date.now());
+const { seq, steps } = P.setLevel(p, terms.business, 2, Date.now());
+// Level 2 is consent under the pseudonym: recorded first, its receipts kept.
+const raised = await (await fetch(base + '/v1/persona/level', {
+  method: 'POST', credentials: 'omit', referrerPolicy: 'no-referrer', headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ business: terms.business, pseudonym: await P.pseudonymOf(p, terms.business), from: 1, to: 2 }),
+})).json();
+for (const r of raised.receipts) await P.attachReceipt(p, seq, r, pinnedVerifier(key));
+check(raised.receipts.length === steps.length && p.log.entries[seq].receipts.length === steps.length, 'level 1 → 2 recorded as consent, receipts kept');
 P.approveInterests(p, terms, terms.taxonomy.slice(0, 2));
 await send(p, await P.disclose(p, terms, model, Date.now(), P.drawCoins()));

@@ -26,6 +26,9 @@ use sha2::{Digest, Sha256};
 use crate::sync::RwLock;
 use crate::{App, AppError};
 
+mod level;
+pub use level::{persona_subject_id, CatalogueItem, LevelChange, LevelReceipts};
+
 /// Label the public model is signed under (`fineline_ledger::document_message`).
 pub const MODEL_LABEL: &str = "public-model";
 /// Label the offer is signed under.
@@ -49,6 +52,8 @@ pub struct PersonaConfig {
     pub report_epsilon_micro: u64,
     /// The lifetime ε the offer asks devices to cap this business at.
     pub lifetime_cap_micro: u64,
+    /// Whether `/shop`, the demo storefront, is served (`serve --demo`).
+    pub storefront: bool,
 }
 
 impl Default for PersonaConfig {
@@ -57,6 +62,7 @@ impl Default for PersonaConfig {
             business: "fineline".into(),
             report_epsilon_micro: 1_000_000,
             lifetime_cap_micro: DEFAULT_LIFETIME_CAP_MICRO,
+            storefront: false,
         }
     }
 }
@@ -441,6 +447,20 @@ impl App {
                 }
             }
             (TrustLevel::Regular, Payload::Interests { pseudonym, topics }) => {
+                // Kept only under the consent the level change recorded:
+                // once the person lowers the level, the shop takes no more.
+                let subject = self.persona_subject(pseudonym);
+                let allowed = self.consents.read().unwrap().allowed(
+                    &subject,
+                    fineline_core::Purpose::Personalization,
+                    Timestamp::now(),
+                );
+                if !allowed {
+                    return Err(AppError::field(
+                        "payload.pseudonym",
+                        "no level-2 consent is recorded for this pseudonym: send the level change first (POST /v1/persona/level)",
+                    ));
+                }
                 if topics.len() > MAX_TOPICS {
                     return Err(AppError::field(
                         "payload.topics",

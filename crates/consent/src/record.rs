@@ -126,7 +126,7 @@ macro_rules! word_enum {
 
 word_enum!(
     /// How the choice reached fineline (the 27560 "method").
-    ConsentSource, UnknownConsentSource, "consent source", "web, app, kiosk, gpc, tcf, api" {
+    ConsentSource, UnknownConsentSource, "consent source", "web, app, kiosk, gpc, tcf, api, persona" {
         /// The privacy center web page.
         Web => "web",
         /// The business's own app.
@@ -139,6 +139,8 @@ word_enum!(
         Tcf => "tcf",
         /// The business's systems, through the API.
         Api => "api",
+        /// The person's own device: a persona's trust level (docs/persona.md).
+        Persona => "persona",
     }
 );
 

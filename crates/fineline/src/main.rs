@@ -148,6 +148,9 @@ enum Command {
         #[command(subcommand)]
         command: cmd::backup::BackupCommand,
     },
+    /// A device simulator for the persona (docs/persona.md): init,
+    /// record, set-level SHOP N, approve, recommend, disclose, receipts.
+    Persona(cmd::persona::Args),
     /// Print the OpenAPI document.
     Openapi,
     /// Benchmarks that print the figures recorded in docs/benchmarks.md.
@@ -193,6 +196,7 @@ fn main() -> std::process::ExitCode {
             Command::Insights { command } => cmd::insights::run(command).await,
             Command::Bench { command } => cmd::bench::run(command).await,
             Command::Backup { command } => cmd::backup::run(command).await,
+            Command::Persona(a) => cmd::persona::run(a).await,
         }
     });
     match result {

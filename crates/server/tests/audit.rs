@@ -73,8 +73,8 @@ fn access(method: &str, path: &str) -> Option<&'static [Who]> {
         ("get", "/v1/console/session") => ANALYST,
         ("get", "/v1/console/overview") => ADMIN,
         ("get", p) if p.starts_with("/v1/ledger/") => PUBLIC,
-        ("get", "/v1/persona/model" | "/v1/persona/offer") => PUBLIC,
-        ("post", "/v1/persona/disclosures") => PUBLIC,
+        ("get", "/v1/persona/model" | "/v1/persona/offer" | "/v1/persona/catalogue") => PUBLIC,
+        ("post", "/v1/persona/disclosures" | "/v1/persona/level") => PUBLIC,
         ("get", "/v1/persona/aggregate") => ANALYST,
         _ => return None,
     })

@@ -259,9 +259,14 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
             assert_eq!(digest.0, <[u8; 32]>::from(h.finalize()));
         }
 
-        // Level 2: approved interests under the pseudonym.
+        // Level 2: approved interests under the pseudonym, once the level
+        // change is recorded as consent.
         let mut p = Persona::new("everyday", [200; 32]);
         p.set_level(&terms.business, TrustLevel::Regular, Timestamp(1));
+        let raise = json!({"business": terms.business,
+            "pseudonym": p.pseudonym(&terms.business).to_hex(), "from": 0, "to": 2});
+        let (st, body) = public_post(&s, "/v1/persona/level", &raise).await;
+        assert_eq!(st, 201, "{body}");
         p.approve_interests(&terms, vec!["camping".into(), "coffee".into()])
             .unwrap();
         let coins = [0u8; 64];
@@ -399,6 +404,7 @@ async fn the_offer_says_what_the_admin_configured_and_refuses_what_devices_would
         business: business.into(),
         report_epsilon_micro: eps,
         lifetime_cap_micro: cap,
+        storefront: false,
     };
     assert!(s.state.set_persona_config(config("", 1, 1)).is_err());
     assert!(s.state.set_persona_config(config("shop", 0, 1)).is_err());
@@ -417,4 +423,202 @@ async fn the_offer_says_what_the_admin_configured_and_refuses_what_devices_would
     assert_eq!(body["offer"]["business"], "outfitter.example");
     assert_eq!(body["offer"]["report_epsilon_micro"], 500_000);
     assert_eq!(body["offer"]["lifetime_cap_micro"], 2_000_000);
+}
+
+#[tokio::test]
+async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        shop(&s).await;
+        train(&s).await;
+        let key = s.state.ledger.signer().verifying_key();
+        let (_, offer) = public_get(&s, "/v1/persona/offer").await;
+        let terms = terms_of(&offer["offer"]);
+        let (_, model) = public_get(&s, "/v1/persona/model").await;
+        let model = model_of(&model);
+        let mut p = Persona::new("everyday", [7; 32]);
+        let pseudonym = p.pseudonym(&terms.business);
+        let send = |from: u8, to: u8| json!({"business": terms.business, "pseudonym": pseudonym.to_hex(), "from": from, "to": to});
+
+        // Raise 0 → 2: the grants, each with a receipt the device keeps.
+        let (seq, steps) = p.set_level(&terms.business, TrustLevel::Regular, Timestamp(1));
+        let (st, body) = public_post(&s, "/v1/persona/level", &send(0, 2)).await;
+        assert_eq!(st, 201, "{body}");
+        assert_eq!(body["steps"], serde_json::to_value(&steps).unwrap());
+        for r in body["receipts"].as_array().unwrap() {
+            let receipt: Receipt = serde_json::from_value(r.clone()).unwrap();
+            p.log_mut()
+                .attach_receipt(seq.unwrap(), receipt, &key)
+                .unwrap();
+        }
+        assert!(p.log().unreceipted_changes(&terms.business).is_empty());
+        p.approve_interests(&terms, vec!["camping".into()]).unwrap();
+        let d2 = p
+            .disclose(&terms, &model, Timestamp::now(), &[0u8; 64])
+            .unwrap();
+        let (st, body) = public_post(
+            &s,
+            "/v1/persona/disclosures",
+            &serde_json::to_value(&d2).unwrap(),
+        )
+        .await;
+        assert_eq!(st, 201, "{body}");
+        assert!(s
+            .state
+            .persona_interests(&pseudonym.to_hex())
+            .await
+            .unwrap()
+            .is_some_and(|t| !t.is_empty()));
+
+        // Lower 2 → 0: both purposes withdrawn, in the ledger, receipts kept;
+        // the interests are no longer held.
+        let (seq, steps) = p.set_level(&terms.business, TrustLevel::Stranger, Timestamp(2));
+        assert!(steps.iter().all(|s| !s.granted));
+        let (st, body) = public_post(&s, "/v1/persona/level", &send(2, 0)).await;
+        assert_eq!(st, 201, "{body}");
+        let receipts = body["receipts"].as_array().unwrap();
+        assert_eq!(receipts.len(), steps.len(), "{body}");
+        for r in receipts {
+            let receipt: Receipt = serde_json::from_value(r.clone()).unwrap();
+            verify_receipt(&receipt, Some(&key)).unwrap();
+            let LedgerEntry::ConsentChange { state, source, .. } = &receipt.entry else {
+                panic!("not a consent change: {:?}", receipt.entry)
+            };
+            assert_eq!(*state, fineline_ledger::ConsentState::Withdrawn);
+            assert_eq!(source, "persona");
+            p.log_mut()
+                .attach_receipt(seq.unwrap(), receipt, &key)
+                .unwrap();
+        }
+        assert!(p.log().unreceipted_changes(&terms.business).is_empty());
+        assert_eq!(
+            s.state
+                .persona_interests(&pseudonym.to_hex())
+                .await
+                .unwrap(),
+            Some(vec![])
+        );
+        // And the shop takes no more interests from that pseudonym.
+        let (st, e) = public_post(
+            &s,
+            "/v1/persona/disclosures",
+            &serde_json::to_value(&d2).unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (400, Some("payload.pseudonym")),
+            "{e}"
+        );
+        // They are fineline consent records of that subject, so the rights
+        // (export, erasure) apply: the last word on each purpose is withdrawn.
+        let subject = s.state.persona_subject(&pseudonym);
+        let records = s.state.stored_consents(&subject).await.unwrap();
+        assert_eq!(records.len(), 4, "two grants, two withdrawals");
+        let last = |purpose: fineline_core::Purpose| {
+            records
+                .iter()
+                .filter(|r| r.record.purpose == purpose)
+                .max_by_key(|r| r.ledger_index)
+                .map(|r| r.record.state)
+        };
+        for purpose in [
+            fineline_core::Purpose::Personalization,
+            fineline_core::Purpose::Analytics,
+        ] {
+            assert_eq!(
+                last(purpose),
+                Some(fineline_consent::ConsentState::Withdrawn)
+            );
+        }
+
+        // 3 → 2 narrows personalization: withdrawn then granted again.
+        let (st, body) = public_post(&s, "/v1/persona/level", &send(3, 2)).await;
+        assert_eq!(st, 201, "{body}");
+        let states: Vec<(String, bool)> = body["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["purpose"].as_str().unwrap().to_string(),
+                    s["granted"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(states[0], ("personalization".into(), false), "{body}");
+        assert_eq!(body["receipts"].as_array().unwrap().len(), states.len());
+
+        // Bad input: 400 naming the field; 0 ↔ 1 carries no identifier.
+        for (body, field) in [
+            (send(0, 1), "to"),
+            (send(2, 2), "to"),
+            (send(2, 9), "to"),
+            (send(7, 2), "from"),
+            (
+                json!({"business": "elsewhere", "pseudonym": pseudonym.to_hex(), "from": 0, "to": 2}),
+                "business",
+            ),
+            (
+                json!({"business": terms.business, "pseudonym": "zz", "from": 0, "to": 2}),
+                "pseudonym",
+            ),
+        ] {
+            let (st, e) = public_post(&s, "/v1/persona/level", &body).await;
+            assert_eq!(
+                (st, e["error"]["field"].as_str()),
+                (400, Some(field)),
+                "{body} → {e}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_storefront_is_served_with_demo_only() {
+    use fineline_app::persona::PersonaConfig;
+    let s = TestServer::start(common::Backend::Sqlite).await;
+    shop(&s).await;
+    let r = reqwest::get(s.url("/shop")).await.unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "no storefront on a business's real server"
+    );
+    s.state
+        .set_persona_config(PersonaConfig {
+            storefront: true,
+            ..PersonaConfig::default()
+        })
+        .unwrap();
+    for (path, kind) in [
+        ("/shop", "text/html"),
+        ("/shop/shop.js", "text/javascript"),
+        ("/shop/shop.css", "text/css"),
+    ] {
+        let r = reqwest::get(s.url(path)).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
+        assert!(r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+    }
+    assert_eq!(
+        reqwest::get(s.url("/shop/other.js"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    // The catalogue the shop window shows: public, titles and categories.
+    let (st, items) = public_get(&s, "/v1/persona/catalogue").await;
+    assert_eq!(st, 200, "{items}");
+    assert_eq!(items.as_array().unwrap().len(), 5);
+    assert_eq!(items[0]["id"], "boots");
+    assert_eq!(items[0]["category"], "running");
 }

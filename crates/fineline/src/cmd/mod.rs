@@ -5,6 +5,7 @@ pub mod demo_shop;
 pub mod import;
 pub mod insights;
 pub mod keys;
+pub mod persona;
 pub mod serve;
 pub mod sightings;
 pub mod train;

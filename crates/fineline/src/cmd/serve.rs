@@ -96,6 +96,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             business: args.persona_business.clone(),
             report_epsilon_micro: micro(args.persona_report_epsilon, "--persona-report-epsilon")?,
             lifetime_cap_micro: micro(args.persona_lifetime_cap, "--persona-lifetime-cap")?,
+            storefront: args.demo,
         })
         .map_err(anyhow::Error::msg)?;
     state.set_training_schedule(

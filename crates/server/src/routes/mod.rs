@@ -14,3 +14,4 @@ pub mod policy;
 pub mod privacy;
 pub mod recs;
 pub mod rights;
+pub mod shop;

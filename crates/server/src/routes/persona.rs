@@ -346,3 +346,103 @@ pub async fn module(Path(name): Path<String>) -> Response {
         None => ApiError::not_found("no such persona file").into_response(),
     }
 }
+
+/// A level change, as the device's `setLevel` logged it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LevelChangeIn {
+    /// The business id of the offer.
+    pub business: String,
+    /// 64 hex digits: the persona's pseudonym at this business.
+    pub pseudonym: String,
+    /// The level the device was at (0-4).
+    pub from: u8,
+    /// The level the person chose (0-4); one of `from` and `to` is 2 or more.
+    pub to: u8,
+}
+
+/// One consent step of a level change.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConsentStepBody {
+    #[schema(value_type = String)]
+    pub purpose: Purpose,
+    /// `true` grants, `false` withdraws.
+    pub granted: bool,
+    /// On a grant, the data categories it covers.
+    pub categories: Vec<String>,
+}
+
+/// The consent steps recorded and a receipt for each.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LevelReceiptsBody {
+    /// Withdrawals first, in the order recorded.
+    pub steps: Vec<ConsentStepBody>,
+    /// One ledger receipt (a `consent_change` entry) per step, same order.
+    #[schema(value_type = Vec<Object>)]
+    pub receipts: Vec<Receipt>,
+}
+
+/// Record a level change as consent: lowering withdraws, with receipts.
+#[utoipa::path(post, path = "/v1/persona/level", request_body = LevelChangeIn,
+    responses((status = 201, body = LevelReceiptsBody), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+pub async fn change_level(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<LevelChangeIn>,
+) -> Result<(StatusCode, Json<LevelReceiptsBody>), ApiError> {
+    let level = |field: &str, n: u8| {
+        TrustLevel::try_from(n).map_err(|_| ApiError::field(field, "a trust level is 0 to 4"))
+    };
+    let change = fineline_app::persona::LevelChange {
+        business: body.business,
+        pseudonym: BusinessPseudonym::try_from(body.pseudonym)
+            .map_err(|_| ApiError::field("pseudonym", "64 hex digits"))?,
+        from: level("from", body.from)?,
+        to: level("to", body.to)?,
+    };
+    let done = state.persona_change_level(change).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(LevelReceiptsBody {
+            steps: done
+                .steps
+                .into_iter()
+                .map(|s| ConsentStepBody {
+                    purpose: s.purpose,
+                    granted: s.granted,
+                    categories: s.categories,
+                })
+                .collect(),
+            receipts: done.receipts,
+        }),
+    ))
+}
+
+/// One item of the shop window.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CatalogueItemBody {
+    /// The catalogue key (the public model's item id).
+    pub id: String,
+    pub title: String,
+    pub category: String,
+}
+
+/// The catalogue: what the shop sells, for the storefront to show.
+#[utoipa::path(get, path = "/v1/persona/catalogue",
+    responses((status = 200, body = Vec<CatalogueItemBody>)))]
+pub async fn catalogue(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<CatalogueItemBody>>, ApiError> {
+    Ok(Json(
+        state
+            .persona_catalogue()
+            .await?
+            .into_iter()
+            .map(|i| CatalogueItemBody {
+                id: i.id,
+                title: i.title,
+                category: i.category,
+            })
+            .collect(),
+    ))
+}
