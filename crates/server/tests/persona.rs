@@ -431,7 +431,7 @@ async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
         let s = TestServer::start(backend).await;
         shop(&s).await;
         train(&s).await;
-        let key = s.state.ledger.signer().verifying_key();
+        let key = s.state.ledger_key();
         let (_, offer) = public_get(&s, "/v1/persona/offer").await;
         let terms = terms_of(&offer["offer"]);
         let (_, model) = public_get(&s, "/v1/persona/model").await;

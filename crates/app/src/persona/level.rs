@@ -11,9 +11,9 @@
 
 use fineline_consent::ConsentSource;
 use fineline_core::Pseudonym;
+use fineline_db::WriteOp;
 use fineline_ledger::Receipt;
 use fineline_persona::{consent_steps, BusinessPseudonym, ConsentStep, TrustLevel};
-use fineline_store::WriteOp;
 
 use super::{INTERESTS_PREFIX, PSEUDONYM_DOMAIN};
 use crate::consent::ConsentChange;
@@ -129,7 +129,7 @@ impl App {
         let name = format!("{INTERESTS_PREFIX}{}", who.to_text());
         let _write = self.persona.write.lock().await;
         if self
-            .store()
+            .database()
             .setting(&name)
             .await
             .map_err(AppError::internal)?
@@ -138,8 +138,8 @@ impl App {
             return Ok(());
         }
         let empty = serde_json::json!({"topics": [], "withdrawn": true});
-        self.store()
-            .apply(fineline_store::WriteSet {
+        self.database()
+            .apply(fineline_db::WriteSet {
                 ops: vec![WriteOp::PutSetting {
                     name,
                     value: serde_json::to_vec(&empty).map_err(AppError::internal)?,
@@ -154,7 +154,7 @@ impl App {
     /// ordered by id. Public: it names items, never people.
     pub async fn persona_catalogue(&self) -> Result<Vec<CatalogueItem>, AppError> {
         Ok(self
-            .store()
+            .database()
             .items()
             .await
             .map_err(AppError::internal)?
