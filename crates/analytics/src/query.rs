@@ -185,14 +185,14 @@ impl AnalyticStore {
             return Ok(Vec::new());
         }
         let schema = row::schema();
-        let mut df = self
-            .ctx
+        let ctx = self.session()?;
+        let mut df = ctx
             .read_parquet(paths, ParquetReadOptions::default().schema(&schema))
             .await?;
         for f in filters {
             df = df.filter(f)?;
         }
-        let people = self.ctx.read_batch(consenting.batch()?)?;
+        let people = ctx.read_batch(consenting.batch()?)?;
         df = df
             .join(people, JoinType::Inner, &["person"], &["c_person"], None)?
             .filter(col("location").is_false().or(col("c_location")))?;
@@ -338,6 +338,10 @@ impl AnalyticStore {
                 .column_by_name("sum")
                 .and_then(|a| a.as_any().downcast_ref::<Decimal128Array>());
             for i in 0..batch.num_rows() {
+                // With no group_by, an empty scan still aggregates to one row.
+                if d.value(i) == 0 {
+                    continue;
+                }
                 groups.push(GroupAggregate {
                     key: key_of(&batch, i)?,
                     count: c.value(i),

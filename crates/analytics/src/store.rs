@@ -61,7 +61,6 @@ pub struct Compacted {
 /// bucket is the same [`ObjectStore`]), and the DataFusion session over them.
 pub struct AnalyticStore {
     pub(crate) store: Arc<dyn ObjectStore>,
-    pub(crate) ctx: SessionContext,
     options: Options,
     pub(crate) dict: Mutex<Dictionary>,
     /// Appends and compactions one at a time: a compaction must not delete
@@ -97,9 +96,6 @@ impl AnalyticStore {
                 format!("buckets must be 1 to 4096, got {}", options.buckets),
             ));
         }
-        let ctx = SessionContext::new();
-        let url = ObjectStoreUrl::parse(STORE_URL)?;
-        ctx.register_object_store(url.as_ref(), store.clone());
         let mut dict = Dictionary::new();
         match store.get(&Path::from(DICTIONARY)).await {
             Ok(got) => {
@@ -113,12 +109,20 @@ impl AnalyticStore {
         }
         Ok(AnalyticStore {
             store,
-            ctx,
             options,
             dict: Mutex::new(dict),
             writing: tokio::sync::Mutex::new(()),
             files_written: AtomicU64::new(0),
         })
+    }
+
+    /// A fresh DataFusion session over this store for one query. Not kept:
+    /// a session caches file listings, and compaction deletes files.
+    pub(crate) fn session(&self) -> Result<SessionContext> {
+        let ctx = SessionContext::new();
+        let url = ObjectStoreUrl::parse(STORE_URL)?;
+        ctx.register_object_store(url.as_ref(), self.store.clone());
+        Ok(ctx)
     }
 
     /// The layout options.
