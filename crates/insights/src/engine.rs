@@ -284,6 +284,21 @@ impl Plan {
             allowed.as_deref(),
             seed,
         );
+        self.release(rows, &agg)
+    }
+
+    /// Selects and noises groups already bounded and aggregated, by
+    /// [`Plan::run`] or by a columnar engine that bounds the same way (each
+    /// person at most `max_groups` groups × `max_rows_per_group` rows, rows
+    /// outside public keys dropped first). `keys` numbers the groups `agg`
+    /// is indexed by; its rows are not read.
+    pub fn release(&self, keys: &RowSet, agg: &Aggregates) -> Result<Release, InsightError> {
+        let q = &self.query;
+        let rows = keys;
+        let public_ids: Option<Vec<Option<u32>>> = self
+            .public_keys
+            .as_ref()
+            .map(|keys| keys.iter().map(|k| rows.lookup_key(k)).collect());
 
         // Step 1: selected groups as (key, id in rows, noisy distinct if measured).
         let min_subjects = i64::try_from(self.min_subjects).unwrap_or(i64::MAX);
@@ -345,7 +360,7 @@ impl Plan {
             self.top_k(&mut out);
             out
         } else {
-            self.release_values(&agg, &selected)?
+            self.release_values(agg, &selected)?
         };
         Ok(Release {
             groups,

@@ -1,0 +1,65 @@
+//! The columnar analytic store for partner insights: rows written as Parquet
+//! through `object_store`, scanned, filtered, bounded per person and
+//! pre-aggregated on Apache DataFusion in-process.
+//!
+//! What stays in fineline: noise, floors, budgets and the ledger entry. This
+//! crate answers the *pre-noise* aggregates ([`GroupAggregate`]) that
+//! `fineline_insights::Plan` turns into a release, and never a released
+//! number itself.
+//!
+//! Invariants:
+//! - Parquet files hold numbers only: a pseudonymous person number (fineline
+//!   keeps the link to the pseudonym and drops it on erasure), times, codes
+//!   for the event type, category and region ([`Dictionary`]), an H3 cell, a
+//!   fixed-point value and a per-row random salt. No raw identifier, no
+//!   pseudonym, no sealed property.
+//! - Files are partitioned `day=D/bucket=B/` (B = person number mod the
+//!   bucket count), so a time range reads only its days and an erasure
+//!   rewrites only one bucket per day.
+//! - Consent is applied at query time by joining the consenting set
+//!   ([`Consenting`]): someone erased or withdrawn is absent from it and so
+//!   from every later answer, before any compaction.
+//! - Contribution bounding depends only on each person's own rows and a
+//!   per-query seed (a keyed hash orders their groups and rows), so the
+//!   sensitivity `fineline_insights` calibrates noise to holds.
+#![deny(missing_docs)]
+
+mod dictionary;
+mod query;
+mod row;
+mod store;
+mod udf;
+
+pub use dictionary::Dictionary;
+pub use query::{to_engine, Consenting, GroupAggregate};
+pub use row::{AnalyticRow, Capture};
+pub use store::{AnalyticStore, Compacted, Options};
+
+/// Why the analytic store could not write, compact or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    /// The object store (directory or bucket) failed.
+    #[error("analytic object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    /// A Parquet file could not be written or read.
+    #[error("analytic parquet: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    /// Arrow could not build a batch.
+    #[error("analytic arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// DataFusion could not plan or run the scan.
+    #[error("analytic query: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// The store's location is not a usable URL or directory.
+    #[error("analytic location {0:?}: {1}")]
+    Location(String, String),
+    /// A stored file does not have the layout this version writes.
+    #[error("analytic file {0}: {1}")]
+    Corrupt(String, String),
+    /// The query is outside what the analytic store answers.
+    #[error("analytic query: {0}")]
+    Query(#[from] fineline_insights::QueryError),
+}
+
+/// Shorthand for this crate's results.
+pub type Result<T, E = AnalyticsError> = std::result::Result<T, E>;

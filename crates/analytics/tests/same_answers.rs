@@ -1,0 +1,349 @@
+//! The DataFusion scan answers what today's path answers before noise: the
+//! same rows, consent and filters applied as the stores and
+//! `rows_from_facts` do, then `fineline_insights`' own bounding.
+//!
+//! Bounding samples: which of a person's groups and rows are kept is random
+//! (ChaCha in the engine, a keyed hash here), so aggregates are compared
+//! exactly wherever they do not depend on that draw: everything when bounds
+//! do not bind; counts and distinct people when no person has more groups
+//! than `max_groups`; and always the total of distinct people, which is
+//! each person's min(groups, max_groups) summed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use fineline_analytics::{AnalyticStore, Capture, Consenting, GroupAggregate, Options};
+use fineline_core::Pseudonym;
+use fineline_insights::rows::{bound_and_aggregate, Accumulate};
+use fineline_insights::{
+    cell_of, Bounds, DeclaredKeys, Dimension, Filter, GroupKey, KeyValue, Mechanism, Metric, Query,
+    RowSet,
+};
+use proptest::prelude::*;
+
+const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+const T0: i64 = 20_100 * DAY;
+const KINDS: [&str; 3] = ["app_open", "purchase", "location"];
+const CATS: [&str; 3] = ["games", "news", "maps"];
+const REGIONS: [&str; 2] = ["north", "south"];
+
+fn cells() -> Vec<u64> {
+    // Two near each other (one parent at coarse resolutions), two apart.
+    [
+        (51.50, -0.12),
+        (51.51, -0.13),
+        (48.85, 2.35),
+        (40.71, -74.0),
+    ]
+    .iter()
+    .map(|&(lat, lng)| cell_of(lat, lng, 7).unwrap())
+    .collect()
+}
+
+fn person(i: usize) -> u64 {
+    i as u64 * 1_000_003 + 17
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    rows: Vec<Capture>,
+    /// Per person: grants `partner_insights` now, grants `location` now.
+    consent: Vec<(bool, bool)>,
+    query: Query,
+    declared: DeclaredKeys,
+}
+
+fn arb_row(people: usize) -> impl Strategy<Value = Capture> {
+    (
+        0..people,
+        0i64..3,
+        0i64..24,
+        0usize..3,
+        proptest::option::of(0usize..3),
+        proptest::option::of(0usize..2),
+        0usize..4,
+        proptest::option::of(-100i64..300),
+    )
+        .prop_map(|(p, day, hour, kind, cat, region, cell, value)| {
+            let location = KINDS[kind] == "location";
+            Capture {
+                person: person(p),
+                at: T0 + day * DAY + hour * HOUR + 17,
+                kind: KINDS[kind].into(),
+                category: cat.map(|c| CATS[c].into()),
+                region: region.map(|r| REGIONS[r].into()),
+                h3_cell: location.then(|| cells()[cell]),
+                location,
+                value,
+            }
+        })
+}
+
+fn arb_metric() -> impl Strategy<Value = Metric> {
+    (0usize..6, -50i64..50, 0i64..250, 1u32..6, 1u32..4).prop_map(|(m, lo, span, bins, k)| {
+        let (lower, upper) = (Some(lo), Some(lo + span));
+        match m {
+            0 => Metric::Count,
+            1 => Metric::DistinctSubjects,
+            2 => Metric::Sum { lower, upper },
+            3 => Metric::Mean { lower, upper },
+            4 => Metric::Histogram { lower, upper, bins },
+            _ => Metric::TopK { k },
+        }
+    })
+}
+
+fn arb_case() -> impl Strategy<Value = Case> {
+    (1usize..10).prop_flat_map(|people| {
+        (
+            proptest::collection::vec(arb_row(people), 0..80),
+            proptest::collection::vec((prop::bool::weighted(0.8), any::<bool>()), people),
+            arb_metric(),
+            proptest::sample::subsequence(vec![0usize, 1, 2], 1..=3),
+            proptest::sample::subsequence(vec![0usize, 1, 2, 3, 4], 0..=2),
+            5u8..=7,
+            (any::<bool>(), 1u32..4, 1u32..4),
+            (
+                proptest::option::of((0i64..40, 1i64..60)),
+                any::<bool>(),
+                any::<bool>(),
+            ),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(rows, consent, metric, kinds, dims, res, bounds, filters, declared)| {
+                    let (loose, g, r) = bounds;
+                    let (time, by_region, by_cat) = filters;
+                    let mut filters = Vec::new();
+                    if let Some((from_h, len_h)) = time {
+                        let from = T0 + from_h * HOUR;
+                        filters.push(Filter::TimeRange {
+                            from,
+                            to: from + len_h * HOUR,
+                        });
+                    }
+                    if by_region {
+                        filters.push(Filter::Region {
+                            any_of: vec!["NORTH".into()],
+                        });
+                    }
+                    if by_cat {
+                        filters.push(Filter::ItemCategory {
+                            any_of: vec!["games".into(), "maps".into(), "unknown".into()],
+                        });
+                    }
+                    let group_by: Vec<Dimension> = dims
+                        .iter()
+                        .map(|d| match d {
+                            0 => Dimension::ItemCategory,
+                            1 => Dimension::Region,
+                            2 => Dimension::Day,
+                            3 => Dimension::Hour,
+                            _ => Dimension::H3Cell { res },
+                        })
+                        .collect();
+                    let query = Query {
+                        metric,
+                        event_types: kinds.iter().map(|k| KINDS[*k].to_string()).collect(),
+                        filters,
+                        group_by,
+                        cost_nano_rho: None,
+                        mechanism: Mechanism::Gaussian,
+                        bounds: if loose {
+                            Bounds {
+                                max_groups: 1000,
+                                max_rows_per_group: 1000,
+                            }
+                        } else {
+                            Bounds {
+                                max_groups: g,
+                                max_rows_per_group: r,
+                            }
+                        },
+                        min_subjects: None,
+                    };
+                    let declared = if declared {
+                        DeclaredKeys {
+                            item_categories: Some(vec!["games".into(), "news".into()]),
+                            regions: Some(vec!["south".into()]),
+                            days: Some(vec![20_100, 20_102]),
+                        }
+                    } else {
+                        DeclaredKeys::default()
+                    };
+                    Case {
+                        rows,
+                        consent,
+                        query,
+                        declared,
+                    }
+                },
+            )
+    })
+}
+
+fn parent(cell: u64, res: u8) -> Option<u64> {
+    let c = h3o::CellIndex::try_from(cell).ok()?;
+    c.parent(h3o::Resolution::try_from(res).ok()?)
+        .map(u64::from)
+}
+
+/// Today's path on the same rows: the store's filters, `rows_from_facts`'
+/// consent and keys, into the engine's `RowSet`.
+fn reference_rows(case: &Case) -> RowSet {
+    let q = &case.query;
+    let mut rows = RowSet::new();
+    for c in &case.rows {
+        let i = ((c.person - 17) / 1_000_003) as usize;
+        let (insights, location) = case.consent[i];
+        if !insights || (c.location && !location) || !q.event_types.contains(&c.kind) {
+            continue;
+        }
+        let pass = q.filters.iter().all(|f| match f {
+            Filter::TimeRange { from, to } => (*from..*to).contains(&c.at),
+            Filter::ItemCategory { any_of } => {
+                c.category.as_ref().is_some_and(|x| any_of.contains(x))
+            }
+            Filter::Region { any_of } => c
+                .region
+                .as_ref()
+                .is_some_and(|x| any_of.iter().any(|a| a.to_lowercase() == *x)),
+        });
+        if !pass {
+            continue;
+        }
+        let key: Option<Vec<KeyValue>> = q
+            .group_by
+            .iter()
+            .map(|d| match d {
+                Dimension::ItemCategory => c.category.clone().map(KeyValue::ItemCategory),
+                Dimension::Region => c.region.clone().map(KeyValue::Region),
+                Dimension::Day => Some(KeyValue::Day(c.at.div_euclid(DAY))),
+                Dimension::Hour => Some(KeyValue::Hour((c.at.rem_euclid(DAY) / HOUR) as u8)),
+                Dimension::H3Cell { res } => c
+                    .h3_cell
+                    .and_then(|h| parent(h, *res))
+                    .map(KeyValue::H3Cell),
+            })
+            .collect();
+        let Some(key) = key else { continue };
+        let mut digest = [0u8; 32];
+        digest[..8].copy_from_slice(&c.person.to_le_bytes());
+        let s = rows.subject_id(&Pseudonym::new(0, digest));
+        let k = rows.key_id(&GroupKey(key));
+        rows.push_ids(s, k, c.value.unwrap_or(0));
+    }
+    rows
+}
+
+/// The engine's aggregates as groups, as `Plan::run` bounds them.
+fn reference(case: &Case, rows: &RowSet) -> Vec<GroupAggregate> {
+    let q = &case.query;
+    let allowed: Option<Vec<bool>> = case.declared.public_keys(&q.group_by).map(|keys| {
+        let mut a = vec![false; rows.num_keys()];
+        keys.iter()
+            .filter_map(|k| rows.lookup_key(k))
+            .for_each(|i| a[i as usize] = true);
+        a
+    });
+    let bins = match q.metric {
+        Metric::Histogram { bins, .. } => Some(bins),
+        _ => None,
+    };
+    let acc = Accumulate {
+        clamp: q.clamp(),
+        bins,
+    };
+    let agg = bound_and_aggregate(rows, q.bounds, acc, allowed.as_deref(), 99);
+    let mut out: Vec<GroupAggregate> = (0..rows.num_keys())
+        .filter(|&i| agg.distinct[i] > 0)
+        .map(|i| GroupAggregate {
+            key: rows.key(i as u32).clone(),
+            count: agg.count[i],
+            distinct: agg.distinct[i],
+            sum: agg.sum[i],
+            bins: agg.bins.get(i).cloned().unwrap_or_default(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+/// Whether some person has more (allowed) groups than `max_groups`.
+fn groups_bind(case: &Case, reference: &[GroupAggregate]) -> bool {
+    // Total distinct = Σ min(groups, g); it equals Σ groups only if none binds.
+    let rows = reference_rows(case);
+    let unbounded = Case {
+        query: Query {
+            bounds: Bounds {
+                max_groups: 1000,
+                max_rows_per_group: 1,
+            },
+            ..case.query.clone()
+        },
+        ..case.clone()
+    };
+    let all: i64 = self::reference(&unbounded, &rows)
+        .iter()
+        .map(|g| g.distinct)
+        .sum();
+    all != reference.iter().map(|g| g.distinct).sum::<i64>()
+}
+
+async fn analytic(case: &Case, dir: &std::path::Path) -> Vec<GroupAggregate> {
+    let store = AnalyticStore::open_dir(
+        dir,
+        Options {
+            buckets: 3,
+            compress: true,
+        },
+    )
+    .await
+    .unwrap();
+    // Two appends: answers must not depend on how rows fall into files.
+    let half = case.rows.len() / 2;
+    store.append(&case.rows[..half]).await.unwrap();
+    store.append(&case.rows[half..]).await.unwrap();
+    let consenting = Consenting::new(
+        case.consent
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.0)
+            .map(|(i, c)| (person(i), c.1)),
+    );
+    store
+        .aggregate(&case.query, &case.declared, &consenting, 5)
+        .await
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn same_pre_noise_aggregates_as_the_engine(case in arb_case()) {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let got = rt.block_on(analytic(&case, dir.path()));
+        let rows = reference_rows(&case);
+        let want = reference(&case, &rows);
+        let b = case.query.bounds;
+        if b.max_groups == 1000 && b.max_rows_per_group == 1000 {
+            prop_assert_eq!(&got, &want);
+        } else {
+            let total = |g: &[GroupAggregate]| g.iter().map(|g| g.distinct).sum::<i64>();
+            prop_assert_eq!(total(&got), total(&want), "distinct people kept");
+            if !groups_bind(&case, &want) {
+                let counts = |g: &[GroupAggregate]| -> BTreeMap<GroupKey, (i64, i64)> {
+                    g.iter().map(|g| (g.key.clone(), (g.count, g.distinct))).collect()
+                };
+                prop_assert_eq!(counts(&got), counts(&want));
+            }
+            let known: HashMap<&GroupKey, ()> = (0..rows.num_keys() as u32).map(|i| (rows.key(i), ())).collect();
+            for g in &got {
+                prop_assert!(known.contains_key(&g.key), "group {:?} from no row", g.key);
+                prop_assert!(g.count <= g.distinct * b.max_rows_per_group as i64);
+            }
+        }
+    }
+}
