@@ -24,18 +24,28 @@
 //!   sensitivity `fineline_insights` calibrates noise to holds.
 #![deny(missing_docs)]
 
+#[cfg(feature = "engine")]
 mod dictionary;
+#[cfg(feature = "engine")]
 mod query;
+#[cfg(feature = "engine")]
 mod row;
+#[cfg(feature = "engine")]
 mod store;
+#[cfg(feature = "engine")]
 mod udf;
 
+#[cfg(feature = "engine")]
 pub use dictionary::Dictionary;
+#[cfg(feature = "engine")]
 pub use query::{to_engine, Consenting, GroupAggregate};
+#[cfg(feature = "engine")]
 pub use row::{AnalyticRow, Capture};
+#[cfg(feature = "engine")]
 pub use store::{AnalyticStore, Compacted, Options};
 
 /// Why the analytic store could not write, compact or answer.
+#[cfg(feature = "engine")]
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {
     /// The object store (directory or bucket) failed.
@@ -62,4 +72,5 @@ pub enum AnalyticsError {
 }
 
 /// Shorthand for this crate's results.
+#[cfg(feature = "engine")]
 pub type Result<T, E = AnalyticsError> = std::result::Result<T, E>;

@@ -149,7 +149,7 @@ impl App {
                 for s in &new_subjects {
                     self.discard_new_subject_keys(s).await;
                 }
-                return Err(e.into());
+                return Err(e);
             }
         };
         for (subject, k) in subjects.iter().zip(&keys) {
