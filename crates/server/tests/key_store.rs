@@ -89,11 +89,11 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
         // Ann is erased; then an old backup's key row for her turns up in
         // the data store again. Another start drops it instead of moving it.
         assert!(state.shred_subject_keys(&ann).await.unwrap());
-        let (_, _, old) = legacy_person(&state.internals().vault, "ann@example.com");
+        let (_, _, old) = legacy_person(state.internals().vault, "ann@example.com");
         let key_row = old.ops.into_iter().next().unwrap();
         assert!(matches!(key_row, WriteOp::PutLegacySubjectKeys(_)));
         store.apply(WriteSet::from(key_row)).await.unwrap();
-        let again = move_keys_out_of_data_store(store.as_ref(), &state.internals().vault)
+        let again = move_keys_out_of_data_store(store.as_ref(), state.internals().vault)
             .await
             .unwrap();
         assert_eq!(
@@ -123,7 +123,7 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
             .unwrap();
         let purged = fineline_app::subject_keys::purge_people_without_keys(
             store.as_ref(),
-            &state.internals().vault,
+            state.internals().vault,
         )
         .await
         .unwrap();
