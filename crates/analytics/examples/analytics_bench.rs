@@ -2,7 +2,7 @@
 //! engine, on the same synthetic rows (`fineline_insights::bench`), in one run.
 //!
 //! CARGO_PROFILE_DEV_OPT_LEVEL=2 cargo run -p fineline-analytics \
-//!     --example analytics_bench -- [--rows 10000000] [--dir target/analytics-bench]
+//!     --example analytics_bench --features engine -- [--rows 10000000] [--dir target/analytics-bench]
 //!
 //! (The dev profile with the workspace crates at opt-level 2, as the
 //! dependencies already are: a release build of DataFusion takes far longer

@@ -299,3 +299,11 @@ impl FromStr for RateLimit {
         })
     }
 }
+
+impl crate::App {
+    /// Register a new API key for `role` with the role's rate limit; the
+    /// key is shown once (only its hash is kept).
+    pub async fn create_api_key(&self, role: Role) -> Result<String, crate::AppError> {
+        Ok(create_key(self.database(), role).await?)
+    }
+}

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 mod json_errors;
+pub mod loopback;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;

@@ -2,9 +2,8 @@
 //! FINELINE_TEST_DATABASE_URL is set) on PostgreSQL in a fresh schema.
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
-use fineline_core::{Role, Timestamp};
+use fineline_core::Timestamp;
+use fineline_server::loopback::{fresh_database, Loopback};
 use fineline_server::AppState;
 use serde_json::{json, Value};
 
@@ -16,7 +15,8 @@ pub struct TestServer {
     pub state: AppState,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Stops the server when the test drops it.
+    _server: Loopback,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -38,46 +38,23 @@ pub fn backends() -> Vec<Backend> {
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn fineline_db::Database> = match backend {
-            Backend::Sqlite => Arc::new(
-                fineline_db::SqliteDatabase::open(&dir.path().join("fineline.db"))
-                    .await
-                    .unwrap(),
-            ),
-            Backend::Postgres => Arc::new(
-                fineline_db::PostgresDatabase::open_isolated(
-                    &std::env::var("FINELINE_TEST_DATABASE_URL").unwrap(),
-                )
-                .await
-                .unwrap(),
-            ),
+        let url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(std::env::var("FINELINE_TEST_DATABASE_URL").unwrap()),
         };
-        let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
-        let state = AppState::load(store, vault).await.unwrap();
-        let admin = fineline_app::api_keys::create_key(state.database(), Role::Admin)
+        let database = fresh_database(dir.path(), url.as_deref(), "fineline")
             .await
             .unwrap();
-        let ingest = fineline_app::api_keys::create_key(state.database(), Role::Ingest)
-            .await
-            .unwrap();
-        let analyst = fineline_app::api_keys::create_key(state.database(), Role::Analyst)
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
-            let _ = rx.await;
-        }));
+        let server = Loopback::start(database, dir.path(), |_| {}).await.unwrap();
         TestServer {
-            base,
-            admin,
-            ingest,
-            analyst,
-            state,
+            base: server.base.clone(),
+            admin: server.admin.clone(),
+            ingest: server.ingest.clone(),
+            analyst: server.analyst.clone(),
+            state: server.state.clone(),
             dir,
             http: reqwest::Client::new(),
-            stop: Some(tx),
+            _server: server,
         }
     }
 
@@ -171,14 +148,6 @@ impl TestServer {
         let (s, body) = self.post("/v1/events", &self.ingest, events).await;
         assert_eq!(s, 200, "{body}");
         body
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

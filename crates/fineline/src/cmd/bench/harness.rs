@@ -1,27 +1,17 @@
 //! What every end-to-end benchmark starts from: the real server on a
-//! loopback port over a fresh store, with an admin and an ingest key and
+//! loopback port over a fresh database, with an admin and an ingest key and
 //! the demo policy published, so the timed part is only what it names.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fineline_core::{Role, Timestamp};
+use fineline_core::Timestamp;
 use fineline_db::Database;
+use fineline_server::loopback::Loopback;
 use fineline_server::AppState;
 
-/// A fresh store: a new SQLite file `name.db` in `dir`, or a new schema
-/// on the PostgreSQL server at `url`.
-pub async fn fresh_store(
-    dir: &Path,
-    url: Option<&str>,
-    name: &str,
-) -> anyhow::Result<Arc<dyn Database>> {
-    Ok(match url {
-        Some(url) => Arc::new(fineline_db::PostgresDatabase::open_isolated(url).await?),
-        None => Arc::new(fineline_db::SqliteDatabase::open(&dir.join(format!("{name}.db"))).await?),
-    })
-}
+pub use fineline_server::loopback::fresh_database;
 
 pub fn backend_name(url: Option<&str>) -> &'static str {
     if url.is_some() {
@@ -37,62 +27,49 @@ pub struct BenchServer {
     pub admin: String,
     pub ingest: String,
     pub http: reqwest::Client,
-    /// The embedded store itself (None on PostgreSQL), for figures only it
-    /// keeps, such as the WAL pages an erasure writes.
+    /// The embedded database itself (None on PostgreSQL), for figures only
+    /// it keeps, such as the WAL pages an erasure writes.
     pub sqlite: Option<fineline_db::SqliteDatabase>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: Loopback,
 }
 
 impl BenchServer {
-    /// Start on a fresh store; the vault lives in `dir`. `configure` runs
+    /// Start on a fresh database; the vault lives in `dir`. `configure` runs
     /// before the server starts serving (e.g. to turn scheduled training off).
     pub async fn start(
         dir: &Path,
         url: Option<&str>,
         configure: impl FnOnce(&AppState),
     ) -> anyhow::Result<Self> {
-        let (store, sqlite): (Arc<dyn Database>, _) = match url {
-            Some(_) => (fresh_store(dir, url, "fineline").await?, None),
+        let (database, sqlite): (Arc<dyn Database>, _) = match url {
+            Some(_) => (fresh_database(dir, url, "fineline").await?, None),
             None => {
                 let s = fineline_db::SqliteDatabase::open(&dir.join("fineline.db")).await?;
                 (Arc::new(s.clone()), Some(s))
             }
         };
-        let vault = fineline_vault::Vault::open_or_create(dir)?;
-        let state = AppState::load(store, vault).await?;
-        configure(&state);
-        let admin = fineline_app::api_keys::create_key(state.database(), Role::Admin).await?;
-        let ingest = fineline_app::api_keys::create_key(state.database(), Role::Ingest).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(fineline_server::serve_on(state.clone(), listener, async {
-            let _ = stop_rx.await;
-        }));
+        let server = Loopback::start(database, dir, configure).await?;
         let http = reqwest::Client::new();
-        http.post(format!("{base}/v1/policy"))
-            .bearer_auth(&admin)
+        http.post(format!("{}/v1/policy", server.base))
+            .bearer_auth(&server.admin)
             .json(&fineline_consent::demo_policy(1, Timestamp::now()))
             .send()
             .await?
             .error_for_status()?;
         Ok(Self {
-            state,
-            base,
-            admin,
-            ingest,
+            state: server.state.clone(),
+            base: server.base.clone(),
+            admin: server.admin.clone(),
+            ingest: server.ingest.clone(),
             http,
             sqlite,
-            stop,
             server,
         })
     }
 
     /// Shut down gracefully, as `serve` does on SIGTERM.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        Ok(self.server.await??)
+        Ok(self.server.stop().await?)
     }
 }
 

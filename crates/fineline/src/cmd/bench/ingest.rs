@@ -9,7 +9,7 @@ use std::time::Instant;
 use fineline_core::{EventKind, ItemId, Purpose, Timestamp};
 use fineline_db::{NewEvent, WriteOp, WriteSet};
 
-use super::harness::{backend_name, fresh_store, peak_rss_mib, BenchServer};
+use super::harness::{backend_name, fresh_database, peak_rss_mib, BenchServer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -123,7 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Baseline: the same number of rows, pre-built, bulk-inserted into a
     // fresh store of the same kind through its own batch write, in the
     // same batch size: no HTTP, JSON, pseudonyms, consent or sealing.
-    let bare = fresh_store(dir.path(), url, "bare").await?;
+    let bare = fresh_database(dir.path(), url, "bare").await?;
     let keyring = fineline_vault::Vault::open_or_create(dir.path())?
         .keyring()
         .clone();
