@@ -19,6 +19,7 @@ pub fn api_key_setting(hash_hex: &str) -> String {
     format!("api_key/{hash_hex}")
 }
 
+/// Hex SHA-256 of a key's text: the only form of a key that is stored.
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
@@ -63,8 +64,11 @@ pub async fn create_key_with_limit(
 /// [RATE/BURST]`. Keys made before limits existed hold just the role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
+    /// What the key may do.
     pub role: Role,
+    /// Its own rate limit; `None`: its role's.
     pub limit: Option<RateLimit>,
+    /// Revoked keys are refused but kept, so `keys list` still shows them.
     pub revoked: bool,
 }
 
@@ -82,6 +86,7 @@ impl std::fmt::Display for KeyRecord {
 }
 
 impl KeyRecord {
+    /// Reads the stored form back; `None` if it is not one.
     pub fn parse(bytes: &[u8]) -> Option<KeyRecord> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut words = text.split_whitespace().peekable();
@@ -102,6 +107,7 @@ impl KeyRecord {
 /// A key that is valid now.
 #[derive(Debug)]
 pub struct KeyInfo {
+    /// What the key may do.
     pub role: Role,
     /// Hex SHA-256 of the key's text.
     pub hash: String,
@@ -120,6 +126,8 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
 pub struct KeyCache(RwLock<HashMap<String, (Arc<KeyInfo>, Instant)>>);
 
 impl KeyCache {
+    /// The key's info if it exists and is not revoked; served from the cache
+    /// for up to [`KEY_CACHE_TTL`], else read from the database.
     pub async fn lookup(
         &self,
         store: &dyn fineline_db::Database,
@@ -156,16 +164,20 @@ impl KeyCache {
 /// is kept for it. The key's text is never kept, so never shown.
 #[derive(Debug, Clone)]
 pub struct ListedKey {
+    /// Hex SHA-256 of the key's text.
     pub hash: String,
+    /// What is stored for it.
     pub record: KeyRecord,
 }
 
 impl ListedKey {
+    /// The first 16 hex digits of the hash: how people and budgets name a key.
     pub fn id(&self) -> &str {
         &self.hash[..16.min(self.hash.len())]
     }
 }
 
+/// Every API key ever created, revoked ones included, ordered by hash.
 pub async fn list_keys(
     store: &dyn fineline_db::Database,
 ) -> Result<Vec<ListedKey>, fineline_db::DatabaseError> {
@@ -181,12 +193,16 @@ pub async fn list_keys(
         .collect())
 }
 
+/// Why [`revoke_key`] revoked nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeError {
+    /// No key has that text or id prefix (or it was under 8 hex digits).
     #[error("no API key matches {0:?}")]
     NotFound(String),
+    /// The prefix is ambiguous; nothing was revoked.
     #[error("{0:?} matches more than one key; give more of its id")]
     Ambiguous(String),
+    /// The database failed.
     #[error(transparent)]
     Database(#[from] fineline_db::DatabaseError),
 }
@@ -229,11 +245,14 @@ pub async fn revoke_key(
 /// `per_second == 0` switches the limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RateLimit {
+    /// Sustained requests per second; 0: no limit.
     pub per_second: u32,
+    /// Requests a caller that was quiet may make at once.
     pub burst: u32,
 }
 
 impl RateLimit {
+    /// No limit.
     pub const OFF: RateLimit = RateLimit {
         per_second: 0,
         burst: 0,
@@ -248,6 +267,7 @@ impl RateLimit {
         }
     }
 
+    /// No limit applies.
     pub fn is_off(self) -> bool {
         self.per_second == 0
     }
@@ -263,6 +283,8 @@ impl std::fmt::Display for RateLimit {
     }
 }
 
+/// A rate limit text that is not `RATE`, `RATE/BURST`, `0` or `off`; holds
+/// the text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "invalid rate limit {0:?}: expected RATE[/BURST] (requests per second; 0 or off: no limit)"

@@ -23,7 +23,9 @@ use crate::state::App;
 /// key's hash, so it is stable for the key and reveals nothing of it.
 #[derive(Debug, Clone)]
 pub struct Analyst {
+    /// The account id, from [`analyst_id`].
     pub id: String,
+    /// The key's role: analyst or admin.
     pub role: Role,
 }
 
@@ -41,12 +43,19 @@ pub fn period_of(at: Timestamp) -> String {
 /// An analyst's account for a period, as clients see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Remaining {
+    /// The account id.
     pub analyst: String,
+    /// The UTC month, `YYYY-MM`.
     pub period: String,
+    /// The period's ρ budget, in units of 10⁻⁹.
     pub total_nano_rho: u64,
+    /// ρ charged so far, in units of 10⁻⁹.
     pub spent_nano_rho: u64,
+    /// ρ still to spend, in units of 10⁻⁹.
     pub remaining_nano_rho: u64,
+    /// The period's δ budget, in units of 10⁻¹⁵.
     pub total_femto_delta: u64,
+    /// δ still to spend, in units of 10⁻¹⁵.
     pub remaining_femto_delta: u64,
     /// The remaining ρ as ε at δ = 1e-6 (OpenDP's conversion).
     pub remaining_epsilon: f64,
@@ -94,10 +103,13 @@ pub async fn account(state: &App, analyst: &str, period: &str) -> Result<Remaini
 /// entry holds, with where to find that entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseRecord {
+    /// Index of the release's entry in the ledger.
     pub ledger_index: u64,
     /// Milliseconds since the Unix epoch.
     pub at: i64,
+    /// ρ charged, in units of 10⁻⁹.
     pub cost_nano_rho: u64,
+    /// δ charged, in units of 10⁻¹⁵.
     pub cost_femto_delta: u64,
     /// SHA-256 of the query as charged (hex).
     pub query_digest: String,

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// where its proof lives in the ledger.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct StoredConsent {
+    /// The decision itself, whatever its source (privacy center, GPC, TCF).
     pub record: ConsentRecord,
+    /// Index of the ledger entry that commits to the record; its receipt's
+    /// inclusion proof is for this index.
     pub ledger_index: u64,
 }

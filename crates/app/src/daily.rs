@@ -17,6 +17,7 @@ use crate::state::App;
 /// crash loses none, and sealed into the ledger as a daily summary.
 #[derive(Default, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct DayCounts {
+    /// Events accepted that day.
     pub accepted: u64,
     /// Refusals for lack of consent, by the purpose the event claimed.
     pub refused_by_purpose: BTreeMap<fineline_core::Purpose, u64>,
@@ -103,6 +104,8 @@ pub async fn seal_finished_days(state: &App) -> Result<usize, AppError> {
     Ok(entries.len())
 }
 
+/// Seals finished days into the ledger every minute, for the life of the
+/// process; a failed attempt is logged and retried on the next round.
 pub fn spawn(state: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {

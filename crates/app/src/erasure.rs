@@ -70,24 +70,28 @@ impl App {
         }
     }
 
+    /// After an event deletion committed: tell the listeners.
     pub fn notify_event_deleted(&self, subject: &Pseudonym, event_id: i64) {
         for l in self.listeners() {
             l.event_deleted(subject, event_id);
         }
     }
 
+    /// After a retention sweep committed: tell the listeners.
     pub fn notify_events_expired(&self, purpose: Purpose, cutoff: Timestamp) {
         for l in self.listeners() {
             l.events_expired(purpose, cutoff);
         }
     }
 
+    /// After a person removed an interest: tell the listeners.
     pub fn notify_interest_removed(&self, subject: &Pseudonym, category: &str) {
         for l in self.listeners() {
             l.interest_removed(subject, category);
         }
     }
 
+    /// After a person set or restored an interest: tell the listeners.
     pub fn notify_interest_edited(&self, subject: &Pseudonym, category: &str) {
         for l in self.listeners() {
             l.interest_edited(subject, category);

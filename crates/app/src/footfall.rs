@@ -48,9 +48,14 @@ pub struct Dropped {
     pub expired: u64,
 }
 
+/// What [`FootfallModule::ingest`] did with one batch of sightings.
 pub struct BatchOutcome {
+    /// Sightings the engine took in.
     pub accepted: u64,
+    /// Sightings dropped, by reason.
     pub dropped: Dropped,
+    /// Closed sessions written to the database with this batch (including
+    /// any a failed earlier write left behind).
     pub sessions_stored: usize,
 }
 
@@ -61,6 +66,8 @@ struct Clock {
     newest: Vec<Option<(Timestamp, Instant)>>,
 }
 
+/// The footfall engine of a running server, with the locks and writes
+/// that keep it and the database in step. One per [`crate::App`].
 pub struct FootfallModule {
     engine: Arc<Mutex<Footfall>>,
     /// Serialises engine changes with their store writes, and holds closed
@@ -78,6 +85,8 @@ fn derive(secret: &[u8; 32], label: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
     zeroize::Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
+/// A closed session as the database stores it (the device key as a
+/// pseudonym: key period and digest).
 pub fn session_row(s: &Session) -> VisitSessionRow {
     VisitSessionRow {
         store_id: s.store_id.clone(),
@@ -91,6 +100,7 @@ pub fn session_row(s: &Session) -> VisitSessionRow {
     }
 }
 
+/// A stored session back in the engine's form; inverse of [`session_row`].
 pub fn session_from_row(r: &VisitSessionRow) -> Session {
     Session {
         store_id: r.store_id.clone(),
@@ -136,15 +146,18 @@ impl FootfallModule {
         })
     }
 
+    /// The session rules the engine runs with (gaps, visit thresholds).
     pub fn session_config(&self) -> SessionConfig {
         self.session
     }
 
+    /// Every registered store's configuration, in engine order.
     pub fn stores(&self) -> Vec<StoreConfig> {
         let e = self.engine.lock().unwrap();
         e.stores().iter().map(|s| s.config().clone()).collect()
     }
 
+    /// A registered store; `None` if no store has this id.
     pub fn store(&self, id: &str) -> Option<fineline_footfall::Store> {
         self.engine.lock().unwrap().store(id).cloned()
     }

@@ -31,14 +31,19 @@ pub const RELEASE_GRACE_MS: i64 = 6 * 60 * 60 * 1000;
 /// commits to them (its `query_digest` is SHA-256 of `release`'s JSON).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Published {
+    /// The noisy figures as published.
     #[serde(flatten)]
     pub release: DpReport,
+    /// Index of the ledger entry that commits to them.
     pub ledger_index: u64,
 }
 
 /// A report range: what is published, and the days not closed yet.
 pub struct Publication {
+    /// Published store-days in the range, oldest first.
     pub days: Vec<Published>,
+    /// Days of the range not yet closed (before [`RELEASE_GRACE_MS`] past
+    /// their local midnight): nothing is published for them yet.
     pub pending: Vec<Date>,
     /// Store-days this call published (0 when all were published before).
     pub newly_published: usize,

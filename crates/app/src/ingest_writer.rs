@@ -26,6 +26,7 @@ const MAX_GROUP_EVENTS: usize = 50_000;
 
 /// One request's accepted events, ready to store.
 pub struct Batch {
+    /// The events to store, properties already sealed.
     pub events: Vec<NewEvent>,
     /// `event` indexes into `events`.
     pub insight_rows: Vec<InsightEventRow>,
@@ -33,6 +34,7 @@ pub struct Batch {
     pub refused: BTreeMap<Purpose, u64>,
 }
 
+/// A batch waiting in the ingest queue, with where to send its result.
 pub struct Queued {
     batch: Batch,
     reply: oneshot::Sender<Result<(), AppError>>,

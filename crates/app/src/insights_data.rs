@@ -178,7 +178,9 @@ pub async fn load_rows(state: &App, query: &Query) -> Result<RowSet, AppError> {
 /// What a person grants at query time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admitted {
+    /// Grants `partner_insights`: their events count at all.
     pub insights: bool,
+    /// Grants `location`: their location events count too.
     pub location: bool,
 }
 

@@ -15,6 +15,8 @@ use fineline_ledger::{
 use crate::error::AppError;
 use crate::sync::RwLock;
 
+/// The transparency log of a running server: its Merkle tree in memory,
+/// its signer and latest signed head. One per [`crate::App`].
 pub struct LedgerWriter {
     /// Serialises appends; held across the store write.
     order: tokio::sync::Mutex<()>,
@@ -29,8 +31,11 @@ pub struct LedgerWriter {
 /// What an append produced: the leaf index of each entry and the signed
 /// tree head that covers them.
 pub struct Appended {
+    /// Leaf index of each entry, in input order.
     pub indices: Vec<u64>,
+    /// The signed tree head covering them.
     pub head: SignedTreeHead,
+    /// What the caller's ops did in the same transaction.
     pub outcome: fineline_db::WriteOutcome,
 }
 
@@ -48,14 +53,20 @@ impl LedgerWriter {
         })
     }
 
+    /// The key that signs tree heads; clients check heads against its public
+    /// half.
     pub fn signer(&self) -> &LogSigner {
         &self.signer
     }
 
+    /// The latest signed tree head; it covers committed entries only.
     pub fn head(&self) -> SignedTreeHead {
         self.head.read().unwrap().clone()
     }
 
+    /// Merkle proof that entry `index` is in the tree of `size` entries.
+    /// Errs (naming the field) when `size` is past the published head or
+    /// `index` is not below `size`.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, AppError> {
         self.check_size(size)?;
         self.tree
@@ -65,6 +76,9 @@ impl LedgerWriter {
             .map_err(|e| AppError::field("index", e.to_string()))
     }
 
+    /// Merkle proof that the tree of `from` entries is a prefix of the tree of
+    /// `to`. Errs (naming the field) when `to` is past the published head or
+    /// `from` is past `to`.
     pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, AppError> {
         self.check_size(to)?;
         self.tree

@@ -6,6 +6,7 @@
 //! (`fineline-server`) parses requests, calls one use case and turns the
 //! answer or the [`AppError`] into a response; the CLI calls the same
 //! use cases with no server running.
+#![deny(missing_docs)]
 
 pub mod access;
 pub mod api_keys;

@@ -10,12 +10,18 @@ use crate::sync::Mutex;
 
 const BUCKETS_MS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 500.0, 2000.0];
 
+/// The server's counters and latency histograms, as `GET /metrics` shows
+/// them. They count requests, events and sightings, never people.
 #[derive(Default)]
 pub struct Metrics {
+    /// Events stored after a consent check.
     pub events_accepted: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     latencies: Mutex<BTreeMap<String, Histogram>>,
+    /// Footfall sightings the engine took in.
     pub sightings_accepted: AtomicU64,
+    /// Footfall sightings dropped (too weak, opted out, unknown sensor, late,
+    /// expired).
     pub sightings_dropped: AtomicU64,
 }
 
@@ -27,10 +33,13 @@ struct Histogram {
 }
 
 impl Metrics {
+    /// Counts `n` events refused for `reason` (a fixed word such as
+    /// `no_consent`, never input text).
     pub fn reject(&self, reason: &'static str, n: u64) {
         *self.rejected.lock().unwrap().entry(reason).or_default() += n;
     }
 
+    /// Events refused so far for `reason`.
     pub fn rejected(&self, reason: &str) -> u64 {
         self.rejected
             .lock()
@@ -60,6 +69,7 @@ impl Metrics {
         }
     }
 
+    /// Every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str(

@@ -87,6 +87,7 @@ pub const OFFER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// A public model as published: signed, and in the ledger.
 #[derive(Debug)]
 pub struct PublishedModel {
+    /// The model devices rank items with locally.
     pub model: PublicModel,
     /// Over `document_message(MODEL_LABEL, model.canonical_bytes())`.
     pub signature: Signature,
@@ -97,32 +98,48 @@ pub struct PublishedModel {
 /// What a business gives at one level, and the purposes it maps onto.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LevelOffer {
+    /// The trust level's number.
     pub level: u8,
+    /// The level's plain-words name.
     pub name: &'static str,
     /// Plain words: what leaves the device.
     pub leaves: &'static str,
     /// Plain words: what the person gets.
     pub gets: &'static str,
+    /// The consent purposes choosing this level grants.
     pub purposes: Vec<PurposeGrant>,
 }
 
 /// One purpose a level grants, with its data categories.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PurposeGrant {
+    /// The purpose granted.
     pub purpose: fineline_core::Purpose,
+    /// The data categories it covers.
     pub categories: Vec<&'static str>,
 }
 
 /// The offer's signed body.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Offer {
+    /// The business id devices derive their pseudonym from.
     pub business: String,
+    /// Goes up by one whenever the content changes, so devices can tell the
+    /// terms changed.
     pub version: u64,
+    /// The catalogue's categories, sorted: what level-1 reports and level-2
+    /// topics may name.
     pub taxonomy: Vec<String>,
+    /// ε of each level-1 report, in micro-nats.
     pub report_epsilon_micro: u64,
+    /// The lifetime ε, in micro-nats, devices are asked to cap this business
+    /// at.
     pub lifetime_cap_micro: u64,
+    /// Most level-2 topics a device sends.
     pub max_topics: u32,
+    /// Chance, in percent, that a level-2 topic slot is random.
     pub noise_percent: u32,
+    /// What each trust level gives and gets, lowest first.
     pub levels: Vec<LevelOffer>,
 }
 
@@ -149,17 +166,25 @@ impl Offer {
 /// The answer to a disclosure: the ledger receipt and the nonce its
 /// digest was salted with (`SHA-256(nonce ‖ disclosure JSON)`).
 pub struct DisclosureReceipt {
+    /// The ledger receipt for the disclosure's arrival.
     pub receipt: Receipt,
+    /// Salt of the receipt's digest, so the person can check it against
+    /// what they sent and nobody else can guess it.
     pub nonce: [u8; 32],
 }
 
 /// The level-1 aggregate: estimated totals per category.
 pub struct Aggregate {
+    /// The business id.
     pub business: String,
+    /// ε of each counted report, in micro-nats.
     pub report_epsilon_micro: u64,
+    /// Level-1 reports counted so far.
     pub reports: u64,
     /// `None` while the catalogue names no category (no question to ask).
     pub p_truth: Option<f64>,
+    /// Per category: its name, the reports naming it (each possibly a
+    /// randomised answer) and the estimated true count.
     pub categories: Vec<(String, u64, Estimate)>,
 }
 
@@ -211,6 +236,7 @@ pub fn disclosure_digest(nonce: &[u8; 32], disclosure: &Disclosure) -> Hash {
 }
 
 impl App {
+    /// The admin's persona settings now in force.
     pub fn persona_config(&self) -> PersonaConfig {
         self.persona.config.read().unwrap().clone()
     }

@@ -27,6 +27,7 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
+    /// Events deleted, all purposes together.
     pub fn deleted(&self) -> u64 {
         self.purposes.iter().map(|(_, _, n)| n).sum()
     }

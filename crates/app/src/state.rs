@@ -21,9 +21,13 @@ use crate::metrics::Metrics;
 use crate::subject_keys::LedgerSalt;
 use crate::tokens::TokenIssuer;
 
+/// fineline's use cases over one database and vault. Cheap to clone: the
+/// clones share one state, so the server and background tasks hold one
+/// each.
 #[derive(Clone)]
 pub struct App(Arc<Inner>);
 
+/// What an [`App`] holds; reached through `Deref`, mostly crate-private.
 pub struct Inner {
     pub(crate) store: Arc<dyn Database>,
     pub(crate) vault: Vault,
@@ -62,6 +66,10 @@ impl std::ops::Deref for App {
 }
 
 impl App {
+    /// Builds the state from the database: moves any legacy key rows into the
+    /// vault's key store, rebuilds the consent index, the ledger's tree, the
+    /// footfall engine and the unsealed daily counts. Errs when a stored row
+    /// cannot be read back.
     pub async fn load(store: Arc<dyn Database>, vault: Vault) -> Result<Self, AppError> {
         crate::subject_keys::move_keys_out_of_data_store(store.as_ref(), &vault).await?;
         let mut policies = Vec::new();
@@ -131,10 +139,12 @@ impl App {
         Ok(())
     }
 
+    /// Issues and checks subject tokens.
     pub fn tokens(&self) -> &TokenIssuer {
         &self.tokens
     }
 
+    /// The database every use case reads and writes.
     pub fn database(&self) -> &dyn Database {
         self.store.as_ref()
     }
@@ -194,14 +204,18 @@ impl App {
             .contains(subject)
     }
 
+    /// The pseudonym of a raw id (an e-mail address, a customer number) under
+    /// the current key; the raw id itself is never kept.
     pub fn pseudonymize(&self, raw_id: &str) -> Pseudonym {
         self.vault.keyring().pseudonymize(raw_id)
     }
 
+    /// The latest published policy; `None` before the first.
     pub fn current_policy(&self) -> Option<Policy> {
         self.consents.read().unwrap().policies().current().cloned()
     }
 
+    /// One published policy version; `None` if it was never published.
     pub fn policy_version(&self, version: u32) -> Option<Policy> {
         self.consents
             .read()
@@ -211,6 +225,7 @@ impl App {
             .cloned()
     }
 
+    /// The role of an API key valid now; `None` if unknown or revoked.
     pub async fn role_for_key(&self, key: &str) -> Result<Option<Role>, AppError> {
         Ok(self.api_key(key).await?.map(|k| k.role))
     }

@@ -15,35 +15,42 @@
 use std::convert::Infallible;
 use std::sync::{MutexGuard, PoisonError, RwLockReadGuard, RwLockWriteGuard};
 
+/// A [`std::sync::Mutex`] that a panic does not poison.
 #[derive(Debug, Default)]
 pub struct Mutex<T: ?Sized>(std::sync::Mutex<T>);
 
 impl<T> Mutex<T> {
+    /// A lock around `value`.
     pub const fn new(value: T) -> Self {
         Self(std::sync::Mutex::new(value))
     }
 }
 
 impl<T: ?Sized> Mutex<T> {
+    /// Waits for the lock; never `Err`, even after a panic while held.
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, Infallible> {
         Ok(self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
+/// A [`std::sync::RwLock`] that a panic does not poison.
 #[derive(Debug, Default)]
 pub struct RwLock<T: ?Sized>(std::sync::RwLock<T>);
 
 impl<T> RwLock<T> {
+    /// A lock around `value`.
     pub const fn new(value: T) -> Self {
         Self(std::sync::RwLock::new(value))
     }
 }
 
 impl<T: ?Sized> RwLock<T> {
+    /// Waits for shared access; never `Err`, even after a panic while held.
     pub fn read(&self) -> Result<RwLockReadGuard<'_, T>, Infallible> {
         Ok(self.0.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Waits for sole access; never `Err`, even after a panic while held.
     pub fn write(&self) -> Result<RwLockWriteGuard<'_, T>, Infallible> {
         Ok(self.0.write().unwrap_or_else(PoisonError::into_inner))
     }

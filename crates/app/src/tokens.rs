@@ -21,6 +21,7 @@ const PREFIX: &str = "fls_";
 /// in: the promise README makes. A deployment may configure less.
 pub const MAX_TTL_MS: i64 = 7 * 86_400_000;
 
+/// Issues and verifies subject tokens with the vault's token secret.
 pub struct TokenIssuer {
     secret: [u8; 32],
     /// This deployment's maximum lifetime, at most [`MAX_TTL_MS`].
@@ -28,6 +29,7 @@ pub struct TokenIssuer {
 }
 
 impl TokenIssuer {
+    /// An issuer under `secret`, with the longest lifetime [`MAX_TTL_MS`].
     pub fn new(secret: [u8; 32]) -> Self {
         Self {
             secret,
@@ -42,6 +44,7 @@ impl TokenIssuer {
             .store(ms.clamp(1, MAX_TTL_MS), Ordering::Relaxed);
     }
 
+    /// This deployment's longest token lifetime, in milliseconds.
     pub fn max_ttl(&self) -> i64 {
         self.max_ttl_ms.load(Ordering::Relaxed)
     }
@@ -52,6 +55,8 @@ impl TokenIssuer {
         m.finalize().into_bytes().to_vec()
     }
 
+    /// A token that lets its bearer act as `subject` until `expires`. One
+    /// expiring more than [`Self::max_ttl`] from now is refused when presented.
     pub fn issue(&self, subject: &Pseudonym, expires: Timestamp) -> String {
         let payload = format!("{}.{}", subject.to_text(), expires.millis());
         format!(

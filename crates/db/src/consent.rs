@@ -8,8 +8,11 @@ use crate::{Result, WriteOp, WriteSet, WriteTables};
 /// One published policy version; `body` is the policy document as published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyRow {
+    /// Unique; consent records name the version they were given under.
     pub version: u32,
+    /// When it was published.
     pub published_at: Timestamp,
+    /// The published document, kept byte for byte.
     pub body: Vec<u8>,
 }
 
@@ -19,24 +22,33 @@ pub struct PolicyRow {
 pub struct ConsentRow {
     /// Unique per subject (the key is subject, record id).
     pub record_id: String,
+    /// The person who decided.
     pub subject: Pseudonym,
+    /// What the decision is about.
     pub purpose: Purpose,
     /// The consent crate's state word (e.g. `granted`, `denied`, `withdrawn`).
     pub state: String,
+    /// The [`PolicyRow::version`] shown when the decision was made.
     pub policy_version: u32,
     /// Where the decision came from (e.g. `privacy_center`, `gpc`, `tcf`).
     pub source: String,
+    /// When the decision was made.
     pub at: Timestamp,
+    /// The whole record as the app serialised it (with its ledger index);
+    /// the columns above are copies for querying.
     pub body: Vec<u8>,
 }
 
 /// Position after which [`ConsentTables::consents_page`] continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentCursor {
+    /// Subject of the last record seen.
     pub subject: Pseudonym,
+    /// Record id of the last record seen.
     pub record_id: String,
 }
 
+/// Published policy versions and subjects' consent records.
 #[async_trait]
 pub trait ConsentTables: WriteTables {
     /// All policy versions, oldest first.

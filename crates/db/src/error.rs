@@ -9,6 +9,8 @@ pub enum DatabaseError {
     /// changed behind the store's back.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database could not do the call: I/O, connection, SQL or
+    /// configuration error. Any write set was rolled back.
     #[error("database: {0}")]
     Backend(String),
     /// A conditional write's condition did not hold (a budget would be
@@ -17,6 +19,7 @@ pub enum DatabaseError {
     Refused(String),
 }
 
+/// The result of every database call.
 pub type Result<T, E = DatabaseError> = std::result::Result<T, E>;
 
 impl From<rusqlite::Error> for DatabaseError {

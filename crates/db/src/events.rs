@@ -8,10 +8,15 @@ use crate::{Result, WriteOp, WriteSet, WriteTables};
 /// An event to store; the store assigns its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
+    /// Who did it.
     pub subject: Pseudonym,
+    /// What was done (`view`, `purchase`, `location`...).
     pub kind: EventKind,
+    /// The catalogue item it concerns, if any.
     pub item: Option<ItemId>,
+    /// The purpose it was collected for; the retention sweep goes by it.
     pub purpose: Purpose,
+    /// When it happened; retention counts from it.
     pub at: Timestamp,
     /// Properties sealed by the vault (never plaintext).
     pub sealed_properties: Vec<u8>,
@@ -22,11 +27,18 @@ pub struct NewEvent {
 pub struct EventRow {
     /// Store-assigned, increasing in insertion order, never reused.
     pub id: i64,
+    /// Who did it.
     pub subject: Pseudonym,
+    /// What was done.
     pub kind: EventKind,
+    /// The catalogue item it concerns, if any.
     pub item: Option<ItemId>,
+    /// The purpose it was collected for.
     pub purpose: Purpose,
+    /// When it happened.
     pub at: Timestamp,
+    /// Properties sealed by the vault; only the subject's data key opens
+    /// them.
     pub sealed_properties: Vec<u8>,
 }
 
@@ -34,12 +46,16 @@ pub struct EventRow {
 /// optionally one purpose only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventScan {
+    /// Only events of this purpose; `None`: every purpose.
     pub purpose: Option<Purpose>,
+    /// Inclusive lower bound on the event time.
     pub from: Timestamp,
+    /// Exclusive upper bound on the event time.
     pub to: Timestamp,
 }
 
 impl EventScan {
+    /// Every event, of any purpose and time.
     pub fn all() -> Self {
         EventScan {
             purpose: None,
@@ -49,6 +65,7 @@ impl EventScan {
     }
 }
 
+/// Subjects' events: reads, paged scans, retention sweeps and deletes.
 #[async_trait]
 pub trait EventTables: WriteTables {
     /// A subject's events, ordered by id.
@@ -63,6 +80,7 @@ pub trait EventTables: WriteTables {
         limit: usize,
     ) -> Result<Vec<EventRow>>;
 
+    /// Number of stored events, all subjects and purposes.
     async fn count_events(&self) -> Result<u64>;
 
     /// Retention sweep: deletes events of `purpose` with `at < cutoff`;

@@ -15,8 +15,11 @@ use crate::{Result, WriteOp, WriteSet, WriteTables};
 /// JSON store record, opaque here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FootfallStoreRow {
+    /// The admin's id for the store; unique.
     pub store_id: String,
+    /// The footfall engine's store record, as JSON bytes.
     pub config: Vec<u8>,
+    /// When the store was registered.
     pub created_at: Timestamp,
 }
 
@@ -24,17 +27,26 @@ pub struct FootfallStoreRow {
 /// period that made the device key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitSessionRow {
+    /// The store the device was seen at.
     pub store_id: String,
+    /// The device key (never the MAC).
     pub device: Pseudonym,
     /// The MAC had its locally administered bit set.
     pub randomized: bool,
+    /// First sighting of the session; with `store_id` and `device` it
+    /// identifies the session.
     pub first: Timestamp,
+    /// Last sighting of the session.
     pub last: Timestamp,
+    /// Strongest signal seen, in dBm.
     pub max_rssi: i16,
+    /// Number of sightings merged into the session.
     pub sightings: u32,
+    /// Strong and long enough to count as a visit; otherwise a passer-by.
     pub is_visit: bool,
 }
 
+/// Registered stores, visit sessions by device key and device opt-outs.
 #[async_trait]
 pub trait FootfallTables: WriteTables {
     /// Registered stores ordered by id.

@@ -31,11 +31,17 @@ use crate::{Result, WriteTables};
 /// `PutEvents` that inserts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InsightEventRow {
+    /// Position of the event in this write set's `event_ids` (see above).
     pub event: usize,
+    /// The event's subject, so consent can be checked again at query time.
     pub subject: Pseudonym,
+    /// The event kind's text.
     pub kind: String,
+    /// The event time.
     pub at: Timestamp,
+    /// The event's item; queries reach its category through it.
     pub item: Option<ItemId>,
+    /// The region from the event's properties, if it had one.
     pub region: Option<String>,
     /// H3 cell at the finest released resolution; set only for location
     /// events whose subject had granted `location` too.
@@ -47,10 +53,15 @@ pub struct InsightEventRow {
 /// Which columns a query groups by; only those are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InsightColumns {
+    /// The item's category (events without an item have none).
     pub category: bool,
+    /// The event's region.
     pub region: bool,
+    /// The event's H3 cell.
     pub h3_cell: bool,
+    /// The UTC day of the event.
     pub day: bool,
+    /// The UTC hour of day of the event.
     pub hour: bool,
 }
 
@@ -58,11 +69,17 @@ pub struct InsightColumns {
 /// `from <= at < to`, optionally only some categories / regions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InsightScan {
+    /// Event kinds to read.
     pub kinds: Vec<String>,
+    /// Inclusive lower bound on the event time.
     pub from: Timestamp,
+    /// Exclusive upper bound on the event time.
     pub to: Timestamp,
+    /// Only events whose item is in one of these categories; `None`: any.
     pub categories: Option<Vec<String>>,
+    /// Only events from one of these regions; `None`: any.
     pub regions: Option<Vec<String>>,
+    /// The columns the query groups by; the others are left unset.
     pub columns: InsightColumns,
     /// `Some(cap)`: counting only, so the store may group by person and key
     /// and return `min(count, cap)` per group (the engine bounds again); a
@@ -74,6 +91,8 @@ pub struct InsightScan {
 
 /// Index into [`InsightFacts::dict`]; [`NO_TEXT`] when absent.
 pub type TextId = u32;
+/// The [`TextId`] of an absent text (no category, no region, or a column
+/// not asked for).
 pub const NO_TEXT: TextId = u32::MAX;
 
 /// One event (or, when counting, one capped group of a person's events).
@@ -82,14 +101,18 @@ pub const NO_TEXT: TextId = u32::MAX;
 pub struct InsightFact {
     /// Index into [`InsightFacts::people`].
     pub person: u32,
+    /// The item's category, or [`NO_TEXT`].
     pub category: TextId,
+    /// The event's region, or [`NO_TEXT`].
     pub region: TextId,
     /// How many events this fact stands for (1 per event when not counting).
     pub count: u32,
+    /// The event's fixed-point value; 0 when it had none.
     pub value: i64,
     /// When the event happened (ms); set to the day and hour when those
     /// columns were asked for, else unspecified.
     pub at: Timestamp,
+    /// The event's H3 cell, when asked for and present.
     pub h3_cell: Option<NonZeroU64>,
     /// A location event: its subject must still grant `location`.
     pub location: bool,
@@ -111,14 +134,18 @@ impl InsightFact {
 /// category and region texts interned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InsightFacts {
+    /// Category and region texts, indexed by [`TextId`].
     pub dict: Vec<String>,
     /// Each person once; facts name them by index, so a caller checks
     /// consent once per person rather than once per event.
     pub people: Vec<Pseudonym>,
+    /// One per event, or per capped group of a person's events when
+    /// counting.
     pub facts: Vec<InsightFact>,
 }
 
 impl InsightFacts {
+    /// The text behind `id`; `None` for [`NO_TEXT`].
     pub fn text(&self, id: TextId) -> Option<&str> {
         self.dict.get(id as usize).map(String::as_str)
     }
@@ -132,19 +159,26 @@ impl InsightFacts {
 /// An amount of privacy budget in integer units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BudgetAmount {
+    /// zCDP ρ in units of 10⁻⁹.
     pub nano_rho: u64,
+    /// δ in units of 10⁻¹⁵.
     pub femto_delta: u64,
 }
 
 /// One analyst's budget for one period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetRow {
+    /// The analyst's budget id (`a_` and their API key's id).
     pub analyst: String,
+    /// The budget period (the app uses the UTC month, `YYYY-MM`).
     pub period: String,
+    /// What the analyst may spend in the period.
     pub total: BudgetAmount,
+    /// Charged so far; a total lowered later may leave it above `total`.
     pub spent: BudgetAmount,
 }
 
+/// Analytic rows for partner insights and analysts' privacy budgets.
 #[async_trait]
 pub trait InsightTables: WriteTables {
     /// Facts matching `scan`, in no particular order.

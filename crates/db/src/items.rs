@@ -5,10 +5,14 @@ use fineline_core::{ItemId, Pseudonym};
 
 use crate::{Result, WriteOp, WriteSet, WriteTables};
 
+/// One catalogue item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemRow {
+    /// The business's id for the item; unique.
     pub item: ItemId,
+    /// The category interests and insights group items by.
     pub category: String,
+    /// The item's name, shown to people.
     pub title: String,
     /// Whether recommending an item already bought makes sense (groceries).
     pub repeatable: bool,
@@ -18,14 +22,20 @@ pub struct ItemRow {
 /// out of their profile; it must not be inferred again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterestRow {
+    /// Whose interest.
     pub subject: Pseudonym,
+    /// The item category it is in.
     pub category: String,
+    /// How strong the interest is, from 0 to 1.
     pub weight: f64,
+    /// The subject removed it; it must not be inferred again.
     pub removed: bool,
 }
 
+/// The catalogue and subjects' interests.
 #[async_trait]
 pub trait CatalogTables: WriteTables {
+    /// One item; `None` if the catalogue has no such id.
     async fn item(&self, item: &ItemId) -> Result<Option<ItemRow>>;
 
     /// All items ordered by id.

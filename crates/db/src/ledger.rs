@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::{Result, WriteTables};
 
+/// Reads of the ledger's leaves, entries and tree heads.
 #[async_trait]
 pub trait LedgerTables: WriteTables {
     /// Every (index, leaf hash), by index: enough to rebuild the tree.

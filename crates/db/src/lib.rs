@@ -44,6 +44,7 @@
 //! (`trait FooStore: WriteTables`), impls in `sqlite/` and `postgres/`, new
 //! ops in [`WriteOp`], a migration in each backend, and the trait added to
 //! [`Database`]'s bounds.
+#![deny(missing_docs)]
 
 mod consent;
 mod error;

@@ -11,6 +11,7 @@ use fineline_core::Pseudonym;
 /// key, and the salt of their ledger commitments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegacyKeyRow {
+    /// Whose keys.
     pub subject: Pseudonym,
     /// The subject's data key wrapped by the vault's master key.
     pub wrapped_data_key: Vec<u8>,
@@ -18,6 +19,7 @@ pub struct LegacyKeyRow {
     pub commitment_salt: Vec<u8>,
 }
 
+/// Legacy key rows, read once to move them into the vault's key store.
 #[async_trait]
 pub trait SubjectTables: WriteTables {
     /// Every key row left in the data store by an earlier version.

@@ -24,16 +24,29 @@ pub enum WriteOp {
     /// Insert events; their ids are appended to [`WriteOutcome::event_ids`].
     PutEvents(Vec<NewEvent>),
     /// Delete one event of a subject (counts in `rows_deleted`).
-    DeleteEvent { subject: Pseudonym, id: i64 },
+    DeleteEvent {
+        /// The event's subject; an id of another subject deletes nothing.
+        subject: Pseudonym,
+        /// The event's id.
+        id: i64,
+    },
     /// Append a ledger entry. `index` must equal the current ledger size:
     /// a duplicate or a gap is a conflict.
     AppendLedger {
+        /// Position of the entry, from 0.
         index: u64,
+        /// The Merkle leaf hash of `entry`.
         leaf_hash: [u8; 32],
+        /// The entry's bytes, as the ledger encoded them.
         entry: Vec<u8>,
     },
     /// Store a signed tree head for a ledger size (replaces one of that size).
-    PutTreeHead { size: u64, bytes: Vec<u8> },
+    PutTreeHead {
+        /// Number of ledger entries the head covers.
+        size: u64,
+        /// The signed tree head, as the ledger encoded it.
+        bytes: Vec<u8>,
+    },
     /// Delete every row keyed by the subject: events, consent records,
     /// interests and any legacy key row (counts in `rows_deleted`).
     EraseSubject(Pseudonym),
@@ -43,11 +56,18 @@ pub enum WriteOp {
     PutInterest(InterestRow),
     /// Mark an interest removed (creates it with weight 0 if absent).
     RemoveInterest {
+        /// Whose interest.
         subject: Pseudonym,
+        /// The category removed.
         category: String,
     },
     /// Insert or replace a setting.
-    PutSetting { name: String, value: Vec<u8> },
+    PutSetting {
+        /// The setting's name.
+        name: String,
+        /// Its new bytes.
+        value: Vec<u8>,
+    },
     /// Register a footfall store (duplicate store id: conflict).
     PutFootfallStore(FootfallStoreRow),
     /// Insert closed visit sessions; one already stored (same store, device
@@ -58,24 +78,39 @@ pub enum WriteOp {
     DeleteDeviceSessions(Vec<Pseudonym>),
     /// Delete sessions keyed in periods before `period` (their key is being
     /// retired; counts in `rows_deleted`).
-    DeleteVisitSessionsBefore { period: u32 },
+    DeleteVisitSessionsBefore {
+        /// The oldest key period kept.
+        period: u32,
+    },
     /// Add a device opt-out digest (already present: no change).
-    PutDeviceOptOut { digest: [u8; 32], at: Timestamp },
+    PutDeviceOptOut {
+        /// The device's opt-out digest (never the MAC).
+        digest: [u8; 32],
+        /// When the device opted out.
+        at: Timestamp,
+    },
     /// Insert analytic columns of events inserted earlier in this write set.
     PutInsightEvents(Vec<InsightEventRow>),
     /// Set an analyst's budget total for a period (what was spent stays).
     SetInsightBudget {
+        /// The analyst.
         analyst: String,
+        /// The budget period.
         period: String,
+        /// The new total.
         total: BudgetAmount,
     },
     /// Add `cost` to an analyst's spend for a period (creating the account
     /// with `default_total` if new) only if it stays within the total;
     /// otherwise the whole write set fails with `DatabaseError::Refused`.
     ChargeInsightBudget {
+        /// The analyst charged.
         analyst: String,
+        /// The budget period charged.
         period: String,
+        /// What the release costs.
         cost: BudgetAmount,
+        /// The total of an account this charge creates.
         default_total: BudgetAmount,
     },
 }
@@ -84,24 +119,29 @@ pub enum WriteOp {
 /// is durable (survives a kill -9).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteSet {
+    /// The ops, applied in this order.
     pub ops: Vec<WriteOp>,
 }
 
 impl WriteSet {
+    /// An empty write set; applying it writes nothing.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds an op after the others, for building a set in a loop.
     pub fn push(&mut self, op: WriteOp) -> &mut Self {
         self.ops.push(op);
         self
     }
 
+    /// Adds an op after the others, for building a set in one expression.
     pub fn with(mut self, op: WriteOp) -> Self {
         self.ops.push(op);
         self
     }
 
+    /// Has no ops (applying it would write nothing).
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
@@ -128,6 +168,7 @@ pub struct WriteOutcome {
     pub rows_deleted: u64,
 }
 
+/// The one way to write: every area trait's writes go through [`Self::apply`].
 #[async_trait]
 pub trait WriteTables: Send + Sync {
     /// Applies every op in one transaction; on any error nothing is written.

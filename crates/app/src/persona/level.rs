@@ -44,8 +44,11 @@ pub struct LevelReceipts {
 /// One catalogue entry as a shop window shows it.
 #[derive(Debug, Clone)]
 pub struct CatalogueItem {
+    /// The item's id.
     pub id: String,
+    /// The item's name.
     pub title: String,
+    /// The item's category.
     pub category: String,
 }
 

@@ -22,7 +22,9 @@ const HISTORY_MAX: usize = 200_000;
 /// What a personalized answer reads about a person: their personalization
 /// events as interactions and the interests they removed.
 pub struct History {
+    /// Personalization events with an item, as the recommender weighs them.
     pub interactions: Vec<Interaction>,
+    /// Categories the person removed from their interests; never shown.
     pub removed: Vec<String>,
     loaded: Instant,
     /// The newest event id (of any purpose) this history has seen, so new
@@ -60,8 +62,11 @@ pub fn interaction_of(
 /// A stored event as the history cache needs it: its id, whose it is, and
 /// its interaction if it is a personalization event with an item.
 pub struct StoredEvent {
+    /// The event's id in the database.
     pub id: i64,
+    /// The person it belongs to.
     pub subject: Pseudonym,
+    /// `None` for events of other purposes or without an item.
     pub interaction: Option<Interaction>,
 }
 

@@ -60,7 +60,9 @@ pub const REFIT_MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// A model and what it was trained from.
 pub struct Trained {
+    /// The trained models, minus everyone forgotten since.
     pub model: Recommender,
+    /// When training finished.
     pub trained_at: Timestamp,
     /// Item titles for readable reasons (shared by every copy that
     /// forgets someone).
@@ -72,9 +74,13 @@ pub struct Trained {
 pub struct TrainingStatus {
     /// Milliseconds since the Unix epoch.
     pub trained_at: i64,
+    /// Wall time the training took, in milliseconds.
     pub training_ms: u64,
+    /// Interactions the models were trained on.
     pub events_used: u64,
+    /// People in the model.
     pub subjects: usize,
+    /// Distinct items in the interactions and the catalogue.
     pub items: usize,
     /// `ease` (served while current) with `neighbours` as fallback, or `neighbours`.
     pub algorithm: String,
@@ -87,10 +93,14 @@ pub struct TrainingStatus {
     pub holdout: Option<Holdout>,
 }
 
+/// Offline quality of the trained models, on held-out interactions.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Holdout {
+    /// People evaluated (those with held-out items).
     pub users: usize,
+    /// Mean share of the top 10 that was held out.
     pub precision_at_10: f64,
+    /// Mean NDCG of the top 10: held-out items ranked higher score more.
     pub ndcg_at_10: f64,
 }
 
@@ -107,6 +117,9 @@ struct Wants {
     last_forget: Option<Instant>,
 }
 
+/// The recommender of a running server: the model served, its training
+/// schedule, the history cache and the queue of read entries for the
+/// ledger. One per [`crate::App`].
 pub struct RecsService {
     model: RwLock<Option<Arc<Trained>>>,
     status: RwLock<Option<TrainingStatus>>,
@@ -159,10 +172,13 @@ impl Default for RecsService {
 }
 
 impl RecsService {
+    /// The model served now; `None` before the first training.
     pub fn current(&self) -> Option<Arc<Trained>> {
         self.model.read().unwrap().clone()
     }
 
+    /// The last training's report, with EASE's readiness as of now; `None`
+    /// before the first training.
     pub fn status(&self) -> Option<TrainingStatus> {
         let mut s = self.status.read().unwrap().clone()?;
         if let Some(m) = self.current() {
@@ -171,10 +187,13 @@ impl RecsService {
         Some(s)
     }
 
+    /// Models and mixing for the next training; the served model is not
+    /// changed.
     pub fn set_config(&self, config: RecsConfig) {
         *self.config.write().unwrap() = config;
     }
 
+    /// Models and mixing the next training uses.
     pub fn config(&self) -> RecsConfig {
         *self.config.read().unwrap()
     }
@@ -185,6 +204,8 @@ impl RecsService {
         self.wake.notify_one();
     }
 
+    /// How long to wait after a forgetting before refitting EASE, so a burst
+    /// of erasures costs one refit.
     pub fn set_refit_delay(&self, delay: Duration) {
         *self.refit_delay.write().unwrap() = delay;
     }

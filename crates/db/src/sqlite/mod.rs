@@ -116,6 +116,7 @@ impl SqliteDatabase {
         })
     }
 
+    /// The database file (backups copy from it).
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
