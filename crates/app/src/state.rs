@@ -41,6 +41,8 @@ pub struct Inner {
     /// The public model, offer and disclosures; see `crate::persona`.
     pub(crate) persona: crate::persona::PersonaModule,
     api_keys: crate::api_keys::KeyCache,
+    /// Unwrapped keys of people seen lately: ingestion seals with them
+    /// without touching the key store.
     subject_keys: Mutex<HashMap<Pseudonym, Arc<SubjectKeys>>>,
     /// The writers' locks and their one order; see `crate::order`.
     pub(crate) order: crate::order::WriteOrder,
@@ -56,8 +58,6 @@ pub struct Inner {
     insights_floor: std::sync::atomic::AtomicU64,
 }
 
-/// A person's unwrapped data key and ledger salt, cached while they exist:
-/// ingestion seals with it without touching the key store.
 impl std::ops::Deref for App {
     type Target = Inner;
     fn deref(&self) -> &Inner {
