@@ -56,8 +56,8 @@ pub enum AppError {
         /// What the refused release would have cost, when known.
         asked: Option<fineline_insights::Cost>,
     },
-    /// The data store failed (no personal data in its message).
-    #[error("store: {0}")]
+    /// The database failed (no personal data in its message).
+    #[error("database: {0}")]
     Database(#[from] fineline_db::DatabaseError),
     /// The key store or the key file failed.
     #[error("vault: {0}")]

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod api_keys;
+pub mod backup;
 pub mod budget;
 pub mod consent;
 pub mod consent_import;

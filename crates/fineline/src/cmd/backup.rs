@@ -48,56 +48,36 @@ fn embedded_only(args: &DatabaseArgs, what: &str) -> anyhow::Result<()> {
 
 async fn create(out: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
     embedded_only(args, "back up")?;
-    let db = args.data_dir.join("fineline.db");
-    anyhow::ensure!(db.exists(), "no data store at {}", db.display());
-    let vault = fineline_vault::Vault::open_or_create(&args.data_dir)?;
-    let store = fineline_db::SqliteDatabase::open(&db).await?;
-    // A data dir from before the key store still has keys in the data
-    // store; they must not ride along in the backup.
-    fineline_app::subject_keys::move_keys_out_of_data_store(&store, &vault).await?;
-    store
-        .backup_into(out)
+    let written = fineline_app::backup::create(&args.data_dir, out)
         .await
         .with_context(|| format!("writing {}", out.display()))?;
-    let bytes = std::fs::metadata(out)?.len();
+    let keys: Vec<String> = written
+        .key_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     println!(
-        "backup written to {} ({bytes} bytes); it holds no per-person keys: \
-         back up {} and {} separately",
+        "backup written to {} ({} bytes); it holds no per-person keys: \
+         back up {} separately",
         out.display(),
-        args.data_dir.join("datakeys.db").display(),
-        vault.path().display()
+        written.bytes,
+        keys.join(" and ")
     );
     Ok(())
 }
 
 async fn restore(backup: &Path, args: &DatabaseArgs) -> anyhow::Result<()> {
     embedded_only(args, "restore")?;
-    let db = args.data_dir.join("fineline.db");
-    anyhow::ensure!(
-        !db.exists(),
-        "{} exists: restore into a fresh data dir",
-        db.display()
-    );
-    // Without the key store every restored person would look erased.
-    for f in ["keys.json", "datakeys.db"] {
-        anyhow::ensure!(
-            args.data_dir.join(f).exists(),
-            "copy the key store ({f}) into {} before restoring",
-            args.data_dir.display()
-        );
-    }
-    let vault = fineline_vault::Vault::open_or_create(&args.data_dir)?;
-    let store = fineline_db::SqliteDatabase::restore(backup, &db)
+    let done = fineline_app::backup::restore(backup, &args.data_dir)
         .await
         .with_context(|| format!("restoring {}", backup.display()))?;
-    let keys = fineline_app::subject_keys::move_keys_out_of_data_store(&store, &vault).await?;
-    let purged = fineline_app::subject_keys::purge_people_without_keys(&store, &vault).await?;
     println!(
-        "restored {} into {}; purged {purged} people erased since the backup{}",
+        "restored {} into {}; purged {} people erased since the backup{}",
         backup.display(),
-        db.display(),
-        if keys.dropped > 0 {
-            format!(" ({} old key rows dropped)", keys.dropped)
+        done.database.display(),
+        done.purged,
+        if done.old_key_rows_dropped > 0 {
+            format!(" ({} old key rows dropped)", done.old_key_rows_dropped)
         } else {
             String::new()
         }
