@@ -239,7 +239,7 @@ impl App {
 
     /// Append a DataAccess entry and return its leaf index: called before
     /// any of the person's data is read.
-    async fn log_read(
+    pub(crate) async fn log_read(
         &self,
         subject: &Pseudonym,
         keys: &SubjectKeys,

@@ -18,7 +18,6 @@ use crate::daily::{DayCounts, DAILY_SETTING};
 use crate::error::AppError;
 use crate::ledger_writer::LedgerWriter;
 use crate::metrics::Metrics;
-use crate::subject_keys::LedgerSalt;
 use crate::tokens::TokenIssuer;
 
 /// fineline's use cases over one database and vault. Cheap to clone: the
@@ -364,18 +363,9 @@ impl App {
         what: fineline_ledger::Access,
         actor: fineline_ledger::Actor,
     ) -> Result<(), AppError> {
-        let Some(keys) = self.subject_keys(subject).await? else {
-            return Ok(());
-        };
-        let entry = fineline_ledger::LedgerEntry::DataAccess {
-            commitment: keys.commitment(subject),
-            what,
-            actor,
-            at: fineline_core::Timestamp::now(),
-        };
-        self.ledger
-            .append(self.database(), &[entry], |_| Vec::new())
-            .await?;
+        if let Some(keys) = self.subject_keys(subject).await? {
+            self.log_read(subject, &keys, what, actor).await?;
+        }
         Ok(())
     }
 }
