@@ -228,6 +228,23 @@ impl MerkleTree {
         }
     }
 
+    /// Drops every leaf from `size` on, as if they had never been appended:
+    /// a writer whose append did not commit (another process appended
+    /// first) goes back to the committed tree without rebuilding it.
+    /// A `size` at or past the current one changes nothing.
+    pub fn truncate(&mut self, size: u64) {
+        let Ok(size) = usize::try_from(size) else {
+            return;
+        };
+        // Level h holds one node per complete subtree of 2^h leaves.
+        for (h, level) in self.levels.iter_mut().enumerate() {
+            level.truncate(size >> h);
+        }
+        while self.levels.len() > 1 && self.levels.last().is_some_and(Vec::is_empty) {
+            self.levels.pop();
+        }
+    }
+
     /// Bytes held by the cached hashes (for the benchmark report).
     pub fn memory_bytes(&self) -> usize {
         self.levels
@@ -240,6 +257,27 @@ impl MerkleTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// A truncated tree is the tree of the leaves it keeps: same roots,
+        /// same proofs, and appending after it gives the same tree again.
+        #[test]
+        fn truncate_gives_the_tree_of_the_kept_leaves(n in 0u64..300, keep in 0u64..320) {
+            let leaves: Vec<Hash> = (0..n).map(|i| crate::hash::leaf_hash(&i.to_le_bytes())).collect();
+            let mut tree = MerkleTree::from_leaf_hashes(leaves.clone());
+            tree.truncate(keep);
+            let kept = keep.min(n) as usize;
+            let want = MerkleTree::from_leaf_hashes(leaves[..kept].iter().copied());
+            proptest::prop_assert_eq!(&tree.levels, &want.levels);
+            if kept > 0 {
+                proptest::prop_assert_eq!(tree.current_root(), want.current_root());
+            }
+            for &l in &leaves[kept..] {
+                tree.append(l);
+            }
+            proptest::prop_assert_eq!(&tree.levels, &MerkleTree::from_leaf_hashes(leaves).levels);
+        }
+    }
 
     #[test]
     fn split_is_the_largest_power_of_two_below() {
