@@ -148,39 +148,54 @@ impl KeyStore {
         Ok(Some(SubjectKeys { data_key, salt }))
     }
 
-    /// New keys for `subject`, stored durably before they are returned, so
-    /// nothing can be sealed under a key that a crash would lose.
+    /// The keys of `subject`, created and stored durably before they are
+    /// returned when the person has none, so nothing can be sealed under a
+    /// key that a crash would lose. Keys another process created first are
+    /// returned as they are, never replaced: two fineline processes sharing
+    /// this key store (replicas on one host) that meet a new person at the
+    /// same moment seal with one key.
     pub fn create(&self, subject: &Pseudonym) -> Result<SubjectKeys, VaultError> {
-        let data_key = DataKey::generate();
-        let mut salt = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
-        let wrapped = self.master.wrap(&data_key, &subject_aad(subject));
-        self.conn()
-            .prepare_cached(
-                "INSERT OR REPLACE INTO person_keys (subject, wrapped_data_key, commitment_salt)
-                 VALUES (?1, ?2, ?3)",
-            )
-            .map_err(db)?
-            .execute(params![subject.to_text(), wrapped, &salt[..]])
-            .map_err(db)?;
-        Ok(SubjectKeys { data_key, salt })
+        Ok(self
+            .create_many(std::slice::from_ref(subject))?
+            .pop()
+            .expect("one key per subject"))
     }
 
-    /// New keys for many people in one transaction (one fsync instead of
-    /// one each): a bulk consent import of thousands of people would
-    /// otherwise spend most of its time waiting on the disk.
+    /// [`KeyStore::create`] for many people in one transaction (one fsync
+    /// instead of one each): a bulk consent import of thousands of people
+    /// would otherwise spend most of its time waiting on the disk.
     pub fn create_many(&self, subjects: &[Pseudonym]) -> Result<Vec<SubjectKeys>, VaultError> {
         let mut out = Vec::with_capacity(subjects.len());
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(db)?;
+        // IMMEDIATE: the write lock before the reads, so no other process
+        // can create one of these keys between our read and our insert.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
         {
+            let mut existing = tx
+                .prepare_cached(
+                    "SELECT wrapped_data_key, commitment_salt FROM person_keys WHERE subject = ?1",
+                )
+                .map_err(db)?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO person_keys (subject, wrapped_data_key, commitment_salt)
+                    "INSERT INTO person_keys (subject, wrapped_data_key, commitment_salt)
                      VALUES (?1, ?2, ?3)",
                 )
                 .map_err(db)?;
             for subject in subjects {
+                let found: Option<(Vec<u8>, Vec<u8>)> = existing
+                    .query_row([subject.to_text()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(db)?;
+                if let Some((wrapped, salt)) = found {
+                    let data_key = self.master.unwrap(&wrapped, &subject_aad(subject))?;
+                    let salt = <[u8; 32]>::try_from(salt.as_slice())
+                        .map_err(|_| VaultError::Corrupt("stored salt is not 32 bytes"))?;
+                    out.push(SubjectKeys { data_key, salt });
+                    continue;
+                }
                 let data_key = DataKey::generate();
                 let mut salt = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut salt);
@@ -328,6 +343,38 @@ mod tests {
             all.extend(std::fs::read(dir.join(f)).unwrap_or_default());
         }
         all
+    }
+
+    /// Two processes sharing the key store (replicas on one host) that
+    /// meet a new person at once seal with one key: the second creation
+    /// returns the first's key instead of replacing it, threads racing too.
+    #[test]
+    fn a_key_created_elsewhere_is_returned_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let master = MasterKey::generate();
+        let stores: Vec<Arc<KeyStore>> = (0..4)
+            .map(|_| Arc::new(KeyStore::open(&path, master.clone()).unwrap()))
+            .collect();
+        let made: Vec<Vec<[u8; 32]>> = std::thread::scope(|s| {
+            let handles: Vec<_> = stores
+                .iter()
+                .map(|ks| {
+                    s.spawn(move || {
+                        (0..20u8)
+                            .map(|n| ks.create_many(&[subject(n)]).unwrap()[0].salt)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for other in &made[1..] {
+            assert_eq!(other, &made[0], "every store handed out the same keys");
+        }
+        let again = stores[0].create(&subject(3)).unwrap();
+        assert_eq!(again.salt, made[0][3]);
+        assert_eq!(stores[1].count().unwrap(), 20);
     }
 
     #[test]
