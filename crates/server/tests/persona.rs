@@ -96,7 +96,8 @@ fn terms_of(offer: &Value) -> Terms {
 #[tokio::test]
 async fn the_public_model_is_signed_and_published_in_the_ledger_once_per_version() {
     for backend in backends() {
-        let s = TestServer::start(backend).await;
+        // No training at start: the model must not exist before `train`.
+        let s = TestServer::start_with(backend, |s| s.set_training_schedule(None)).await;
         let (st, body) = public_get(&s, "/v1/persona/model").await;
         assert_eq!(st, 404, "{body}");
         assert_eq!(body["error"]["code"], "not_found", "{body}");

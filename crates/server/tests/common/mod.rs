@@ -1,4 +1,4 @@
-//! A real server on a loopback port, on the embedded store or (when
+//! A real server on a loopback port, on the embedded database or (when
 //! FINELINE_TEST_DATABASE_URL is set) on PostgreSQL in a fresh schema.
 #![allow(dead_code)]
 
@@ -37,6 +37,15 @@ pub fn backends() -> Vec<Backend> {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// A server `configure`d before it serves (e.g. scheduled training
+    /// off, whose first run at start would race a test's first request).
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&fineline_server::AppState),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let url = match backend {
             Backend::Sqlite => None,
@@ -45,7 +54,9 @@ impl TestServer {
         let database = fresh_database(dir.path(), url.as_deref(), "fineline")
             .await
             .unwrap();
-        let server = Loopback::start(database, dir.path(), |_| {}).await.unwrap();
+        let server = Loopback::start(database, dir.path(), configure)
+            .await
+            .unwrap();
         TestServer {
             base: server.base.clone(),
             admin: server.admin.clone(),
