@@ -11,7 +11,7 @@ use fineline_db::{InterestRow, WriteOp};
 use fineline_ledger::{Access, Actor, LedgerEntry, Receipt};
 use fineline_vault::subject_aad;
 
-use crate::consent_store::StoredConsent;
+use crate::consent_rows::StoredConsent;
 use crate::state::SubjectKeys;
 use crate::subject_keys::LedgerSalt;
 use crate::{App, AppError};
@@ -19,7 +19,7 @@ use crate::{App, AppError};
 /// One stored event with its properties opened with the person's key.
 #[derive(Debug, Clone)]
 pub struct OpenedEvent {
-    /// The store's id of the event.
+    /// The database's id of the event.
     pub id: i64,
     /// Its type (`view`, `purchase`...).
     pub kind: String,
@@ -314,7 +314,7 @@ impl App {
     }
 
     /// Catalogue titles: the served model's copy (read at its training), or
-    /// the store's catalogue before the first training.
+    /// the database's catalogue before the first training.
     async fn item_titles(&self) -> Result<Arc<HashMap<ItemId, String>>, AppError> {
         if let Some(t) = self.recs.current() {
             return Ok(t.titles.clone());

@@ -33,15 +33,15 @@ pub fn generate_key(role: Role) -> String {
 
 /// Register a new API key and return its text.
 pub async fn create_key(
-    store: &dyn fineline_db::Database,
+    database: &dyn fineline_db::Database,
     role: Role,
 ) -> Result<String, fineline_db::DatabaseError> {
-    create_key_with_limit(store, role, None).await
+    create_key_with_limit(database, role, None).await
 }
 
 /// Register a new API key with its own rate limit (instead of its role's).
 pub async fn create_key_with_limit(
-    store: &dyn fineline_db::Database,
+    database: &dyn fineline_db::Database,
     role: Role,
     limit: Option<RateLimit>,
 ) -> Result<String, fineline_db::DatabaseError> {
@@ -51,7 +51,7 @@ pub async fn create_key_with_limit(
         limit,
         revoked: false,
     };
-    store
+    database
         .put_setting(
             &api_key_setting(&hash_key(&key)),
             record.to_string().into_bytes(),
@@ -120,7 +120,7 @@ pub struct KeyInfo {
 /// this, with no restart.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
 
-/// Valid keys recently read from the store. Misses are not remembered:
+/// Valid keys recently read from the database. Misses are not remembered:
 /// that would let anyone grow the map.
 #[derive(Default)]
 pub struct KeyCache(RwLock<HashMap<String, (Arc<KeyInfo>, Instant)>>);
@@ -130,7 +130,7 @@ impl KeyCache {
     /// for up to [`KEY_CACHE_TTL`], else read from the database.
     pub async fn lookup(
         &self,
-        store: &dyn fineline_db::Database,
+        database: &dyn fineline_db::Database,
         key: &str,
     ) -> Result<Option<Arc<KeyInfo>>, fineline_db::DatabaseError> {
         let hash = hash_key(key);
@@ -139,7 +139,7 @@ impl KeyCache {
                 return Ok(Some(info.clone()));
             }
         }
-        let record = store
+        let record = database
             .setting(&api_key_setting(&hash))
             .await?
             .and_then(|b| KeyRecord::parse(&b))
@@ -179,9 +179,9 @@ impl ListedKey {
 
 /// Every API key ever created, revoked ones included, ordered by hash.
 pub async fn list_keys(
-    store: &dyn fineline_db::Database,
+    database: &dyn fineline_db::Database,
 ) -> Result<Vec<ListedKey>, fineline_db::DatabaseError> {
-    let rows = store.settings_under(&api_key_setting("")).await?;
+    let rows = database.settings_under(&api_key_setting("")).await?;
     Ok(rows
         .into_iter()
         .filter_map(|(name, value)| {
@@ -210,7 +210,7 @@ pub enum RevokeError {
 /// Revoke a key named by its text or by a prefix (8+ hex digits) of its
 /// id. The record stays, marked revoked, so `keys list` still shows it.
 pub async fn revoke_key(
-    store: &dyn fineline_db::Database,
+    database: &dyn fineline_db::Database,
     key_or_id: &str,
 ) -> Result<ListedKey, RevokeError> {
     let wanted = if key_or_id.starts_with("fl_") {
@@ -221,7 +221,7 @@ pub async fn revoke_key(
     if wanted.len() < 8 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(RevokeError::NotFound(key_or_id.to_string()));
     }
-    let mut matches: Vec<ListedKey> = list_keys(store)
+    let mut matches: Vec<ListedKey> = list_keys(database)
         .await?
         .into_iter()
         .filter(|k| k.hash.starts_with(&wanted))
@@ -232,7 +232,7 @@ pub async fn revoke_key(
         _ => return Err(RevokeError::Ambiguous(key_or_id.to_string())),
     };
     key.record.revoked = true;
-    store
+    database
         .put_setting(
             &api_key_setting(&key.hash),
             key.record.to_string().into_bytes(),

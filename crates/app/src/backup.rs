@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use fineline_db::SqliteDatabase;
 
-use crate::subject_keys::{move_keys_out_of_data_store, purge_people_without_keys};
+use crate::subject_keys::{move_keys_out_of_database, purge_people_without_keys};
 use crate::AppError;
 
 /// The embedded database's file in a data dir.
@@ -49,7 +49,7 @@ pub async fn create(data_dir: &Path, out: &Path) -> Result<Written, AppError> {
     }
     let vault = fineline_vault::Vault::open_or_create(data_dir)?;
     let database = SqliteDatabase::open(&db).await?;
-    move_keys_out_of_data_store(&database, &vault).await?;
+    move_keys_out_of_database(&database, &vault).await?;
     database.backup_into(out).await?;
     let bytes = std::fs::metadata(out)
         .map_err(|e| AppError::internal(format!("reading {}: {e}", out.display())))?
@@ -82,7 +82,7 @@ pub async fn restore(backup: &Path, data_dir: &Path) -> Result<Restored, AppErro
     }
     let vault = fineline_vault::Vault::open_or_create(data_dir)?;
     let database = SqliteDatabase::restore(backup, &db).await?;
-    let keys = move_keys_out_of_data_store(&database, &vault).await?;
+    let keys = move_keys_out_of_database(&database, &vault).await?;
     let purged = purge_people_without_keys(&database, &vault).await?;
     Ok(Restored {
         database: db,

@@ -1,7 +1,7 @@
 //! Analysts' privacy budgets: who is asking, what they have left, and the
 //! atomic charge that must commit before any DP result leaves.
 //!
-//! A charge is one store transaction holding the `Release` ledger entry
+//! A charge is one database transaction holding the `Release` ledger entry
 //! and a conditional update of the analyst's spend (`spent + cost <=
 //! total`); if the condition fails nothing is written and the caller gets
 //! HTTP 429 with what remains. Budgets are per analyst per calendar month
@@ -194,7 +194,7 @@ pub async fn charge_cost(
 ) -> Result<Remaining, AppError> {
     let at = Timestamp::now();
     let period = period_of(at);
-    // Cheap refusal without touching the ledger; the store's conditional
+    // Cheap refusal without touching the ledger; the database's conditional
     // update below is what actually guards against overspending.
     let before = account(state, analyst, &period).await?;
     if cost.nano_rho > before.remaining_nano_rho || cost.femto_delta > before.remaining_femto_delta

@@ -9,9 +9,11 @@ use fineline_core::{Pseudonym, Purpose, Timestamp};
 use fineline_db::{ConsentRow, WriteOp};
 use fineline_ledger::{LedgerEntry, Receipt};
 
-use crate::consent_store::StoredConsent;
+use crate::consent_rows::StoredConsent;
+use crate::replication::note;
 use crate::subject_keys::LedgerSalt;
 use crate::{App, AppError};
+use fineline_db::ChangeKind;
 
 /// A consent change as the person (or the business for them) asks it.
 #[derive(Debug, Clone)]
@@ -85,6 +87,8 @@ impl App {
         subject: Pseudonym,
         change: ConsentChange,
     ) -> Result<ConsentReceipts, AppError> {
+        // Another process may have published a policy or changed this person.
+        self.catch_up().await?;
         let policy = self
             .current_policy()
             .ok_or_else(|| AppError::conflict("no policy has been published yet"))?;
@@ -146,11 +150,13 @@ impl App {
         let appended = self
             .ledger
             .append(self.database(), &entries, |indices| {
-                records
+                let mut ops: Vec<WriteOp> = records
                     .iter()
                     .zip(indices)
                     .map(|(r, &index)| WriteOp::PutConsent(consent_row(subject, r, index)))
-                    .collect()
+                    .collect();
+                ops.push(note(ChangeKind::Consent, Some(subject), indices[0]));
+                ops
             })
             .await;
         let appended = match appended {
@@ -194,7 +200,7 @@ impl App {
     }
 }
 
-/// A consent record as the store keeps it: the queryable columns and the
+/// A consent record as the database keeps it: the queryable columns and the
 /// whole record with its ledger index.
 pub fn consent_row(subject: Pseudonym, r: &ConsentRecord, ledger_index: u64) -> ConsentRow {
     let body = serde_json::to_vec(&StoredConsent {

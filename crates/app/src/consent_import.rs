@@ -134,13 +134,25 @@ impl App {
         let appended = self
             .ledger
             .append(self.database(), &entries, |indices| {
-                records
+                let mut ops: Vec<WriteOp> = records
                     .iter()
                     .zip(indices)
                     .map(|(r, &index)| {
                         WriteOp::PutConsent(crate::consent::consent_row(r.subject, r, index))
                     })
-                    .collect()
+                    .collect();
+                // One note per person, at the index of their first record.
+                let mut noted = std::collections::HashSet::new();
+                for (r, &index) in records.iter().zip(indices) {
+                    if noted.insert(r.subject) {
+                        ops.push(crate::replication::note(
+                            fineline_db::ChangeKind::Consent,
+                            Some(r.subject),
+                            index,
+                        ));
+                    }
+                }
+                ops
             })
             .await;
         let appended = match appended {

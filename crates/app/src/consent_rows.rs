@@ -1,4 +1,4 @@
-//! How a consent record is kept in the store. Shared by the consent
+//! How a consent record is kept in the database. Shared by the consent
 //! handlers that write it and by `App`, which rebuilds the consent
 //! index from it at start, so it belongs to neither the HTTP layer nor a
 //! single handler.
@@ -6,7 +6,7 @@
 use fineline_consent::ConsentRecord;
 use serde::{Deserialize, Serialize};
 
-/// What the store keeps for each consent record: the record itself and
+/// What the database keeps for each consent record: the record itself and
 /// where its proof lives in the ledger.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct StoredConsent {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 use crate::state::App;
 
-/// Counts of one arrival day, kept in the store with each batch so a
+/// Counts of one arrival day, kept in the database with each batch so a
 /// crash loses none, and sealed into the ledger as a daily summary.
 #[derive(Default, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct DayCounts {
@@ -109,6 +109,11 @@ pub async fn seal_finished_days(state: &App) -> Result<usize, AppError> {
 pub fn spawn(state: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
+            // Once per deployment: only the leader seals (`crate::replication`).
+            if !state.is_leader() {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                continue;
+            }
             if let Err(e) = seal_finished_days(&state).await {
                 tracing::warn!(error = %e, "daily summary failed; will retry");
             }

@@ -1,6 +1,6 @@
 //! Telling the rest of the process that a person is gone.
 //!
-//! Erasure removes the person's rows and keys in one store transaction
+//! Erasure removes the person's rows and keys in one database transaction
 //! (see `routes::rights::erase`). Whatever else holds state derived from
 //! them — a recommender's model, a cache — registers an
 //! [`ErasureListener`] on the [`App`] at start-up and is called after

@@ -96,7 +96,7 @@ impl AppError {
         }
     }
     /// [`AppError::Internal`]: a failure that is ours. Its text must not
-    /// quote personal data (store, vault and codec errors carry none).
+    /// quote personal data (database, vault and codec errors carry none).
     pub fn internal(err: impl std::fmt::Display) -> Self {
         AppError::Internal(err.to_string())
     }

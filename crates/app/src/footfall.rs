@@ -119,18 +119,26 @@ pub fn session_from_row(r: &VisitSessionRow) -> Session {
 
 impl FootfallModule {
     /// Rebuild the engine from the stored stores and opt-out digests.
-    pub async fn load(store: &dyn Database, vault_secret: &[u8; 32]) -> Result<Self, AppError> {
+    pub async fn load(database: &dyn Database, vault_secret: &[u8; 32]) -> Result<Self, AppError> {
         let session = SessionConfig::default();
         let root = derive(vault_secret, b"fineline footfall device-key root v1");
         let opt_key = derive(vault_secret, b"fineline footfall opt-out key v1");
         let keyring = DeviceKeyring::new(root.as_slice(), DEFAULT_ROTATION_DAYS)
             .map_err(AppError::internal)?;
         let mut opt_outs = OptOutList::new(opt_key.as_slice()).map_err(AppError::internal)?;
-        for d in store.device_opt_outs().await.map_err(AppError::internal)? {
+        for d in database
+            .device_opt_outs()
+            .await
+            .map_err(AppError::internal)?
+        {
             opt_outs.insert_digest(d);
         }
         let mut stores = Vec::new();
-        for row in store.footfall_stores().await.map_err(AppError::internal)? {
+        for row in database
+            .footfall_stores()
+            .await
+            .map_err(AppError::internal)?
+        {
             let cfg: StoreConfig =
                 serde_json::from_slice(&row.config).map_err(AppError::internal)?;
             stores.push(cfg);
@@ -163,7 +171,11 @@ impl FootfallModule {
     }
 
     /// Register a store: validated, stored, then live.
-    pub async fn add_store(&self, store: &dyn Database, cfg: StoreConfig) -> Result<(), AppError> {
+    pub async fn add_store(
+        &self,
+        database: &dyn Database,
+        cfg: StoreConfig,
+    ) -> Result<(), AppError> {
         let _order = self.order.lock().await;
         fineline_footfall::Store::new(cfg.clone()).map_err(store_error)?;
         {
@@ -189,7 +201,7 @@ impl FootfallModule {
             config: serde_json::to_vec(&cfg).map_err(AppError::internal)?,
             created_at: Timestamp::now(),
         };
-        store
+        database
             .apply(WriteOp::PutFootfallStore(row).into())
             .await
             .map_err(|e| match e {
@@ -206,7 +218,7 @@ impl FootfallModule {
     /// Ingest a batch and store every session it closed before returning.
     pub async fn ingest(
         &self,
-        store: &dyn Database,
+        database: &dyn Database,
         batch: Vec<Sighting>,
     ) -> Result<BatchOutcome, AppError> {
         let mut pending = self.order.lock().await;
@@ -239,7 +251,7 @@ impl FootfallModule {
             }
         }
         pending.extend(closed);
-        let sessions_stored = persist(store, &mut pending).await?;
+        let sessions_stored = persist(database, &mut pending).await?;
         Ok(BatchOutcome {
             accepted: stats.accepted,
             dropped: Dropped {
@@ -254,19 +266,19 @@ impl FootfallModule {
     }
 
     /// Close every open session and store them (end of an import, shutdown).
-    pub async fn flush(&self, store: &dyn Database) -> Result<usize, AppError> {
+    pub async fn flush(&self, database: &dyn Database) -> Result<usize, AppError> {
         let mut pending = self.order.lock().await;
         {
             let mut e = self.engine.lock().unwrap();
             e.flush();
             pending.extend(e.take_closed());
         }
-        persist(store, &mut pending).await
+        persist(database, &mut pending).await
     }
 
     /// Let time pass (see the module doc), retire expired key periods and
     /// store what closed.
-    pub async fn tick(&self, store: &dyn Database, now: Timestamp) -> Result<usize, AppError> {
+    pub async fn tick(&self, database: &dyn Database, now: Timestamp) -> Result<usize, AppError> {
         let mut pending = self.order.lock().await;
         let targets: Vec<Option<Timestamp>> = self
             .clock
@@ -296,9 +308,9 @@ impl FootfallModule {
                 .copied()
                 .filter(|&first| first > ring.retired_before())
         };
-        let stored = persist(store, &mut pending).await?;
+        let stored = persist(database, &mut pending).await?;
         if let Some(period) = retire {
-            store
+            database
                 .apply(WriteOp::DeleteVisitSessionsBefore { period }.into())
                 .await
                 .map_err(AppError::internal)?;
@@ -356,7 +368,7 @@ impl FootfallModule {
     /// (the repeat lookback before `from` included).
     pub async fn sessions_for_report(
         &self,
-        store: &dyn Database,
+        database: &dyn Database,
         shop: &fineline_footfall::Store,
         from: jiff::civil::Date,
         to: jiff::civil::Date,
@@ -370,7 +382,7 @@ impl FootfallModule {
             shop.instant(start, jiff::civil::Time::midnight()),
             shop.instant(end, jiff::civil::Time::midnight()),
         );
-        let rows = store
+        let rows = database
             .visit_sessions(shop.id(), a, b)
             .await
             .map_err(AppError::internal)?;
@@ -378,13 +390,13 @@ impl FootfallModule {
     }
 }
 
-async fn persist(store: &dyn Database, pending: &mut Vec<Session>) -> Result<usize, AppError> {
+async fn persist(database: &dyn Database, pending: &mut Vec<Session>) -> Result<usize, AppError> {
     if pending.is_empty() {
         return Ok(0);
     }
     let rows: Vec<VisitSessionRow> = pending.iter().map(session_row).collect();
     let n = rows.len();
-    store
+    database
         .apply(WriteSet::from(WriteOp::PutVisitSessions(rows)))
         .await
         .map_err(AppError::internal)?;

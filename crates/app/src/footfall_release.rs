@@ -91,7 +91,7 @@ pub async fn publish(
     // Two requests racing to publish the same day would each draw noise;
     // the second would double the day's privacy loss.
     let _one_at_a_time = state.footfall.release_guard().await;
-    let store = state.database();
+    let database = state.database();
     let mut found = Vec::with_capacity(days.len());
     let mut missing = Vec::new();
     let mut pending = Vec::new();
@@ -100,7 +100,7 @@ pub async fn publish(
             pending.push(day);
             continue;
         }
-        match store
+        match database
             .setting(&setting_name(shop.id(), day))
             .await
             .map_err(AppError::internal)?
@@ -116,7 +116,7 @@ pub async fn publish(
     if let (Some(&first), Some(&last)) = (missing.first(), missing.last()) {
         let sessions = state
             .footfall
-            .sessions_for_report(store, shop, first, last)
+            .sessions_for_report(database, shop, first, last)
             .await?;
         let cfg = state.footfall.session_config();
         let (dp_cfg, nano_rho) = release_config();
@@ -142,29 +142,29 @@ pub async fn publish(
                 at: now,
             })
             .collect();
-        let mut published = Vec::with_capacity(releases.len());
-        state
+        let published = |indices: &[u64]| -> Vec<Published> {
+            releases
+                .iter()
+                .zip(indices)
+                .map(|(release, &ledger_index)| Published {
+                    release: release.clone(),
+                    ledger_index,
+                })
+                .collect()
+        };
+        let appended = state
             .ledger
-            .append(store, &entries, |indices| {
-                releases
-                    .into_iter()
-                    .zip(indices)
-                    .map(|(release, &ledger_index)| {
-                        let p = Published {
-                            release,
-                            ledger_index,
-                        };
-                        let op = WriteOp::PutSetting {
-                            name: setting_name(shop.id(), p.release.day),
-                            value: serde_json::to_vec(&p).expect("a release serialises"),
-                        };
-                        published.push(p);
-                        op
+            .append(database, &entries, |indices| {
+                published(indices)
+                    .iter()
+                    .map(|p| WriteOp::PutSetting {
+                        name: setting_name(shop.id(), p.release.day),
+                        value: serde_json::to_vec(p).expect("a release serialises"),
                     })
                     .collect()
             })
             .await?;
-        found.extend(published);
+        found.extend(published(&appended.indices));
         found.sort_by_key(|p| p.release.day);
     }
     Ok(Publication {

@@ -3,7 +3,7 @@
 //! An event is stored only if its person had granted its purpose at its
 //! time (invariant 1). The check runs against the in-memory consent index,
 //! so a batch of 10k events costs no store reads for consent; properties
-//! are sealed under the person's own data key before they reach the store.
+//! are sealed under the person's own data key before they reach the database.
 //! The batch then goes through the group commit (`crate::ingest_writer`),
 //! which re-checks consent in the ingest turn.
 
@@ -63,6 +63,9 @@ impl App {
     /// time, atomically; refuse the others by position. `events` carries
     /// each event's position in the caller's batch.
     pub async fn ingest(&self, events: Vec<(usize, IncomingEvent)>) -> Result<Ingested, AppError> {
+        // A withdrawal another replica acknowledged before this batch
+        // arrived must refuse it here (see `crate::replication`).
+        self.catch_up().await?;
         let mut refusals = Vec::new();
         let mut accepted = Vec::with_capacity(events.len());
         let mut refused: BTreeMap<Purpose, u64> = BTreeMap::new();

@@ -92,7 +92,7 @@ pub fn capture(
     })
 }
 
-/// The store scan for `query`: its filters and the columns its groups need.
+/// The database scan for `query`: its filters and the columns its groups need.
 /// Count-like metrics are grouped per person in SQL.
 pub fn scan_for(query: &Query) -> InsightScan {
     let mut scan = InsightScan {

@@ -3,7 +3,7 @@
 //! Appends are serialised behind one async mutex so leaf indices are
 //! handed out in commit order. Each append writes its leaves, the new
 //! signed tree head and the caller's own rows (a consent record, an
-//! erasure...) in ONE store transaction: either the change and its proof
+//! erasure...) in ONE database transaction: either the change and its proof
 //! both exist, or neither does, even across `kill -9`.
 
 use fineline_core::Timestamp;
@@ -18,7 +18,7 @@ use crate::sync::RwLock;
 /// The transparency log of a running server: its Merkle tree in memory,
 /// its signer and latest signed head. One per [`crate::App`].
 pub struct LedgerWriter {
-    /// Serialises appends; held across the store write.
+    /// Serialises appends; held across the database write.
     order: tokio::sync::Mutex<()>,
     /// The tree may briefly hold leaves not yet committed; readers only
     /// ever ask for proofs up to the published head's size, which covers
@@ -40,9 +40,9 @@ pub struct Appended {
 }
 
 impl LedgerWriter {
-    /// Rebuild the tree from the store's leaf hashes and sign a head for it.
-    pub async fn open(store: &dyn Database, signer: LogSigner) -> Result<Self, AppError> {
-        let leaves = store.ledger_leaves().await.map_err(AppError::internal)?;
+    /// Rebuild the tree from the database's leaf hashes and sign a head for it.
+    pub async fn open(database: &dyn Database, signer: LogSigner) -> Result<Self, AppError> {
+        let leaves = database.ledger_leaves().await.map_err(AppError::internal)?;
         let tree = MerkleTree::from_leaf_hashes(leaves.into_iter().map(|(_, h)| Hash(h)));
         let head = sign_head(&signer, &tree);
         Ok(Self {
@@ -99,14 +99,48 @@ impl LedgerWriter {
         Ok(())
     }
 
-    /// Append `entries` and apply `ops` atomically with them.
+    /// Append `entries` and apply `ops` atomically with them. `ops` is
+    /// given the entries' indices.
     pub async fn append(
         &self,
-        store: &dyn Database,
+        database: &dyn Database,
         entries: &[LedgerEntry],
         ops: impl FnOnce(&[u64]) -> Vec<WriteOp>,
     ) -> Result<Appended, AppError> {
         let _order = self.order.lock().await;
+        // Other processes of the deployment wait for this append to end,
+        // so the size caught up to here is the size it lands at.
+        let turn = database.ledger_turn().await?;
+        let appended = async {
+            if database.shared() {
+                self.sync_locked(database).await?;
+            }
+            self.try_append(database, entries, ops)
+                .await
+                .map_err(|e| match e {
+                    // A budget charge in `ops` would overspend: the client's
+                    // doing, not ours (see `crate::budget`).
+                    fineline_db::DatabaseError::Refused(m) => AppError::BudgetExhausted {
+                        message: m,
+                        remaining: None,
+                        asked: None,
+                    },
+                    e => AppError::internal(e),
+                })
+        }
+        .await;
+        turn.end().await;
+        appended
+    }
+
+    /// One attempt at an append on the tree as it stands; on failure the
+    /// tree is as before.
+    async fn try_append(
+        &self,
+        database: &dyn Database,
+        entries: &[LedgerEntry],
+        ops: impl FnOnce(&[u64]) -> Vec<WriteOp>,
+    ) -> Result<Appended, fineline_db::DatabaseError> {
         let mut leaves = Vec::with_capacity(entries.len());
         let (old_size, indices, head) = {
             let mut tree = self.tree.write().unwrap();
@@ -128,11 +162,19 @@ impl LedgerWriter {
                 entry,
             });
         }
-        ops.push(WriteOp::PutTreeHead {
-            size: head.tree_head.size,
-            bytes: serde_json::to_vec(&head).map_err(AppError::internal)?,
-        });
-        match store.apply(WriteSet { ops }).await {
+        let head_bytes = serde_json::to_vec(&head)
+            .map_err(|e| fineline_db::DatabaseError::Backend(e.to_string()));
+        let applied = match head_bytes {
+            Ok(bytes) => {
+                ops.push(WriteOp::PutTreeHead {
+                    size: head.tree_head.size,
+                    bytes,
+                });
+                database.apply(WriteSet { ops }).await
+            }
+            Err(e) => Err(e),
+        };
+        match applied {
             Ok(outcome) => {
                 *self.head.write().unwrap() = head.clone();
                 Ok(Appended {
@@ -142,30 +184,63 @@ impl LedgerWriter {
                 })
             }
             Err(e) => {
-                // Nothing was written: drop the uncommitted leaves by
-                // rebuilding from what the store holds (rare path).
-                let leaves = store.ledger_leaves().await.map_err(AppError::internal)?;
-                let tree = MerkleTree::from_leaf_hashes(leaves.into_iter().map(|(_, h)| Hash(h)));
-                debug_assert_eq!(tree.size(), old_size);
-                *self.tree.write().unwrap() = tree;
-                Err(match e {
-                    // A budget charge in `ops` would overspend: the client's
-                    // doing, not ours (see `crate::budget`).
-                    fineline_db::DatabaseError::Refused(m) => AppError::BudgetExhausted {
-                        message: m,
-                        remaining: None,
-                        asked: None,
-                    },
-                    e => AppError::internal(e),
-                })
+                // Nothing was written: drop the uncommitted leaves.
+                self.tree.write().unwrap().truncate(old_size);
+                Err(e)
             }
         }
+    }
+
+    /// Take in what other processes of the deployment appended: their
+    /// leaves into the tree, and the latest stored signed head (theirs or
+    /// ours: the same key signs both). Returns the tree's size after.
+    pub async fn catch_up(&self, database: &dyn Database) -> Result<u64, AppError> {
+        let _order = self.order.lock().await;
+        self.sync_locked(database).await
+    }
+
+    async fn sync_locked(&self, database: &dyn Database) -> Result<u64, AppError> {
+        let from = self.tree.read().unwrap().size();
+        let leaves = database.ledger_leaves_from(from).await?;
+        if leaves.is_empty() {
+            return Ok(from);
+        }
+        let size = {
+            let mut tree = self.tree.write().unwrap();
+            for (index, hash) in leaves {
+                let at = tree.append(Hash(hash));
+                if at != index {
+                    return Err(AppError::internal(format!(
+                        "ledger leaf {index} read where {at} was expected"
+                    )));
+                }
+            }
+            tree.size()
+        };
+        // The head of the newest append covers every leaf just read (it was
+        // written in the same transaction), unless more landed since.
+        if let Some((head_size, bytes)) = database.latest_tree_head().await? {
+            let head: SignedTreeHead =
+                serde_json::from_slice(&bytes).map_err(AppError::internal)?;
+            let ours = self.tree.read().unwrap().root(head_size).ok();
+            if head_size <= size && head.tree_head.size == head_size {
+                if ours != Some(head.tree_head.root_hash) {
+                    return Err(AppError::internal(
+                        "a stored tree head does not match the stored leaves",
+                    ));
+                }
+                if head_size > self.head().tree_head.size {
+                    *self.head.write().unwrap() = head;
+                }
+            }
+        }
+        Ok(size)
     }
 
     /// A receipt for leaf `index` against the current head.
     pub async fn receipt(
         &self,
-        store: &dyn Database,
+        database: &dyn Database,
         index: u64,
         salt: Option<Salt>,
     ) -> Result<Receipt, AppError> {
@@ -173,7 +248,7 @@ impl LedgerWriter {
         if index >= head.tree_head.size {
             return Err(AppError::not_found(format!("no ledger entry {index}")));
         }
-        let bytes = store
+        let bytes = database
             .ledger_entry(index)
             .await
             .map_err(AppError::internal)?

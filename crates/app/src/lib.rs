@@ -1,6 +1,6 @@
 //! fineline's application: what fineline does, with no HTTP in it.
 //!
-//! [`App`] holds the store, the vault, the in-memory consent index, the
+//! [`App`] holds the database, the vault, the in-memory consent index, the
 //! ledger writer, the recommender and the foot-traffic engine, and owns
 //! every use case's transaction and locks. The HTTP crate
 //! (`fineline-server`) parses requests, calls one use case and turns the
@@ -14,7 +14,7 @@ pub mod backup;
 pub mod budget;
 pub mod consent;
 pub mod consent_import;
-pub mod consent_store;
+pub mod consent_rows;
 pub mod daily;
 pub mod erasure;
 pub mod error;
@@ -31,6 +31,7 @@ pub mod persona;
 pub mod policy;
 pub mod recommend;
 pub mod recs_service;
+pub mod replication;
 pub mod retention;
 pub mod rights;
 pub mod state;
@@ -45,8 +46,8 @@ pub use error::AppError;
 pub use ledger_writer::LedgerWriter;
 pub use state::App;
 
-/// Open the store named by `database_url` (PostgreSQL) or the embedded
-/// store in `data_dir`.
+/// Open the database named by `database_url` (PostgreSQL) or the embedded
+/// database in `data_dir`.
 pub async fn open_database(
     data_dir: &std::path::Path,
     database_url: Option<&str>,

@@ -3,7 +3,7 @@
 //! private, so no other code can take them in another order.
 //!
 //! - **consent**: consent changes, policy publication and consent imports,
-//!   so the in-memory consent index and the store agree.
+//!   so the in-memory consent index and the database agree.
 //! - **ingest**: event batches and the daily summaries, so unsealed day
 //!   totals are written in order and a batch that passed its consent
 //!   check re-checks it before it commits.

@@ -270,7 +270,7 @@ impl App {
 
     /// The public model of the recommender now served, signed, its
     /// publication a ledger entry written once per version (also across
-    /// restarts: the last publication is remembered in the store).
+    /// restarts: the last publication is remembered in the database).
     pub async fn public_model(&self) -> Result<Arc<PublishedModel>, AppError> {
         let trained = self
             .recs
@@ -339,7 +339,7 @@ impl App {
 
     /// The offer now in force and its signature. Its version goes up by
     /// one whenever its content changes (the catalogue's categories, the
-    /// configured ε), remembered in the store.
+    /// configured ε), remembered in the database.
     pub async fn persona_offer(&self) -> Result<(Offer, Signature), AppError> {
         if let Some((built, offer, sig)) = self.persona.offer.read().unwrap().as_ref() {
             if built.elapsed() < OFFER_TTL {

@@ -30,6 +30,7 @@ impl App {
     ) -> Result<Published, AppError> {
         let now = Timestamp::now();
         policy.published_at = now;
+        self.catch_up().await?;
         let _turn = self.order.consent().await;
         let previous = self.current_policy();
         // No earlier version exists for a claimed date to override; every
@@ -54,12 +55,15 @@ impl App {
         };
         let appended = self
             .ledger
-            .append(self.database(), &[entry], |_| {
-                vec![WriteOp::PutPolicy(PolicyRow {
-                    version: policy.version,
-                    published_at: policy.published_at,
-                    body,
-                })]
+            .append(self.database(), &[entry], |indices| {
+                vec![
+                    WriteOp::PutPolicy(PolicyRow {
+                        version: policy.version,
+                        published_at: policy.published_at,
+                        body,
+                    }),
+                    crate::replication::note(fineline_db::ChangeKind::Policy, None, indices[0]),
+                ]
             })
             .await?;
         self.consents

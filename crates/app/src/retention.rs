@@ -71,14 +71,16 @@ pub async fn sweep(state: &App, now: Timestamp) -> Result<SweepReport, AppError>
 }
 
 /// Sweep now, then every `every`, until the task is aborted; after each
-/// sweep, have the store prepare for insights queries.
+/// sweep, have the database prepare for insights queries.
 pub fn spawn(state: App, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = sweep(&state, Timestamp::now()).await {
+            // Once per deployment: only the leader sweeps (`crate::replication`).
+            if !state.is_leader() {
+            } else if let Err(e) = sweep(&state, Timestamp::now()).await {
                 tracing::warn!(error = %e, "retention sweep failed; will retry");
             }
             // At start and after a sweep that deleted rows, the embedded

@@ -27,6 +27,7 @@ impl App {
         // No consent change may recreate the person's keys mid-erasure, and
         // no ingestion batch that passed its consent check may commit rows
         // for them after it (ingestion re-checks consent in its turn).
+        self.catch_up().await?;
         let _turn = self.order.exclusive().await;
         let keys = self
             .subject_keys(subject)
@@ -39,8 +40,15 @@ impl App {
         };
         let appended = self
             .ledger
-            .append(self.database(), &[entry], |_| {
-                vec![WriteOp::EraseSubject(*subject)]
+            .append(self.database(), &[entry], |indices| {
+                vec![
+                    WriteOp::EraseSubject(*subject),
+                    crate::replication::note(
+                        fineline_db::ChangeKind::Erasure,
+                        Some(*subject),
+                        indices[0],
+                    ),
+                ]
             })
             .await?;
         // After the rows: a failure between leaves a key a retry shreds.

@@ -1,10 +1,10 @@
-//! What every handler shares: the store, the keys, the in-memory consent
-//! index and the ledger writer. Built once at start from the store.
+//! What every handler shares: the database, the keys, the in-memory consent
+//! index and the ledger writer. Built once at start from the database.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::consent_store::StoredConsent;
+use crate::consent_rows::StoredConsent;
 use crate::sync::{Mutex, RwLock};
 use fineline_consent::{ConsentIndex, Policy, PolicyHistory};
 use fineline_core::{Pseudonym, Role};
@@ -28,7 +28,7 @@ pub struct App(Arc<Inner>);
 
 /// What an [`App`] holds; reached through `Deref`, mostly crate-private.
 pub struct Inner {
-    pub(crate) store: Arc<dyn Database>,
+    pub(crate) database: Arc<dyn Database>,
     pub(crate) vault: Vault,
     pub(crate) tokens: TokenIssuer,
     pub(crate) consents: RwLock<ConsentIndex>,
@@ -48,10 +48,13 @@ pub struct Inner {
     /// Event batches waiting for the ingest lock; see `crate::ingest_writer`.
     ingest_queue: Mutex<Vec<crate::ingest_writer::Queued>>,
     /// Counts of days not yet sealed into the ledger; mirrored in the
-    /// store's `DAILY_SETTING` with every ingestion write.
+    /// database's `DAILY_SETTING` with every ingestion write.
     daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
     /// Told after each erasure commits; see `crate::erasure`.
     pub(crate) erasure_listeners: RwLock<Vec<Arc<dyn crate::erasure::ErasureListener>>>,
+    /// Where this process stands among the deployment's replicas; see
+    /// `crate::replication`.
+    pub(crate) replica: crate::replication::Replica,
     /// Smallest group (distinct people) any insights release shows; the
     /// admin's setting, never below `MIN_FLOOR`. See [`App::set_insights_floor`].
     insights_floor: std::sync::atomic::AtomicU64,
@@ -69,26 +72,32 @@ impl App {
     /// vault's key store, rebuilds the consent index, the ledger's tree, the
     /// footfall engine and the unsealed daily counts. Errs when a stored row
     /// cannot be read back.
-    pub async fn load(store: Arc<dyn Database>, vault: Vault) -> Result<Self, AppError> {
-        crate::subject_keys::move_keys_out_of_data_store(store.as_ref(), &vault).await?;
+    pub async fn load(database: Arc<dyn Database>, vault: Vault) -> Result<Self, AppError> {
+        crate::subject_keys::move_keys_out_of_database(database.as_ref(), &vault).await?;
+        // Read before the consents: any change after this point has a note
+        // at or past it, which the first catch-up applies.
+        let loaded_at = database.ledger_size().await?;
         let mut policies = Vec::new();
-        for row in store.policies().await.map_err(AppError::internal)? {
+        for row in database.policies().await.map_err(AppError::internal)? {
             let p: Policy = serde_json::from_slice(&row.body).map_err(AppError::internal)?;
             policies.push(p);
         }
         let history = PolicyHistory::from_policies(policies).map_err(AppError::internal)?;
         let mut index = ConsentIndex::new(history);
-        for row in store.all_consents().await.map_err(AppError::internal)? {
+        for row in database.all_consents().await.map_err(AppError::internal)? {
             let stored: StoredConsent =
                 serde_json::from_slice(&row.body).map_err(AppError::internal)?;
             index.record(&stored.record);
         }
         let signer = LogSigner::new(vault.ledger_signing_key());
-        let ledger = LedgerWriter::open(store.as_ref(), signer).await?;
+        let ledger = LedgerWriter::open(database.as_ref(), signer).await?;
+        // The consent index above was read before the ledger: a change
+        // committed in between is applied again at the first catch-up.
+        let replica = crate::replication::Replica::new(loaded_at);
         let tokens = TokenIssuer::new(*vault.token_secret());
         let footfall =
-            crate::footfall::FootfallModule::load(store.as_ref(), vault.token_secret()).await?;
-        let daily = match store
+            crate::footfall::FootfallModule::load(database.as_ref(), vault.token_secret()).await?;
+        let daily = match database
             .setting(DAILY_SETTING)
             .await
             .map_err(AppError::internal)?
@@ -98,7 +107,7 @@ impl App {
         };
         let recs: Arc<crate::recs_service::RecsService> = Arc::default();
         Ok(Self(Arc::new(Inner {
-            store,
+            database,
             vault,
             tokens,
             consents: RwLock::new(index),
@@ -113,6 +122,7 @@ impl App {
             ingest_queue: Mutex::new(Vec::new()),
             daily: Mutex::new(daily),
             erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
+            replica,
             insights_floor: std::sync::atomic::AtomicU64::new(MIN_FLOOR),
         })))
     }
@@ -145,12 +155,12 @@ impl App {
 
     /// The database every use case reads and writes.
     pub fn database(&self) -> &dyn Database {
-        self.store.as_ref()
+        self.database.as_ref()
     }
 
     /// Whether the database answers a read (the health check).
     pub async fn check_database(&self) -> Result<(), AppError> {
-        self.store.setting("health/probe").await?;
+        self.database.setting("health/probe").await?;
         Ok(())
     }
 
@@ -158,7 +168,7 @@ impl App {
     /// insights groups and the persona offer's taxonomy.
     pub async fn catalogue_categories(&self) -> Result<Vec<String>, AppError> {
         let mut cats: Vec<String> = self
-            .store
+            .database
             .items()
             .await?
             .into_iter()
@@ -182,6 +192,7 @@ impl App {
         if let Err(e) = self.flush_sessions().await {
             tracing::error!(error = %e, "footfall flush at shutdown failed");
         }
+        self.resign_leadership().await;
         let keys = self.vault.key_store().clone();
         let truncated = tokio::task::spawn_blocking(move || keys.truncate_wal()).await;
         if !matches!(truncated, Ok(Ok(()))) {
@@ -338,6 +349,11 @@ impl App {
     /// wherever copies live, cannot be opened.
     pub fn forget_subject_keys(&self, subject: &Pseudonym) {
         self.subject_keys.lock().unwrap().remove(subject);
+    }
+
+    /// Drop every cached key (the next use reads the key store again).
+    pub(crate) fn forget_all_subject_keys(&self) {
+        self.subject_keys.lock().unwrap().clear();
     }
 
     /// Batches waiting to be written; see `crate::ingest_writer`.

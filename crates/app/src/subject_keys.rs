@@ -1,11 +1,11 @@
 //! The server's side of the vault's per-person key store: calls moved off
 //! the async executor (creating and shredding a key each wait on an
-//! fsync), the one-time move of keys out of the data store, and the purge
+//! fsync), the one-time move of keys out of the database, and the purge
 //! that makes a restored backup forget the people erased since it was
 //! taken.
 //!
-//! Keys live in the vault's `datakeys.db`, never in the data store, so a
-//! backup of the data store holds sealed rows without the key to open
+//! Keys live in the vault's `datakeys.db`, never in the database, so a
+//! backup of the database holds sealed rows without the key to open
 //! them. The order of writes follows from that: a new person's key is
 //! stored before anything is sealed under it, and an erased person's key
 //! is shredded after their rows are deleted (a failure in between leaves
@@ -79,7 +79,7 @@ pub(crate) async fn shred(keys: &Arc<KeyStore>, subject: Pseudonym) -> Result<bo
     blocking(keys, move |k| k.shred(&subject)).await
 }
 
-/// What [`move_keys_out_of_data_store`] did.
+/// What [`move_keys_out_of_database`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct KeyMove {
     /// Keys moved into the key store (the first start after upgrading).
@@ -92,12 +92,12 @@ pub struct KeyMove {
 
 /// Runs at every start (and before a backup): per-person keys that an
 /// earlier version kept in the data store move into the vault's key store
-/// once, then leave the data store. Safe to repeat after a crash midway.
-pub async fn move_keys_out_of_data_store(
-    store: &dyn Database,
+/// once, then leave the database. Safe to repeat after a crash midway.
+pub async fn move_keys_out_of_database(
+    database: &dyn Database,
     vault: &Vault,
 ) -> Result<KeyMove, AppError> {
-    let legacy = store
+    let legacy = database
         .legacy_subject_keys()
         .await
         .map_err(AppError::internal)?;
@@ -131,7 +131,7 @@ pub async fn move_keys_out_of_data_store(
         }
     };
     if !subjects.is_empty() {
-        store
+        database
             .apply(WriteSet::from(WriteOp::DropLegacySubjectKeys(subjects)))
             .await
             .map_err(AppError::internal)?;
@@ -157,10 +157,10 @@ pub async fn move_keys_out_of_data_store(
 /// metadata (consent records, event types and times, interests) too.
 /// Returns how many people were purged.
 pub async fn purge_people_without_keys(
-    store: &dyn Database,
+    database: &dyn Database,
     vault: &Vault,
 ) -> Result<usize, AppError> {
-    let people: HashSet<Pseudonym> = store
+    let people: HashSet<Pseudonym> = database
         .all_consents()
         .await
         .map_err(AppError::internal)?
@@ -180,7 +180,7 @@ pub async fn purge_people_without_keys(
     .await?;
     if !gone.is_empty() {
         let ops: Vec<WriteOp> = gone.iter().map(|p| WriteOp::EraseSubject(*p)).collect();
-        store
+        database
             .apply(WriteSet::from(ops))
             .await
             .map_err(AppError::internal)?;

@@ -10,9 +10,9 @@ use fineline_core::{Pseudonym, Purpose, Timestamp};
 use fineline_insights::Cost;
 
 async fn app(dir: &std::path::Path) -> App {
-    let store = fineline_app::open_database(dir, None).await.unwrap();
+    let database = fineline_app::open_database(dir, None).await.unwrap();
     let vault = fineline_vault::Vault::open_or_create(dir).unwrap();
-    let app = App::load(store, vault).await.unwrap();
+    let app = App::load(database, vault).await.unwrap();
     app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
         .await
         .unwrap();
@@ -172,7 +172,7 @@ fn event(subject_id: &str, purpose: Purpose, at: Timestamp) -> fineline_app::ing
 
 /// No event without consent: only the events whose person granted their
 /// purpose at their time are stored; the others are refused by position
-/// with the reason, and nothing of them reaches the store.
+/// with the reason, and nothing of them reaches the database.
 #[tokio::test]
 async fn no_event_is_stored_without_consent_at_its_time() {
     let dir = tempfile::tempdir().unwrap();

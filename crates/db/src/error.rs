@@ -1,4 +1,4 @@
-/// Why a store call failed.
+/// Why a database call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
     /// A uniqueness rule was broken (duplicate ledger index, consent record,
@@ -6,7 +6,7 @@ pub enum DatabaseError {
     #[error("conflict: {0}")]
     Conflict(String),
     /// A row could not be read back into its type: the database was
-    /// changed behind the store's back.
+    /// changed behind the database's back.
     #[error("corrupt row: {0}")]
     Corrupt(String),
     /// The database could not do the call: I/O, connection, SQL or

@@ -5,7 +5,7 @@ use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
 
 use crate::{Result, WriteOp, WriteSet, WriteTables};
 
-/// An event to store; the store assigns its id.
+/// An event to store; the database assigns its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     /// Who did it.

@@ -81,7 +81,7 @@ pub struct InsightScan {
     pub regions: Option<Vec<String>>,
     /// The columns the query groups by; the others are left unset.
     pub columns: InsightColumns,
-    /// `Some(cap)`: counting only, so the store may group by person and key
+    /// `Some(cap)`: counting only, so the database may group by person and key
     /// and return `min(count, cap)` per group (the engine bounds again); a
     /// backend where grouping costs more than it saves returns one fact per
     /// event instead.

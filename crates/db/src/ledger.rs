@@ -9,7 +9,13 @@ use crate::{Result, WriteTables};
 #[async_trait]
 pub trait LedgerTables: WriteTables {
     /// Every (index, leaf hash), by index: enough to rebuild the tree.
-    async fn ledger_leaves(&self) -> Result<Vec<(u64, [u8; 32])>>;
+    async fn ledger_leaves(&self) -> Result<Vec<(u64, [u8; 32])>> {
+        self.ledger_leaves_from(0).await
+    }
+
+    /// The (index, leaf hash) of every entry from `from` on, by index: what
+    /// a process that holds the first `from` leaves lacks.
+    async fn ledger_leaves_from(&self, from: u64) -> Result<Vec<(u64, [u8; 32])>>;
 
     /// The entry bytes at `index`.
     async fn ledger_entry(&self, index: u64) -> Result<Option<Vec<u8>>>;

@@ -1,6 +1,6 @@
 //! fineline's storage: the [`Database`] trait and its two backends.
 //!
-//! The store keeps bytes it cannot read: subjects appear only as
+//! The database keeps bytes it cannot read: subjects appear only as
 //! pseudonyms, event properties only sealed under the subject's data key.
 //! Every write goes through [`WriteTables::apply`] with a [`WriteSet`] that
 //! lands in one transaction, durably, or not at all. Per-person tables are
@@ -25,8 +25,11 @@
 //!   (per-person keys now live in the vault's key store, not the data store).
 //! - catalog: `item(&id)`, `items()`, `put_item(row)`, `interests_for(&subject)`,
 //!   `put_interest(row)`, `remove_interest(&subject, category)`.
-//! - ledger: `ledger_leaves() -> Vec<(u64, [u8; 32])>`, `ledger_entry(i)`,
-//!   `ledger_size()`, `latest_tree_head() -> Option<(u64, Vec<u8>)>`.
+//! - ledger: `ledger_leaves() -> Vec<(u64, [u8; 32])>`, `ledger_leaves_from(i)`,
+//!   `ledger_entry(i)`, `ledger_size()`, `latest_tree_head() -> Option<(u64, Vec<u8>)>`.
+//! - replicas: `shared()`, `change_notes_from(i)`, `change_notes_pruned_below()`,
+//!   `lead()`, `resign()`, `ledger_turn() -> LedgerTurn`; ops NoteChange,
+//!   PruneChangeNotes.
 //! - settings: `setting(name)`, `put_setting(name, bytes)`.
 //! - footfall: `footfall_stores()`, `visit_sessions(store_id, from, to)`,
 //!   `visit_sessions_of(&device)`, `device_opt_outs()`; ops PutFootfallStore,
@@ -55,6 +58,7 @@ mod insights_sql;
 mod items;
 mod ledger;
 mod postgres;
+mod replicas;
 mod rows;
 mod settings;
 mod sqlite;
@@ -72,6 +76,7 @@ pub use insights::{
 pub use items::{CatalogTables, InterestRow, ItemRow};
 pub use ledger::LedgerTables;
 pub use postgres::PostgresDatabase;
+pub use replicas::{ChangeKind, ChangeNote, LedgerTurn, ReplicaTables};
 pub use settings::SettingsTable;
 pub use sqlite::SqliteDatabase;
 pub use subjects::{LegacyKeyRow, SubjectTables};
@@ -89,6 +94,7 @@ pub trait Database:
     + SettingsTable
     + FootfallTables
     + InsightTables
+    + ReplicaTables
 {
 }
 
@@ -102,6 +108,7 @@ impl<T> Database for T where
         + SettingsTable
         + FootfallTables
         + InsightTables
+        + ReplicaTables
 {
 }
 
@@ -109,6 +116,6 @@ impl<T> Database for T where
 pub mod prelude {
     pub use crate::{
         CatalogTables, ConsentTables, Database, EventTables, FootfallTables, InsightTables,
-        LedgerTables, SettingsTable, SubjectTables, WriteTables,
+        LedgerTables, ReplicaTables, SettingsTable, SubjectTables, WriteTables,
     };
 }

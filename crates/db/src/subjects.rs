@@ -1,5 +1,5 @@
 //! Per-subject key material as versions before the vault's key store kept
-//! it: in the data store, where every backup carried it. Only the one-time
+//! it: in the database, where every backup carried it. Only the one-time
 //! move into the key store (and `backup restore` of an old backup) reads
 //! these rows; nothing writes new ones.
 
@@ -22,6 +22,6 @@ pub struct LegacyKeyRow {
 /// Legacy key rows, read once to move them into the vault's key store.
 #[async_trait]
 pub trait SubjectTables: WriteTables {
-    /// Every key row left in the data store by an earlier version.
+    /// Every key row left in the database by an earlier version.
     async fn legacy_subject_keys(&self) -> Result<Vec<LegacyKeyRow>>;
 }

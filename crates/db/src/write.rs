@@ -11,7 +11,7 @@ use crate::{
 /// One change. A [`WriteSet`] applies its ops in order in one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    /// Insert or replace a legacy key row (reproduces a data store written
+    /// Insert or replace a legacy key row (reproduces a database written
     /// before keys moved to the vault's key store; tests only).
     PutLegacySubjectKeys(LegacyKeyRow),
     /// Delete these subjects' legacy key rows, once the key store holds
@@ -48,8 +48,18 @@ pub enum WriteOp {
         bytes: Vec<u8>,
     },
     /// Delete every row keyed by the subject: events, consent records,
-    /// interests and any legacy key row (counts in `rows_deleted`).
+    /// interests and any legacy key row (counts in `rows_deleted`), and the
+    /// change notes naming them (not counted).
     EraseSubject(Pseudonym),
+    /// Tell the deployment's other processes of a change (see
+    /// [`crate::ReplicaTables`]); one note per ledger index.
+    NoteChange(crate::ChangeNote),
+    /// Delete the change notes written before `before`; the ledger size
+    /// below which notes may be missing grows to match.
+    PruneChangeNotes {
+        /// Notes older than this go.
+        before: Timestamp,
+    },
     /// Insert or replace an item.
     PutItem(ItemRow),
     /// Insert or replace an interest.

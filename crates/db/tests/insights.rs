@@ -268,7 +268,7 @@ async fn erasure_forgets_the_person_in_facts(s: Arc<dyn Database>) {
     assert_eq!(seen, [(who(1), 5), (who(3), 7)]);
 }
 
-/// Every text the store hands a scan (on SQLite: its whole dictionary of
+/// Every text the database hands a scan (on SQLite: its whole dictionary of
 /// kinds, items and regions in the clear).
 async fn texts_in_store(s: &Arc<dyn Database>) -> Vec<String> {
     let mut all = scan(None);
@@ -277,7 +277,7 @@ async fn texts_in_store(s: &Arc<dyn Database>) -> Vec<String> {
     s.insight_facts(all).await.unwrap().dict
 }
 
-/// A dimension value in the clear (kind, item, region) leaves the store
+/// A dimension value in the clear (kind, item, region) leaves the database
 /// with the last row naming it: after an erasure, an event's deletion and
 /// a retention sweep; and a value met again later is stored afresh.
 async fn clear_texts_leave_with_their_last_row(s: Arc<dyn Database>) {

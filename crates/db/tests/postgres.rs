@@ -12,7 +12,7 @@ async fn bulk_ingestion_and_reconnect() {
         eprintln!("FINELINE_TEST_DATABASE_URL not set: PostgreSQL skipped");
         return;
     };
-    let store = PostgresDatabase::open_isolated(&url).await.unwrap();
+    let database = PostgresDatabase::open_isolated(&url).await.unwrap();
     let n = 20_000;
     let batch: Vec<NewEvent> = (0..n)
         .map(|i| NewEvent {
@@ -26,19 +26,19 @@ async fn bulk_ingestion_and_reconnect() {
         .collect();
     let started = Instant::now();
     for chunk in batch.chunks(5_000) {
-        store.put_events(chunk.to_vec()).await.unwrap();
+        database.put_events(chunk.to_vec()).await.unwrap();
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
     eprintln!("postgres bulk insert: {rate:.0} events/s");
-    assert_eq!(store.count_events().await.unwrap(), n as u64);
+    assert_eq!(database.count_events().await.unwrap(), n as u64);
 
     // Migrations are idempotent: a second store on the same schema sees the data.
-    let schema = store.schema().unwrap().to_string();
+    let schema = database.schema().unwrap().to_string();
     let again_url = format!(
         "{url}{}options=-csearch_path%3D{schema}",
         if url.contains('?') { "&" } else { "?" }
     );
     let again = PostgresDatabase::connect(&again_url).await.unwrap();
     assert_eq!(again.count_events().await.unwrap(), n as u64);
-    store.drop_isolated().await.unwrap();
+    database.drop_isolated().await.unwrap();
 }

@@ -25,12 +25,12 @@ async fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested").join("fineline.db");
     let ids = {
-        let store = SqliteDatabase::open(&path).await.unwrap();
-        store
+        let database = SqliteDatabase::open(&path).await.unwrap();
+        database
             .put_policy(1, Timestamp(1), b"p".to_vec())
             .await
             .unwrap();
-        store
+        database
             .apply(WriteSet::from(WriteOp::AppendLedger {
                 index: 0,
                 leaf_hash: [9; 32],
@@ -38,39 +38,39 @@ async fn data_survives_reopening() {
             }))
             .await
             .unwrap();
-        store.put_events(events(10)).await.unwrap()
+        database.put_events(events(10)).await.unwrap()
     };
-    let store = SqliteDatabase::open(&path).await.unwrap();
-    assert_eq!(store.policies().await.unwrap().len(), 1);
-    assert_eq!(store.ledger_leaves().await.unwrap(), vec![(0, [9; 32])]);
-    assert_eq!(store.count_events().await.unwrap(), 10);
-    let more = store.put_events(events(1)).await.unwrap();
+    let database = SqliteDatabase::open(&path).await.unwrap();
+    assert_eq!(database.policies().await.unwrap().len(), 1);
+    assert_eq!(database.ledger_leaves().await.unwrap(), vec![(0, [9; 32])]);
+    assert_eq!(database.count_events().await.unwrap(), 10);
+    let more = database.put_events(events(1)).await.unwrap();
     assert!(more[0] > *ids.last().unwrap());
 }
 
 #[tokio::test]
 async fn bulk_ingestion_is_one_transaction_per_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteDatabase::open(dir.path().join("fineline.db"))
+    let database = SqliteDatabase::open(dir.path().join("fineline.db"))
         .await
         .unwrap();
     let n = 50_000;
     let batch = events(n);
     let started = Instant::now();
     for chunk in batch.chunks(5_000) {
-        store.put_events(chunk.to_vec()).await.unwrap();
+        database.put_events(chunk.to_vec()).await.unwrap();
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
     eprintln!("sqlite bulk insert: {rate:.0} events/s");
-    assert_eq!(store.count_events().await.unwrap(), n as u64);
+    assert_eq!(database.count_events().await.unwrap(), n as u64);
 }
 
 /// Child half of `acknowledged_writes_survive_sigkill`: writes batches
 /// forever, printing each acknowledged id, until killed.
 async fn write_until_killed(path: &str) {
     use std::io::Write;
-    let store = SqliteDatabase::open(path).await.unwrap();
-    let mut index = store.ledger_size().await.unwrap();
+    let database = SqliteDatabase::open(path).await.unwrap();
+    let mut index = database.ledger_size().await.unwrap();
     loop {
         let set =
             WriteSet::new()
@@ -80,7 +80,7 @@ async fn write_until_killed(path: &str) {
                     leaf_hash: [1; 32],
                     entry: b"batch".to_vec(),
                 });
-        let out = store.apply(set).await.unwrap();
+        let out = database.apply(set).await.unwrap();
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "ack {} {index}", out.event_ids.last().unwrap()).unwrap();
         stdout.flush().unwrap();
@@ -121,15 +121,15 @@ async fn acknowledged_writes_survive_sigkill() {
     child.kill().unwrap(); // SIGKILL: no destructor, no checkpoint.
     child.wait().unwrap();
     let (last_id, last_index) = last_ack.expect("child acknowledged writes");
-    let store = SqliteDatabase::open(&path).await.unwrap();
-    let size = store.ledger_size().await.unwrap();
+    let database = SqliteDatabase::open(&path).await.unwrap();
+    let size = database.ledger_size().await.unwrap();
     assert!(size > last_index, "ledger lost acknowledged entries");
     assert_eq!(
-        store.count_events().await.unwrap(),
+        database.count_events().await.unwrap(),
         size * 100,
         "batches are whole"
     );
-    let all = store
+    let all = database
         .scan_events(fineline_db::EventScan::all(), last_id - 1, 10)
         .await
         .unwrap();

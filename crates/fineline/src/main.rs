@@ -18,7 +18,7 @@ struct Cli {
     command: Command,
 }
 
-/// Where the server keeps its data: the embedded store and the key file in
+/// Where the server keeps its data: the embedded database and the key file in
 /// `--data-dir`, or PostgreSQL when `--database-url` is given (the key
 /// file stays in the data dir either way).
 /// Which recommender `serve` and `train` fit.
@@ -118,7 +118,7 @@ pub struct DatabaseArgs {
 enum Command {
     /// Run the HTTP server.
     Serve(cmd::serve::Args),
-    /// Train the recommender from the store, with a progress bar.
+    /// Train the recommender from the database, with a progress bar.
     Train(cmd::train::Args),
     /// Manage API keys.
     Keys {
@@ -143,7 +143,7 @@ enum Command {
         #[command(subcommand)]
         command: cmd::insights::InsightsCommand,
     },
-    /// Back up or restore the data store (without the per-person keys).
+    /// Back up or restore the database (without the per-person keys).
     Backup {
         #[command(subcommand)]
         command: cmd::backup::BackupCommand,

@@ -172,8 +172,8 @@ fn a_backup_taken_before_an_erasure_reveals_nothing_of_the_erased_person() {
             .is_err());
     }
 
-    // A raw byte scan: no file anywhere (live data store and WAL, key
-    // store and its WAL, key file, the backup, the restored store) holds
+    // A raw byte scan: no file anywhere (live database and WAL, key
+    // store and its WAL, key file, the backup, the restored database) holds
     // P's property in the clear, or P's key row.
     for dir in [&live, &backups, &restored] {
         for (name, bytes) in files(dir) {
@@ -255,7 +255,7 @@ fn an_erased_persons_clear_dimension_values_leave_every_file() {
     // While the server still runs (data store, its WAL, the key store)...
     assert!(leftovers(&live).is_empty(), "{:?}", leftovers(&live));
     server.stop();
-    // ...and after it closed the store.
+    // ...and after it closed the database.
     assert!(leftovers(&live).is_empty(), "{:?}", leftovers(&live));
 
     let restored = tmp.path().join("restored");
@@ -320,7 +320,7 @@ fn subjects_in_backup(
 }
 
 /// The sealed properties of P's and Q's events in a copy of the backup
-/// (opening a store may migrate it; the backup itself stays untouched).
+/// (opening a database may migrate it; the backup itself stays untouched).
 fn read_backup(
     backup: &Path,
     p: &fineline_core::Pseudonym,
@@ -330,7 +330,7 @@ fn read_backup(
     let copy = scratch.path().join("copy.db");
     std::fs::copy(backup, &copy).unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = fineline_db::SqliteDatabase::open(&copy).await.unwrap();
+        let database = fineline_db::SqliteDatabase::open(&copy).await.unwrap();
         let sealed = |rows: Vec<fineline_db::EventRow>| {
             rows.into_iter()
                 .map(|e| e.sealed_properties)
@@ -338,8 +338,8 @@ fn read_backup(
         };
         use fineline_db::EventTables;
         (
-            sealed(store.events_for(p).await.unwrap()),
-            sealed(store.events_for(q).await.unwrap()),
+            sealed(database.events_for(p).await.unwrap()),
+            sealed(database.events_for(q).await.unwrap()),
         )
     })
 }

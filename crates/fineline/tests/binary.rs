@@ -220,7 +220,7 @@ fn raw_ids_never_reach_disk_or_logs() {
     files_under(dir.path(), &mut files);
     assert!(
         files.len() >= 3,
-        "expected store, key file and log: {files:?}"
+        "expected database, key file and log: {files:?}"
     );
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(

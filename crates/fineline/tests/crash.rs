@@ -68,27 +68,27 @@ fn every_acknowledged_event_survives_kill_9_mid_ingest_on_postgresql() {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = rt
+    let database = rt
         .block_on(fineline_db::PostgresDatabase::open_isolated(&url))
         .unwrap();
-    let schema = store.schema().unwrap().to_string();
+    let schema = database.schema().unwrap().to_string();
     let sep = if url.contains('?') { '&' } else { '?' };
     let url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
     crash_mid_ingest(&["--database-url", &url]);
-    rt.block_on(store.drop_isolated()).unwrap();
+    rt.block_on(database.drop_isolated()).unwrap();
 }
 
-/// `store`: the arguments that choose the store (none: the embedded one).
-fn crash_mid_ingest(store: &[&str]) {
+/// `database`: the arguments that choose the database (none: the embedded one).
+fn crash_mid_ingest(database: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let admin = create_key(data, "admin", store);
-    let ingest = create_key(data, "ingest", store);
-    let mut server = Server::start(data, store);
+    let admin = create_key(data, "admin", database);
+    let ingest = create_key(data, "ingest", database);
+    let mut server = Server::start(data, database);
     assert_eq!(
         data.join("fineline.db").exists(),
-        store.is_empty(),
-        "the store in use is the one asked for"
+        database.is_empty(),
+        "the database in use is the one asked for"
     );
     let http = reqwest::blocking::Client::new();
     let policy = fineline_consent::demo_policy(1, fineline_core::Timestamp::now());
@@ -189,7 +189,7 @@ fn crash_mid_ingest(store: &[&str]) {
     );
 
     // Restart on the same data and read every person's events back.
-    let server = Server::start(data, store);
+    let server = Server::start(data, database);
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..SUBJECTS {
         let url = format!("{}/v1/subjects/{}/export", server.base, subject(i));

@@ -73,7 +73,7 @@ impl ApiError {
         self
     }
     /// A failure that is ours, not the client's. The cause is logged
-    /// (never with personal data: store and vault errors carry none) and
+    /// (never with personal data: database and vault errors carry none) and
     /// the client gets an opaque 500.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");

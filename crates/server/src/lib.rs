@@ -197,6 +197,7 @@ pub async fn serve_on(
     let retention = retention::spawn(state.app().clone(), retention::EVERY);
     let recs = recs_service::spawn(state.app().clone());
     let footfall = footfall::spawn(state.app().clone());
+    let replication = fineline_app::replication::spawn(state.app().clone());
     // The peer address is the per-client rate limit bucket.
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
@@ -208,6 +209,9 @@ pub async fn serve_on(
         task.abort();
     }
     footfall.abort();
+    if let Some(task) = replication {
+        task.abort();
+    }
     state.shut_down().await;
     Ok(())
 }

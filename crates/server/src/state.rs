@@ -25,12 +25,12 @@ impl AppState {
         }
     }
 
-    /// Load the application from `store` and `vault` and serve it.
+    /// Load the application from `database` and `vault` and serve it.
     pub async fn load(
-        store: Arc<dyn fineline_db::Database>,
+        database: Arc<dyn fineline_db::Database>,
         vault: fineline_vault::Vault,
     ) -> Result<Self, fineline_app::AppError> {
-        Ok(Self::new(App::load(store, vault).await?))
+        Ok(Self::new(App::load(database, vault).await?))
     }
 
     /// The application behind the routes.

@@ -665,13 +665,15 @@ async fn a_live_store_does_not_make_another_stores_import_late(backend: Backend)
 #[tokio::test]
 async fn graceful_shutdown_stores_open_sessions() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn fineline_db::Database> = Arc::new(
+    let database: Arc<dyn fineline_db::Database> = Arc::new(
         fineline_db::SqliteDatabase::open(dir.path().join("fineline.db"))
             .await
             .unwrap(),
     );
     let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
-    let state = fineline_server::AppState::load(store, vault).await.unwrap();
+    let state = fineline_server::AppState::load(database, vault)
+        .await
+        .unwrap();
     let admin = fineline_app::api_keys::create_key(state.database(), fineline_core::Role::Admin)
         .await
         .unwrap();

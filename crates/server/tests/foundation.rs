@@ -1,5 +1,5 @@
 //! The foundation's promises, against a real server on loopback, on every
-//! configured store.
+//! configured database.
 
 mod common;
 

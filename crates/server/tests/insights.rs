@@ -70,10 +70,10 @@ fn app_event(subject: &str, region: &str, at: i64) -> Value {
 }
 
 async fn releases(srv: &TestServer) -> usize {
-    let store = srv.state.database();
+    let database = srv.state.database();
     let mut n = 0;
-    for i in 0..store.ledger_size().await.unwrap() {
-        let bytes = store.ledger_entry(i).await.unwrap().unwrap();
+    for i in 0..database.ledger_size().await.unwrap() {
+        let bytes = database.ledger_entry(i).await.unwrap().unwrap();
         if matches!(
             LedgerEntry::from_canonical_bytes(&bytes).unwrap(),
             LedgerEntry::Release { .. }
@@ -283,7 +283,7 @@ async fn only_analysts_and_admins_may_ask_and_bad_queries_name_the_field() {
     )
     .await;
     assert_eq!(s, 403, "analysts cannot raise their own budget");
-    // Found by schemathesis: budgets past i64 were a 500 from the store.
+    // Found by schemathesis: budgets past i64 were a 500 from the database.
     for (body, field) in [
         (
             json!({"nano_rho": 9_223_372_036_854_775_808u64}),

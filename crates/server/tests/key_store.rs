@@ -1,17 +1,17 @@
-//! Upgrading a data dir whose per-person keys are still in the data store:
+//! Upgrading a data dir whose per-person keys are still in the database:
 //! the first start moves them into the vault's key store and removes them
-//! from the data store, on both backends; a later-restored old backup does
+//! from the database, on both backends; a later-restored old backup does
 //! not bring an erased person's key back.
 
 use std::sync::Arc;
 
-use fineline_app::subject_keys::{move_keys_out_of_data_store, KeyMove};
+use fineline_app::subject_keys::{move_keys_out_of_database, KeyMove};
 use fineline_core::{EventKind, Pseudonym, Purpose, Timestamp};
 use fineline_db::{ConsentRow, Database, LegacyKeyRow, NewEvent, WriteOp, WriteSet};
 use fineline_server::AppState;
 use fineline_vault::{subject_aad, DataKey, Vault};
 
-async fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Database>)> {
+async fn databases(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Database>)> {
     let mut out: Vec<(&'static str, Arc<dyn Database>)> = vec![(
         "sqlite",
         Arc::new(
@@ -57,19 +57,19 @@ fn legacy_person(vault: &Vault, raw: &str) -> (Pseudonym, DataKey, WriteSet) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_start_moves_keys_out_of_the_data_store() {
+async fn the_first_start_moves_keys_out_of_the_database() {
     let dir = tempfile::tempdir().unwrap();
-    for (backend, store) in stores(dir.path()).await {
+    for (backend, database) in databases(dir.path()).await {
         let vault_dir = dir.path().join(backend);
         let vault = Vault::open_or_create(&vault_dir).unwrap();
         let (ann, ann_key, set) = legacy_person(&vault, "ann@example.com");
-        store.apply(set).await.unwrap();
+        database.apply(set).await.unwrap();
         assert!(!vault.key_store().moved_from_data_store().unwrap());
 
-        let state = AppState::load(store.clone(), vault).await.unwrap();
+        let state = AppState::load(database.clone(), vault).await.unwrap();
         assert!(
-            store.legacy_subject_keys().await.unwrap().is_empty(),
-            "{backend}: the data store keeps no key"
+            database.legacy_subject_keys().await.unwrap().is_empty(),
+            "{backend}: the database keeps no key"
         );
         assert_eq!(
             state.internals().vault.key_store().count().unwrap(),
@@ -79,7 +79,7 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
         let keys = state.subject_keys(&ann).await.unwrap().unwrap();
         assert_eq!(keys.data_key, ann_key, "{backend}");
         assert_eq!(keys.salt, [7; 32]);
-        let events = store.events_for(&ann).await.unwrap();
+        let events = database.events_for(&ann).await.unwrap();
         let opened = keys
             .data_key
             .open(&events[0].sealed_properties, &subject_aad(&ann))
@@ -87,13 +87,13 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
         assert_eq!(opened, b"{\"note\":\"old\"}");
 
         // Ann is erased; then an old backup's key row for her turns up in
-        // the data store again. Another start drops it instead of moving it.
+        // the database again. Another start drops it instead of moving it.
         assert!(state.shred_subject_keys(&ann).await.unwrap());
         let (_, _, old) = legacy_person(state.internals().vault, "ann@example.com");
         let key_row = old.ops.into_iter().next().unwrap();
         assert!(matches!(key_row, WriteOp::PutLegacySubjectKeys(_)));
-        store.apply(WriteSet::from(key_row)).await.unwrap();
-        let again = move_keys_out_of_data_store(store.as_ref(), state.internals().vault)
+        database.apply(WriteSet::from(key_row)).await.unwrap();
+        let again = move_keys_out_of_database(database.as_ref(), state.internals().vault)
             .await
             .unwrap();
         assert_eq!(
@@ -104,11 +104,11 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
             },
             "{backend}"
         );
-        assert!(store.legacy_subject_keys().await.unwrap().is_empty());
+        assert!(database.legacy_subject_keys().await.unwrap().is_empty());
         assert!(!state.internals().vault.key_store().contains(&ann).unwrap());
         // The old backup also held her consent record: the purge after a
         // restore removes everything of a person without a key.
-        store
+        database
             .apply(WriteSet::from(WriteOp::PutConsent(ConsentRow {
                 record_id: "r-ann".into(),
                 subject: ann,
@@ -122,13 +122,13 @@ async fn the_first_start_moves_keys_out_of_the_data_store() {
             .await
             .unwrap();
         let purged = fineline_app::subject_keys::purge_people_without_keys(
-            store.as_ref(),
+            database.as_ref(),
             state.internals().vault,
         )
         .await
         .unwrap();
         assert_eq!(purged, 1, "{backend}");
-        assert!(store.consents_for(&ann).await.unwrap().is_empty());
-        assert!(store.events_for(&ann).await.unwrap().is_empty());
+        assert!(database.consents_for(&ann).await.unwrap().is_empty());
+        assert!(database.events_for(&ann).await.unwrap().is_empty());
     }
 }

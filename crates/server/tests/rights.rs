@@ -383,10 +383,10 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         assert!(!entry.to_string().contains(ANN));
 
         // Primary rows, derived profile, keys, the consent index, listeners.
-        let store = s.state.database();
-        assert!(store.events_for(&ann_p).await.unwrap().is_empty());
-        assert!(store.consents_for(&ann_p).await.unwrap().is_empty());
-        assert!(store.interests_for(&ann_p).await.unwrap().is_empty());
+        let database = s.state.database();
+        assert!(database.events_for(&ann_p).await.unwrap().is_empty());
+        assert!(database.consents_for(&ann_p).await.unwrap().is_empty());
+        assert!(database.interests_for(&ann_p).await.unwrap().is_empty());
         assert!(!s
             .state
             .internals()
@@ -424,8 +424,8 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         assert_eq!(status, 404, "already erased");
         // Bob is untouched.
         let bob_p = s.state.pseudonymize(BOB);
-        assert_eq!(store.events_for(&bob_p).await.unwrap().len(), 2);
-        assert_eq!(store.interests_for(&bob_p).await.unwrap().len(), 1);
+        assert_eq!(database.events_for(&bob_p).await.unwrap().len(), 2);
+        assert_eq!(database.interests_for(&bob_p).await.unwrap().len(), 1);
         // The erased person may start afresh: new keys, new consent.
         s.grant(ANN, &["analytics"]).await;
         assert!(s
@@ -438,7 +438,7 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
         // A row sealed under the destroyed key (an ingestion batch that
         // raced the erasure) is listed as unreadable, not an error.
         let old_key = fineline_vault::DataKey::generate();
-        store
+        database
             .put_events(vec![fineline_db::NewEvent {
                 subject: ann_p,
                 kind: fineline_core::EventKind::new("view").unwrap(),
@@ -460,7 +460,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Every file the embedded deployment writes: the data store and, apart
+/// Every file the embedded deployment writes: the database and, apart
 /// from it, the key store.
 const DATA_FILES: [&str; 6] = [
     "fineline.db",
@@ -508,7 +508,7 @@ async fn erasure_shreds_the_key_so_files_and_backups_hold_nothing_readable() {
         }
     }
     // Two backups taken before erasure: an online one, and a copy of the
-    // data store's files as a file-level backup would take them.
+    // database's files as a file-level backup would take them.
     let backup = tempfile::tempdir().unwrap();
     let online = backup.path().join("online.db");
     fineline_db::SqliteDatabase::open(s.dir.path().join("fineline.db"))

@@ -1,5 +1,5 @@
 //! The per-person history cache: a personalized answer reads the person's
-//! personalization events and removed interests from here, not the store.
+//! personalization events and removed interests from here, not the database.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ pub struct StoredEvent {
 
 impl RecsService {
     /// The person's history (personalization events only) and removed
-    /// interests, from the cache or the store.
+    /// interests, from the cache or the database.
     pub async fn history(
         &self,
         state: &App,

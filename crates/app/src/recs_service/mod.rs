@@ -29,7 +29,7 @@
 //! By job: `history.rs` (the per-person history cache), `model.rs` (the
 //! served model: forgetting, EASE refits), `access_log.rs` (the batched
 //! ledger entries of personalized reads), `training.rs` (training from
-//! the store, derived interests, the holdout), `tasks.rs` (background
+//! the database, derived interests, the holdout), `tasks.rs` (background
 //! work).
 
 use std::collections::HashMap;
@@ -104,7 +104,7 @@ pub struct Holdout {
     pub ndcg_at_10: f64,
 }
 
-/// Training progress for a progress bar: `stage` is `events` while the store
+/// Training progress for a progress bar: `stage` is `events` while the database
 /// is read (done/total in events), then the engine's stages.
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
@@ -142,10 +142,10 @@ pub struct RecsService {
     /// returns only once every read queued before it is in the ledger,
     /// even when the background flusher took the batch a moment earlier.
     flushing: tokio::sync::Mutex<()>,
-    /// Histories by person, so a read costs no store round trip. Dropped
+    /// Histories by person, so a read costs no database round trip. Dropped
     /// on every change to the person's events, interests or consent.
     histories: Mutex<HashMap<Pseudonym, Arc<History>>>,
-    /// Bumped by every invalidation: a history read from the store while
+    /// Bumped by every invalidation: a history read from the database while
     /// it changed is not cached.
     history_epoch: std::sync::atomic::AtomicU64,
 }

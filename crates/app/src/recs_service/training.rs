@@ -1,4 +1,4 @@
-//! Training from the store: consented personalization events and the
+//! Training from the database: consented personalization events and the
 //! catalogue in, a new model swapped in, derived interests stored, and a
 //! holdout measured on the same data.
 
@@ -18,14 +18,14 @@ use super::{Holdout, ProgressFn, RecsService, Trained, TrainingStatus};
 use crate::error::AppError;
 use crate::state::App;
 
-/// Events read per store page while collecting training data.
+/// Events read per database page while collecting training data.
 const PAGE: usize = 20_000;
 /// Above this many interactions the holdout evaluation is skipped (it
 /// doubles training time).
 const HOLDOUT_MAX: usize = 300_000;
 
 impl RecsService {
-    /// Train from the store and swap the new model in. Waits for any
+    /// Train from the database and swap the new model in. Waits for any
     /// running training; serving continues meanwhile.
     pub async fn train(
         &self,
@@ -187,13 +187,13 @@ fn algorithm_name(config: &RecsConfig) -> String {
     }
 }
 
-/// Consented personalization events and the catalogue, from the store.
+/// Consented personalization events and the catalogue, from the database.
 async fn collect(
     state: &App,
     progress: &ProgressFn,
 ) -> Result<(Vec<Interaction>, Catalogue, HashMap<ItemId, String>), AppError> {
-    let store = state.database();
-    let total = store.count_events().await.map_err(AppError::internal)?;
+    let database = state.database();
+    let total = database.count_events().await.map_err(AppError::internal)?;
     let scan = EventScan {
         purpose: Some(Purpose::Personalization),
         ..EventScan::all()
@@ -201,7 +201,7 @@ async fn collect(
     let mut out = Vec::new();
     let (mut after, mut seen) = (0i64, 0u64);
     loop {
-        let page = store
+        let page = database
             .scan_events(scan, after, PAGE)
             .await
             .map_err(AppError::internal)?;
@@ -224,7 +224,7 @@ async fn collect(
     }
     let mut catalogue = Catalogue::new();
     let mut titles = HashMap::new();
-    for row in store.items().await.map_err(AppError::internal)? {
+    for row in database.items().await.map_err(AppError::internal)? {
         let categories = if row.category.is_empty() {
             Vec::new()
         } else {

@@ -8,6 +8,7 @@
 mod footfall;
 mod insights;
 mod reads;
+mod replicas;
 mod schema;
 mod write;
 
@@ -26,6 +27,14 @@ const POOL_SIZE: u32 = 8;
 pub struct PostgresDatabase {
     pool: PgPool,
     schema: Option<String>,
+    /// How to open a connection outside the pool (the leader's).
+    options: PgConnectOptions,
+    /// The advisory lock keys of this schema; see `replicas`.
+    locks: replicas::LockKeys,
+    /// The connection holding the leader lock, while this process leads.
+    leader: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
+    /// The connection that takes the ledger lock for each append.
+    ledger_lock: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::PgConnection>>>,
 }
 
 fn options(url: &str) -> Result<PgConnectOptions> {
@@ -58,13 +67,23 @@ impl PostgresDatabase {
     async fn with_options(opts: PgConnectOptions, schema: Option<String>) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         schema::migrate(&pool).await?;
-        Ok(PostgresDatabase { pool, schema })
+        let current: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
+        Ok(PostgresDatabase {
+            pool,
+            schema,
+            options: opts,
+            locks: replicas::LockKeys::for_schema(&current),
+            leader: Default::default(),
+            ledger_lock: Default::default(),
+        })
     }
 
-    /// The isolated schema, if this store was made by [`Self::open_isolated`].
+    /// The isolated schema, if this database was made by [`Self::open_isolated`].
     pub fn schema(&self) -> Option<&str> {
         self.schema.as_deref()
     }
@@ -76,6 +95,8 @@ impl PostgresDatabase {
                 .execute(&self.pool)
                 .await?;
         }
+        self.leader.lock().await.take();
+        self.ledger_lock.lock().await.take();
         self.pool.close().await;
         Ok(())
     }

@@ -226,8 +226,9 @@ impl CatalogTables for PostgresDatabase {
 
 #[async_trait]
 impl LedgerTables for PostgresDatabase {
-    async fn ledger_leaves(&self) -> Result<Vec<(u64, [u8; 32])>> {
-        sqlx::query("SELECT idx, leaf_hash FROM ledger ORDER BY idx")
+    async fn ledger_leaves_from(&self, from: u64) -> Result<Vec<(u64, [u8; 32])>> {
+        sqlx::query("SELECT idx, leaf_hash FROM ledger WHERE idx >= $1 ORDER BY idx")
+            .bind(rows::to_i64(from)?)
             .fetch_all(&self.pool)
             .await?
             .into_iter()

@@ -117,6 +117,17 @@ CREATE TABLE insight_budgets (
     PRIMARY KEY (analyst, period)
 );
 "#,
+    // What the processes of one deployment tell each other (`replicas`).
+    r#"
+CREATE TABLE change_notes (
+    ledger_index BIGINT PRIMARY KEY,
+    kind SMALLINT NOT NULL,
+    subject TEXT COLLATE "C",
+    at BIGINT NOT NULL
+);
+CREATE INDEX change_notes_by_subject ON change_notes (subject);
+CREATE INDEX change_notes_by_time ON change_notes (at);
+"#,
 ];
 
 /// Arbitrary constant: serialises concurrent migrators of one database.

@@ -171,6 +171,10 @@ async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) ->
                     .await?
                     .rows_affected();
             }
+            sqlx::query("DELETE FROM change_notes WHERE subject = $1")
+                .bind(&s)
+                .execute(&mut *tx)
+                .await?;
         }
         WriteOp::PutItem(i) => {
             sqlx::query(
@@ -223,6 +227,9 @@ async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) ->
         | WriteOp::DeleteDeviceSessions(_)
         | WriteOp::DeleteVisitSessionsBefore { .. }
         | WriteOp::PutDeviceOptOut { .. }) => super::footfall::apply_op(tx, op, out).await?,
+        op @ (WriteOp::NoteChange(_) | WriteOp::PruneChangeNotes { .. }) => {
+            super::replicas::apply_op(tx, op, out).await?
+        }
         op @ (WriteOp::PutInsightEvents(_)
         | WriteOp::SetInsightBudget { .. }
         | WriteOp::ChargeInsightBudget { .. }) => super::insights::apply_op(tx, op, out).await?,

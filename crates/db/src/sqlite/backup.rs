@@ -1,4 +1,4 @@
-//! Online backups of the embedded store, and restoring one.
+//! Online backups of the embedded database, and restoring one.
 //!
 //! `VACUUM INTO` writes a consistent snapshot (one read transaction, so
 //! ingestion keeps committing meanwhile) as a single compact file: no WAL
@@ -49,7 +49,7 @@ fn vacuum_into(from: &Path, out: &Path) -> Result<()> {
 
 impl SqliteDatabase {
     /// Writes a consistent copy of the whole store to `out` (which must not
-    /// exist) while the store stays in use.
+    /// exist) while the database stays in use.
     pub async fn backup_into(&self, out: &Path) -> Result<()> {
         let (from, out) = (self.path().to_path_buf(), out.to_path_buf());
         tokio::task::spawn_blocking(move || vacuum_into(&from, &out)).await?

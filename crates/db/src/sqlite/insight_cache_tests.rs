@@ -86,7 +86,7 @@ fn named(f: &InsightFacts) -> Vec<String> {
 
 async fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteDatabase::open(dir.path().join("db")).await.unwrap();
+    let database = SqliteDatabase::open(dir.path().join("db")).await.unwrap();
     for i in 0..4u8 {
         let item = ItemRow {
             item: ItemId::new(&format!("item{i}")).unwrap(),
@@ -94,7 +94,7 @@ async fn run(ops: Vec<Op>) {
             title: String::new(),
             repeatable: false,
         };
-        store.apply(WriteOp::PutItem(item).into()).await.unwrap();
+        database.apply(WriteOp::PutItem(item).into()).await.unwrap();
     }
     let mut events: Vec<(Pseudonym, i64)> = Vec::new();
     for op in ops {
@@ -130,28 +130,28 @@ async fn run(ops: Vec<Op>) {
                         value,
                     }]),
                 ]);
-                let out = store.apply(set).await.unwrap();
+                let out = database.apply(set).await.unwrap();
                 events.push((subject, out.event_ids[0]));
             }
             Op::Delete(n) if !events.is_empty() => {
                 let (subject, id) = events[n % events.len()];
-                store
+                database
                     .apply(WriteOp::DeleteEvent { subject, id }.into())
                     .await
                     .unwrap();
             }
             Op::Delete(_) => {}
             Op::Erase(person) => {
-                store
+                database
                     .apply(WriteOp::EraseSubject(who(person)).into())
                     .await
                     .unwrap();
                 // Unnamed in memory at once, before any query.
-                let copy = store.inner.insight_cache.lock().await;
+                let copy = database.inner.insight_cache.lock().await;
                 assert!(!copy.people.contains(&Some(who(person))));
             }
             Op::Retention(cutoff) => {
-                store
+                database
                     .delete_events_before(Purpose::Analytics, Timestamp(cutoff))
                     .await
                     .unwrap();
@@ -178,18 +178,21 @@ async fn run(ops: Vec<Op>) {
                     },
                     count_cap: (!sum).then_some(3),
                 };
-                let cached = store.scan_insights(scan.clone()).await.unwrap();
-                let plan = store.read(move |c| Plan::load(c, &scan)).await.unwrap();
+                let cached = database.scan_insights(scan.clone()).await.unwrap();
+                let plan = database.read(move |c| Plan::load(c, &scan)).await.unwrap();
                 let used_copy = plan.is_some();
                 let streamed = match plan {
                     None => InsightFacts::default(),
                     Some(plan) => {
                         let plan = Arc::new(plan);
-                        let facts = store
+                        let facts = database
                             .streamed_facts(plan.clone(), from, from + len)
                             .await
                             .unwrap();
-                        store.name_people(plan.dict.clone(), facts).await.unwrap()
+                        database
+                            .name_people(plan.dict.clone(), facts)
+                            .await
+                            .unwrap()
                     }
                 };
                 assert_eq!(named(&cached), named(&streamed));
@@ -199,7 +202,7 @@ async fn run(ops: Vec<Op>) {
                     continue;
                 }
                 let count = |table: &'static str| {
-                    store.read(move |c| {
+                    database.read(move |c| {
                         let sql = format!("SELECT COUNT(*) FROM {table}");
                         Ok(c.query_row(&sql, [], |r| r.get::<_, i64>(0))?)
                     })
@@ -208,7 +211,7 @@ async fn run(ops: Vec<Op>) {
                     count("insight_rows").await.unwrap(),
                     count("insight_people").await.unwrap(),
                 );
-                let copy = store.inner.insight_cache.lock().await;
+                let copy = database.inner.insight_cache.lock().await;
                 assert_eq!(copy.known().map_or(0, |k| k.rows) as i64, rows, "rows");
                 let people = copy.people.iter().flatten().count() as i64;
                 assert_eq!(people, numbered, "pseudonyms in the copy");

@@ -13,6 +13,7 @@ mod insight_cache;
 mod insight_scan;
 mod insights;
 mod reads;
+mod replicas;
 mod schema;
 mod write;
 

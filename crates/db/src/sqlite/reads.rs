@@ -287,11 +287,14 @@ impl CatalogTables for SqliteDatabase {
 
 #[async_trait]
 impl LedgerTables for SqliteDatabase {
-    async fn ledger_leaves(&self) -> Result<Vec<(u64, [u8; 32])>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT idx, leaf_hash FROM ledger ORDER BY idx")?;
-            let raws =
-                stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    async fn ledger_leaves_from(&self, from: u64) -> Result<Vec<(u64, [u8; 32])>> {
+        let from = rows::to_i64(from)?;
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT idx, leaf_hash FROM ledger WHERE idx >= ?1 ORDER BY idx")?;
+            let raws = stmt.query_map([from], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
             collect(raws, |(i, h)| Ok((rows::to_u64(i)?, rows::hash32(&h)?)))
         })
         .await

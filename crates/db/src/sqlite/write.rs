@@ -208,6 +208,8 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             )?
             .execute(params![subject.to_text(), category])?;
         }
+        // One process: nobody to tell (see `super::replicas`).
+        WriteOp::NoteChange(_) | WriteOp::PruneChangeNotes { .. } => {}
         WriteOp::PutSetting { name, value } => {
             tx.prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")?
                 .execute(params![name, value])?;

@@ -1,6 +1,6 @@
-//! Runs each store test on the embedded store and, when
+//! Runs each database test on the embedded database and, when
 //! FINELINE_TEST_DATABASE_URL is set, on PostgreSQL in a throwaway schema.
-//! `both_backends!(a, b)` expects `async fn a(store: Arc<dyn Database>)`.
+//! `both_backends!(a, b)` expects `async fn a(database: Arc<dyn Database>)`.
 
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -9,10 +9,10 @@ macro_rules! both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let dir = tempfile::tempdir().unwrap();
-                    let store = fineline_db::SqliteDatabase::open(dir.path().join("fineline.db"))
+                    let database = fineline_db::SqliteDatabase::open(dir.path().join("fineline.db"))
                         .await
                         .unwrap();
-                    super::$name(std::sync::Arc::new(store)).await;
+                    super::$name(std::sync::Arc::new(database)).await;
                 }
             )*
         }
@@ -25,9 +25,9 @@ macro_rules! both_backends {
                         eprintln!("FINELINE_TEST_DATABASE_URL not set: PostgreSQL skipped");
                         return;
                     };
-                    let store = fineline_db::PostgresDatabase::open_isolated(&url).await.unwrap();
-                    super::$name(std::sync::Arc::new(store.clone())).await;
-                    store.drop_isolated().await.unwrap();
+                    let database = fineline_db::PostgresDatabase::open_isolated(&url).await.unwrap();
+                    super::$name(std::sync::Arc::new(database.clone())).await;
+                    database.drop_isolated().await.unwrap();
                 }
             )*
         }

@@ -1,4 +1,4 @@
-//! `fineline backup create|restore`: backups of the data store that hold
+//! `fineline backup create|restore`: backups of the database that hold
 //! no per-person key, so an erasure (which shreds the key in the vault's
 //! key store) reaches every backup taken before it.
 
@@ -10,14 +10,14 @@ use crate::DatabaseArgs;
 
 #[derive(clap::Subcommand)]
 pub enum BackupCommand {
-    /// Write a consistent copy of the data store while the server runs. It
+    /// Write a consistent copy of the database while the server runs. It
     /// holds sealed rows but no per-person key: back up the key store
     /// (`datakeys.db`, `keys.json`) separately, on a short rotation.
     Create {
         /// The backup file to write (must not exist).
         out: PathBuf,
         #[command(flatten)]
-        store: DatabaseArgs,
+        database: DatabaseArgs,
     },
     /// Restore a backup into a fresh data dir that already holds the key
     /// store (`keys.json`, `datakeys.db`); everyone erased since the backup
@@ -26,14 +26,14 @@ pub enum BackupCommand {
         /// A file written by `fineline backup create`.
         backup: PathBuf,
         #[command(flatten)]
-        store: DatabaseArgs,
+        database: DatabaseArgs,
     },
 }
 
 pub async fn run(command: BackupCommand) -> anyhow::Result<()> {
     match command {
-        BackupCommand::Create { out, store } => create(&out, &store).await,
-        BackupCommand::Restore { backup, store } => restore(&backup, &store).await,
+        BackupCommand::Create { out, database } => create(&out, &database).await,
+        BackupCommand::Restore { backup, database } => restore(&backup, &database).await,
     }
 }
 

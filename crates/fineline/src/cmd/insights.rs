@@ -1,6 +1,6 @@
 //! `fineline insights query FILE.json` (a DP query against a server, printed
 //! as a table) and `fineline bench insights` (grouped count/sum over
-//! synthetic events stored in the embedded store or PostgreSQL).
+//! synthetic events stored in the embedded database or PostgreSQL).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -146,16 +146,16 @@ pub struct BenchArgs {
     /// Noise redraws for the error figure.
     #[arg(long, default_value_t = 20)]
     pub repeats: usize,
-    /// Run on PostgreSQL (a fresh schema, dropped afterwards) instead of the embedded store.
+    /// Run on PostgreSQL (a fresh schema, dropped afterwards) instead of the embedded database.
     #[arg(long, env = "FINELINE_DATABASE_URL")]
     pub database_url: Option<String>,
 }
 
 const BATCH: usize = 20_000;
 
-async fn load(store: &dyn fineline_db::Database, syn: &Synthetic) -> anyhow::Result<()> {
+async fn load(database: &dyn fineline_db::Database, syn: &Synthetic) -> anyhow::Result<()> {
     for c in 0..syn.spec.categories {
-        store
+        database
             .put_item(ItemRow {
                 item: ItemId::new(&format!("app{c}"))?,
                 category: Synthetic::category_name(c),
@@ -199,7 +199,7 @@ async fn load(store: &dyn fineline_db::Database, syn: &Synthetic) -> anyhow::Res
                 sealed_properties: Vec::new(),
             });
         }
-        store
+        database
             .apply(WriteSet::from(vec![
                 WriteOp::PutEvents(events),
                 WriteOp::PutInsightEvents(facts),
@@ -219,7 +219,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     };
     let syn = generate(spec);
     let dir = tempfile::tempdir()?;
-    let (store, pg): (std::sync::Arc<dyn fineline_db::Database>, _) = match &a.database_url {
+    let (database, pg): (std::sync::Arc<dyn fineline_db::Database>, _) = match &a.database_url {
         Some(url) => {
             let s = fineline_db::PostgresDatabase::open_isolated(url).await?;
             (std::sync::Arc::new(s.clone()), Some(s))
@@ -237,7 +237,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "embedded"
     };
     let t = Instant::now();
-    load(store.as_ref(), &syn).await?;
+    load(database.as_ref(), &syn).await?;
     println!(
         "{backend}: stored {} events of {} people in {:.1}s; epsilon {} (discrete Laplace), bounds {:?}",
         spec.rows,
@@ -254,9 +254,9 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         },
     ];
     // The server does this at start and after each retention sweep: on
-    // the embedded store it fills the in-memory copy of the analytic rows.
+    // the embedded database it fills the in-memory copy of the analytic rows.
     let (t, cpu0, rss0) = (Instant::now(), cpu_seconds(), anon_rss_mib());
-    store.prepare_insight_facts().await?;
+    database.prepare_insight_facts().await?;
     println!(
         "{backend}: prepared for insights in {:.3}s (CPU {:.2}s), anonymous resident memory {:+.0} MiB",
         t.elapsed().as_secs_f64(),
@@ -269,7 +269,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     {
         let q = grouped_query(metric, a.epsilon, Bounds::default());
         let (t, cpu0) = (Instant::now(), cpu_seconds());
-        let facts = store.insight_facts(scan_for(&q)).await?;
+        let facts = database.insight_facts(scan_for(&q)).await?;
         let (sql, sql_cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
         let (q2, facts_len, declared) = (q.clone(), facts.facts.len(), syn.declared());
         let (rows, groups) = tokio::task::spawn_blocking(move || {

@@ -5,7 +5,7 @@ use fineline_server::rate_limit::RateLimit;
 
 use crate::DatabaseArgs;
 
-/// Just the store: listing and revoking keys need no keys, ledger or index.
+/// Just the database: listing and revoking keys need no keys, ledger or index.
 async fn open_database(
     args: &DatabaseArgs,
 ) -> anyhow::Result<std::sync::Arc<dyn fineline_db::Database>> {
@@ -23,19 +23,19 @@ pub enum KeysCommand {
         #[arg(long)]
         rate_limit: Option<RateLimit>,
         #[command(flatten)]
-        store: DatabaseArgs,
+        database: DatabaseArgs,
     },
     /// List API keys: id, role, rate limit, revoked or not (never the key).
     List {
         #[command(flatten)]
-        store: DatabaseArgs,
+        database: DatabaseArgs,
     },
     /// Revoke a key, named by its text or by its id from `keys list`. A
     /// running server refuses it within two seconds.
     Revoke {
         key_or_id: String,
         #[command(flatten)]
-        store: DatabaseArgs,
+        database: DatabaseArgs,
     },
 }
 
@@ -54,7 +54,7 @@ pub enum TokensCommand {
         #[arg(long, env = "FINELINE_TOKEN_MAX_TTL", default_value = "7d")]
         token_max_ttl: String,
         #[command(flatten)]
-        store: DatabaseArgs,
+        database: DatabaseArgs,
     },
 }
 
@@ -63,18 +63,18 @@ pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Create {
             role,
             rate_limit,
-            store,
+            database,
         } => {
-            let state = super::open_app(&store).await?;
+            let state = super::open_app(&database).await?;
             let key =
                 fineline_app::api_keys::create_key_with_limit(state.database(), role, rate_limit)
                     .await?;
             println!("{key}");
             Ok(())
         }
-        KeysCommand::List { store } => {
-            let store = open_database(&store).await?;
-            let keys = fineline_app::api_keys::list_keys(store.as_ref()).await?;
+        KeysCommand::List { database } => {
+            let database = open_database(&database).await?;
+            let keys = fineline_app::api_keys::list_keys(database.as_ref()).await?;
             println!("{:<16}  {:<7}  {:<13}  status", "id", "role", "rate limit");
             for k in keys {
                 let limit = k
@@ -95,9 +95,12 @@ pub async fn run_keys(cmd: KeysCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        KeysCommand::Revoke { key_or_id, store } => {
-            let store = open_database(&store).await?;
-            let k = fineline_app::api_keys::revoke_key(store.as_ref(), &key_or_id).await?;
+        KeysCommand::Revoke {
+            key_or_id,
+            database,
+        } => {
+            let database = open_database(&database).await?;
+            let k = fineline_app::api_keys::revoke_key(database.as_ref(), &key_or_id).await?;
             println!("revoked {} ({})", k.id(), k.record.role.as_str());
             Ok(())
         }
@@ -110,13 +113,13 @@ pub async fn run_tokens(cmd: TokensCommand) -> anyhow::Result<()> {
             subject,
             ttl,
             token_max_ttl,
-            store,
+            database,
         } => {
             use fineline_app::tokens::{parse_ttl, MAX_TTL_MS};
             let max = parse_ttl(&token_max_ttl, MAX_TTL_MS)
                 .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
             let ttl = parse_ttl(&ttl, max).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
-            let vault = fineline_vault::Vault::open_or_create(&store.data_dir)?;
+            let vault = fineline_vault::Vault::open_or_create(&database.data_dir)?;
             let issuer = fineline_app::tokens::TokenIssuer::new(*vault.token_secret());
             let subject = vault.keyring().pseudonymize(&subject);
             println!(

@@ -7,7 +7,7 @@ use crate::DatabaseArgs;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub store: DatabaseArgs,
+    pub database: DatabaseArgs,
     #[command(flatten)]
     pub recs: crate::RecsArgs,
     /// Address to listen on (loopback by default: put a TLS proxy in front
@@ -84,7 +84,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     use fineline_app::tokens::{parse_ttl, MAX_TTL_MS};
     let token_max_ttl = parse_ttl(&args.token_max_ttl, MAX_TTL_MS)
         .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
-    let state = fineline_server::AppState::new(super::open_app(&args.store).await?);
+    let state = fineline_server::AppState::new(super::open_app(&args.database).await?);
     state.tokens().set_max_ttl(token_max_ttl);
     state.set_recs_config(args.recs.config());
     state.rate_limits().configure(limits);

@@ -186,7 +186,7 @@ pub struct BenchArgs {
     pub http: bool,
     #[arg(long, default_value_t = 50_000)]
     pub batch: usize,
-    /// With --http: PostgreSQL (a fresh schema) instead of the embedded store.
+    /// With --http: PostgreSQL (a fresh schema) instead of the embedded database.
     #[arg(long)]
     pub database_url: Option<String>,
 }
@@ -223,14 +223,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "--batch must be 1..={MAX_BATCH}"
     );
     let dir = tempfile::tempdir()?;
-    let store: std::sync::Arc<dyn fineline_db::Database> = match &args.database_url {
+    let database: std::sync::Arc<dyn fineline_db::Database> = match &args.database_url {
         Some(url) => std::sync::Arc::new(fineline_db::PostgresDatabase::open_isolated(url).await?),
         None => std::sync::Arc::new(
             fineline_db::SqliteDatabase::open(dir.path().join("fineline.db")).await?,
         ),
     };
     let vault = fineline_vault::Vault::open_or_create(dir.path())?;
-    let state = fineline_server::AppState::load(store, vault).await?;
+    let state = fineline_server::AppState::load(database, vault).await?;
     let admin = fineline_app::api_keys::create_key(state.database(), Role::Admin).await?;
     let ingest = fineline_app::api_keys::create_key(state.database(), Role::Ingest).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -1,4 +1,4 @@
-//! `fineline train`: train the recommender straight from the store (the
+//! `fineline train`: train the recommender straight from the database (the
 //! data dir or the database), with a progress bar, and store the derived
 //! interests. A running server trains its own model on its schedule or on
 //! `POST /v1/recs/train`; this command shows what a training yields.
@@ -12,13 +12,13 @@ use crate::DatabaseArgs;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub store: DatabaseArgs,
+    pub database: DatabaseArgs,
     #[command(flatten)]
     pub recs: crate::RecsArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let state = super::open_app(&args.store).await?;
+    let state = super::open_app(&args.database).await?;
     state.set_recs_config(args.recs.config());
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template(

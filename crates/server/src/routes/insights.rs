@@ -360,7 +360,7 @@ pub async fn set_budget(
             ))
         }
     };
-    // The store keeps budgets as signed 64-bit integers; bounding them
+    // The database keeps budgets as signed 64-bit integers; bounding them
     // here answers 400 instead of failing the write.
     if nano_rho > MAX_NANO_RHO {
         return Err(ApiError::field(

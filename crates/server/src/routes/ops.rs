@@ -7,7 +7,7 @@ use axum::Json;
 
 use crate::state::AppState;
 
-/// Liveness and store reachability.
+/// Liveness and database reachability.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok")))]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.check_database().await {
@@ -16,7 +16,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             Json(serde_json::json!({"status": "ok"})),
         ),
         Err(e) => {
-            tracing::error!(error = %e, "store unreachable");
+            tracing::error!(error = %e, "database unreachable");
             (
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({"status": "store_unavailable"})),
@@ -25,13 +25,17 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition, with `fineline_leader` (1 on the replica
+/// doing the deployment's once-only work, 0 on the others).
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics().render(),
-    )
+    let mut text = state.metrics().render();
+    text.push_str(&format!(
+        "# HELP fineline_leader Whether this process leads its deployment.\n\
+         # TYPE fineline_leader gauge\nfineline_leader {}\n",
+        u8::from(state.is_leader())
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 pub async fn openapi() -> impl IntoResponse {

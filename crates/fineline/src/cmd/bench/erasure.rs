@@ -10,7 +10,7 @@
 //! as it would in production). Export: `GET .../export` for one person
 //! holding `--export-events` events, every property decrypted.
 //!
-//! Events are bulk-loaded straight into the store, sealed with each
+//! Events are bulk-loaded straight into the database, sealed with each
 //! person's real data key, so setup does not dominate the run.
 
 use std::sync::Arc;
@@ -37,10 +37,10 @@ pub struct Args {
     pub export_events: usize,
     #[arg(long, default_value_t = 20)]
     pub export_samples: usize,
-    /// Skip training the recommender, to see the store's share of the time.
+    /// Skip training the recommender, to see the database's share of the time.
     #[arg(long)]
     pub no_model: bool,
-    /// Run against PostgreSQL (a fresh schema) instead of the embedded store.
+    /// Run against PostgreSQL (a fresh schema) instead of the embedded database.
     #[arg(long)]
     pub database_url: Option<String>,
 }
@@ -126,7 +126,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let train_secs = t.elapsed().as_secs_f64();
 
-    // Export first, while the store is at its fullest.
+    // Export first, while the database is at its fullest.
     let mut export_times = Vec::with_capacity(args.export_samples);
     let mut export_bytes = 0;
     for _ in 0..args.export_samples.max(1) {
@@ -184,7 +184,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     erase_times.sort();
     wal_pages.sort();
     println!(
-        "erasure benchmark: store {backend}, {stored} events stored ({} subjects), loaded in {load_secs:.1} s",
+        "erasure benchmark: database {backend}, {stored} events stored ({} subjects), loaded in {load_secs:.1} s",
         args.subjects + 1
     );
     println!(

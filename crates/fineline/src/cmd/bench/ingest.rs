@@ -1,7 +1,7 @@
 //! Ingestion throughput: events/s through the real HTTP batch API on
 //! loopback (JSON parsing, pseudonymisation, consent check, sealing,
 //! durable commit), beside the same rows bulk-inserted straight into the
-//! same kind of store with none of fineline's work.
+//! same kind of database with none of fineline's work.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +24,7 @@ pub struct Args {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
-    /// Run against PostgreSQL (a fresh schema) instead of the embedded store.
+    /// Run against PostgreSQL (a fresh schema) instead of the embedded database.
     #[arg(long)]
     pub database_url: Option<String>,
 }
@@ -158,11 +158,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ours = args.events as f64 / fineline_secs;
     let theirs = args.events as f64 / bare_secs;
     println!(
-        "ingest benchmark: {} events, {} subjects, batches of {}, {} clients, store {backend}",
+        "ingest benchmark: {} events, {} subjects, batches of {}, {} clients, database {backend}",
         args.events, args.subjects, args.batch, args.clients
     );
     println!("  fineline HTTP API (consent-checked, sealed): {ours:>10.0} events/s  ({fineline_secs:.2} s)");
-    println!("  bare bulk insert, same store kind:           {theirs:>10.0} events/s  ({bare_secs:.2} s)");
+    println!("  bare bulk insert, same database kind:        {theirs:>10.0} events/s  ({bare_secs:.2} s)");
     println!("  ratio fineline / bare: {:.2}", ours / theirs);
     println!("  peak RSS of this process (server + client): {rss:.0} MiB");
     Ok(())

@@ -44,7 +44,7 @@ pub struct Args {
     /// failed instead of sent (keeps an overwhelmed run bounded).
     #[arg(long, default_value_t = 20_000)]
     pub max_in_flight: usize,
-    /// Run against PostgreSQL (a fresh schema) instead of the embedded store.
+    /// Run against PostgreSQL (a fresh schema) instead of the embedded database.
     #[arg(long)]
     pub database_url: Option<String>,
 }
@@ -336,7 +336,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await?
         .map_err(|_| anyhow::anyhow!("load generator panicked"))??;
     println!(
-        "load benchmark: store {backend}; {} people, {ITEMS} items; open loop at {} req/s for {} s after {} s warm-up; latency from each request's scheduled time; generator and server share this machine's cores",
+        "load benchmark: database {backend}; {} people, {ITEMS} items; open loop at {} req/s for {} s after {} s warm-up; latency from each request's scheduled time; generator and server share this machine's cores",
         args.subjects, args.rate, args.duration, args.warmup
     );
     println!("{report}");

@@ -19,7 +19,7 @@ pub enum BenchCommand {
     Erasure(erasure::Args),
     /// Sightings/s through ingestion + sessionization (engine, or with --http the real route end to end).
     Footfall(crate::cmd::sightings::BenchArgs),
-    /// Grouped DP count/sum over synthetic events in the store: latency, MAE vs the floor.
+    /// Grouped DP count/sum over synthetic events in the database: latency, MAE vs the floor.
     Insights(crate::cmd::insights::BenchArgs),
     /// Recommendation quality vs implicit's peers (runs bench/recs.sh).
     Recs(recs::Args),

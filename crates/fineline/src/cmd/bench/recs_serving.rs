@@ -2,7 +2,7 @@
 //! over loopback against a real server trained on MovieLens-100k (positives,
 //! from bench/data, fetched by `fineline bench recs`) or, when that file is
 //! absent, on a seeded synthetic shop. Each personalized answer reads the
-//! person's history from the store (fold-in), scores with the model of
+//! person's history from the database (fold-in), scores with the model of
 //! `--recs-model` (EASE by default) and queues a ledger entry, exactly as in
 //! production.
 
@@ -23,7 +23,7 @@ pub struct Args {
     /// Timed requests per kind.
     #[arg(long, default_value_t = 20_000)]
     pub requests: usize,
-    /// Run against PostgreSQL (a fresh schema) instead of the embedded store.
+    /// Run against PostgreSQL (a fresh schema) instead of the embedded database.
     #[arg(long)]
     pub database_url: Option<String>,
     #[command(flatten)]
@@ -128,7 +128,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let items: Vec<&String> = views.iter().map(|v| &v.1).collect();
     let kinds = ["personalized", "non-personal + context", "similar items"];
     println!(
-        "recs serving benchmark: {name}; store {backend}; {} sequential requests per kind over loopback (one keep-alive connection), client-side latency",
+        "recs serving benchmark: {name}; database {backend}; {} sequential requests per kind over loopback (one keep-alive connection), client-side latency",
         args.requests
     );
     println!(
