@@ -26,7 +26,9 @@ use sha2::{Digest, Sha256};
 use crate::sync::RwLock;
 use crate::{App, AppError};
 
+mod figures;
 mod level;
+pub use figures::{PersonaFigures, StoreCheckins, CHECKIN_DAYS};
 pub use level::{persona_subject_id, CatalogueItem, LevelChange, LevelReceipts};
 
 /// Label the public model is signed under (`fineline_ledger::document_message`).

@@ -5,6 +5,7 @@
 use fineline_core::Timestamp;
 use fineline_ledger::{verify_receipt, ConsentState, LedgerEntry, Receipt, VerifyingKey};
 
+use crate::checkin::CheckIn;
 use crate::disclose::Disclosure;
 use crate::level::{ConsentStep, TrustLevel};
 use crate::PersonaError;
@@ -24,6 +25,8 @@ pub enum Logged {
         /// Consent steps asked of the business.
         steps: Vec<ConsentStep>,
     },
+    /// A check-in at one of the business's stores, exactly as sent.
+    CheckIn(CheckIn),
 }
 
 /// One entry of the device log.
@@ -113,7 +116,7 @@ impl DeviceLog {
                         _ => false,
                     })
                 }),
-                Logged::Disclosure(_) => false,
+                Logged::Disclosure(_) | Logged::CheckIn(_) => false,
             })
             .map(|e| e.seq)
             .collect()
