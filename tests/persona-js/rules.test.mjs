@@ -91,3 +91,19 @@ test('device log (log.rs): a receipt is kept only if it verifies and answers one
   await P.attachReceipt(p, lowered, receipt('analytics', 'withdrawn'), ok);
   assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), []);
 });
+
+test('unreceiptedChanges (log.rs) skips changes between levels 0 and 1, which are never sent', () => {
+  const p = P.newPersona('everyday', new Uint8Array(32));
+  P.setLevel(p, 'shop.example', 1, 0);
+  P.setLevel(p, 'shop.example', 0, 1);
+  assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), []);
+  const { seq } = P.setLevel(p, 'shop.example', 2, 2);
+  assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), [seq]);
+});
+
+test('reporterToken equals the Rust client\'s (ids.rs reporter_token)', async () => {
+  const secret = new Uint8Array(32).fill(1);
+  assert.equal(await P.reporterToken(secret, 'shop', 3), '988aeb3db0f4558c1753c39e0829f7e1a1cf272256a2a9ac984d16b4fcf7034e');
+  assert.notEqual(await P.reporterToken(secret, 'shop', 4), await P.reporterToken(secret, 'shop', 3));
+  assert.notEqual(await P.reporterToken(secret, 'shop', 3), await P.businessPseudonym(secret, 'shop'));
+});

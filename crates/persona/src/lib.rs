@@ -47,7 +47,9 @@ pub use checkin::{
 pub use coins::Coins;
 pub use disclose::{true_category, Disclosure, Payload, Terms, NO_CATEGORY};
 pub use fineline_recs::PublicModel;
-pub use ids::{business_pseudonym, BusinessPseudonym, BUSINESS_ID_LABEL};
+pub use ids::{
+    business_pseudonym, reporter_token, BusinessPseudonym, BUSINESS_ID_LABEL, REPORTER_LABEL,
+};
 pub use interests::{
     category_counts, check_approval, noisy_topics, suggest_interests, MAX_TOPICS, NOISE_PERCENT,
 };

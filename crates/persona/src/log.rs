@@ -103,11 +103,16 @@ impl DeviceLog {
 
     /// Level changes of `business` that still lack a receipt for some
     /// step (a withdrawal the business has not yet proven it recorded).
+    /// A change between levels 0 and 1 is never sent (neither carries an
+    /// identifier, so there is no one to record it for) and needs none.
     pub fn unreceipted_changes(&self, business: &str) -> Vec<u64> {
         self.entries
             .iter()
             .filter(|e| e.business == business)
             .filter(|e| match &e.what {
+                Logged::LevelChange { from, to, .. } if from.number() < 2 && to.number() < 2 => {
+                    false
+                }
                 Logged::LevelChange { steps, .. } => steps.iter().any(|s| {
                     !e.receipts.iter().any(|r| match &r.entry {
                         LedgerEntry::ConsentChange { purpose, state, .. } => {

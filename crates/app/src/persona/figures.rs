@@ -15,7 +15,9 @@ use fineline_core::Timestamp;
 use fineline_db::WriteOp;
 use fineline_persona::{BusinessPseudonym, TrustLevel};
 
-use super::{Aggregate, PSEUDONYM_DOMAIN};
+use fineline_persona::{estimate_totals, RandomizedResponse};
+
+use super::{Aggregate, Counts, COUNTS_SETTING as LDP_COUNTS, PSEUDONYM_DOMAIN, Z_95};
 use crate::{App, AppError};
 
 const COUNTS_SETTING: &str = "persona.level_counts";
@@ -150,6 +152,43 @@ impl App {
             withdrawals: counts.withdrawals,
             level1,
             checkins,
+        })
+    }
+
+    /// The level-1 estimate per category of the offer's question, at the
+    /// offer's ε, with 95 % intervals.
+    pub async fn persona_aggregate(&self) -> Result<Aggregate, AppError> {
+        let (offer, _) = self.persona_offer().await?;
+        let question = offer.terms().question();
+        if offer.taxonomy.is_empty() {
+            return Ok(Aggregate {
+                business: offer.business,
+                report_epsilon_micro: offer.report_epsilon_micro,
+                reports: 0,
+                p_truth: None,
+                categories: vec![],
+            });
+        }
+        let counts: Counts = self.read_setting(LDP_COUNTS).await?.unwrap_or_default();
+        let at = counts.get(&offer.report_epsilon_micro);
+        let observed: Vec<u64> = question
+            .iter()
+            .map(|c| at.and_then(|m| m.get(c)).copied().unwrap_or(0))
+            .collect();
+        let mech = RandomizedResponse::new(question.len() as u32, offer.report_epsilon_micro)
+            .map_err(|e| AppError::bad_request(e.to_string()))?;
+        let estimates = estimate_totals(&mech, &observed, Z_95);
+        Ok(Aggregate {
+            business: offer.business,
+            report_epsilon_micro: offer.report_epsilon_micro,
+            reports: observed.iter().sum(),
+            p_truth: Some(mech.p_truth()),
+            categories: question
+                .into_iter()
+                .zip(observed)
+                .zip(estimates)
+                .map(|((c, n), e)| (c, n, e))
+                .collect(),
         })
     }
 }

@@ -125,6 +125,8 @@ struct Shop {
     url: String,
     key: VerifyingKey,
     terms: Terms,
+    /// The offer's version: level-1 reports carry a token for it.
+    offer_version: u64,
     http: reqwest::Client,
 }
 
@@ -212,10 +214,12 @@ async fn open_shop(file: &mut DeviceFile, url: &str) -> anyhow::Result<Shop> {
             );
         }
     }
+    let offer_version = offer["version"].as_u64().context("offer.version")?;
     Ok(Shop {
         url,
         key,
         terms,
+        offer_version,
         http,
     })
 }
@@ -371,13 +375,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 println!("level 0: nothing leaves");
                 return Ok(());
             }
+            let mut body = serde_json::to_value(&d)?;
+            if let Payload::Crowd { .. } = d.payload {
+                // The shop caps the ε spent per token and offer version.
+                body["reporter"] = p
+                    .reporter(&s.terms.business, s.offer_version)
+                    .to_hex()
+                    .into();
+            }
             save(&args.file, &file)?;
-            let answer = post(
-                &s.http,
-                &format!("{}/v1/persona/disclosures", s.url),
-                &serde_json::to_value(&d)?,
-            )
-            .await?;
+            let answer = post(&s.http, &format!("{}/v1/persona/disclosures", s.url), &body).await?;
             let receipt: Receipt = serde_json::from_value(answer["receipt"].clone())?;
             let p = persona(&mut file, &args.persona)?;
             let seq = p.log().entries().len() as u64 - 1;

@@ -85,6 +85,19 @@ export async function businessPseudonym(secret, business) {
   return toHex(new Uint8Array(await subtle().sign('HMAC', key, msg)));
 }
 
+export const REPORTER_LABEL = 'fineline/persona/v1/reporter\0';
+
+/**
+ * The token level-1 reports to `business` carry while its offer is at
+ * `offerVersion` (ids.rs `reporter_token`): the business caps the ε spent
+ * per token at the offer's lifetime cap.
+ */
+export async function reporterToken(secret, business, offerVersion) {
+  const key = await subtle().importKey('raw', Uint8Array.from(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const msg = enc.encode(`${REPORTER_LABEL}${business}\0${String(offerVersion)}`);
+  return toHex(new Uint8Array(await subtle().sign('HMAC', key, msg)));
+}
+
 // ---------------------------------------------------------------- coins.rs
 
 const TWO64 = 1n << 64n;
@@ -409,6 +422,7 @@ const entry = (p, business) => (p.businesses[business] ||= defaults());
 export const settings = (p, business) => structuredClone(p.businesses[business] || defaults());
 export const levelOf = (p, business) => settings(p, business).level;
 export const pseudonymOf = (p, business) => businessPseudonym(p.secret, business);
+export const reporterOf = (p, business, offerVersion) => reporterToken(p.secret, business, offerVersion);
 
 function logPush(p, business, at, what) {
   const seq = p.log.entries.length;
@@ -509,10 +523,14 @@ export async function attachReceipt(p, seq, receipt, verify) {
   return summary;
 }
 
-/** Level changes of `business` still lacking a receipt for some step. */
+/**
+ * Level changes of `business` still lacking a receipt for some step. A
+ * change between levels 0 and 1 is never sent, so it needs none.
+ */
 export function unreceiptedChanges(p, business) {
   return p.log.entries
     .filter((e) => e.business === business && e.what.kind === 'level_change')
+    .filter((e) => e.what.from >= 2 || e.what.to >= 2)
     .filter((e) => e.what.steps.some((s) => !e.receipts.some((r) => answers(r, s))))
     .map((e) => e.seq);
 }

@@ -211,7 +211,12 @@ async function changeLevel(to) {
 async function send(disclosure) {
   await reload();
   const seq = S.persona.log.entries.length - 1; // disclose logged it last
-  const answer = await postJson('/v1/persona/disclosures', disclosure);
+  // A level-1 report carries this offer version's reporter token: the shop
+  // caps the ε spent per token (the digest covers the disclosure alone).
+  const body = disclosure.level === 1
+    ? { ...disclosure, reporter: await P.reporterOf(S.persona, S.terms.business, S.offer.version) }
+    : disclosure;
+  const answer = await postJson('/v1/persona/disclosures', body);
   await S.store.attachReceipt(LABEL, seq, answer.receipt, pinnedVerifier(S.key));
   await reload();
   drawLevels();
@@ -234,7 +239,7 @@ async function sendCrowd() {
   try {
     const d = await S.store.disclose(LABEL, S.terms, S.model);
     await send(d);
-    say('One randomized answer sent, with no identifier; receipt verified and kept.');
+    say('One randomized answer sent, with no identifier beyond this offer’s report token (which caps what it can spend); receipt verified and kept.');
   } catch (e) { say(e.message, true); drawLevels(); }
 }
 
