@@ -39,6 +39,7 @@ await test('the kiosk shows the store code and the check-in link', async () => {
   code = await page.textContent('#code');
   assert.match(code, new RegExp(`^${STORE}:\\d+-[0-9a-f]{32}$`));
   assert.equal(await page.textContent('#link'), `${BASE}/shop#checkin=${code}`);
+  // Shown with the code, not a second later.
   const left = Number(await page.textContent('#left'));
   assert.ok(left > 0 && left <= 300, `rotates within the 5-minute window: ${left}`);
   await page.screenshot({ path: `${SHOTS}/kiosk.png` });

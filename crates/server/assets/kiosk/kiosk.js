@@ -38,15 +38,20 @@ async function refresh() {
     $("link").textContent = checkinLink(location.origin, body.store_id, body.token);
     $("current").hidden = false;
     rotatesAt = body.rotates_at;
+    showLeft();
   } catch (e) {
     problem("Cannot reach the server; retrying.");
   }
 }
 
-function tick() {
+function showLeft() {
   const left = Math.max(0, Math.ceil((rotatesAt - Date.now()) / 1000));
   $("left").textContent = String(left);
-  if (left === 0) refresh();
+  return left;
+}
+
+function tick() {
+  if (showLeft() === 0) refresh();
 }
 
 if (!store || !key) {
