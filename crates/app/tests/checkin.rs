@@ -297,7 +297,7 @@ async fn console_figures_count_levels_withdrawals_and_published_check_ins() {
         .unwrap();
     let now = Timestamp::now();
     let token = app.checkin_token("berlin", now).unwrap().token;
-    for i in 0..150 {
+    for i in 0..400 {
         let c = persona(100 + i)
             .check_in(&business, "berlin", &token, now, &coins(i))
             .unwrap();
@@ -317,5 +317,7 @@ async fn console_figures_count_levels_withdrawals_and_published_check_ins() {
     let later = Timestamp(now.millis() + 86_400_000 + 7 * 3_600_000);
     let f = app.persona_figures(later).await.unwrap();
     let berlin = f.checkins.iter().find(|s| s.store_id == "berlin").unwrap();
-    assert!((berlin.anonymous.0 - 150).abs() <= 100, "{berlin:?}");
+    // Seven days' noise summed: σ ≈ 37, so 200 away is over 5 σ, and a
+    // release without the check-ins (about 0) fails.
+    assert!((berlin.anonymous.0 - 400).abs() <= 200, "{berlin:?}");
 }
