@@ -74,6 +74,23 @@ await test('the code shown checks a phone in, counted with no identifier', async
   assert.equal((await forged.json()).error.field, 'token');
 });
 
+await test('the kiosk link opens the storefront, which checks in with no identifier at level 0', async () => {
+  const shop = await browser.newPage();
+  const sent = [];
+  shop.on('request', (r) => { if (r.method() === 'POST') sent.push({ url: r.url(), body: r.postData() || '' }); });
+  await shop.goto(await page.textContent('#link'));
+  await shop.waitForSelector('body[data-ready="true"]');
+  await shop.waitForSelector('#checkin:not([hidden])');
+  await shop.click('#send-checkin');
+  await shop.waitForFunction(() => /Checked in at/.test(document.getElementById('status').textContent));
+  assert.match(await shop.textContent('#status'), /counted only/);
+  const posts = sent.filter((r) => r.url.endsWith('/v1/footfall/checkins'));
+  assert.equal(posts.length, 1);
+  assert.deepEqual(Object.keys(JSON.parse(posts[0].body)).sort(), ['at', 'business', 'level', 'nonce', 'store', 'token']);
+  assert.equal(sent.length, 1, 'nothing else is posted');
+  await shop.close();
+});
+
 await test('without a store and key the page says how to open it', async () => {
   await page.goto(`${BASE}/kiosk`);
   await page.reload();

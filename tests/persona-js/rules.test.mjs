@@ -107,3 +107,17 @@ test('reporterToken equals the Rust client\'s (ids.rs reporter_token)', async ()
   assert.notEqual(await P.reporterToken(secret, 'shop', 4), await P.reporterToken(secret, 'shop', 3));
   assert.notEqual(await P.reporterToken(secret, 'shop', 3), await P.businessPseudonym(secret, 'shop'));
 });
+
+test('checkIn (checkin.rs): no pseudonym below level 2, one per store in 24 h, the nonce from the coins', async () => {
+  const p = P.newPersona('everyday', new Uint8Array(32).fill(1));
+  const token = `6000000-${'ab'.repeat(16)}`;
+  const c = await P.checkIn(p, 'shop', 'berlin', token, 1000, new Uint8Array(16).fill(3));
+  assert.deepEqual(Object.keys(c), ['business', 'store', 'token', 'level', 'at', 'nonce']);
+  assert.equal(c.nonce, '03'.repeat(16));
+  await assert.rejects(P.checkIn(p, 'shop', 'berlin', token, 2000, new Uint8Array(16)), { code: 'invalid' });
+  await assert.rejects(P.checkIn(p, 'shop', 'hamburg', 'nonsense', 2000, new Uint8Array(16)), { code: 'invalid' });
+  P.setLevel(p, 'shop', 2, 3000);
+  const d = await P.checkIn(p, 'shop', 'berlin', token, 1000 + P.CHECKIN_MIN_GAP_MS, new Uint8Array(16));
+  assert.equal(d.pseudonym, await P.pseudonymOf(p, 'shop'));
+  assert.equal(p.log.entries.at(-1).what.kind, 'check_in');
+});

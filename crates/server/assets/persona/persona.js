@@ -430,6 +430,31 @@ function logPush(p, business, at, what) {
   return seq;
 }
 
+// ---------------------------------------------------------------- checkin.rs
+
+export const CHECKIN_MIN_GAP_MS = 24 * 60 * 60 * 1000;
+export const CHECKIN_NONCE_BYTES = 16;
+
+/**
+ * Makes and logs a check-in at `store` with the kiosk's `token`, at the
+ * persona's level for `business` (checkin.rs `Persona::check_in`): the
+ * pseudonym goes along at level 2 and above only; the nonce is the first
+ * 16 bytes of `coins`; at most one check-in per store in 24 hours.
+ */
+export async function checkIn(p, business, store, token, at, coins) {
+  if (!/^\d{1,20}-[0-9a-f]{32}$/.test(token)) throw invalid('not a check-in token (window-tag)');
+  const recent = p.log.entries.some((e) => e.what.kind === 'check_in' && e.what.business === business
+    && e.what.store === store && at - e.what.at < CHECKIN_MIN_GAP_MS);
+  if (recent) throw invalid('already checked in at this store in the last 24 hours');
+  if (coins.length < CHECKIN_NONCE_BYTES) throw new PersonaError('out_of_coins', 'not enough random bytes for this disclosure');
+  const level = levelOf(p, business);
+  // Field order as the Rust `CheckIn` serialises it: the receipt's digest covers these bytes.
+  const c = { business, store, token, level, at, nonce: toHex(Uint8Array.from(coins).slice(0, CHECKIN_NONCE_BYTES)) };
+  if (level >= 2) c.pseudonym = await pseudonymOf(p, business);
+  logPush(p, business, at, { kind: 'check_in', ...structuredClone(c) });
+  return c;
+}
+
 /** Sets the level, logs the change; returns {seq, steps} (seq null when unchanged). */
 export function setLevel(p, business, to, at) {
   const from = levelOf(p, business);
