@@ -224,6 +224,19 @@ await test('recommendations: model status and a test customer\'s list equal the 
   await page.screenshot({ path: `${SHOTS}/console-recs.png`, fullPage: true });
 });
 
+await test('personas: devices per level, withdrawals and check-ins equal the API\'s', async () => {
+  await page.getByRole('link', { name: 'Personas' }).click();
+  await ready('persona');
+  // The page's request published the closed days; this one reads the same figures.
+  const f = await get('/v1/console/persona');
+  for (const l of f.levels) assert.equal(await shown(`persona-level-${l.level}`), int(l.devices), `level ${l.level}`);
+  assert.equal(await shown('persona-withdrawals'), int(f.withdrawals));
+  for (const c of f.checkins) {
+    assert.equal(await shown(`persona-checkins-${c.store_id}`), `${int(c.anonymous)} ± ${int(c.anonymous_half_width)}`, c.store_id);
+  }
+  if (SHOTS) await page.screenshot({ path: `${SHOTS}/console-persona.png`, fullPage: true });
+});
+
 await test('an analyst sees insights only', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const p = await ctx.newPage();

@@ -3,7 +3,7 @@
 # (Debian's), driven by playwright-core: start the fineline binary on a free
 # loopback port with a temporary data dir, seed the demo shop (which
 # publishes the demo policy), issue a subject token with the CLI, then run
-# privacy.spec.mjs, console.spec.mjs and shop.spec.mjs.
+# privacy.spec.mjs, console.spec.mjs, shop.spec.mjs and kiosk.spec.mjs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -67,4 +67,9 @@ BASE="$base" ADMIN="$admin" ANALYST="$analyst" SHOTS="$root/target/browser-scree
 # chooser and the network log of what leaves at each level.
 BASE="$base" SHOTS="$root/target/browser-screenshots" TOUR="$tour" \
   node "$here/shop.spec.mjs" || failed=1
+
+# The in-store check-in kiosk (issue 18): the rotating code, the key kept
+# out of URLs, a check-in with the code shown.
+BASE="$base" ADMIN="$admin" SHOTS="$root/target/browser-screenshots" \
+  node "$here/kiosk.spec.mjs" || failed=1
 exit "$failed"

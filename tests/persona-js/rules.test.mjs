@@ -91,3 +91,33 @@ test('device log (log.rs): a receipt is kept only if it verifies and answers one
   await P.attachReceipt(p, lowered, receipt('analytics', 'withdrawn'), ok);
   assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), []);
 });
+
+test('unreceiptedChanges (log.rs) skips changes between levels 0 and 1, which are never sent', () => {
+  const p = P.newPersona('everyday', new Uint8Array(32));
+  P.setLevel(p, 'shop.example', 1, 0);
+  P.setLevel(p, 'shop.example', 0, 1);
+  assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), []);
+  const { seq } = P.setLevel(p, 'shop.example', 2, 2);
+  assert.deepEqual(P.unreceiptedChanges(p, 'shop.example'), [seq]);
+});
+
+test('reporterToken equals the Rust client\'s (ids.rs reporter_token)', async () => {
+  const secret = new Uint8Array(32).fill(1);
+  assert.equal(await P.reporterToken(secret, 'shop', 3), '988aeb3db0f4558c1753c39e0829f7e1a1cf272256a2a9ac984d16b4fcf7034e');
+  assert.notEqual(await P.reporterToken(secret, 'shop', 4), await P.reporterToken(secret, 'shop', 3));
+  assert.notEqual(await P.reporterToken(secret, 'shop', 3), await P.businessPseudonym(secret, 'shop'));
+});
+
+test('checkIn (checkin.rs): no pseudonym below level 2, one per store in 24 h, the nonce from the coins', async () => {
+  const p = P.newPersona('everyday', new Uint8Array(32).fill(1));
+  const token = `6000000-${'ab'.repeat(16)}`;
+  const c = await P.checkIn(p, 'shop', 'berlin', token, 1000, new Uint8Array(16).fill(3));
+  assert.deepEqual(Object.keys(c), ['business', 'store', 'token', 'level', 'at', 'nonce']);
+  assert.equal(c.nonce, '03'.repeat(16));
+  await assert.rejects(P.checkIn(p, 'shop', 'berlin', token, 2000, new Uint8Array(16)), { code: 'invalid' });
+  await assert.rejects(P.checkIn(p, 'shop', 'hamburg', 'nonsense', 2000, new Uint8Array(16)), { code: 'invalid' });
+  P.setLevel(p, 'shop', 2, 3000);
+  const d = await P.checkIn(p, 'shop', 'berlin', token, 1000 + P.CHECKIN_MIN_GAP_MS, new Uint8Array(16));
+  assert.equal(d.pseudonym, await P.pseudonymOf(p, 'shop'));
+  assert.equal(p.log.entries.at(-1).what.kind, 'check_in');
+});

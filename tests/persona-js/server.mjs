@@ -56,7 +56,8 @@ check(body.receipt.entry.kind === 'model_published' && body.receipt.entry.digest
 async function send(p, d) {
   const r = await fetch(base + '/v1/persona/disclosures', {
     method: 'POST', credentials: 'omit', referrerPolicy: 'no-referrer',
-    headers: { 'content-type': 'application/json' }, body: JSON.stringify(d),
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(d.level === 1 ? { ...d, reporter: await P.reporterOf(p, d.business, o.version) } : d),
   });
   const a = await r.json();
   check(r.status === 201, `level-${d.level} disclosure taken (${r.status} ${JSON.stringify(a.error || '')})`);

@@ -77,6 +77,11 @@ pub struct FootfallModule {
     session: SessionConfig,
     /// Held while a store-day's report is published, so it is noised once.
     release: tokio::sync::Mutex<()>,
+    /// The key of the kiosks' rotating check-in tokens (one for every
+    /// store: the store id is in what it signs).
+    checkin_key: zeroize::Zeroizing<[u8; 32]>,
+    /// Serialises the read-modify-write of check-in counts and nonces.
+    checkin: tokio::sync::Mutex<()>,
 }
 
 fn derive(secret: &[u8; 32], label: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
@@ -151,6 +156,8 @@ impl FootfallModule {
             clock: Mutex::new(Clock { newest: Vec::new() }),
             session,
             release: tokio::sync::Mutex::new(()),
+            checkin_key: derive(vault_secret, b"fineline footfall check-in token key v1"),
+            checkin: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -362,6 +369,16 @@ impl FootfallModule {
     /// Serialises publishing reports: see [`crate::footfall_release`].
     pub async fn release_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.release.lock().await
+    }
+
+    /// The key the kiosks' check-in tokens are made and checked with.
+    pub(crate) fn checkin_key(&self) -> &[u8; 32] {
+        &self.checkin_key
+    }
+
+    /// Serialises check-in count updates: see [`crate::footfall_checkin`].
+    pub(crate) async fn checkin_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.checkin.lock().await
     }
 
     /// Stored sessions that can bear on reports for local days `from..=to`

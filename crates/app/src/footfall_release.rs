@@ -121,8 +121,13 @@ pub async fn publish(
         let cfg = state.footfall.session_config();
         let (dp_cfg, nano_rho) = release_config();
         let mut releases = Vec::with_capacity(missing.len());
-        for exact in build_reports(shop, &cfg, &sessions, first, last) {
+        for mut exact in build_reports(shop, &cfg, &sessions, first, last) {
             if missing.binary_search(&exact.day).is_ok() {
+                // Kiosk check-ins go in the same release as the Wi-Fi figures,
+                // under the same noise and sensitivity (see `dp`).
+                let checkins = state.checkin_day(shop.id(), exact.day).await?;
+                exact.checkins_anonymous = checkins.anonymous();
+                exact.checkins_pseudonymous = checkins.pseudonymous();
                 releases.push(dp::release(&exact, &dp_cfg).map_err(AppError::internal)?);
             }
         }

@@ -19,6 +19,7 @@ pub mod daily;
 pub mod erasure;
 pub mod error;
 pub mod footfall;
+pub mod footfall_checkin;
 pub mod footfall_release;
 pub mod footfall_service;
 pub mod ingest;

@@ -17,8 +17,8 @@ use fineline_core::Timestamp;
 use fineline_db::WriteOp;
 use fineline_ledger::{Hash, LedgerEntry, Receipt, Signature};
 use fineline_persona::{
-    estimate_totals, Disclosure, Estimate, Payload, PublicModel, RandomizedResponse, Terms,
-    TrustLevel, DEFAULT_LIFETIME_CAP_MICRO, MAX_TOPICS, NOISE_PERCENT,
+    BusinessPseudonym, Disclosure, Estimate, Payload, PublicModel, Terms, TrustLevel,
+    DEFAULT_LIFETIME_CAP_MICRO, MAX_TOPICS, NOISE_PERCENT,
 };
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -26,7 +26,9 @@ use sha2::{Digest, Sha256};
 use crate::sync::RwLock;
 use crate::{App, AppError};
 
+mod figures;
 mod level;
+pub use figures::{PersonaFigures, StoreCheckins, CHECKIN_DAYS};
 pub use level::{persona_subject_id, CatalogueItem, LevelChange, LevelReceipts};
 
 /// Label the public model is signed under (`fineline_ledger::document_message`).
@@ -40,6 +42,8 @@ const PUBLISHED_SETTING: &str = "persona.model_published";
 const OFFER_SETTING: &str = "persona.offer";
 const COUNTS_SETTING: &str = "persona.ldp_counts";
 const INTERESTS_PREFIX: &str = "persona.interests.";
+/// ε spent per level-1 reporter token and offer version.
+const REPORTER_PREFIX: &str = "persona.reporter.";
 /// Vault domain for level-2 pseudonyms, apart from subjects and devices.
 const PSEUDONYM_DOMAIN: &str = "persona";
 
@@ -202,7 +206,7 @@ struct OfferRecord {
 }
 
 /// Per ε (micro-nats), per reported category: reports received.
-type Counts = BTreeMap<u64, BTreeMap<String, u64>>;
+pub(crate) type Counts = BTreeMap<u64, BTreeMap<String, u64>>;
 
 const LEAVES: [(&str, &str); 5] = [
     (
@@ -420,9 +424,15 @@ impl App {
     /// Takes one disclosure: a level-1 report is counted, level-2 topics
     /// are kept under the re-pseudonymised business pseudonym; either way
     /// a ledger entry records that it arrived, and the receipt is answered.
+    ///
+    /// A level-1 report carries the device's `reporter` token for the
+    /// offer's version ([`fineline_persona::reporter_token`]): the ε spent
+    /// per token is kept (under a keyed digest) and a report past the
+    /// offer's lifetime cap is refused, beyond the per-address rate limits.
     pub async fn persona_disclose(
         &self,
         disclosure: Disclosure,
+        reporter: Option<BusinessPseudonym>,
     ) -> Result<DisclosureReceipt, AppError> {
         let (offer, _) = self.persona_offer().await?;
         let terms = offer.terms();
@@ -441,6 +451,7 @@ impl App {
             at: Timestamp::now(),
         };
         let _write = self.persona.write.lock().await;
+        let mut spent_op = None;
         let op = match (&disclosure.level, &disclosure.payload) {
             (TrustLevel::Crowd, Payload::Crowd {
                 category,
@@ -461,6 +472,33 @@ impl App {
                         ),
                     ));
                 }
+                let reporter = reporter.ok_or_else(|| {
+                    AppError::field(
+                        "reporter",
+                        "a level-1 report carries the device's reporter token for this offer version",
+                    )
+                })?;
+                let who = self.vault.keyring().pseudonymize_as(
+                    &format!("{PSEUDONYM_DOMAIN}-reporter/{}", offer.version),
+                    &reporter.to_hex(),
+                );
+                let spent_name = format!("{REPORTER_PREFIX}{}.{}", offer.version, who.to_text());
+                let spent: u64 = self.read_setting(&spent_name).await?.unwrap_or(0);
+                let spent = spent.saturating_add(*epsilon_micro);
+                if spent > offer.lifetime_cap_micro {
+                    return Err(AppError::BudgetExhausted {
+                        message: format!(
+                            "this reporter token has spent the offer's lifetime ε cap ({} micro-nats) on offer version {}",
+                            offer.lifetime_cap_micro, offer.version
+                        ),
+                        remaining: None,
+                        asked: None,
+                    });
+                }
+                spent_op = Some(WriteOp::PutSetting {
+                    name: spent_name,
+                    value: serde_json::to_vec(&spent).map_err(AppError::internal)?,
+                });
                 let mut counts: Counts = self.read_setting(COUNTS_SETTING).await?.unwrap_or_default();
                 *counts
                     .entry(*epsilon_micro)
@@ -473,6 +511,12 @@ impl App {
                 }
             }
             (TrustLevel::Regular, Payload::Interests { pseudonym, topics }) => {
+                if reporter.is_some() {
+                    return Err(AppError::field(
+                        "reporter",
+                        "only level-1 reports carry a reporter token; level 2 goes under the pseudonym",
+                    ));
+                }
                 // Kept only under the consent the level change recorded:
                 // once the person lowers the level, the shop takes no more.
                 let subject = self.persona_subject(pseudonym);
@@ -524,7 +568,9 @@ impl App {
         };
         let appended = self
             .ledger
-            .append(self.database(), &[entry], |_| vec![op])
+            .append(self.database(), &[entry], |_| {
+                std::iter::once(op).chain(spent_op).collect()
+            })
             .await?;
         drop(_write);
         let receipt = self
@@ -551,43 +597,6 @@ impl App {
             .read_setting(&format!("{INTERESTS_PREFIX}{}", who.to_text()))
             .await?;
         Ok(kept.map(|k| k.topics))
-    }
-
-    /// The level-1 estimate per category of the offer's question, at the
-    /// offer's ε, with 95 % intervals.
-    pub async fn persona_aggregate(&self) -> Result<Aggregate, AppError> {
-        let (offer, _) = self.persona_offer().await?;
-        let question = offer.terms().question();
-        if offer.taxonomy.is_empty() {
-            return Ok(Aggregate {
-                business: offer.business,
-                report_epsilon_micro: offer.report_epsilon_micro,
-                reports: 0,
-                p_truth: None,
-                categories: vec![],
-            });
-        }
-        let counts: Counts = self.read_setting(COUNTS_SETTING).await?.unwrap_or_default();
-        let at = counts.get(&offer.report_epsilon_micro);
-        let observed: Vec<u64> = question
-            .iter()
-            .map(|c| at.and_then(|m| m.get(c)).copied().unwrap_or(0))
-            .collect();
-        let mech = RandomizedResponse::new(question.len() as u32, offer.report_epsilon_micro)
-            .map_err(|e| AppError::bad_request(e.to_string()))?;
-        let estimates = estimate_totals(&mech, &observed, Z_95);
-        Ok(Aggregate {
-            business: offer.business,
-            report_epsilon_micro: offer.report_epsilon_micro,
-            reports: observed.iter().sum(),
-            p_truth: Some(mech.p_truth()),
-            categories: question
-                .into_iter()
-                .zip(observed)
-                .zip(estimates)
-                .map(|((c, n), e)| (c, n, e))
-                .collect(),
-        })
     }
 
     async fn read_setting<T: serde::de::DeserializeOwned>(

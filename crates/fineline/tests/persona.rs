@@ -94,6 +94,39 @@ fn the_simulator_raises_discloses_lowers_and_keeps_verified_receipts() {
     assert!(log.contains("level 2 → 0 (2 step(s))"), "{log}");
     assert!(!log.contains("without a receipt"), "{log}");
 
+    // In the store: the kiosk's code checks the phone in at its level,
+    // counted only at 0; a regular's check-in has a verified receipt.
+    let admin = common::create_key(dir.path(), "admin", &[]);
+    let (st, t) = server.call(
+        "GET",
+        "/v1/footfall/stores/demo-store/checkin-token",
+        &admin,
+        None,
+    );
+    assert_eq!(st, 200, "{t}");
+    let code = format!("demo-store:{}", t["token"].as_str().unwrap());
+    let out = persona(&file, &["checkin", shop, &code]);
+    assert!(
+        out.contains("counted only: no identifier was sent"),
+        "{out}"
+    );
+    persona(&file, &["init", "--label", "regular"]);
+    let as_regular = |args: &[&str]| {
+        let mut all = vec!["--persona", "regular"];
+        all.extend_from_slice(args);
+        persona(&file, &all)
+    };
+    as_regular(&["set-level", shop, "2"]);
+    let link = format!("{shop}/shop#checkin={code}");
+    let out = as_regular(&["checkin", shop, &link]);
+    assert!(
+        out.contains("under your pseudonym; receipt verified"),
+        "{out}"
+    );
+    assert!(
+        as_regular(&["receipts"]).contains("check-in at demo-store at level 2 under the pseudonym")
+    );
+
     // A second shop key for the same URL is refused (the key is pinned).
     let text = std::fs::read_to_string(&file).unwrap();
     let mut f: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -3,9 +3,13 @@
 //! Unit of privacy: one device at one store on one local day (the report
 //! already counts each device once per day). Adding or removing a device
 //! changes the count vector (visitors, passers-by, new/repeat/randomized,
-//! dwell buckets, hours) by at most 4 in L1 — a visitor moves visitors, one
-//! of new/repeat/randomized, one bucket and one hour; a passer-by moves one
-//! count — and the clamped dwell sum by at most [`DWELL_CAP_MIN`]. Both get
+//! dwell buckets, hours, check-ins) by at most 5 in L1 — a visitor moves
+//! visitors, one of new/repeat/randomized, one bucket and one hour; a
+//! passer-by moves one count; a phone that checks in at the kiosk moves
+//! one of the two check-in counts, once a day (the device checks in at a
+//! store at most once in 24 h; the server refuses a second check-in of
+//! one pseudonym on one store-day) — and the clamped dwell sum by at most
+//! [`DWELL_CAP_MIN`]. Both get
 //! discrete Laplace noise from OpenDP (`make_laplace` on integer domains,
 //! pure epsilon-DP); the cost is their sum (basic composition). Medians are
 //! not released; means and rates are post-processing of noisy values.
@@ -18,7 +22,7 @@ use opendp::metrics::{AbsoluteDistance, L1Distance};
 use crate::report::{DailyReport, DWELL_CAP_MIN};
 
 /// L1 change of the count vector when one device is added or removed.
-pub const COUNT_SENSITIVITY: i64 = 4;
+pub const COUNT_SENSITIVITY: i64 = 5;
 
 /// How much privacy one store-day release spends, and how wide its intervals are.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -105,6 +109,13 @@ pub struct DpReport {
     pub visitors_by_hour: Vec<Noisy>,
     /// Sum of whole dwell minutes, each visitor clamped to 240.
     pub dwell_min_clamped_sum: Noisy,
+    /// Kiosk check-ins at trust level 0 or 1, no identifier (`None` in
+    /// releases made before check-ins were counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkins_anonymous: Option<Noisy>,
+    /// Kiosk check-ins under a pseudonym (level 2 and above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkins_pseudonymous: Option<Noisy>,
     /// Post-processed: noisy clamped sum / noisy visitors (None if visitors ≤ 0).
     pub mean_dwell_min_clamped: Option<f64>,
     /// Post-processed: noisy visitors / (noisy visitors + noisy passers-by), in [0, 1].
@@ -134,6 +145,8 @@ pub fn release(report: &DailyReport, cfg: &DpConfig) -> Result<DpReport, DpError
     ];
     counts.extend(r.dwell_buckets.iter().map(|&c| c as i64));
     counts.extend(r.visitors_by_hour.iter().map(|&c| c as i64));
+    counts.push(r.checkins_anonymous as i64);
+    counts.push(r.checkins_pseudonymous as i64);
 
     let count_scale = COUNT_SENSITIVITY as f64 / cfg.epsilon_counts;
     let m_counts = make_laplace(
@@ -177,8 +190,10 @@ pub fn release(report: &DailyReport, cfg: &DpConfig) -> Result<DpReport, DpError
         repeat_visitors: c[3],
         randomized_visitors: c[4],
         dwell_buckets: [c[5], c[6], c[7], c[8]],
-        visitors_by_hour: c[9..].to_vec(),
+        visitors_by_hour: c[9..33].to_vec(),
         dwell_min_clamped_sum: dwell,
+        checkins_anonymous: Some(c[33]),
+        checkins_pseudonymous: Some(c[34]),
         mean_dwell_min_clamped: (visitors.value > 0).then(|| {
             (dwell.value.clamp(0, visitors.value * DWELL_CAP_MIN)) as f64 / visitors.value as f64
         }),
@@ -238,6 +253,7 @@ mod tests {
         let out = release(&r, &DpConfig::default()).unwrap();
         assert!((out.epsilon - 1.0).abs() < 1e-9, "{}", out.epsilon);
         assert_eq!(out.visitors_by_hour.len(), 24);
+        assert!(out.checkins_anonymous.is_some() && out.checkins_pseudonymous.is_some());
         assert!(release(
             &r,
             &DpConfig {

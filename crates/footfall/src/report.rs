@@ -58,6 +58,12 @@ pub struct DailyReport {
     pub dwell_min_clamped_sum: u64,
     /// Sessions that began while the store was closed, left out above.
     pub outside_hours_sessions: u64,
+    /// Phones that checked in at the kiosk at trust level 0 or 1 (no
+    /// identifier): filled in by the server from its check-in counts, not
+    /// by [`build_reports`], which sees Wi-Fi sessions only.
+    pub checkins_anonymous: u64,
+    /// Phones that checked in under their pseudonym (level 2 and above).
+    pub checkins_pseudonymous: u64,
 }
 
 impl DailyReport {
@@ -79,6 +85,8 @@ impl DailyReport {
             visitors_by_hour: [0; 24],
             dwell_min_clamped_sum: 0,
             outside_hours_sessions: 0,
+            checkins_anonymous: 0,
+            checkins_pseudonymous: 0,
         }
     }
 

@@ -28,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+mod checkin;
 mod coins;
 mod disclose;
 mod ids;
@@ -38,10 +39,17 @@ mod log;
 mod persona;
 mod recommend;
 
+pub use checkin::{
+    checkin_window, store_token, verify_token, CheckIn, CheckinToken, TokenError,
+    CHECKIN_MIN_GAP_MS, CHECKIN_NONCE_BYTES, CHECKIN_TAG_BYTES, CHECKIN_TOKEN_LABEL,
+    CHECKIN_WINDOW_MS,
+};
 pub use coins::Coins;
 pub use disclose::{true_category, Disclosure, Payload, Terms, NO_CATEGORY};
 pub use fineline_recs::PublicModel;
-pub use ids::{business_pseudonym, BusinessPseudonym, BUSINESS_ID_LABEL};
+pub use ids::{
+    business_pseudonym, reporter_token, BusinessPseudonym, BUSINESS_ID_LABEL, REPORTER_LABEL,
+};
 pub use interests::{
     category_counts, check_approval, noisy_topics, suggest_interests, MAX_TOPICS, NOISE_PERCENT,
 };

@@ -5,6 +5,7 @@
 use fineline_core::Timestamp;
 use fineline_ledger::{verify_receipt, ConsentState, LedgerEntry, Receipt, VerifyingKey};
 
+use crate::checkin::CheckIn;
 use crate::disclose::Disclosure;
 use crate::level::{ConsentStep, TrustLevel};
 use crate::PersonaError;
@@ -24,6 +25,8 @@ pub enum Logged {
         /// Consent steps asked of the business.
         steps: Vec<ConsentStep>,
     },
+    /// A check-in at one of the business's stores, exactly as sent.
+    CheckIn(CheckIn),
 }
 
 /// One entry of the device log.
@@ -100,11 +103,16 @@ impl DeviceLog {
 
     /// Level changes of `business` that still lack a receipt for some
     /// step (a withdrawal the business has not yet proven it recorded).
+    /// A change between levels 0 and 1 is never sent (neither carries an
+    /// identifier, so there is no one to record it for) and needs none.
     pub fn unreceipted_changes(&self, business: &str) -> Vec<u64> {
         self.entries
             .iter()
             .filter(|e| e.business == business)
             .filter(|e| match &e.what {
+                Logged::LevelChange { from, to, .. } if from.number() < 2 && to.number() < 2 => {
+                    false
+                }
                 Logged::LevelChange { steps, .. } => steps.iter().any(|s| {
                     !e.receipts.iter().any(|r| match &r.entry {
                         LedgerEntry::ConsentChange { purpose, state, .. } => {
@@ -113,7 +121,7 @@ impl DeviceLog {
                         _ => false,
                     })
                 }),
-                Logged::Disclosure(_) => false,
+                Logged::Disclosure(_) | Logged::CheckIn(_) => false,
             })
             .map(|e| e.seq)
             .collect()

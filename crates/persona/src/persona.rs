@@ -8,7 +8,7 @@ use fineline_recs::PublicModel;
 
 use crate::coins::Coins;
 use crate::disclose::{payload, Disclosure, Payload, Terms, View};
-use crate::ids::{business_pseudonym, BusinessPseudonym};
+use crate::ids::{business_pseudonym, reporter_token, BusinessPseudonym};
 use crate::interests::check_approval;
 use crate::ldp::Budget;
 use crate::level::{consent_steps, ConsentStep, TrustLevel};
@@ -68,6 +68,12 @@ impl Persona {
     /// The identifier this persona shows `business` (levels 2 to 4).
     pub fn pseudonym(&self, business: &str) -> BusinessPseudonym {
         business_pseudonym(&self.secret, business)
+    }
+
+    /// The token this persona's level-1 reports to `business` carry while
+    /// its offer is at `offer_version` ([`reporter_token`]).
+    pub fn reporter(&self, business: &str, offer_version: u64) -> BusinessPseudonym {
+        reporter_token(&self.secret, business, offer_version)
     }
 
     /// Notes an item viewed or bought, on the device only.

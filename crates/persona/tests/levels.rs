@@ -259,3 +259,16 @@ fn the_device_keeps_only_receipts_that_verify_and_match() {
     assert!(summary.starts_with("valid: consent change personalization withdrawn"));
     assert_eq!(p.log().entries()[seq as usize].receipts.len(), 1);
 }
+
+/// Changes between levels 0 and 1 are never sent (no identifier), so
+/// they never get a receipt and are not counted as missing one.
+#[test]
+fn changes_between_levels_0_and_1_need_no_receipt() {
+    let mut p = persona();
+    let business = "northwind.example";
+    p.set_level(business, TrustLevel::Crowd, Timestamp(0));
+    p.set_level(business, TrustLevel::Stranger, Timestamp(1));
+    assert!(p.log().unreceipted_changes(business).is_empty());
+    let (seq, _) = p.set_level(business, TrustLevel::Regular, Timestamp(2));
+    assert_eq!(p.log().unreceipted_changes(business), vec![seq.unwrap()]);
+}

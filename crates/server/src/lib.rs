@@ -79,6 +79,13 @@ pub fn api_routes() -> Router<AppState> {
         .route("/v1/footfall/sightings", post(footfall::sightings))
         .route("/v1/footfall/flush", post(footfall::flush))
         .route("/v1/footfall/optout", post(footfall::opt_out))
+        .route(
+            "/v1/footfall/stores/{id}/checkin-token",
+            get(checkin::token),
+        )
+        .route("/v1/footfall/checkins", post(checkin::check_in))
+        .route("/kiosk", get(checkin::page))
+        .route("/kiosk/{name}", get(checkin::asset))
         .route("/optout", get(footfall::kiosk_page))
         .route("/optout/app.js", get(footfall::kiosk_script))
         .route("/optout/app.css", get(footfall::kiosk_style))
@@ -98,6 +105,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/v1/insights/releases", get(console::releases))
         .route("/v1/console/session", get(console::session))
         .route("/v1/console/overview", get(console::overview))
+        .route("/v1/console/persona", get(console::persona))
         .route("/console", get(console::page))
         .route("/console/{name}", get(console::asset))
         .route("/console/vendor/{name}", get(console::vendor_asset))

@@ -230,7 +230,7 @@ async fn console_routes_check_roles_and_name_bad_fields() {
     assert_eq!(s, 200);
     assert_eq!(
         b,
-        json!({"role": "admin", "pages": ["overview", "insights", "footfall", "recs"]})
+        json!({"role": "admin", "pages": ["overview", "insights", "footfall", "recs", "persona"]})
     );
     let (s, b) = srv.get("/v1/console/session", &srv.analyst).await;
     assert_eq!((s, &b["pages"]), (200, &json!(["insights"])));
@@ -284,7 +284,9 @@ async fn console_pages_are_served_whole_with_a_strict_csp() {
         .filter(|s| s.starts_with("/console/"))
         .map(str::to_string)
         .collect();
-    for m in ["overview", "insights", "footfall", "recs", "charts"] {
+    for m in [
+        "overview", "insights", "footfall", "recs", "persona", "charts",
+    ] {
         files.push(format!("/console/{m}.js"));
     }
     assert!(files.len() >= 9, "{files:?}");

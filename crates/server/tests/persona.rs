@@ -218,6 +218,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         let key = s.state.ledger_key();
         let (_, offer) = public_get(&s, "/v1/persona/offer").await;
         let terms = terms_of(&offer["offer"]);
+        let version = offer["offer"]["version"].as_u64().unwrap();
         let (_, model) = public_get(&s, "/v1/persona/model").await;
         let model = model_of(&model);
 
@@ -234,12 +235,9 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
                 .disclose(&terms, &model, Timestamp::now(), &coins)
                 .unwrap();
             assert!(matches!(d1.payload, Payload::Crowd { .. }));
-            let (st, body) = public_post(
-                &s,
-                "/v1/persona/disclosures",
-                &serde_json::to_value(&d1).unwrap(),
-            )
-            .await;
+            let mut sent_body = serde_json::to_value(&d1).unwrap();
+            sent_body["reporter"] = json!(p.reporter(&terms.business, version).to_hex());
+            let (st, body) = public_post(&s, "/v1/persona/disclosures", &sent_body).await;
             assert_eq!(st, 201, "{body}");
             sent += 1;
             let receipt: Receipt = serde_json::from_value(body["receipt"].clone()).unwrap();
@@ -345,6 +343,44 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
             "{e}"
         );
 
+        // Beyond per-address limits: one reporter token spends at most the
+        // offer's lifetime cap (4 reports at ε 1), the same report under a
+        // fresh token is taken, and a report without a token is refused.
+        // A running holder whose randomized answer is the truth, so the
+        // repeated report leaves the estimate's truth at `sent`.
+        let (p, d1) = (0u8..)
+            .find_map(|seed| {
+                let mut p = Persona::new("everyday", [77; 32]);
+                p.record(ItemId::new("boots").unwrap());
+                p.set_level(&terms.business, TrustLevel::Crowd, Timestamp(1));
+                let d = p
+                    .disclose(&terms, &model, Timestamp::now(), &[seed; 64])
+                    .unwrap();
+                matches!(&d.payload, Payload::Crowd { category, .. } if category == "running")
+                    .then_some((p, d))
+            })
+            .unwrap();
+        let mut body = serde_json::to_value(&d1).unwrap();
+        let (st, e) = public_post(&s, "/v1/persona/disclosures", &body).await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (400, Some("reporter")),
+            "{e}"
+        );
+        body["reporter"] = json!(p.reporter(&terms.business, version).to_hex());
+        for _ in 0..4 {
+            let (st, e) = public_post(&s, "/v1/persona/disclosures", &body).await;
+            assert_eq!(st, 201, "{e}");
+            sent += 1;
+        }
+        let (st, e) = public_post(&s, "/v1/persona/disclosures", &body).await;
+        assert_eq!(st, 429, "the fifth report under one token: {e}");
+        assert_eq!(e["error"]["code"], "budget_exhausted", "{e}");
+        body["reporter"] = json!(p.reporter(&terms.business, version + 1).to_hex());
+        let (st, e) = public_post(&s, "/v1/persona/disclosures", &body).await;
+        assert_eq!(st, 201, "{e}");
+        sent += 1;
+
         // The aggregate: analysts only; every accepted report counted.
         let r = reqwest::get(s.url("/v1/persona/aggregate")).await.unwrap();
         assert_eq!(r.status().as_u16(), 401);
@@ -358,7 +394,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
             running["low"].as_f64().unwrap(),
             running["high"].as_f64().unwrap(),
         );
-        assert!(low <= 40.0 && 40.0 <= high, "{running}");
+        assert!(low <= sent as f64 && sent as f64 <= high, "{running}");
 
         // No raw pseudonym in the data directory (SQLite only: PostgreSQL's
         // files are not ours to read).

@@ -120,6 +120,8 @@ impl App {
         if !grant.grant.is_empty() {
             receipts.extend(self.change_consent(subject, grant).await?.receipts);
         }
+        self.count_level_change(&change.pseudonym, change.from, change.to)
+            .await?;
         Ok(LevelReceipts { steps, receipts })
     }
 

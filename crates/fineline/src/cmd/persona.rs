@@ -54,6 +54,9 @@ pub enum PersonaCommand {
     },
     /// Send what leaves at the shop's level now (levels 1 and 2) and keep the receipt.
     Disclose { shop: String },
+    /// Check in at one of the shop's stores with the code its kiosk shows
+    /// (`STORE:TOKEN`, or the kiosk's link), at the shop's level now.
+    Checkin { shop: String, code: String },
     /// The device log: every level change and disclosure, with its receipts.
     Receipts,
 }
@@ -122,6 +125,8 @@ struct Shop {
     url: String,
     key: VerifyingKey,
     terms: Terms,
+    /// The offer's version: level-1 reports carry a token for it.
+    offer_version: u64,
     http: reqwest::Client,
 }
 
@@ -209,10 +214,12 @@ async fn open_shop(file: &mut DeviceFile, url: &str) -> anyhow::Result<Shop> {
             );
         }
     }
+    let offer_version = offer["version"].as_u64().context("offer.version")?;
     Ok(Shop {
         url,
         key,
         terms,
+        offer_version,
         http,
     })
 }
@@ -368,19 +375,55 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 println!("level 0: nothing leaves");
                 return Ok(());
             }
+            let mut body = serde_json::to_value(&d)?;
+            if let Payload::Crowd { .. } = d.payload {
+                // The shop caps the ε spent per token and offer version.
+                body["reporter"] = p
+                    .reporter(&s.terms.business, s.offer_version)
+                    .to_hex()
+                    .into();
+            }
             save(&args.file, &file)?;
-            let answer = post(
-                &s.http,
-                &format!("{}/v1/persona/disclosures", s.url),
-                &serde_json::to_value(&d)?,
-            )
-            .await?;
+            let answer = post(&s.http, &format!("{}/v1/persona/disclosures", s.url), &body).await?;
             let receipt: Receipt = serde_json::from_value(answer["receipt"].clone())?;
             let p = persona(&mut file, &args.persona)?;
             let seq = p.log().entries().len() as u64 - 1;
             let summary = p.log_mut().attach_receipt(seq, receipt, &s.key)?;
             println!("sent {}", serde_json::to_string(&d)?);
             println!("receipt verified ({summary})");
+        }
+        PersonaCommand::Checkin { shop, code } => {
+            let code = code.rsplit("checkin=").next().unwrap_or(&code);
+            let (store, token) = code
+                .split_once(':')
+                .context("a check-in code is STORE:TOKEN, as the kiosk shows it")?;
+            let s = open_shop(&mut file, &shop).await?;
+            let p = persona(&mut file, &args.persona)?;
+            let mut coins = [0u8; fineline_persona::CHECKIN_NONCE_BYTES];
+            rand::rngs::OsRng.fill_bytes(&mut coins);
+            let c = p.check_in(&s.terms.business, store, token, now(), &coins)?;
+            save(&args.file, &file)?;
+            let answer = post(
+                &s.http,
+                &format!("{}/v1/footfall/checkins", s.url),
+                &serde_json::to_value(&c)?,
+            )
+            .await?;
+            println!(
+                "checked in at {store} on {} at level {}",
+                answer["day"].as_str().unwrap_or("?"),
+                c.level.number()
+            );
+            match answer.get("receipt").filter(|r| !r.is_null()) {
+                Some(r) => {
+                    let receipt: Receipt = serde_json::from_value(r.clone())?;
+                    let p = persona(&mut file, &args.persona)?;
+                    let seq = p.log().entries().len() as u64 - 1;
+                    let summary = p.log_mut().attach_receipt(seq, receipt, &s.key)?;
+                    println!("  under your pseudonym; receipt verified ({summary})");
+                }
+                None => println!("  counted only: no identifier was sent"),
+            }
         }
         PersonaCommand::Receipts => {
             let businesses: Vec<String> = file.shops.values().map(|s| s.business.clone()).collect();
@@ -392,6 +435,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         from.number(),
                         to.number(),
                         steps.len()
+                    ),
+                    Logged::CheckIn(c) => format!(
+                        "check-in at {} at level {}{}",
+                        c.store,
+                        c.level.number(),
+                        if c.pseudonym.is_some() {
+                            " under the pseudonym"
+                        } else {
+                            ""
+                        }
                     ),
                     Logged::Disclosure(d) => format!(
                         "disclosure at level {}: {}",

@@ -7,6 +7,7 @@ const pages = {
   insights: { title: 'Insights', load: () => import('./insights.js') },
   footfall: { title: 'Foot traffic', load: () => import('./footfall.js') },
   recs: { title: 'Recommendations', load: () => import('./recs.js') },
+  persona: { title: 'Personas', load: () => import('./persona.js') },
 };
 const $ = (id) => document.getElementById(id);
 let session = null;

@@ -75,6 +75,17 @@ function draw(out, r) {
       el('dd', { class: 'ci', 'data-key': 'ff-visitors-total-ci' }, range(visitorsTotal))),
     el('div', {}, el('dt', {}, 'Passers-by'), el('dd', { 'data-key': 'ff-passers-total' }, fmt.int(passersTotal.value)),
       el('dd', { class: 'ci', 'data-key': 'ff-passers-total-ci' }, range(passersTotal)))));
+  // Kiosk check-ins, in releases made since they were counted.
+  const checked = r.days.filter((d) => d.checkins_anonymous && d.checkins_pseudonymous);
+  if (checked.length) {
+    const anon = total(checked.map((d) => d.checkins_anonymous));
+    const named = total(checked.map((d) => d.checkins_pseudonymous));
+    visitors.append(el('dl', { class: 'figures' },
+      el('div', {}, el('dt', {}, 'Kiosk check-ins, counted only'), el('dd', { 'data-key': 'ff-checkins-anonymous' }, fmt.int(anon.value)),
+        el('dd', { class: 'ci' }, range(anon))),
+      el('div', {}, el('dt', {}, 'Kiosk check-ins, under a pseudonym'), el('dd', { 'data-key': 'ff-checkins-pseudonymous' }, fmt.int(named.value)),
+        el('dd', { class: 'ci' }, range(named)))));
+  }
   out.append(visitors);
   const series = (label, k) => ({
     label,

@@ -85,6 +85,19 @@ export async function businessPseudonym(secret, business) {
   return toHex(new Uint8Array(await subtle().sign('HMAC', key, msg)));
 }
 
+export const REPORTER_LABEL = 'fineline/persona/v1/reporter\0';
+
+/**
+ * The token level-1 reports to `business` carry while its offer is at
+ * `offerVersion` (ids.rs `reporter_token`): the business caps the ε spent
+ * per token at the offer's lifetime cap.
+ */
+export async function reporterToken(secret, business, offerVersion) {
+  const key = await subtle().importKey('raw', Uint8Array.from(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const msg = enc.encode(`${REPORTER_LABEL}${business}\0${String(offerVersion)}`);
+  return toHex(new Uint8Array(await subtle().sign('HMAC', key, msg)));
+}
+
 // ---------------------------------------------------------------- coins.rs
 
 const TWO64 = 1n << 64n;
@@ -409,11 +422,37 @@ const entry = (p, business) => (p.businesses[business] ||= defaults());
 export const settings = (p, business) => structuredClone(p.businesses[business] || defaults());
 export const levelOf = (p, business) => settings(p, business).level;
 export const pseudonymOf = (p, business) => businessPseudonym(p.secret, business);
+export const reporterOf = (p, business, offerVersion) => reporterToken(p.secret, business, offerVersion);
 
 function logPush(p, business, at, what) {
   const seq = p.log.entries.length;
   p.log.entries.push({ seq, business, at, what, receipts: [] });
   return seq;
+}
+
+// ---------------------------------------------------------------- checkin.rs
+
+export const CHECKIN_MIN_GAP_MS = 24 * 60 * 60 * 1000;
+export const CHECKIN_NONCE_BYTES = 16;
+
+/**
+ * Makes and logs a check-in at `store` with the kiosk's `token`, at the
+ * persona's level for `business` (checkin.rs `Persona::check_in`): the
+ * pseudonym goes along at level 2 and above only; the nonce is the first
+ * 16 bytes of `coins`; at most one check-in per store in 24 hours.
+ */
+export async function checkIn(p, business, store, token, at, coins) {
+  if (!/^\d{1,20}-[0-9a-f]{32}$/.test(token)) throw invalid('not a check-in token (window-tag)');
+  const recent = p.log.entries.some((e) => e.what.kind === 'check_in' && e.what.business === business
+    && e.what.store === store && at - e.what.at < CHECKIN_MIN_GAP_MS);
+  if (recent) throw invalid('already checked in at this store in the last 24 hours');
+  if (coins.length < CHECKIN_NONCE_BYTES) throw new PersonaError('out_of_coins', 'not enough random bytes for this disclosure');
+  const level = levelOf(p, business);
+  // Field order as the Rust `CheckIn` serialises it: the receipt's digest covers these bytes.
+  const c = { business, store, token, level, at, nonce: toHex(Uint8Array.from(coins).slice(0, CHECKIN_NONCE_BYTES)) };
+  if (level >= 2) c.pseudonym = await pseudonymOf(p, business);
+  logPush(p, business, at, { kind: 'check_in', ...structuredClone(c) });
+  return c;
 }
 
 /** Sets the level, logs the change; returns {seq, steps} (seq null when unchanged). */
@@ -509,10 +548,14 @@ export async function attachReceipt(p, seq, receipt, verify) {
   return summary;
 }
 
-/** Level changes of `business` still lacking a receipt for some step. */
+/**
+ * Level changes of `business` still lacking a receipt for some step. A
+ * change between levels 0 and 1 is never sent, so it needs none.
+ */
 export function unreceiptedChanges(p, business) {
   return p.log.entries
     .filter((e) => e.business === business && e.what.kind === 'level_change')
+    .filter((e) => e.what.from >= 2 || e.what.to >= 2)
     .filter((e) => e.what.steps.some((s) => !e.receipts.some((r) => answers(r, s))))
     .map((e) => e.seq);
 }

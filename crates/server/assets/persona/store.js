@@ -99,6 +99,7 @@ export async function openStore(idb = globalThis.indexedDB) {
     /** What leaves now for `terms.business`, with coins drawn here; the
      *  persona (budget, log) is saved only if the disclosure was made. */
     disclose: (label, terms, model, at = Date.now()) => update(label, (p) => P.disclose(p, terms, model, at, P.drawCoins())),
+    checkIn: (label, business, store, token, at = Date.now()) => update(label, (p) => P.checkIn(p, business, store, token, at, P.drawCoins())),
     /** Keeps a receipt on log entry `seq` once `verify` accepts it (receipt.js pinnedVerifier). */
     attachReceipt: (label, seq, receipt, verify) => update(label, (p) => P.attachReceipt(p, seq, receipt, verify)),
     recommend: async (label, business, n) => {

@@ -150,6 +150,7 @@ function drawPicks() {
 // ---------------------------------------------------------------- levels
 
 function drawLevels() {
+  drawCheckin();
   const now = level();
   $('level-name').textContent = `${now} ${P.LEVEL_NAMES[now]}`;
   const legend = $('levels').querySelector('legend');
@@ -211,7 +212,12 @@ async function changeLevel(to) {
 async function send(disclosure) {
   await reload();
   const seq = S.persona.log.entries.length - 1; // disclose logged it last
-  const answer = await postJson('/v1/persona/disclosures', disclosure);
+  // A level-1 report carries this offer version's reporter token: the shop
+  // caps the ε spent per token (the digest covers the disclosure alone).
+  const body = disclosure.level === 1
+    ? { ...disclosure, reporter: await P.reporterOf(S.persona, S.terms.business, S.offer.version) }
+    : disclosure;
+  const answer = await postJson('/v1/persona/disclosures', body);
   await S.store.attachReceipt(LABEL, seq, answer.receipt, pinnedVerifier(S.key));
   await reload();
   drawLevels();
@@ -234,8 +240,45 @@ async function sendCrowd() {
   try {
     const d = await S.store.disclose(LABEL, S.terms, S.model);
     await send(d);
-    say('One randomized answer sent, with no identifier; receipt verified and kept.');
+    say('One randomized answer sent, with no identifier beyond this offer’s report token (which caps what it can spend); receipt verified and kept.');
   } catch (e) { say(e.message, true); drawLevels(); }
+}
+
+// -------------------------------------------------------------- check-in
+
+/** The kiosk's link: `/shop#checkin=STORE:TOKEN` (a fragment: never sent). */
+function kioskCode() {
+  const m = /^#checkin=([A-Za-z0-9._-]{1,64}):(\d{1,20}-[0-9a-f]{32})$/.exec(location.hash);
+  return m ? { store: m[1], token: m[2] } : null;
+}
+
+function drawCheckin() {
+  const code = kioskCode();
+  $('checkin').hidden = !code;
+  if (!code) return;
+  const l = level();
+  $('checkin-note').textContent = l >= 2
+    ? `You are in store ${code.store}. Checking in tells this shop it was you (under your pseudonym), with a receipt.`
+    : `You are in store ${code.store}. Checking in only adds one to today's count: nothing about you or this phone is sent.`;
+}
+
+async function sendCheckin() {
+  const code = kioskCode();
+  if (!code) return;
+  try {
+    const c = await S.store.checkIn(LABEL, S.terms.business, code.store, code.token);
+    await reload();
+    const seq = S.persona.log.entries.length - 1;
+    const answer = await postJson('/v1/footfall/checkins', c);
+    if (answer.receipt) {
+      await S.store.attachReceipt(LABEL, seq, answer.receipt, pinnedVerifier(S.key));
+      await reload();
+      say(`Checked in at ${code.store} under your pseudonym; receipt verified and kept.`);
+    } else {
+      say(`Checked in at ${code.store}: counted only, nothing about you was sent.`);
+    }
+  } catch (e) { say(e.message, true); }
+  drawLog();
 }
 
 // ------------------------------------------------------------------- log
@@ -246,9 +289,11 @@ function drawLog() {
     const w = e.what;
     const text = w.kind === 'level_change'
       ? `Level ${w.from} → ${w.to}: ${w.steps.length ? w.steps.map((s) => `${s.granted ? 'grant' : 'withdraw'} ${s.purpose}`).join(', ') : 'nothing recorded'}`
+      : w.kind === 'check_in' ? `Checked in at ${w.store} (level ${w.level}${w.pseudonym ? ', under your pseudonym' : ', counted only'})`
       : w.payload.kind === 'crowd' ? `Anonymous answer: "${nice(w.payload.category)}" (randomized, ε ${w.payload.epsilon_micro / 1e6})`
         : `Interests: ${w.payload.topics.map(nice).join(', ') || 'none'}`;
-    const needs = w.kind === 'level_change' ? (Math.max(w.from, w.to) >= 2 ? w.steps.length : 0) : 1;
+    const needs = w.kind === 'level_change' ? (Math.max(w.from, w.to) >= 2 ? w.steps.length : 0)
+      : w.kind === 'check_in' ? (w.pseudonym ? 1 : 0) : 1;
     const receipts = e.receipts.map((r) => el('span', { class: 'receipt ok', text: `✓ receipt verified: ledger entry ${r.leaf_index} of ${r.tree_head.tree_head.size}` }));
     const missing = needs > e.receipts.length ? el('span', { class: 'receipt missing', text: 'no receipt yet' }) : null;
     return el('li', { class: 'entry', 'data-kind': w.kind },
@@ -287,6 +332,8 @@ async function start() {
 
   $('send-interests').addEventListener('click', shareInterests);
   $('send-crowd').addEventListener('click', sendCrowd);
+  $('send-checkin').addEventListener('click', sendCheckin);
+  drawCheckin();
   drawLevels();
   drawLog();
   document.body.dataset.ready = 'true';

@@ -51,6 +51,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     asset!("insights.js", JS),
     asset!("footfall.js", JS),
     asset!("recs.js", JS),
+    asset!("persona.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
     asset!("vendor/uPlot.iife.min.js", JS),
     asset!("vendor/uPlot.min.css", CSS),
@@ -93,7 +94,7 @@ pub async fn vendor_asset(Path(name): Path<String>) -> Response {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub role: String,
-    /// Console pages for this role: `overview`, `insights`, `footfall`, `recs`.
+    /// Console pages for this role: `overview`, `insights`, `footfall`, `recs`, `persona`.
     pub pages: Vec<&'static str>,
 }
 
@@ -105,7 +106,7 @@ pub async fn session(caller: Caller) -> Result<Json<Session>, ApiError> {
     caller.require(&[Role::Admin, Role::Analyst])?;
     let role = caller.role().unwrap_or(Role::Analyst);
     let pages = match role {
-        Role::Admin => vec!["overview", "insights", "footfall", "recs"],
+        Role::Admin => vec!["overview", "insights", "footfall", "recs", "persona"],
         _ => vec!["insights"],
     };
     Ok(Json(Session {
@@ -368,5 +369,107 @@ pub async fn releases(
         analyst: analyst.id,
         period,
         releases: releases.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Devices at one trust level, by the last level change their pseudonym sent.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LevelDevices {
+    pub level: u8,
+    pub name: String,
+    /// At 0 and 1: only devices that came down from 2 or above (a device
+    /// that never rose sends nothing, so it is in no count).
+    pub devices: u64,
+}
+
+/// One category's level-1 estimate, with whether its interval is useful.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Level1Category {
+    pub category: String,
+    /// Estimated reporting devices that truly hold it.
+    pub estimate: f64,
+    /// 95 % interval.
+    pub low: f64,
+    pub high: f64,
+    /// Whether the interval is narrower than the estimate (±100 %): below
+    /// that the figure is noise, and the console says so.
+    pub useful: bool,
+}
+
+/// A store's kiosk check-ins over its last published days (DP figures).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StoreCheckinsBody {
+    pub store_id: String,
+    /// Closed days summed (up to 7).
+    pub days: usize,
+    /// Noisy sum of check-ins at levels 0 and 1, and its ~95 % half-width.
+    pub anonymous: i64,
+    pub anonymous_half_width: i64,
+    /// Noisy sum of check-ins under a pseudonym (levels 2-4).
+    pub pseudonymous: i64,
+    pub pseudonymous_half_width: i64,
+}
+
+/// The persona's figures for the console.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PersonaFiguresBody {
+    pub levels: Vec<LevelDevices>,
+    /// Level changes to a lower level (withdrawals, each with receipts).
+    pub withdrawals: u64,
+    /// Level-1 reports counted at the offer's ε.
+    pub level1_reports: u64,
+    /// ε per level-1 report, in micro-nats.
+    pub report_epsilon_micro: u64,
+    pub level1: Vec<Level1Category>,
+    pub checkins: Vec<StoreCheckinsBody>,
+}
+
+/// Devices per trust level, withdrawals, level-1 estimates and kiosk
+/// check-ins per store (admin). Check-ins come only from the stores'
+/// published DP releases; level-1 figures are randomized-response estimates.
+#[utoipa::path(get, path = "/v1/console/persona",
+    responses((status = 200, body = PersonaFiguresBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn persona(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PersonaFiguresBody>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let f = state.persona_figures(Timestamp::now()).await?;
+    Ok(Json(PersonaFiguresBody {
+        levels: fineline_persona::TrustLevel::ALL
+            .iter()
+            .map(|l| LevelDevices {
+                level: l.number(),
+                name: l.name().to_string(),
+                devices: f.devices_at[l.number() as usize],
+            })
+            .collect(),
+        withdrawals: f.withdrawals,
+        level1_reports: f.level1.reports,
+        report_epsilon_micro: f.level1.report_epsilon_micro,
+        level1: f
+            .level1
+            .categories
+            .into_iter()
+            .map(|(category, _, e)| Level1Category {
+                category,
+                useful: e.total > 0.0 && (e.high - e.low) / 2.0 < e.total,
+                estimate: e.total,
+                low: e.low,
+                high: e.high,
+            })
+            .collect(),
+        checkins: f
+            .checkins
+            .into_iter()
+            .map(|c| StoreCheckinsBody {
+                store_id: c.store_id,
+                days: c.days,
+                anonymous: c.anonymous.0,
+                anonymous_half_width: c.anonymous.1,
+                pseudonymous: c.pseudonymous.0,
+                pseudonymous_half_width: c.pseudonymous.1,
+            })
+            .collect(),
     }))
 }

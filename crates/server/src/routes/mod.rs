@@ -1,3 +1,4 @@
+pub mod checkin;
 pub mod consent;
 pub mod consent_import;
 pub mod console;

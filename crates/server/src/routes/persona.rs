@@ -202,6 +202,12 @@ pub struct DisclosureIn {
     /// When the device made it (ms since the Unix epoch).
     pub at: i64,
     pub payload: PayloadIn,
+    /// Level 1 only, 64 hex digits: the device's reporter token for this
+    /// offer version, `HMAC-SHA256(persona secret, "fineline/persona/v1/reporter\0" ‖ business ‖ "\0" ‖ offer version)`.
+    /// The ε spent per token is capped at the offer's lifetime cap (429
+    /// past it). Not part of the disclosure's digest.
+    #[serde(default)]
+    pub reporter: Option<String>,
 }
 
 /// The ledger receipt for a disclosure.
@@ -216,7 +222,15 @@ pub struct DisclosureReceiptBody {
 }
 
 impl DisclosureIn {
-    fn into_disclosure(self) -> Result<Disclosure, ApiError> {
+    fn into_disclosure(self) -> Result<(Disclosure, Option<BusinessPseudonym>), ApiError> {
+        let reporter = self
+            .reporter
+            .clone()
+            .map(|r| {
+                BusinessPseudonym::try_from(r)
+                    .map_err(|_| ApiError::field("reporter", "64 hex digits"))
+            })
+            .transpose()?;
         let level = TrustLevel::try_from(self.level)
             .map_err(|_| ApiError::field("level", "a trust level is 0 to 4"))?;
         let payload = match self.payload {
@@ -233,23 +247,28 @@ impl DisclosureIn {
                 topics,
             },
         };
-        Ok(Disclosure {
-            business: self.business,
-            level,
-            at: Timestamp(self.at),
-            payload,
-        })
+        Ok((
+            Disclosure {
+                business: self.business,
+                level,
+                at: Timestamp(self.at),
+                payload,
+            },
+            reporter,
+        ))
     }
 }
 
 /// Take a level-1 report or level-2 interests; answer with a receipt.
 #[utoipa::path(post, path = "/v1/persona/disclosures", request_body = DisclosureIn,
-    responses((status = 201, body = DisclosureReceiptBody), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = DisclosureReceiptBody), (status = 400, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody)))]
 pub async fn disclose(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<DisclosureIn>,
 ) -> Result<(StatusCode, Json<DisclosureReceiptBody>), ApiError> {
-    let done = state.persona_disclose(body.into_disclosure()?).await?;
+    let (disclosure, reporter) = body.into_disclosure()?;
+    let done = state.persona_disclose(disclosure, reporter).await?;
     Ok((
         StatusCode::CREATED,
         Json(DisclosureReceiptBody {

@@ -1,0 +1,61 @@
+// Store check-in kiosk: shows the store's rotating check-in code and the
+// link a phone opens, fetched from this server with the kiosk's store
+// key. The store and key come from the page's fragment
+// (#store=ID&key=KEY), which the browser never sends anywhere. Nothing is
+// stored; nothing is loaded from elsewhere.
+
+const params = new URLSearchParams(location.hash.slice(1));
+const store = params.get("store") || "";
+const key = params.get("key") || "";
+const $ = (id) => document.getElementById(id);
+let rotatesAt = 0;
+
+function problem(message) {
+  $("problem").textContent = message;
+  $("problem").hidden = false;
+}
+
+/** The link a phone opens to check in: the code rides in the fragment. */
+export function checkinLink(origin, storeId, token) {
+  return `${origin}/shop#checkin=${encodeURIComponent(storeId)}:${encodeURIComponent(token)}`;
+}
+
+async function refresh() {
+  try {
+    const r = await fetch(`/v1/footfall/stores/${encodeURIComponent(store)}/checkin-token`, {
+      headers: { Authorization: `Bearer ${key}` },
+      credentials: "omit",
+      cache: "no-store",
+    });
+    const body = await r.json();
+    if (!r.ok) {
+      problem((body.error && body.error.message) || "The server refused the kiosk's key.");
+      return;
+    }
+    $("problem").hidden = true;
+    $("store").textContent = body.store_id;
+    $("code").textContent = `${body.store_id}:${body.token}`;
+    $("link").textContent = checkinLink(location.origin, body.store_id, body.token);
+    $("current").hidden = false;
+    rotatesAt = body.rotates_at;
+    showLeft();
+  } catch (e) {
+    problem("Cannot reach the server; retrying.");
+  }
+}
+
+function showLeft() {
+  const left = Math.max(0, Math.ceil((rotatesAt - Date.now()) / 1000));
+  $("left").textContent = String(left);
+  return left;
+}
+
+function tick() {
+  if (showLeft() === 0) refresh();
+}
+
+if (!store || !key) {
+  problem("Open this page as /kiosk#store=STORE_ID&key=STORE_DEVICE_KEY (the store's ingest key).");
+} else {
+  refresh().then(() => setInterval(tick, 1000));
+}
