@@ -158,8 +158,8 @@ impl App {
         let nonces_name = format!("{NONCES_PREFIX}{}", c.store);
 
         let _one_at_a_time = self.footfall.checkin_guard().await;
-        let mut record: CheckinDay = self.read_json(&day_name).await?.unwrap_or_default();
-        let mut nonces: Nonces = self.read_json(&nonces_name).await?.unwrap_or_default();
+        let mut record: CheckinDay = self.setting_json(&day_name).await?.unwrap_or_default();
+        let mut nonces: Nonces = self.setting_json(&nonces_name).await?.unwrap_or_default();
         // Tokens older than the previous window are refused above, so
         // their nonces need not be kept.
         let current = checkin_window(now);
@@ -232,25 +232,8 @@ impl App {
     /// and tests only; no route serves it.
     pub async fn checkin_day(&self, store_id: &str, day: Date) -> Result<CheckinDay, AppError> {
         Ok(self
-            .read_json(&format!("{DAY_PREFIX}{store_id}/{day}"))
+            .setting_json(&format!("{DAY_PREFIX}{store_id}/{day}"))
             .await?
             .unwrap_or_default())
-    }
-
-    async fn read_json<T: serde::de::DeserializeOwned>(
-        &self,
-        name: &str,
-    ) -> Result<Option<T>, AppError> {
-        match self
-            .database()
-            .setting(name)
-            .await
-            .map_err(AppError::internal)?
-        {
-            Some(b) => Ok(Some(
-                serde_json::from_slice(&b).map_err(AppError::internal)?,
-            )),
-            None => Ok(None),
-        }
     }
 }

@@ -296,7 +296,7 @@ impl App {
             .await
             .map_err(AppError::internal)?;
         let digest = Hash(model.digest);
-        let before: Option<PublishedRecord> = self.read_setting(PUBLISHED_SETTING).await?;
+        let before: Option<PublishedRecord> = self.setting_json(PUBLISHED_SETTING).await?;
         let ledger_index = match before {
             Some(r) if r.version == version && r.digest == digest => r.ledger_index,
             _ => {
@@ -393,7 +393,7 @@ impl App {
         // The content digest is taken with version 0, so it names the content alone.
         let digest = Hash(Sha256::digest(offer.canonical_bytes()).into());
         let _write = self.persona.write.lock().await;
-        let before: OfferRecord = self.read_setting(OFFER_SETTING).await?.unwrap_or_default();
+        let before: OfferRecord = self.setting_json(OFFER_SETTING).await?.unwrap_or_default();
         offer.version = if before.version > 0 && before.digest == digest {
             before.version
         } else {
@@ -483,7 +483,7 @@ impl App {
                     &reporter.to_hex(),
                 );
                 let spent_name = format!("{REPORTER_PREFIX}{}.{}", offer.version, who.to_text());
-                let spent: u64 = self.read_setting(&spent_name).await?.unwrap_or(0);
+                let spent: u64 = self.setting_json(&spent_name).await?.unwrap_or(0);
                 let spent = spent.saturating_add(*epsilon_micro);
                 if spent > offer.lifetime_cap_micro {
                     return Err(AppError::BudgetExhausted {
@@ -499,7 +499,7 @@ impl App {
                     name: spent_name,
                     value: serde_json::to_vec(&spent).map_err(AppError::internal)?,
                 });
-                let mut counts: Counts = self.read_setting(COUNTS_SETTING).await?.unwrap_or_default();
+                let mut counts: Counts = self.setting_json(COUNTS_SETTING).await?.unwrap_or_default();
                 *counts
                     .entry(*epsilon_micro)
                     .or_default()
@@ -594,25 +594,8 @@ impl App {
             topics: Vec<String>,
         }
         let kept: Option<Kept> = self
-            .read_setting(&format!("{INTERESTS_PREFIX}{}", who.to_text()))
+            .setting_json(&format!("{INTERESTS_PREFIX}{}", who.to_text()))
             .await?;
         Ok(kept.map(|k| k.topics))
-    }
-
-    async fn read_setting<T: serde::de::DeserializeOwned>(
-        &self,
-        name: &str,
-    ) -> Result<Option<T>, AppError> {
-        match self
-            .database()
-            .setting(name)
-            .await
-            .map_err(AppError::internal)?
-        {
-            Some(b) => Ok(Some(
-                serde_json::from_slice(&b).map_err(AppError::internal)?,
-            )),
-            None => Ok(None),
-        }
     }
 }

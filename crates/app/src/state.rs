@@ -164,6 +164,20 @@ impl App {
         Ok(())
     }
 
+    /// The JSON value kept in setting `name`, if any (the persona's and
+    /// the check-ins' small records).
+    pub(crate) async fn setting_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, AppError> {
+        match self.database.setting(name).await? {
+            Some(b) => Ok(Some(
+                serde_json::from_slice(&b).map_err(AppError::internal)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// The catalogue's categories, sorted, once each: public keys for
     /// insights groups and the persona offer's taxonomy.
     pub async fn catalogue_categories(&self) -> Result<Vec<String>, AppError> {

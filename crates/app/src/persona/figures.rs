@@ -74,8 +74,8 @@ impl App {
             .pseudonymize_as(PSEUDONYM_DOMAIN, &pseudonym.to_hex());
         let name = format!("{LEVEL_PREFIX}{}", who.to_text());
         let _write = self.persona.write.lock().await;
-        let before: Option<u8> = self.read_setting(&name).await?;
-        let mut counts: LevelCounts = self.read_setting(COUNTS_SETTING).await?.unwrap_or_default();
+        let before: Option<u8> = self.setting_json(&name).await?;
+        let mut counts: LevelCounts = self.setting_json(COUNTS_SETTING).await?.unwrap_or_default();
         let prev = before.map_or(from.number(), |b| b);
         if before.is_some() {
             let slot = &mut counts.at[prev as usize];
@@ -106,7 +106,7 @@ impl App {
     /// them publishes the stores' closed days not yet published, as
     /// reading a store's report does.
     pub async fn persona_figures(&self, now: Timestamp) -> Result<PersonaFigures, AppError> {
-        let counts: LevelCounts = self.read_setting(COUNTS_SETTING).await?.unwrap_or_default();
+        let counts: LevelCounts = self.setting_json(COUNTS_SETTING).await?.unwrap_or_default();
         let level1 = self.persona_aggregate().await?;
         let mut checkins = Vec::new();
         for store in self.footfall_stores() {
@@ -169,7 +169,7 @@ impl App {
                 categories: vec![],
             });
         }
-        let counts: Counts = self.read_setting(LDP_COUNTS).await?.unwrap_or_default();
+        let counts: Counts = self.setting_json(LDP_COUNTS).await?.unwrap_or_default();
         let at = counts.get(&offer.report_epsilon_micro);
         let observed: Vec<u64> = question
             .iter()
