@@ -84,7 +84,9 @@ pub trait EventTables: WriteTables {
     async fn count_events(&self) -> Result<u64>;
 
     /// Retention sweep: deletes events of `purpose` with `at < cutoff`;
-    /// returns how many were deleted.
+    /// returns how many were deleted. Not one transaction on the embedded
+    /// database (a window of ids at a time): after a crash the next sweep
+    /// finishes the deletion.
     async fn delete_events_before(&self, purpose: Purpose, cutoff: Timestamp) -> Result<u64>;
 
     /// Stores events in one transaction; returns their ids in input order.

@@ -37,37 +37,15 @@ async fn insert_events(
             .fetch_all(&mut *tx)
             .await?;
     ids.sort_unstable();
-    let n = events.len();
-    let (mut subjects, mut kinds, mut items, mut purposes, mut ats, mut props) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for e in events {
-        subjects.push(e.subject.to_text());
-        kinds.push(e.kind.as_str().to_string());
-        items.push(e.item.map(|i| i.as_str().to_string()));
-        purposes.push(e.purpose.as_str().to_string());
-        ats.push(e.at.0);
-        props.push(e.sealed_properties);
-    }
-    sqlx::query(
-        "INSERT INTO events (id, subject, kind, item, purpose, at, sealed_properties)
-         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[],
-                              $6::int8[], $7::bytea[])",
-    )
-    .bind(&ids)
-    .bind(subjects)
-    .bind(kinds)
-    .bind(items)
-    .bind(purposes)
-    .bind(ats)
-    .bind(props)
-    .execute(&mut *tx)
-    .await?;
+    let body = copy_rows(&ids, &events);
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY events (id, subject, kind, item, purpose, at, sealed_properties)
+             FROM STDIN (FORMAT BINARY)",
+        )
+        .await?;
+    copy.send(body).await?;
+    copy.finish().await?;
     out.event_ids.extend(ids);
     Ok(())
 }
@@ -235,4 +213,34 @@ async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) ->
         | WriteOp::ChargeInsightBudget { .. }) => super::insights::apply_op(tx, op, out).await?,
     }
     Ok(())
+}
+
+/// The events as one COPY BINARY stream: header, one tuple per event,
+/// trailer. COPY skips the per-row parameter arrays UNNEST builds and
+/// parses.
+fn copy_rows(ids: &[i64], events: &[NewEvent]) -> Vec<u8> {
+    fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+        let len = i32::try_from(bytes.len()).expect("a field under 2 GiB");
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(bytes);
+    }
+    let mut buf = Vec::with_capacity(19 + events.len() * 256);
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    for (id, e) in ids.iter().zip(events) {
+        buf.extend_from_slice(&7i16.to_be_bytes());
+        field(&mut buf, &id.to_be_bytes());
+        field(&mut buf, e.subject.to_text().as_bytes());
+        field(&mut buf, e.kind.as_str().as_bytes());
+        match &e.item {
+            Some(item) => field(&mut buf, item.as_str().as_bytes()),
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+        field(&mut buf, e.purpose.as_str().as_bytes());
+        field(&mut buf, &e.at.0.to_be_bytes());
+        field(&mut buf, &e.sealed_properties);
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    buf
 }

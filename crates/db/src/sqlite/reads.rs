@@ -11,12 +11,16 @@ use crate::{
 };
 
 const CONSENT_COLS: &str = "subject, record_id, purpose, state, policy_version, source, at, body";
-const EVENT_COLS: &str = "id, subject, kind, item, purpose, at, sealed_properties";
+/// Ids the retention sweep reads per window: a bounded read, and a
+/// bounded write after it.
+const RETENTION_WINDOW: i64 = 50_000;
+
+const EVENT_COLS: &str = "id, key_id, digest, kind, item, purpose, at, sealed_properties";
 
 /// rusqlite's row callbacks can only fail with rusqlite errors, so rows are
 /// read raw and parsed afterwards.
 type RawConsent = (String, String, String, String, u32, String, i64, Vec<u8>);
-type RawEvent = (i64, String, String, Option<String>, String, i64, Vec<u8>);
+type RawEvent = (i64, i64, Vec<u8>, String, Option<String>, i64, i64, Vec<u8>);
 
 fn raw_consent(r: &Row<'_>) -> rusqlite::Result<RawConsent> {
     Ok((
@@ -54,17 +58,18 @@ fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
 fn event(raw: RawEvent) -> Result<EventRow> {
-    let (id, subject, kind, item, purpose, at, sealed_properties) = raw;
+    let (id, key_id, digest, kind, item, purpose, at, sealed_properties) = raw;
     Ok(EventRow {
         id,
-        subject: rows::subject(&subject)?,
+        subject: rows::subject_of_parts(key_id, &digest)?,
         kind: rows::kind(&kind)?,
         item: rows::opt_item(item)?,
-        purpose: rows::purpose(&purpose)?,
+        purpose: rows::purpose_of_code(purpose)?,
         at: Timestamp(at),
         sealed_properties,
     })
@@ -135,13 +140,13 @@ impl ConsentTables for SqliteDatabase {
 #[async_trait]
 impl EventTables for SqliteDatabase {
     async fn events_for(&self, subject: &Pseudonym) -> Result<Vec<EventRow>> {
-        let (s, k) = (subject.to_text(), subject_key(subject));
+        let (k, key_id, digest) = (subject_key(subject), subject.key_id, subject.digest);
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM events WHERE subject_key = ?1 AND subject = ?2
-                 ORDER BY id"
+                "SELECT {EVENT_COLS} FROM events
+                 WHERE subject_key = ?1 AND key_id = ?2 AND digest = ?3 ORDER BY id"
             ))?;
-            let raws = stmt.query_map(params![k, s], raw_event)?;
+            let raws = stmt.query_map(params![k, key_id, &digest[..]], raw_event)?;
             collect(raws, event)
         })
         .await
@@ -153,7 +158,7 @@ impl EventTables for SqliteDatabase {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<EventRow>> {
-        let purpose = scan.purpose.map(Purpose::as_str);
+        let purpose = scan.purpose.map(rows::purpose_code);
         let limit = limit as i64;
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -179,18 +184,56 @@ impl EventTables for SqliteDatabase {
     }
 
     async fn delete_events_before(&self, purpose: Purpose, cutoff: Timestamp) -> Result<u64> {
-        self.write(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let n = tx
-                .prepare_cached("DELETE FROM events WHERE purpose = ?1 AND at < ?2")?
-                .execute(params![purpose.as_str(), cutoff.0])?;
-            if n > 0 {
-                super::insight_cache::count_deletion(&tx)?;
+        // No (purpose, at) index (it cost a scattered page per event on
+        // ingestion and erasure): the hourly sweep reads ids window by
+        // window on a reader, then deletes them in a short write each,
+        // checking every row again, so ingestion waits for no scan. Rows
+        // stored while it runs are the next sweep's.
+        let code = rows::purpose_code(purpose);
+        let last: i64 = self
+            .read(|c| Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?))
+            .await?;
+        let mut deleted = 0;
+        let mut low = 0;
+        while low < last {
+            let high = low.saturating_add(RETENTION_WINDOW);
+            let ids: Vec<i64> = self
+                .read(move |c| {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT id FROM events
+                         WHERE id > ?1 AND id <= ?2 AND purpose = ?3 AND at < ?4",
+                    )?;
+                    let ids = stmt
+                        .query_map(params![low, high, code, cutoff.0], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    Ok(ids)
+                })
+                .await?;
+            if !ids.is_empty() {
+                deleted += self
+                    .write(move |c| {
+                        let tx =
+                            c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                        let mut n = 0;
+                        {
+                            let mut delete = tx.prepare_cached(
+                                "DELETE FROM events WHERE id = ?1 AND purpose = ?2 AND at < ?3",
+                            )?;
+                            for id in ids {
+                                n += delete.execute(params![id, code, cutoff.0])?;
+                            }
+                        }
+                        if n > 0 {
+                            super::insight_cache::count_deletion(&tx)?;
+                        }
+                        tx.commit()?;
+                        Ok(n as u64)
+                    })
+                    .await?;
             }
-            tx.commit()?;
-            Ok(n as u64)
-        })
-        .await
+            low = high;
+        }
+        Ok(deleted)
     }
 }
 
@@ -356,5 +399,65 @@ impl SettingsTable for SqliteDatabase {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fineline_core::{EventKind, Pseudonym, Purpose, Timestamp};
+
+    use crate::{EventTables, NewEvent, WriteOp, WriteSet, WriteTables};
+
+    /// The sweep reaches rows past its first window of ids, and deletes
+    /// only the purpose it was asked for, only before the cutoff.
+    #[tokio::test]
+    async fn retention_sweeps_every_window_of_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::SqliteDatabase::open(dir.path().join("db"))
+            .await
+            .unwrap();
+        let person = Pseudonym::new(1, [7; 32]);
+        let event = |purpose, at| NewEvent {
+            subject: person,
+            kind: EventKind::new("view").unwrap(),
+            item: None,
+            purpose,
+            at: Timestamp(at),
+            sealed_properties: vec![1],
+        };
+        let put = |e| WriteSet::from(WriteOp::PutEvents(vec![e]));
+        db.apply(put(event(Purpose::Location, 10))).await.unwrap();
+        // Far ids, as after a long life of ingestion and erasures.
+        let path = db.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.execute_batch(&format!(
+                "UPDATE sqlite_sequence SET seq = {} WHERE name = 'events'",
+                2 * super::RETENTION_WINDOW + 5
+            ))
+            .unwrap();
+        })
+        .await
+        .unwrap();
+        for e in [
+            event(Purpose::Location, 10),
+            event(Purpose::Location, 500),
+            event(Purpose::Analytics, 10),
+        ] {
+            db.apply(put(e)).await.unwrap();
+        }
+        let n = db
+            .delete_events_before(Purpose::Location, Timestamp(100))
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        let left: Vec<(Purpose, i64)> = db
+            .events_for(&person)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.purpose, e.at.0))
+            .collect();
+        assert_eq!(left, [(Purpose::Location, 500), (Purpose::Analytics, 10)]);
     }
 }

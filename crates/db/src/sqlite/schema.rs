@@ -1,6 +1,6 @@
 //! Schema migrations, applied in order and recorded in `schema_version`.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::Result;
 
@@ -212,9 +212,67 @@ CREATE TRIGGER insight_rows_release_texts AFTER DELETE ON insight_rows BEGIN
     DELETE FROM insight_texts WHERE id IN (old.kind, old.item, old.region) AND refs <= 0;
 END;
 "#,
+    // Compact event rows: the subject as its key id and 32-byte digest
+    // instead of 67 bytes of text, the purpose as a small integer
+    // (`rows::purpose_code`) instead of up to 18 bytes of text. Ingestion
+    // and erasure are bound by the pages SQLite writes to the WAL: a row is
+    // a third smaller, and the (purpose, at) index is gone. Its leaves are
+    // in time order, so a batch of events spread over a second of
+    // timestamps dirtied one leaf per distinct time and an erasure one leaf
+    // per event of the person, each a whole page in the WAL, for a sweep
+    // that runs hourly; the sweep scans by id instead
+    // (`EventTables::delete_events_before`). The table is rebuilt (ids and
+    // the AUTOINCREMENT high-water mark kept) with foreign keys off, so
+    // dropping the old table does not cascade into `insight_rows`;
+    // `migrate` checks the keys before committing.
+    r#"
+CREATE TABLE events_compact (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject_key INTEGER NOT NULL,
+    key_id INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    item TEXT,
+    purpose INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    sealed_properties BLOB NOT NULL
+);
+INSERT INTO events_compact
+    (id, subject_key, key_id, digest, kind, item, purpose, at, sealed_properties)
+    SELECT id, subject_key,
+           CAST(substr(subject, 2, instr(subject, '_') - 2) AS INTEGER),
+           unhex(substr(subject, instr(subject, '_') + 1)),
+           kind, item,
+           CASE purpose
+               WHEN 'personalization' THEN 1
+               WHEN 'analytics' THEN 2
+               WHEN 'partner_insights' THEN 3
+               WHEN 'location' THEN 4
+               WHEN 'in_store_detection' THEN 5
+           END,
+           at, sealed_properties
+    FROM events ORDER BY id;
+DELETE FROM sqlite_sequence WHERE name = 'events_compact';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'events_compact', seq FROM sqlite_sequence WHERE name = 'events';
+DROP TABLE events;
+ALTER TABLE events_compact RENAME TO events;
+CREATE INDEX events_by_subject ON events (subject_key, id);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    // Off while tables are rebuilt (a dropped parent table would cascade
+    // into its children); the keys are checked before the commit instead.
+    // The pragma is a no-op inside a transaction, hence out here.
+    let keys_on: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = migrate_in_transaction(conn);
+    conn.pragma_update(None, "foreign_keys", keys_on)?;
+    migrated
+}
+
+fn migrate_in_transaction(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let current: i64 = tx.query_row(
@@ -236,6 +294,14 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
                 [version],
             )?;
         }
+    }
+    let dangling: Option<String> = tx
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()?;
+    if let Some(table) = dangling {
+        return Err(crate::DatabaseError::Corrupt(format!(
+            "a schema migration left rows of {table} without their parent"
+        )));
     }
     tx.commit()?;
     Ok(())
@@ -300,6 +366,101 @@ mod tests {
             })
             .unwrap();
         assert_eq!(id, 5);
+    }
+
+    /// A file from before the compact event rows keeps every event with its
+    /// person, purpose and id; ids of erased events are still never reused;
+    /// analytic rows survive the table's rebuild and still go with their
+    /// event.
+    #[tokio::test]
+    async fn event_rows_move_to_the_compact_layout() {
+        use crate::{EventTables, NewEvent, WriteOp, WriteSet, WriteTables};
+        use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
+        use rusqlite::params;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let person = Pseudonym::new(3, [0xab; 32]);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+            conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
+                .unwrap();
+            for (i, sql) in MIGRATIONS[..6].iter().enumerate() {
+                conn.execute_batch(sql).unwrap();
+                conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
+                    .unwrap();
+            }
+            let mut insert = conn
+                .prepare(
+                    "INSERT INTO events
+                     (id, subject, subject_key, kind, item, purpose, at, sealed_properties)
+                     VALUES (?1, ?2, ?3, 'view', 'shoe', ?4, ?5, x'0102')",
+                )
+                .unwrap();
+            for (i, p) in Purpose::ALL.iter().enumerate() {
+                let id = i as i64 + 1;
+                insert
+                    .execute(params![
+                        id,
+                        person.to_text(),
+                        super::super::subject_key(&person),
+                        p.as_str(),
+                        100 + id
+                    ])
+                    .unwrap();
+            }
+            // An erased event: its id stays taken.
+            insert
+                .execute(params![9, person.to_text(), 0, "analytics", 0])
+                .unwrap();
+            conn.execute("DELETE FROM events WHERE id = 9", []).unwrap();
+            conn.execute_batch(
+                "INSERT INTO insight_people (id, key_id, digest) VALUES (1, 3, zeroblob(32));
+                 INSERT INTO insight_texts (id, text, refs) VALUES (1, 'view', 1);
+                 INSERT INTO insight_rows (kind, at, event_id, person) VALUES (1, 102, 2, 1);",
+            )
+            .unwrap();
+        }
+        let db = super::super::SqliteDatabase::open(&path).await.unwrap();
+        let analytic_rows = |db: &super::super::SqliteDatabase| -> i64 {
+            Connection::open(db.path())
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM insight_rows", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(analytic_rows(&db), 1);
+        let events = db.events_for(&person).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(
+            events.iter().map(|e| e.purpose).collect::<Vec<_>>(),
+            Purpose::ALL
+        );
+        assert!(events.iter().all(|e| e.subject == person
+            && e.sealed_properties == [1, 2]
+            && e.item.as_ref().map(|i| i.as_str()) == Some("shoe")));
+        assert_eq!(events[1].at, Timestamp(102));
+
+        let out = db
+            .apply(WriteSet::from(WriteOp::PutEvents(vec![NewEvent {
+                subject: person,
+                kind: EventKind::new("view").unwrap(),
+                item: Some(ItemId::new("hat").unwrap()),
+                purpose: Purpose::Location,
+                at: Timestamp(200),
+                sealed_properties: vec![3],
+            }])))
+            .await
+            .unwrap();
+        assert_eq!(out.event_ids, [10]);
+        db.apply(WriteSet::from(WriteOp::EraseSubject(person)))
+            .await
+            .unwrap();
+        assert!(db.events_for(&person).await.unwrap().is_empty());
+        assert_eq!(analytic_rows(&db), 0);
     }
 
     /// A database from before the integer layout keeps its analytic rows,

@@ -3,7 +3,7 @@ use fineline_core::Pseudonym;
 use rusqlite::{params, Transaction};
 
 use super::{subject_key, SqliteDatabase};
-use crate::rows::to_i64;
+use crate::rows::{purpose_code, to_i64};
 use crate::{DatabaseError, Result, WriteOp, WriteOutcome, WriteSet, WriteTables};
 
 #[async_trait]
@@ -114,17 +114,18 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         WriteOp::PutEvents(events) => {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO events
-                 (subject, subject_key, kind, item, purpose, at, sealed_properties)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (subject_key, key_id, digest, kind, item, purpose, at, sealed_properties)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             out.event_ids.reserve(events.len());
             for e in events {
                 stmt.execute(params![
-                    e.subject.to_text(),
                     subject_key(&e.subject),
+                    e.subject.key_id,
+                    &e.subject.digest[..],
                     e.kind.as_str(),
                     e.item.as_ref().map(|i| i.as_str()),
-                    e.purpose.as_str(),
+                    purpose_code(e.purpose),
                     e.at.0,
                     e.sealed_properties
                 ])?;
@@ -133,8 +134,9 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         }
         WriteOp::DeleteEvent { subject, id } => {
             let deleted = tx
-                .prepare_cached("DELETE FROM events WHERE subject = ?1 AND id = ?2")?
-                .execute(params![subject.to_text(), id])? as u64;
+                .prepare_cached("DELETE FROM events WHERE id = ?1 AND key_id = ?2 AND digest = ?3")?
+                .execute(params![id, subject.key_id, &subject.digest[..]])?
+                as u64;
             // As the retention sweep: only a deletion that happened makes
             // the insights copy refill.
             if deleted > 0 {
@@ -165,9 +167,15 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         }
         WriteOp::EraseSubject(subject) => {
             let s = subject.to_text();
-            out.rows_deleted +=
-                tx.prepare_cached("DELETE FROM events WHERE subject_key = ?1 AND subject = ?2")?
-                    .execute(params![subject_key(&subject), &s])? as u64;
+            out.rows_deleted += tx
+                .prepare_cached(
+                    "DELETE FROM events WHERE subject_key = ?1 AND key_id = ?2 AND digest = ?3",
+                )?
+                .execute(params![
+                    subject_key(&subject),
+                    subject.key_id,
+                    &subject.digest[..]
+                ])? as u64;
             for table in ["consents", "interests", "subjects"] {
                 out.rows_deleted += tx
                     .prepare_cached(&format!("DELETE FROM {table} WHERE subject = ?1"))?
