@@ -115,8 +115,17 @@ pub struct ReleaseRecord {
     pub query_digest: String,
 }
 
+/// Where an analyst's releases of a period were kept as one list, before
+/// each release had its own row ([`release_setting`]); still read.
 fn releases_setting(analyst: &str, period: &str) -> String {
     format!("insight_releases/{analyst}/{period}")
+}
+
+/// One release's own row, named so that names sort as the ledger does:
+/// two replicas charging at once each write a row of their own, where a
+/// shared list would keep only the last writer's.
+fn release_setting(analyst: &str, period: &str, ledger_index: u64) -> String {
+    format!("{}/{ledger_index:020}", releases_setting(analyst, period))
 }
 
 /// An analyst's releases in `period`, oldest first.
@@ -125,15 +134,15 @@ pub async fn releases(
     analyst: &str,
     period: &str,
 ) -> Result<Vec<ReleaseRecord>, AppError> {
-    match state
-        .database()
-        .setting(&releases_setting(analyst, period))
-        .await
-        .map_err(AppError::internal)?
-    {
-        Some(b) => serde_json::from_slice(&b).map_err(AppError::internal),
-        None => Ok(Vec::new()),
+    let list = releases_setting(analyst, period);
+    let mut out: Vec<ReleaseRecord> = match state.database().setting(&list).await? {
+        Some(b) => serde_json::from_slice(&b).map_err(AppError::internal)?,
+        None => Vec::new(),
+    };
+    for (_, row) in state.database().settings_under(&format!("{list}/")).await? {
+        out.push(serde_json::from_slice(&row).map_err(AppError::internal)?);
     }
+    Ok(out)
 }
 
 /// Sets an analyst's total for a period (spend so far is kept).
@@ -214,26 +223,23 @@ pub async fn charge_cost(
         cost: to_amount(cost),
         default_total: to_amount(DEFAULT_BUDGET),
     };
-    // The history is read, extended and written back in the charge's own
-    // transaction; the lock keeps two charges from writing over each other.
+    // The release's history row lands in the charge's own transaction.
     let _turn = state.order.release().await;
-    let mut history = releases(state, analyst, &period).await?;
-    let history_key = releases_setting(analyst, &period);
     match state
         .ledger
         .append(state.database(), &[entry], |indices| {
-            history.push(ReleaseRecord {
+            let record = ReleaseRecord {
                 ledger_index: indices[0],
                 at: at.millis(),
                 cost_nano_rho: cost.nano_rho,
                 cost_femto_delta: cost.femto_delta,
                 query_digest: hex::encode(query_digest),
-            });
+            };
             let mut ops = vec![op];
-            // Serialising a list of plain records cannot fail.
-            if let Ok(value) = serde_json::to_vec(&history) {
+            // Serialising a plain record cannot fail.
+            if let Ok(value) = serde_json::to_vec(&record) {
                 ops.push(WriteOp::PutSetting {
-                    name: history_key,
+                    name: release_setting(analyst, &period, indices[0]),
                     value,
                 });
             }

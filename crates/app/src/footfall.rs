@@ -102,6 +102,7 @@ pub fn session_row(s: &Session) -> VisitSessionRow {
         max_rssi: s.max_rssi,
         sightings: s.sightings,
         is_visit: s.is_visit,
+        opt_out_digest: s.opt_out_digest,
     }
 }
 
@@ -119,6 +120,7 @@ pub fn session_from_row(r: &VisitSessionRow) -> Session {
         max_rssi: r.max_rssi,
         sightings: r.sightings,
         is_visit: r.is_visit,
+        opt_out_digest: None,
     }
 }
 
@@ -358,6 +360,15 @@ impl FootfallModule {
                 WriteOp::DeleteDeviceSessions(devices),
             ],
         )
+    }
+
+    /// Apply an opt-out another replica took (see
+    /// `crate::replication`): this process drops the device's sightings
+    /// from now on, and its sessions held in memory.
+    pub async fn apply_opt_out(&self, digest: [u8; 32]) {
+        let mut pending = self.opt_out_guard().await;
+        self.engine.lock().unwrap().opt_out_digest(digest);
+        pending.retain(|s| s.opt_out_digest != Some(digest));
     }
 
     /// Holds ingestion still while an opt-out is written; gives access to

@@ -32,8 +32,12 @@ impl App {
     }
 
     /// Take a batch of sightings; every session it closed is stored
-    /// before this returns.
+    /// before this returns. An opt-out another replica acknowledged
+    /// before the batch arrived applies to it: caught up first, as
+    /// event ingestion does (and the database refuses a session of an
+    /// opted-out digest, for one acknowledged meanwhile).
     pub async fn ingest_sightings(&self, batch: Vec<Sighting>) -> Result<BatchOutcome, AppError> {
+        self.catch_up().await?;
         self.footfall.ingest(self.database(), batch).await
     }
 
@@ -54,9 +58,19 @@ impl App {
             commitment: Commitment::new(&salt, &fineline_core::Pseudonym::new(0, digest)),
             at: now,
         };
+        // Other replicas drop the device too (`crate::replication`).
+        let owner = fineline_core::Pseudonym::new(0, digest);
         let appended = self
             .ledger
-            .append(self.database(), &[entry], move |_| ops)
+            .append(self.database(), &[entry], move |indices| {
+                let mut ops = ops;
+                ops.push(crate::replication::note(
+                    fineline_db::ChangeKind::DeviceOptOut,
+                    Some(owner),
+                    indices[0],
+                ));
+                ops
+            })
             .await?;
         drop(pending);
         let receipt = self

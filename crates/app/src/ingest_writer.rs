@@ -16,7 +16,6 @@ use fineline_core::{Purpose, Timestamp};
 use fineline_db::{InsightEventRow, NewEvent, WriteOp, WriteSet};
 use tokio::sync::oneshot;
 
-use crate::daily::DAILY_SETTING;
 use crate::error::AppError;
 use crate::recs_service::StoredEvent;
 use crate::state::App;
@@ -107,8 +106,7 @@ async fn write_group(state: &App, group: Vec<Queued>) {
         return;
     }
     let today = Timestamp::now().day();
-    let mut days = state.daily_counts();
-    let counts = days.entry(today).or_default();
+    let mut counts = crate::daily::DayCounts::default();
     let total: usize = writing.iter().map(|q| q.batch.events.len()).sum();
     let mut events = Vec::with_capacity(total);
     let mut insight_rows = Vec::new();
@@ -148,26 +146,13 @@ async fn write_group(state: &App, group: Vec<Queued>) {
         events.extend(batch_events);
         replies.push(q.reply);
     }
-    let daily = match serde_json::to_vec(&days) {
-        Ok(d) => d,
-        Err(e) => {
-            for r in replies {
-                let _ = r.send(Err(AppError::internal(&e)));
-            }
-            return;
-        }
-    };
-    let ops = vec![
+    let mut ops = vec![
         WriteOp::PutEvents(events),
         WriteOp::PutInsightEvents(insight_rows),
-        WriteOp::PutSetting {
-            name: DAILY_SETTING.into(),
-            value: daily,
-        },
     ];
+    ops.extend(crate::daily::add_ops(today, &counts));
     match state.database().apply(WriteSet { ops }).await {
         Ok(stored) => {
-            state.set_daily_counts(days);
             for (e, id) in arrived.iter_mut().zip(&stored.event_ids) {
                 e.id = *id;
             }

@@ -121,6 +121,10 @@ impl App {
     async fn apply_note(&self, note: &ChangeNote) -> Result<(), AppError> {
         match (note.kind, note.subject) {
             (ChangeKind::Policy, _) => self.reload_policies().await,
+            (ChangeKind::DeviceOptOut, Some(device)) => {
+                self.footfall.apply_opt_out(device.digest).await;
+                Ok(())
+            }
             (ChangeKind::Erasure, Some(subject)) => {
                 self.forget_subject(&subject);
                 Ok(())
@@ -176,6 +180,9 @@ impl App {
         }
         *self.consents.write().unwrap() = index;
         self.forget_all_subject_keys();
+        for digest in self.database.device_opt_outs().await? {
+            self.footfall.apply_opt_out(digest).await;
+        }
         tracing::warn!("replica fell behind the kept change notes; consent state reloaded");
         Ok(())
     }

@@ -14,7 +14,6 @@ use fineline_ledger::LogSigner;
 pub use fineline_vault::SubjectKeys;
 use fineline_vault::Vault;
 
-use crate::daily::{DayCounts, DAILY_SETTING};
 use crate::error::AppError;
 use crate::ledger_writer::LedgerWriter;
 use crate::metrics::Metrics;
@@ -47,9 +46,6 @@ pub struct Inner {
     pub(crate) order: crate::order::WriteOrder,
     /// Event batches waiting for the ingest lock; see `crate::ingest_writer`.
     ingest_queue: Mutex<Vec<crate::ingest_writer::Queued>>,
-    /// Counts of days not yet sealed into the ledger; mirrored in the
-    /// database's `DAILY_SETTING` with every ingestion write.
-    daily: Mutex<std::collections::BTreeMap<i64, DayCounts>>,
     /// Told after each erasure commits; see `crate::erasure`.
     pub(crate) erasure_listeners: RwLock<Vec<Arc<dyn crate::erasure::ErasureListener>>>,
     /// Where this process stands among the deployment's replicas; see
@@ -70,8 +66,7 @@ impl std::ops::Deref for App {
 impl App {
     /// Builds the state from the database: moves any legacy key rows into the
     /// vault's key store, rebuilds the consent index, the ledger's tree, the
-    /// footfall engine and the unsealed daily counts. Errs when a stored row
-    /// cannot be read back.
+    /// footfall engine. Errs when a stored row cannot be read back.
     pub async fn load(database: Arc<dyn Database>, vault: Vault) -> Result<Self, AppError> {
         crate::subject_keys::move_keys_out_of_database(database.as_ref(), &vault).await?;
         // Read before the consents: any change after this point has a note
@@ -97,14 +92,6 @@ impl App {
         let tokens = TokenIssuer::new(*vault.token_secret());
         let footfall =
             crate::footfall::FootfallModule::load(database.as_ref(), vault.token_secret()).await?;
-        let daily = match database
-            .setting(DAILY_SETTING)
-            .await
-            .map_err(AppError::internal)?
-        {
-            Some(b) => serde_json::from_slice(&b).map_err(AppError::internal)?,
-            None => Default::default(),
-        };
         let recs: Arc<crate::recs_service::RecsService> = Arc::default();
         Ok(Self(Arc::new(Inner {
             database,
@@ -120,7 +107,6 @@ impl App {
             subject_keys: Mutex::new(HashMap::new()),
             order: Default::default(),
             ingest_queue: Mutex::new(Vec::new()),
-            daily: Mutex::new(daily),
             erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
             replica,
             insights_floor: std::sync::atomic::AtomicU64::new(MIN_FLOOR),
@@ -373,16 +359,6 @@ impl App {
     /// Batches waiting to be written; see `crate::ingest_writer`.
     pub fn ingest_queue(&self) -> std::sync::MutexGuard<'_, Vec<crate::ingest_writer::Queued>> {
         self.ingest_queue.lock().unwrap()
-    }
-
-    /// Unsealed days' counts; change them only in the ingest turn (`crate::order`).
-    pub fn daily_counts(&self) -> std::collections::BTreeMap<i64, DayCounts> {
-        self.daily.lock().unwrap().clone()
-    }
-
-    /// Adopt counts after the write that stored them committed.
-    pub fn set_daily_counts(&self, counts: std::collections::BTreeMap<i64, DayCounts>) {
-        *self.daily.lock().unwrap() = counts;
     }
 
     /// Record a read of `subject`'s data in the ledger before the data

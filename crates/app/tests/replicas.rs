@@ -286,6 +286,15 @@ async fn budgets_are_not_overspent_across_replicas() {
         .await
         .unwrap();
     assert_eq!(left.spent_nano_rho, 10 * cost.nano_rho);
+    // Every release granted is in the analyst's history, whichever
+    // replica charged it, in ledger order.
+    let history = fineline_app::budget::releases(&d.replicas[1], "a_test", &period)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 10);
+    assert!(history
+        .windows(2)
+        .all(|w| w[0].ledger_index < w[1].ledger_index));
     d.stop().await;
 }
 
@@ -368,5 +377,141 @@ async fn one_leader_and_a_successor_when_it_dies() {
         "the old leader finds its lock gone and does not lead again"
     );
     assert!(d.replicas[successor].is_leader());
+    d.stop().await;
+}
+
+/// Each replica counts the events it accepted and refused into the day's
+/// counters; the day sealed into the ledger holds all of them, not only
+/// the last writer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_replicas_counts_reach_the_daily_summary() {
+    let Some(d) = Deployment::start(3).await else {
+        return;
+    };
+    let grant = change(&[Purpose::Personalization], &[]);
+    for i in 0..6 {
+        let person = d.replicas[0].pseudonymize(&format!("p{i}@example.com"));
+        d.replicas[0]
+            .change_consent(person, grant.clone())
+            .await
+            .unwrap();
+    }
+    let mut senders = Vec::new();
+    for (r, app) in d.replicas.iter().enumerate() {
+        let app = app.clone();
+        senders.push(tokio::spawn(async move {
+            for round in 0..20 {
+                // Two with consent, one without: 2 accepted, 1 refused.
+                let batch = vec![
+                    (
+                        0,
+                        event(&format!("p{}@example.com", 2 * r), Timestamp::now()),
+                    ),
+                    (
+                        1,
+                        event(&format!("p{}@example.com", 2 * r + 1), Timestamp::now()),
+                    ),
+                    (
+                        2,
+                        event(&format!("nobody{r}-{round}@example.com"), Timestamp::now()),
+                    ),
+                ];
+                let done = app.ingest(batch).await.unwrap();
+                assert_eq!(done.accepted, 2);
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let today = Timestamp::now().day();
+    for app in &d.replicas {
+        let days = fineline_app::daily::unsealed_days(app).await.unwrap();
+        assert_eq!(days[&today].accepted, 3 * 20 * 2);
+        assert_eq!(
+            days[&today].refused_by_purpose[&Purpose::Personalization],
+            3 * 20
+        );
+    }
+    assert_eq!(
+        fineline_app::daily::seal_days_before(&d.replicas[1], today + 1)
+            .await
+            .unwrap(),
+        1
+    );
+    let sealed = fineline_app::daily::sealed_days(&d.replicas[2])
+        .await
+        .unwrap();
+    assert_eq!(sealed[&today].accepted, 120);
+    assert!(fineline_app::daily::unsealed_days(&d.replicas[0])
+        .await
+        .unwrap()
+        .is_empty());
+    d.stop().await;
+}
+
+/// A device opted out on one replica is dropped by another that had it
+/// in an open session: its later sightings there are refused, and the
+/// session it held is never stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_opt_out_reaches_every_replica() {
+    use fineline_db::FootfallTables;
+    use fineline_footfall::{Mac, OpeningHours, Sighting, StoreConfig};
+    let Some(mut d) = Deployment::start(1).await else {
+        return;
+    };
+    // Stores are read at start: register before the second replica starts.
+    d.replicas[0]
+        .add_footfall_store(StoreConfig {
+            store_id: "berlin".into(),
+            sensors: vec!["s1".into()],
+            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
+            time_zone: "UTC".into(),
+        })
+        .await
+        .unwrap();
+    let other = d.add_replica().await;
+    let phone = Mac::parse("3c:22:fb:00:00:01").unwrap();
+    let passer = Mac::parse("3c:22:fb:00:00:02").unwrap();
+    let start = Timestamp::now().millis() - 30 * 60_000;
+    let sighting = |mac: Mac, minute: i64| Sighting {
+        sensor_id: "s1".into(),
+        mac,
+        rssi: -55,
+        at: Timestamp(start + minute * 60_000),
+    };
+    let seen = other
+        .ingest_sightings(vec![
+            sighting(phone, 0),
+            sighting(passer, 0),
+            sighting(phone, 5),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(seen.accepted, 3);
+    d.replicas[0].opt_out_device(&phone).await.unwrap();
+    let later = other
+        .ingest_sightings(vec![sighting(phone, 10), sighting(passer, 10)])
+        .await
+        .unwrap();
+    assert_eq!(
+        later.dropped.opted_out, 1,
+        "the other replica still took the phone"
+    );
+    assert_eq!(later.accepted, 1);
+    other.flush_sessions().await.unwrap();
+    let stored = d
+        .schema
+        .visit_sessions("berlin", Timestamp(0), Timestamp(i64::MAX))
+        .await
+        .unwrap();
+    // The passer-by's two sightings (two sessions: 10 minutes apart);
+    // nothing of the phone.
+    assert!(!stored.is_empty());
+    assert!(
+        stored.iter().all(|s| s.device == stored[0].device),
+        "{stored:?}"
+    );
+    assert_eq!(stored.iter().map(|s| s.sightings).sum::<u32>(), 2);
     d.stop().await;
 }

@@ -44,6 +44,11 @@ pub struct VisitSessionRow {
     pub sightings: u32,
     /// Strong and long enough to count as a visit; otherwise a passer-by.
     pub is_visit: bool,
+    /// The device's opt-out digest, when the writer knows it: the session
+    /// is not inserted if that digest is opted out (another process may
+    /// have taken the opt-out after this one sessionized the device).
+    /// Checked, never stored; `None` when read back.
+    pub opt_out_digest: Option<[u8; 32]>,
 }
 
 /// Registered stores, visit sessions by device key and device opt-outs.

@@ -77,7 +77,7 @@ pub use items::{CatalogTables, InterestRow, ItemRow};
 pub use ledger::LedgerTables;
 pub use postgres::PostgresDatabase;
 pub use replicas::{ChangeKind, ChangeNote, LedgerTurn, ReplicaTables};
-pub use settings::SettingsTable;
+pub use settings::{DayCount, SettingsTable};
 pub use sqlite::SqliteDatabase;
 pub use subjects::{LegacyKeyRow, SubjectTables};
 pub use write::{WriteOp, WriteOutcome, WriteSet, WriteTables};

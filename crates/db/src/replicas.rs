@@ -24,6 +24,9 @@ pub enum ChangeKind {
     Erasure,
     /// A policy version was published: reload the policies.
     Policy,
+    /// A device was opted out of foot traffic; the note's subject carries
+    /// its opt-out digest (key id 0), never a person.
+    DeviceOptOut,
 }
 
 impl ChangeKind {
@@ -33,6 +36,7 @@ impl ChangeKind {
             ChangeKind::Consent => 1,
             ChangeKind::Erasure => 2,
             ChangeKind::Policy => 3,
+            ChangeKind::DeviceOptOut => 4,
         }
     }
 
@@ -42,6 +46,7 @@ impl ChangeKind {
             1 => Some(ChangeKind::Consent),
             2 => Some(ChangeKind::Erasure),
             3 => Some(ChangeKind::Policy),
+            4 => Some(ChangeKind::DeviceOptOut),
             _ => None,
         }
     }

@@ -78,6 +78,10 @@ pub enum WriteOp {
         /// Its new bytes.
         value: Vec<u8>,
     },
+    /// Add to day counters (a counter not yet stored starts at 0).
+    AddDayCounts(Vec<crate::DayCount>),
+    /// Drop every counter of these days.
+    DeleteDayCounts(Vec<i64>),
     /// Register a footfall store (duplicate store id: conflict).
     PutFootfallStore(FootfallStoreRow),
     /// Insert closed visit sessions; one already stored (same store, device

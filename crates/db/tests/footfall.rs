@@ -24,6 +24,7 @@ fn session(store: &str, dev: Pseudonym, first: i64, is_visit: bool) -> VisitSess
         max_rssi: -61,
         sightings: 12,
         is_visit,
+        opt_out_digest: None,
     }
 }
 
@@ -99,6 +100,27 @@ async fn stores_sessions_and_opt_outs(s: Arc<dyn Database>) {
     assert_eq!(out.rows_deleted, 2);
     assert!(s.visit_sessions_of(&device(1, 1)).await.unwrap().is_empty());
     assert_eq!(s.device_opt_outs().await.unwrap(), vec![[9u8; 32]]);
+    // A session sessionized before the opt-out, written after it (by a
+    // replica not yet told): refused by its digest; another device's lands.
+    let late = VisitSessionRow {
+        opt_out_digest: Some([9; 32]),
+        ..session("a-store", device(1, 1), 5_000, true)
+    };
+    let other = VisitSessionRow {
+        opt_out_digest: Some([8; 32]),
+        ..session("b-store", device(1, 5), 5_000, true)
+    };
+    s.put_visit_sessions(vec![late, other.clone()])
+        .await
+        .unwrap();
+    assert!(s.visit_sessions_of(&device(1, 1)).await.unwrap().is_empty());
+    assert_eq!(
+        s.visit_sessions_of(&device(1, 5)).await.unwrap(),
+        vec![VisitSessionRow {
+            opt_out_digest: None,
+            ..other
+        }]
+    );
 
     // Retiring key period 1 deletes the sessions keyed in period 0 only.
     let out = s

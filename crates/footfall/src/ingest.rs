@@ -143,11 +143,16 @@ impl Footfall {
         if s.rssi < sessions.config().ignore_below_dbm {
             return Ok(Outcome::TooWeak);
         }
-        if self.opt_outs.is_opted_out(&s.mac) {
+        let opt_outs = &self.opt_outs;
+        if opt_outs.is_opted_out(&s.mac) {
             return Ok(Outcome::OptedOut);
         }
         let key = self.keyring.device_key(&s.mac, s.at)?;
-        Ok(sessions.push(key, s.mac.is_randomized(), s.rssi, s.at))
+        Ok(
+            sessions.push_with(key, s.mac.is_randomized(), s.rssi, s.at, || {
+                Some(opt_outs.digest(&s.mac))
+            }),
+        )
     }
 
     /// Ingest a batch; a retired-key error stops at the offending sighting.
@@ -239,6 +244,17 @@ impl Footfall {
             digest,
             device_keys,
         }
+    }
+
+    /// Apply an opt-out another process took (it had the MAC; this one
+    /// has the digest): drop the device's sightings from now on and its
+    /// sessions held here. Returns how many sessions went.
+    pub fn opt_out_digest(&mut self, digest: [u8; 32]) -> usize {
+        self.opt_outs.insert_digest(digest);
+        self.sessionizers
+            .iter_mut()
+            .map(|s| s.forget_opted_out(&digest))
+            .sum()
     }
 
     /// The opt-out list, read only.

@@ -87,6 +87,12 @@ pub struct Session {
     pub sightings: u32,
     /// Whether it counts as a visit (strong and long enough); otherwise a passer-by.
     pub is_visit: bool,
+    /// The device's opt-out digest, while the session is in memory: a
+    /// process told of an opt-out by digest alone (another replica took
+    /// it, with the MAC) can still drop the device's sessions. Never
+    /// stored, and `None` for sessions read back from the database.
+    #[serde(skip)]
+    pub opt_out_digest: Option<[u8; 32]>,
 }
 
 impl Session {
@@ -103,6 +109,7 @@ struct Open {
     max_rssi: i16,
     sightings: u32,
     randomized: bool,
+    opt_out_digest: Option<[u8; 32]>,
 }
 
 /// Device keys are already uniform HMAC output: hashing them again is waste.
@@ -169,6 +176,20 @@ impl Sessionizer {
         rssi: i16,
         at: Timestamp,
     ) -> Outcome {
+        self.push_with(device, randomized, rssi, at, || None)
+    }
+
+    /// [`Self::push`], marking a session it opens with the device's
+    /// opt-out digest (computed only then: once per session, not per
+    /// sighting) so [`Self::forget_opted_out`] can find it.
+    pub fn push_with(
+        &mut self,
+        device: DeviceKey,
+        randomized: bool,
+        rssi: i16,
+        at: Timestamp,
+        opt_out_digest: impl FnOnce() -> Option<[u8; 32]>,
+    ) -> Outcome {
         let cfg = self.cfg;
         if rssi < cfg.ignore_below_dbm {
             return Outcome::TooWeak;
@@ -177,21 +198,23 @@ impl Sessionizer {
         if at < self.watermark.saturating_sub(cfg.max_lateness_ms) {
             return Outcome::Late;
         }
-        let fresh = Open {
+        let fresh = |digest: Option<[u8; 32]>| Open {
             first: at,
             last: at,
             max_rssi: rssi,
             sightings: 1,
             randomized,
+            opt_out_digest: digest,
         };
         match self.open.entry(device) {
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(fresh);
+                v.insert(fresh(opt_out_digest()));
             }
             std::collections::hash_map::Entry::Occupied(mut o) => {
                 let s = o.get_mut();
                 if at > s.last + cfg.max_gap_ms {
-                    let old = std::mem::replace(s, fresh);
+                    // Same device key, same device: its digest carries over.
+                    let old = std::mem::replace(s, fresh(s.opt_out_digest));
                     self.closed.push(close(&self.store_id, &cfg, device, old));
                 } else if at >= s.first - cfg.max_gap_ms {
                     s.first = s.first.min(at);
@@ -254,6 +277,17 @@ impl Sessionizer {
         self.open.remove(device).is_some()
     }
 
+    /// Drop every session, open or closed and not yet handed over, of the
+    /// device with this opt-out digest; returns how many.
+    pub fn forget_opted_out(&mut self, digest: &[u8; 32]) -> usize {
+        let before = self.open.len() + self.closed.len();
+        self.open
+            .retain(|_, s| s.opt_out_digest.as_ref() != Some(digest));
+        self.closed
+            .retain(|s| s.opt_out_digest.as_ref() != Some(digest));
+        before - self.open.len() - self.closed.len()
+    }
+
     fn sweep(&mut self) {
         // A session is final once any sighting still accepted would start a new one.
         let horizon = self
@@ -285,5 +319,6 @@ fn close(store_id: &str, cfg: &SessionConfig, device: DeviceKey, s: Open) -> Ses
         max_rssi: s.max_rssi,
         sightings: s.sightings,
         is_visit,
+        opt_out_digest: s.opt_out_digest,
     }
 }

@@ -78,11 +78,13 @@ async fn overview_shows_the_seeded_consents_events_and_reconsent_progress() {
 
         // A day already sealed into the ledger stays on the chart.
         let old = Timestamp::now().day() - 2;
-        let mut days = srv.state.daily_counts();
-        let sealed = days.entry(old).or_default();
-        sealed.accepted = 7;
-        sealed.refused_by_purpose.insert(Purpose::Location, 2);
-        srv.state.set_daily_counts(days);
+        let sealed = fineline_app::daily::DayCounts {
+            accepted: 7,
+            refused_by_purpose: [(Purpose::Location, 2)].into(),
+        };
+        fineline_app::daily::record(&srv.state, old, &sealed)
+            .await
+            .unwrap();
         assert_eq!(
             fineline_app::daily::seal_finished_days(&srv.state)
                 .await

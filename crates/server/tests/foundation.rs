@@ -399,19 +399,21 @@ async fn refusals_are_sealed_into_the_ledger_as_daily_summaries() {
             .await;
         assert_eq!(r["accepted"], 0);
         let today = Timestamp::now().day();
-        let counts = s.state.daily_counts();
+        let counts = fineline_app::daily::unsealed_days(&s.state).await.unwrap();
         assert_eq!(
             counts[&today].refused_by_purpose[&fineline_core::Purpose::Analytics],
             2
         );
-        // Today is not sealed yet; pretend the day has passed by moving
-        // today's counts to yesterday, as the minute ticker would find them.
-        let mut moved = counts.clone();
-        let c = moved.remove(&today).unwrap();
-        moved.insert(today - 1, c);
-        s.state.set_daily_counts(moved);
+        // The minute ticker leaves today alone.
+        assert_eq!(
+            fineline_app::daily::seal_finished_days(&s.state)
+                .await
+                .unwrap(),
+            0
+        );
+        // Pretend the day has passed, as the ticker would find it tomorrow.
         let (_, before) = s.get("/v1/ledger/tree-head", &s.admin).await;
-        let sealed = fineline_app::daily::seal_finished_days(&s.state)
+        let sealed = fineline_app::daily::seal_days_before(&s.state, today + 1)
             .await
             .unwrap();
         assert_eq!(sealed, 1, "{backend:?}");
@@ -421,11 +423,14 @@ async fn refusals_are_sealed_into_the_ledger_as_daily_summaries() {
             .await;
         assert_eq!(entry["entry"]["kind"], "daily_summary", "{entry}");
         assert_eq!(entry["entry"]["rejected_by_purpose"]["analytics"], 2);
-        assert_eq!(entry["entry"]["day"], today - 1);
-        assert!(s.state.daily_counts().is_empty());
+        assert_eq!(entry["entry"]["day"], today);
+        assert!(fineline_app::daily::unsealed_days(&s.state)
+            .await
+            .unwrap()
+            .is_empty());
         // Sealing twice writes nothing more.
         assert_eq!(
-            fineline_app::daily::seal_finished_days(&s.state)
+            fineline_app::daily::seal_days_before(&s.state, today + 1)
                 .await
                 .unwrap(),
             0

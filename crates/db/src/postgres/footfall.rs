@@ -26,6 +26,7 @@ fn session(r: PgRow) -> Result<VisitSessionRow> {
         sightings: u32::try_from(sightings)
             .map_err(|_| DatabaseError::Corrupt(format!("sightings {sightings}")))?,
         is_visit: r.try_get(7)?,
+        opt_out_digest: None,
     })
 }
 
@@ -61,7 +62,9 @@ pub(super) async fn apply_op(
                 Vec::with_capacity(n),
                 Vec::with_capacity(n),
             );
+            let mut opt_outs: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
             for s in sessions {
+                opt_outs.push(s.opt_out_digest.map(|d| d.to_vec()));
                 cols.0.push(s.device.to_text());
                 cols.1.push(s.store_id);
                 cols.2.push(s.first.0);
@@ -76,8 +79,12 @@ pub(super) async fn apply_op(
             sqlx::query(
                 "INSERT INTO footfall_sessions
                  (device, store_id, first_at, period, randomized, last_at, max_rssi, sightings, is_visit)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::bool[],
-                                      $6::int8[], $7::int2[], $8::int8[], $9::bool[])
+                 SELECT d, s, f, p, r, l, m, n, v
+                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::bool[],
+                             $6::int8[], $7::int2[], $8::int8[], $9::bool[], $10::bytea[])
+                      AS t(d, s, f, p, r, l, m, n, v, o)
+                 WHERE t.o IS NULL
+                    OR NOT EXISTS (SELECT 1 FROM footfall_opt_outs x WHERE x.digest = t.o)
                  ON CONFLICT DO NOTHING",
             )
             .bind(cols.0)
@@ -89,6 +96,7 @@ pub(super) async fn apply_op(
             .bind(cols.6)
             .bind(cols.7)
             .bind(cols.8)
+            .bind(opt_outs)
             .execute(&mut *tx)
             .await?;
         }

@@ -283,4 +283,19 @@ impl SettingsTable for PostgresDatabase {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    async fn day_counts(&self) -> Result<Vec<crate::DayCount>> {
+        let rows: Vec<(i64, String, i64)> =
+            sqlx::query_as("SELECT day, counter, count FROM day_counts ORDER BY day, counter")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(day, counter, count)| crate::DayCount {
+                day,
+                counter,
+                count: count.max(0) as u64,
+            })
+            .collect())
+    }
 }

@@ -128,6 +128,27 @@ CREATE TABLE change_notes (
 CREATE INDEX change_notes_by_subject ON change_notes (subject);
 CREATE INDEX change_notes_by_time ON change_notes (at);
 "#,
+    // Day counters every replica adds to (`WriteOp::AddDayCounts`), in
+    // place of one JSON setting each replica replaced whole, losing the
+    // others' counts. The unsealed days of the old setting move over.
+    r#"
+CREATE TABLE day_counts (
+    day BIGINT NOT NULL,
+    counter TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (day, counter)
+);
+INSERT INTO day_counts (day, counter, count)
+    SELECT d.key::BIGINT, 'accepted', (d.value->>'accepted')::BIGINT
+    FROM settings s, jsonb_each(convert_from(s.value, 'UTF8')::jsonb) d
+    WHERE s.name = 'daily_counts' AND (d.value->>'accepted')::BIGINT > 0;
+INSERT INTO day_counts (day, counter, count)
+    SELECT d.key::BIGINT, 'refused/' || r.key, r.value::TEXT::BIGINT
+    FROM settings s, jsonb_each(convert_from(s.value, 'UTF8')::jsonb) d,
+         jsonb_each(d.value->'refused_by_purpose') r
+    WHERE s.name = 'daily_counts' AND r.value::TEXT::BIGINT > 0;
+DELETE FROM settings WHERE name = 'daily_counts';
+"#,
 ];
 
 /// Arbitrary constant: serialises concurrent migrators of one database.

@@ -200,6 +200,36 @@ async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) ->
             .execute(&mut *tx)
             .await?;
         }
+        WriteOp::AddDayCounts(counts) => {
+            // One statement per op, sorted: two processes adding to the same
+            // counters lock their rows in the same order and cannot deadlock.
+            let mut counts = counts;
+            counts.sort_by(|a, b| (a.day, &a.counter).cmp(&(b.day, &b.counter)));
+            let days: Vec<i64> = counts.iter().map(|c| c.day).collect();
+            let counters: Vec<String> = counts.iter().map(|c| c.counter.clone()).collect();
+            let adds = counts
+                .iter()
+                .map(|c| to_i64(c.count))
+                .collect::<Result<Vec<i64>>>()?;
+            sqlx::query(
+                "INSERT INTO day_counts (day, counter, count)
+                 SELECT day, counter, SUM(count)
+                 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[]) AS t(day, counter, count)
+                 GROUP BY day, counter ORDER BY day, counter
+                 ON CONFLICT (day, counter) DO UPDATE SET count = day_counts.count + EXCLUDED.count",
+            )
+            .bind(days)
+            .bind(counters)
+            .bind(adds)
+            .execute(&mut *tx)
+            .await?;
+        }
+        WriteOp::DeleteDayCounts(days) => {
+            sqlx::query("DELETE FROM day_counts WHERE day = ANY($1)")
+                .bind(days)
+                .execute(&mut *tx)
+                .await?;
+        }
         op @ (WriteOp::PutFootfallStore(_)
         | WriteOp::PutVisitSessions(_)
         | WriteOp::DeleteDeviceSessions(_)

@@ -41,6 +41,7 @@ fn session(raw: RawSession) -> Result<VisitSessionRow> {
         sightings: u32::try_from(sightings)
             .map_err(|_| DatabaseError::Corrupt(format!("sightings {sightings}")))?,
         is_visit,
+        opt_out_digest: None,
     })
 }
 
@@ -56,7 +57,9 @@ pub(super) fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO footfall_sessions
                  (device, store_id, first_at, period, randomized, last_at, max_rssi, sightings, is_visit)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                 WHERE ?10 IS NULL
+                    OR NOT EXISTS (SELECT 1 FROM footfall_opt_outs WHERE digest = ?10)",
             )?;
             for s in sessions {
                 stmt.execute(params![
@@ -68,7 +71,8 @@ pub(super) fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome
                     s.last.0,
                     s.max_rssi,
                     s.sightings,
-                    s.is_visit
+                    s.is_visit,
+                    s.opt_out_digest.map(|d| d.to_vec())
                 ])?;
             }
         }

@@ -400,6 +400,23 @@ impl SettingsTable for SqliteDatabase {
         })
         .await
     }
+
+    async fn day_counts(&self) -> Result<Vec<crate::DayCount>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT day, counter, count FROM day_counts ORDER BY day, counter",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(crate::DayCount {
+                    day: r.get(0)?,
+                    counter: r.get(1)?,
+                    count: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -259,6 +259,29 @@ DROP TABLE events;
 ALTER TABLE events_compact RENAME TO events;
 CREATE INDEX events_by_subject ON events (subject_key, id);
 "#,
+    // Day counters that several writers add to (`WriteOp::AddDayCounts`),
+    // in place of one JSON setting each writer replaced whole: with
+    // replicas on PostgreSQL the last process to write won and the others'
+    // counts were lost. The same table here keeps one code path. The
+    // unsealed days of the old setting move over.
+    r#"
+CREATE TABLE day_counts (
+    day INTEGER NOT NULL,
+    counter TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, counter)
+) WITHOUT ROWID;
+INSERT INTO day_counts (day, counter, count)
+    SELECT CAST(d.key AS INTEGER), 'accepted', json_extract(d.value, '$.accepted')
+    FROM settings s, json_each(CAST(s.value AS TEXT)) d
+    WHERE s.name = 'daily_counts' AND json_extract(d.value, '$.accepted') > 0;
+INSERT INTO day_counts (day, counter, count)
+    SELECT CAST(d.key AS INTEGER), 'refused/' || r.key, r.value
+    FROM settings s, json_each(CAST(s.value AS TEXT)) d,
+         json_each(d.value, '$.refused_by_purpose') r
+    WHERE s.name = 'daily_counts' AND r.value > 0;
+DELETE FROM settings WHERE name = 'daily_counts';
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
@@ -366,6 +389,50 @@ mod tests {
             })
             .unwrap();
         assert_eq!(id, 5);
+    }
+
+    /// Unsealed days kept as one JSON setting become day counters, zeros
+    /// left out; the setting goes.
+    #[test]
+    fn daily_counts_setting_becomes_day_counters() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
+            .unwrap();
+        for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
+                .unwrap();
+        }
+        let old = br#"{"20000":{"accepted":5,"refused_by_purpose":{"analytics":2,"location":0}},"20001":{"accepted":0,"refused_by_purpose":{"personalization":1}}}"#;
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES ('daily_counts', ?1)",
+            [old.to_vec()],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(i64, String, i64)> = conn
+            .prepare("SELECT day, counter, count FROM day_counts ORDER BY day, counter")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (20000, "accepted".into(), 5),
+                (20000, "refused/analytics".into(), 2),
+                (20001, "refused/personalization".into(), 1)
+            ]
+        );
+        let left: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM settings WHERE name = 'daily_counts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     /// A file from before the compact event rows keeps every event with its

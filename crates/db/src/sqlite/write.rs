@@ -222,6 +222,21 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             tx.prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")?
                 .execute(params![name, value])?;
         }
+        WriteOp::AddDayCounts(counts) => {
+            let mut add = tx.prepare_cached(
+                "INSERT INTO day_counts (day, counter, count) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (day, counter) DO UPDATE SET count = count + excluded.count",
+            )?;
+            for c in counts {
+                add.execute(params![c.day, c.counter, to_i64(c.count)?])?;
+            }
+        }
+        WriteOp::DeleteDayCounts(days) => {
+            let mut delete = tx.prepare_cached("DELETE FROM day_counts WHERE day = ?1")?;
+            for day in days {
+                delete.execute([day])?;
+            }
+        }
         op @ (WriteOp::PutFootfallStore(_)
         | WriteOp::PutVisitSessions(_)
         | WriteOp::DeleteDeviceSessions(_)

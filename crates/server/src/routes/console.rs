@@ -275,7 +275,7 @@ pub async fn overview(
         })
         .collect();
     let sealed = fineline_app::daily::sealed_days(&state).await?;
-    let open = state.daily_counts();
+    let open = fineline_app::daily::unsealed_days(&state).await?;
     let days = (from..=to)
         .map(|d| {
             let (counts, is_sealed) = match (sealed.get(&d), open.get(&d)) {
