@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fineline_core::Timestamp;
-use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
+use super::fleet::{self, Fleet};
 use super::harness::{backend_name, BenchServer};
+use super::tally::{render, Tally};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,6 +48,16 @@ pub struct Args {
     /// Run against PostgreSQL (a fresh schema) instead of the embedded database.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Run this many `fineline serve` processes on the PostgreSQL database
+    /// (needs --database-url) and send requests to them round-robin, as a
+    /// load balancer would; without it, one server runs inside this process.
+    #[arg(long, requires = "database_url", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub replicas: Option<u16>,
+    /// SIGKILL the leading replica this many seconds into the measured run
+    /// (needs --replicas 2 or more); requests it would have answered go to
+    /// the next replica, as a load balancer retries a refused connection.
+    #[arg(long, requires = "replicas")]
+    pub kill_leader_after: Option<u64>,
 }
 
 const ITEMS: usize = 500;
@@ -124,7 +135,9 @@ fn item(rng: &mut ChaCha8Rng) -> String {
 
 /// Everything a request needs, shared by the generator's tasks.
 struct Target {
-    base: String,
+    /// Every replica; requests go round-robin.
+    bases: Vec<String>,
+    next: std::sync::atomic::AtomicUsize,
     admin: String,
     ingest: String,
     /// One client per source address, for anonymous routes.
@@ -137,7 +150,8 @@ struct Target {
 
 impl Target {
     fn request(&self, class: Class, rng: &mut ChaCha8Rng) -> reqwest::RequestBuilder {
-        let base = &self.base;
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = &self.bases[turn % self.bases.len()];
         let anon = &self.anonymous[rng.gen_range(0..self.anonymous.len())];
         let who = person(rng.gen_range(0..self.subjects));
         match class {
@@ -202,35 +216,19 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     format!("{e}: {inner}")
 }
 
-/// One class's results.
-struct Tally {
-    latency_us: Histogram<u64>,
-    errors: u64,
-    /// A few distinct failures, to say what went wrong.
-    samples: Vec<String>,
-}
-
-impl Tally {
-    fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            latency_us: Histogram::new_with_bounds(1, 120_000_000, 3)?,
-            errors: 0,
-            samples: Vec::new(),
-        })
-    }
-
-    fn fail(&mut self, why: String) {
-        self.errors += 1;
-        if self.samples.len() < 3 && !self.samples.contains(&why) {
-            self.samples.push(why);
-        }
-    }
+/// Where the load goes: one server or several replicas.
+struct Front {
+    bases: Vec<String>,
+    admin: String,
+    ingest: String,
+    http: reqwest::Client,
 }
 
 /// Seed the shop: consent for everyone, a history of views, a catalogue
-/// and a trained recommender, so every class does its real work.
-async fn seed(bench: &BenchServer, subjects: usize) -> anyhow::Result<()> {
-    let (base, http) = (&bench.base, &bench.http);
+/// and a trained recommender (on every replica), so every class does its
+/// real work.
+async fn seed(bench: &Front, subjects: usize) -> anyhow::Result<()> {
+    let (base, http) = (&bench.bases[0], &bench.http);
     let mut writers = tokio::task::JoinSet::new();
     for w in 0..8 {
         let (base, admin, http) = (base.clone(), bench.admin.clone(), http.clone());
@@ -266,11 +264,15 @@ async fn seed(bench: &BenchServer, subjects: usize) -> anyhow::Result<()> {
             .await?
             .error_for_status()?;
     }
-    http.post(format!("{base}/v1/recs/train"))
-        .bearer_auth(&bench.admin)
-        .send()
-        .await?
-        .error_for_status()?;
+    // Other replicas catch up with the writes within 200 ms.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for base in &bench.bases {
+        http.post(format!("{base}/v1/recs/train"))
+            .bearer_auth(&bench.admin)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
     Ok(())
 }
 
@@ -283,17 +285,44 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.subjects > 0 && args.clients > 0,
         "--subjects and --clients must be positive"
     );
+    anyhow::ensure!(
+        args.kill_leader_after.is_none() || args.replicas.unwrap_or(1) >= 2,
+        "--kill-leader-after needs --replicas 2 or more"
+    );
     let dir = tempfile::tempdir()?;
     let url = args.database_url.as_deref();
     let backend = backend_name(url);
-    // Training on a schedule would land mid-run; the model is trained once
-    // after seeding instead. Rate limits stay at their defaults.
-    let bench = BenchServer::start(dir.path(), url, |s| s.set_training_schedule(None)).await?;
+    let (front, running) = match (args.replicas, url) {
+        (Some(n), Some(url)) => {
+            let fleet = Fleet::start(usize::from(n), url, dir.path()).await?;
+            let front = Front {
+                bases: fleet.bases.clone(),
+                admin: fleet.admin.clone(),
+                ingest: fleet.ingest.clone(),
+                http: reqwest::Client::new(),
+            };
+            (front, Running::Fleet(Box::new(fleet)))
+        }
+        _ => {
+            // Training on a schedule would land mid-run; the model is
+            // trained once after seeding instead. Rate limits stay at
+            // their defaults.
+            let bench =
+                BenchServer::start(dir.path(), url, |s| s.set_training_schedule(None)).await?;
+            let front = Front {
+                bases: vec![bench.base.clone()],
+                admin: bench.admin.clone(),
+                ingest: bench.ingest.clone(),
+                http: bench.http.clone(),
+            };
+            (front, Running::InProcess(Box::new(bench)))
+        }
+    };
     eprintln!("seeding {} people ...", args.subjects);
-    seed(&bench, args.subjects).await?;
-    let head: Value = bench
+    seed(&front, args.subjects).await?;
+    let head: Value = front
         .http
-        .get(format!("{}/v1/ledger/tree-head", bench.base))
+        .get(format!("{}/v1/ledger/tree-head", front.bases[0]))
         .send()
         .await?
         .json()
@@ -310,9 +339,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let target = Arc::new(Target {
-        base: bench.base.clone(),
-        admin: bench.admin.clone(),
-        ingest: bench.ingest.clone(),
+        bases: front.bases.clone(),
+        next: Default::default(),
+        admin: front.admin.clone(),
+        ingest: front.ingest.clone(),
         anonymous,
         keyed: reqwest::Client::new(),
         subjects: args.subjects,
@@ -324,24 +354,56 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let (rate, duration, warmup, max_in_flight) =
         (args.rate, args.duration, args.warmup, args.max_in_flight);
+    let started = Instant::now();
+    let watch = match &running {
+        Running::Fleet(fleet) => Some(fleet::Watch::start(
+            fleet,
+            started + Duration::from_secs(warmup),
+            args.kill_leader_after.map(Duration::from_secs),
+        )),
+        Running::InProcess(_) => None,
+    };
+    let kill = watch.as_ref().map(fleet::Watch::killed_at);
     // The generator gets its own thread and runtime: the server's runtime
     // being busy must not delay when requests are sent.
     let generator = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(generate(target, rate, duration, warmup, max_in_flight))
+            .block_on(generate(
+                target,
+                rate,
+                duration,
+                warmup,
+                max_in_flight,
+                kill,
+            ))
     });
-    let report = tokio::task::spawn_blocking(move || generator.join())
+    let (report, answered) = tokio::task::spawn_blocking(move || generator.join())
         .await?
         .map_err(|_| anyhow::anyhow!("load generator panicked"))??;
+    let replicas = match &running {
+        Running::Fleet(f) => format!("{} `fineline serve` replicas, round-robin", f.bases.len()),
+        Running::InProcess(_) => "one server in the benchmark's process".into(),
+    };
     println!(
-        "load benchmark: database {backend}; {} people, {ITEMS} items; open loop at {} req/s for {} s after {} s warm-up; latency from each request's scheduled time; generator and server share this machine's cores",
+        "load benchmark: database {backend}; {replicas}; {} people, {ITEMS} items; open loop at {} req/s for {} s after {} s warm-up; latency from each request's scheduled time; generator and server share this machine's cores",
         args.subjects, args.rate, args.duration, args.warmup
     );
     println!("{report}");
-    bench.stop().await?;
+    if let Some(watch) = watch {
+        println!("{}", watch.finish(answered)?);
+    }
+    match running {
+        Running::Fleet(fleet) => fleet.stop().await?,
+        Running::InProcess(bench) => bench.stop().await?,
+    }
     Ok(())
+}
+
+enum Running {
+    InProcess(Box<BenchServer>),
+    Fleet(Box<Fleet>),
 }
 
 async fn generate(
@@ -350,11 +412,20 @@ async fn generate(
     duration: u64,
     warmup: u64,
     max_in_flight: usize,
-) -> anyhow::Result<String> {
+    kill: Option<Arc<std::sync::OnceLock<Instant>>>,
+) -> anyhow::Result<(String, f64)> {
     let period = Duration::from_secs_f64(1.0 / f64::from(rate));
     let total = u64::from(rate) * (duration + warmup);
     let measured_from = u64::from(rate) * warmup;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<Duration, String>)>();
+    type Outcome = (usize, Instant, Result<Duration, String>);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+    let ports: Arc<Vec<u16>> = Arc::new(
+        target
+            .bases
+            .iter()
+            .filter_map(|b| b.rsplit(':').next()?.parse().ok())
+            .collect(),
+    );
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut tallies = MIX
@@ -385,10 +456,10 @@ async fn generate(
                 continue;
             }
             let request = target.request(class, &mut rng);
-            let (tx, in_flight) = (tx.clone(), in_flight.clone());
+            let (tx, in_flight, ports) = (tx.clone(), in_flight.clone(), ports.clone());
             in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::spawn(async move {
-                let outcome = match request.send().await {
+                let outcome = match send(request, &ports).await {
                     Ok(r) if r.status().is_success() => r
                         .bytes()
                         .await
@@ -403,7 +474,7 @@ async fn generate(
                 };
                 in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 if measured {
-                    let _ = tx.send((class.index(), outcome));
+                    let _ = tx.send((class.index(), due, outcome));
                 }
             });
         }
@@ -412,66 +483,66 @@ async fn generate(
         }
     }
     drop(tx);
-    while let Some((class, outcome)) = rx.recv().await {
-        match outcome {
-            Ok(d) => tallies[class]
-                .latency_us
-                .saturating_record(d.as_micros().max(1) as u64),
-            Err(why) => tallies[class].fail(why),
-        }
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = rx.recv().await {
+        outcomes.push(outcome);
     }
     let elapsed = measure_start.map_or(Duration::ZERO, |s| s.elapsed());
-    render(&tallies, elapsed, rate, duration)
-}
-
-fn render(
-    tallies: &[Tally],
-    elapsed: Duration,
-    rate: u32,
-    duration: u64,
-) -> anyhow::Result<String> {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let mut all = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
-    let mut errors = 0;
-    writeln!(
-        out,
-        "{:<30} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7}",
-        "route class", "req/s", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms", "errors"
-    )?;
-    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    let line = |out: &mut String, label: &str, h: &Histogram<u64>, err: u64| {
-        writeln!(
-            out,
-            "{:<30} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>7}",
-            label,
-            h.len() as f64 / secs,
-            ms(h, 0.5),
-            ms(h, 0.95),
-            ms(h, 0.99),
-            ms(h, 0.999),
-            h.max() as f64 / 1e3,
-            err
-        )
-    };
-    for ((class, _), t) in MIX.iter().zip(tallies) {
-        line(&mut out, class.label(), &t.latency_us, t.errors)?;
-        all.add(&t.latency_us)?;
-        errors += t.errors;
-    }
-    line(&mut out, "all", &all, errors)?;
-    writeln!(
-        out,
-        "achieved: {:.0} answered req/s over {:.1} s (target {rate}/s for {duration} s); {} answered, {errors} errors",
-        all.len() as f64 / secs,
-        secs,
-        all.len()
-    )?;
-    for ((class, _), t) in MIX.iter().zip(tallies) {
-        for s in &t.samples {
-            writeln!(out, "  error in {}: {s}", class.label())?;
+    let killed = kill.and_then(|k| k.get().copied());
+    let mut failover = Tally::new()?;
+    for (class, due, outcome) in outcomes {
+        let in_failover = killed.is_some_and(|k| due >= k && due < k + FAILOVER_WINDOW);
+        match outcome {
+            Ok(d) => {
+                let us = d.as_micros().max(1) as u64;
+                tallies[class].latency_us.saturating_record(us);
+                if in_failover {
+                    failover.latency_us.saturating_record(us);
+                }
+            }
+            Err(why) => {
+                if in_failover {
+                    failover.fail(why.clone());
+                }
+                tallies[class].fail(why)
+            }
         }
     }
-    Ok(out)
+    let labelled: Vec<(&str, &Tally)> = MIX.iter().map(|(c, _)| c.label()).zip(&tallies).collect();
+    let (mut report, answered) = render(&labelled, elapsed, rate, duration)?;
+    if killed.is_some() {
+        report.push_str(&failover.failover_line(FAILOVER_WINDOW)?);
+    }
+    Ok((report, answered))
+}
+
+/// Window after the kill whose requests the failover line reports.
+const FAILOVER_WINDOW: Duration = Duration::from_secs(5);
+
+/// Send, and where the replica refuses the connection (killed), try the
+/// next one, as a load balancer does; the latency still runs from the
+/// request's due time.
+async fn send(
+    request: reqwest::RequestBuilder,
+    ports: &[u16],
+) -> Result<reqwest::Response, reqwest::Error> {
+    let (client, request) = request.build_split();
+    let mut request = request?;
+    let first = request.url().port();
+    let mut tried = 0;
+    loop {
+        let attempt = request.try_clone();
+        let result = client.execute(request).await;
+        match (result, attempt) {
+            (Err(e), Some(mut next)) if e.is_connect() && tried + 1 < ports.len() => {
+                tried += 1;
+                let at = ports.iter().position(|p| Some(*p) == first).unwrap_or(0);
+                let _ = next
+                    .url_mut()
+                    .set_port(Some(ports[(at + tried) % ports.len()]));
+                request = next;
+            }
+            (result, _) => return result,
+        }
+    }
 }

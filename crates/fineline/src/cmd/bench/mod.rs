@@ -1,11 +1,13 @@
 //! `fineline bench ...`: each prints the figures docs/benchmarks.md records.
 
 mod erasure;
+mod fleet;
 mod harness;
 mod ingest;
 mod load;
 mod recs;
 mod recs_serving;
+mod tally;
 
 pub use harness::{anon_rss_mib, peak_rss_mib};
 
