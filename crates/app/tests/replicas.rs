@@ -515,3 +515,44 @@ async fn a_device_opt_out_reaches_every_replica() {
     assert_eq!(stored.iter().map(|s| s.sightings).sum::<u32>(), 2);
     d.stop().await;
 }
+
+/// Two replicas asked at once to publish the same store-day: one draw of
+/// noise, one ledger entry; both answer with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_day_is_published_once_across_replicas() {
+    use fineline_footfall::{OpeningHours, StoreConfig};
+    let Some(mut d) = Deployment::start(1).await else {
+        return;
+    };
+    d.replicas[0]
+        .add_footfall_store(StoreConfig {
+            store_id: "berlin".into(),
+            sensors: vec!["s1".into()],
+            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
+            time_zone: "UTC".into(),
+        })
+        .await
+        .unwrap();
+    let other = d.add_replica().await;
+    let now = Timestamp::now();
+    let later = Timestamp(now.millis() + 2 * 86_400_000);
+    let today = jiff::Timestamp::from_millisecond(now.millis())
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    for back in 0..8 {
+        let day = today.checked_sub(jiff::Span::new().days(back)).unwrap();
+        let (a, b) = tokio::join!(
+            d.replicas[0].publish_footfall("berlin", day, day, later),
+            other.publish_footfall("berlin", day, day, later)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.newly_published + b.newly_published, 1, "day {day}");
+        assert_eq!(a.days[0].ledger_index, b.days[0].ledger_index, "day {day}");
+        assert_eq!(
+            serde_json::to_value(&a.days[0].release).unwrap(),
+            serde_json::to_value(&b.days[0].release).unwrap()
+        );
+    }
+    d.stop().await;
+}

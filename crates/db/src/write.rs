@@ -78,6 +78,15 @@ pub enum WriteOp {
         /// Its new bytes.
         value: Vec<u8>,
     },
+    /// Insert a setting that must not exist yet (one already stored:
+    /// conflict, and nothing of the write set lands): for what is decided
+    /// once, such as a published release, when several processes may race.
+    InsertSetting {
+        /// The setting's name.
+        name: String,
+        /// Its bytes.
+        value: Vec<u8>,
+    },
     /// Add to day counters (a counter not yet stored starts at 0).
     AddDayCounts(Vec<crate::DayCount>),
     /// Drop every counter of these days.

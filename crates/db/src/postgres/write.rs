@@ -200,6 +200,13 @@ async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) ->
             .execute(&mut *tx)
             .await?;
         }
+        WriteOp::InsertSetting { name, value } => {
+            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
+                .bind(name)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
         WriteOp::AddDayCounts(counts) => {
             // One statement per op, sorted: two processes adding to the same
             // counters lock their rows in the same order and cannot deadlock.
