@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The one test command: formatting, the whole workspace's tests on both
-# stores (SQLite always, PostgreSQL started if none answers).
+# stores (SQLite always, PostgreSQL started if none answers, and a
+# primary + hot standby pair started under target/pg-standby/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FINELINE_TEST_DATABASE_URL="$(bash scripts/ensure-postgres.sh)"
 echo "test.sh: PostgreSQL at $FINELINE_TEST_DATABASE_URL"
+# A primary and hot standby of its own (loopback 55433/55434) for the
+# reads a standby serves (crates/app/tests/standby.rs).
+read -r FINELINE_TEST_PRIMARY_URL FINELINE_TEST_STANDBY_URL <<<"$(bash scripts/ensure-standby.sh)"
+export FINELINE_TEST_PRIMARY_URL FINELINE_TEST_STANDBY_URL
+echo "test.sh: primary $FINELINE_TEST_PRIMARY_URL, hot standby $FINELINE_TEST_STANDBY_URL"
 # Tests run in throwaway fl_test_* schemas; drop any a crashed run left.
 if command -v psql >/dev/null 2>&1; then
   psql -q "$FINELINE_TEST_DATABASE_URL" -At -c \
