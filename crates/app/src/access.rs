@@ -115,7 +115,10 @@ impl App {
         let since = self.standby_since().await;
         let access_index = self.log_read(subject, &keys, Access::Export, actor).await?;
         let reader = self.standby_reader(since).await;
-        let held = match self.held_rows(reader.database(), subject, &keys, true).await {
+        let held = match self
+            .held_rows(reader.database(), subject, &keys, true)
+            .await
+        {
             Err(e) if reader.on_standby() => {
                 self.standby_failed(&e);
                 self.held_rows(self.database(), subject, &keys, true)
@@ -152,7 +155,10 @@ impl App {
         let since = self.standby_since().await;
         self.log_read(subject, &keys, view_of(actor), actor).await?;
         let reader = self.standby_reader(since).await;
-        let held = match self.held_rows(reader.database(), subject, &keys, false).await {
+        let held = match self
+            .held_rows(reader.database(), subject, &keys, false)
+            .await
+        {
             Err(e) if reader.on_standby() => {
                 self.standby_failed(&e);
                 self.held_rows(self.database(), subject, &keys, false)

@@ -199,8 +199,9 @@ impl App {
                 s.counts.behind.fetch_add(1, Ordering::Relaxed);
                 return primary;
             }
+            // Replay usually trails by a few ms: poll often, briefly.
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(20));
+            pause = (pause * 3 / 2).min(Duration::from_millis(5));
         }
     }
 

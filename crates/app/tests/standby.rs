@@ -106,7 +106,7 @@ impl Pair {
                 let e = fineline_app::ingest::IncomingEvent {
                     subject_id: who.into(),
                     kind: fineline_core::EventKind::new("view").unwrap(),
-                    item: Some(fineline_core::ItemId::new(*item).unwrap()),
+                    item: Some(fineline_core::ItemId::new(item).unwrap()),
                     properties: None,
                     at: Timestamp::now(),
                     purpose: Purpose::Personalization,
@@ -148,7 +148,10 @@ async fn replay(standby_url: &str, resume: bool) {
             if state == "paused" {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(5), "replay not paused");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "replay not paused"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -168,10 +171,7 @@ async fn a_caught_up_standby_serves_exports() {
     pair.send("ada@example.com", &["sku-1", "sku-2", "sku-3"])
         .await;
 
-    assert_eq!(
-        pair.exported_items(&ada).await,
-        ["sku-1", "sku-2", "sku-3"]
-    );
+    assert_eq!(pair.exported_items(&ada).await, ["sku-1", "sku-2", "sku-3"]);
     let data = pair.app.export(&ada, Actor::Subject).await.unwrap();
     assert_eq!(data.records.len(), 1, "the grant");
     // One receipt per record and one for the read, each verifiable.
@@ -231,7 +231,12 @@ async fn a_stale_standby_never_shows_what_the_primary_erased() {
         "an erased person's events came back: {:?}",
         after.events
     );
-    assert_eq!(after.records.len(), 1, "only the new grant: {:?}", after.records);
+    assert_eq!(
+        after.records.len(),
+        1,
+        "only the new grant: {:?}",
+        after.records
+    );
     assert_eq!(pair.exported_items(&bob).await, ["sku-kept"]);
     let summary = pair.app.summary(&bob, Actor::Subject).await.unwrap();
     assert_eq!(summary.events_total, 1);
@@ -265,9 +270,18 @@ async fn a_standby_that_does_not_answer_costs_a_fallback_not_an_error() {
         "the second read waited on the dead standby: {:?}",
         started.elapsed()
     );
-    assert_eq!(pair.reads("unreachable"), 2, "{:?}", pair.app.standby_reads());
+    assert_eq!(
+        pair.reads("unreachable"),
+        2,
+        "{:?}",
+        pair.app.standby_reads()
+    );
     assert_eq!(pair.reads("standby"), 0);
-    assert!(pair.app.standby_metrics().await.contains("fineline_standby_up 0"));
+    assert!(pair
+        .app
+        .standby_metrics()
+        .await
+        .contains("fineline_standby_up 0"));
     pair.app.resign_leadership().await;
     pair.primary.drop_isolated().await.unwrap();
 }
