@@ -9,7 +9,8 @@
 # 10,000); times EXPORTS exports (default 50) of that person through
 # `fineline serve` without, then with --read-database-url; then runs
 # `fineline bench ingest --events INGEST_EVENTS` (default 200,000) against
-# the primary while sampling pg_stat_replication every 100 ms.
+# the primary while sampling pg_stat_replication every 100 ms and
+# exporting through the standby server without pause.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:-target/release/fineline}")
@@ -72,7 +73,10 @@ time_exports "standby"
 curl -sf "$base/metrics" | grep '^fineline_standby'
 stop
 
-# Lag under ingestion: bench ingest makes its own schema on the primary.
+# Lag under ingestion (bench ingest makes its own schema on the primary;
+# the WAL, and so the standby's lag, is the cluster's), with exports
+# through the standby server running meanwhile.
+serve --read-database-url "$s_url"
 (
   while :; do
     psql -qAtX "$primary" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn),
@@ -81,8 +85,18 @@ stop
   done
 ) >"$dir/lag" &
 sampler=$!
-"$bin" bench ingest --database-url "$primary" --events "$ingest_events" 2>&1 | grep -v '^$' | head -20
+"$bin" bench ingest --database-url "$primary" --events "$ingest_events" >"$dir/ingest" 2>&1 &
+bench=$!
+while kill -0 $bench 2>/dev/null; do
+  curl -sf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $admin" \
+    "$base/v1/subjects/$who/export" >>"$dir/during"
+done
 kill $sampler
+grep -E "events/s|benchmark:" "$dir/ingest"
+sort -n "$dir/during" | awk '{ t[NR] = $1 * 1000 } END {
+  printf "exports during ingestion: %d, p50 %.1f ms, p90 %.1f ms, max %.1f ms\n",
+    NR, t[int(NR * 0.5 + 0.5)], t[int(NR * 0.9 + 0.5)], t[NR] }'
+curl -sf "$base/metrics" | grep '^fineline_standby_reads'
 sort -t'|' -k1,1n "$dir/lag" | awk -F'|' '{ b[NR] = $1 } END {
   printf "lag bytes over %d samples: p50 %d, p99 %d, max %d\n", NR, b[int(NR*0.5+0.5)], b[int(NR*0.99+0.5)], b[NR] }'
 sort -t'|' -k2,2n "$dir/lag" | awk -F'|' '{ s[NR] = $2 } END {
