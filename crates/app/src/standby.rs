@@ -8,7 +8,8 @@
 //!
 //! 1. [`App::standby_since`] reads the primary's write position when the
 //!    request starts: every write acknowledged before it, by any replica,
-//!    ends at or before that position;
+//!    ends at or before that position (with `synchronous_commit` on, the
+//!    default: a commit is acknowledged once its record is flushed);
 //! 2. the use case does what must happen on the primary (the read's own
 //!    ledger entry, invariant 3);
 //! 3. [`App::standby_reader`] hands out the standby only once its replayed
