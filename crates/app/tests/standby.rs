@@ -4,7 +4,8 @@
 //! serves exports and summaries; a stale one (replay paused with
 //! `pg_wal_replay_pause()`) never shows what the primary already erased
 //! or deleted, the primary serving instead; a standby that does not
-//! answer costs a fallback, not an error. Skipped without
+//! answer costs a fallback, not an error; a read failing there is
+//! answered by the primary. Skipped without
 //! `FINELINE_TEST_PRIMARY_URL` and `FINELINE_TEST_STANDBY_URL`
 //! (`scripts/test.sh` always sets them).
 
@@ -293,4 +294,37 @@ async fn a_standby_that_does_not_answer_costs_a_fallback_not_an_error() {
         .contains("fineline_standby_up 0"));
     pair.app.resign_leadership().await;
     pair.primary.drop_isolated().await.unwrap();
+}
+
+/// A read that fails on the standby (here: a standby handle on a schema
+/// it lacks) is answered by the primary and counted as `failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_failing_on_the_standby_is_answered_by_the_primary() {
+    let Some((primary_url, standby_url)) = urls() else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    replay(&standby_url, true).await;
+    let primary = PostgresDatabase::open_isolated(&primary_url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
+    let app = App::load(Arc::new(primary.clone()), vault).await.unwrap();
+    let wrong = PostgresDatabase::standby_at(&standby_url, Some("fl_no_such_schema")).unwrap();
+    app.set_standby(Arc::new(wrong), Duration::from_millis(500))
+        .await
+        .unwrap();
+    app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
+        .await
+        .unwrap();
+    let pair = Pair {
+        app,
+        primary,
+        standby_url,
+        _dir: dir,
+    };
+    let ada = pair.grant("ada@example.com").await;
+    pair.send("ada@example.com", &["sku-1", "sku-2"]).await;
+    assert_eq!(pair.exported_items(&ada).await, ["sku-1", "sku-2"]);
+    assert_eq!(pair.reads("failed"), 1, "{:?}", pair.app.standby_reads());
+    pair.stop().await;
 }
