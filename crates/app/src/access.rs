@@ -1,13 +1,15 @@
 //! A person's right of access and correction (GDPR Art. 15, 16, 20): see
 //! what is held, take it with them, correct their profile, delete an
 //! event. Every read appends its ledger entry before any of the person's
-//! data is read (invariant 3); erasure is in `rights.rs`.
+//! data is read (invariant 3), on the primary; export and summary may then
+//! read the rows from a caught-up hot standby (`crate::standby`). Erasure
+//! is in `rights.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
-use fineline_db::{InterestRow, WriteOp};
+use fineline_db::{Database, InterestRow, WriteOp};
 use fineline_ledger::{Access, Actor, LedgerEntry, Receipt};
 use fineline_vault::subject_aad;
 
@@ -76,6 +78,15 @@ pub struct PersonSummary {
     pub consents: BTreeMap<String, String>,
 }
 
+/// A person's rows as one database holds them.
+struct HeldRows {
+    records: Vec<StoredConsent>,
+    events: Vec<OpenedEvent>,
+    interests: Vec<InterestRow>,
+    /// One per record, in order.
+    receipts: Vec<Receipt>,
+}
+
 /// How many recent events a summary shows.
 const SUMMARY_RECENT: usize = 50;
 
@@ -95,45 +106,67 @@ fn check_category(category: &str) -> Result<(), AppError> {
 
 impl App {
     /// Everything held about a person (export), logged in the ledger first.
+    /// With a hot standby, the rows are read there once it has replayed
+    /// every write acknowledged before this call (`crate::standby`); the
+    /// read's ledger entry is committed on the primary before any row is
+    /// read, wherever they are read.
     pub async fn export(&self, subject: &Pseudonym, actor: Actor) -> Result<PersonData, AppError> {
         let keys = self.keys_or_not_found(subject).await?;
+        let since = self.standby_since().await;
         let access_index = self.log_read(subject, &keys, Access::Export, actor).await?;
-        let records = self.stored_consents(subject).await?;
-        let events = self.opened_events(subject, &keys).await?;
-        let interests = self.database().interests_for(subject).await?;
-        let mut receipts = Vec::with_capacity(records.len() + 1);
-        for index in records
-            .iter()
-            .map(|s| s.ledger_index)
-            .chain(std::iter::once(access_index))
+        let reader = self.standby_reader(since).await;
+        let held = match self
+            .held_rows(reader.database(), subject, &keys, true)
+            .await
         {
-            receipts.push(
-                self.ledger
-                    .receipt(self.database(), index, Some(keys.ledger_salt()))
-                    .await?,
-            );
-        }
+            Err(e) if reader.on_standby() => {
+                self.standby_failed(&e);
+                self.held_rows(self.database(), subject, &keys, true)
+                    .await?
+            }
+            held => held?,
+        };
+        let mut receipts = held.receipts;
+        receipts.push(
+            self.ledger
+                .receipt(self.database(), access_index, Some(keys.ledger_salt()))
+                .await?,
+        );
         Ok(PersonData {
             generated_at: Timestamp::now(),
             subject: *subject,
             policy_version: self.current_policy().map(|p| p.version),
             current: self.current_consents(subject),
-            records,
-            events,
-            interests,
+            records: held.records,
+            events: held.events,
+            interests: held.interests,
             receipts,
         })
     }
 
-    /// What is held about a person at a glance (a ledger entry, like any read).
+    /// What is held about a person at a glance (a ledger entry, like any
+    /// read; from the standby like [`App::export`]).
     pub async fn summary(
         &self,
         subject: &Pseudonym,
         actor: Actor,
     ) -> Result<PersonSummary, AppError> {
         let keys = self.keys_or_not_found(subject).await?;
+        let since = self.standby_since().await;
         self.log_read(subject, &keys, view_of(actor), actor).await?;
-        let mut events = self.opened_events(subject, &keys).await?;
+        let reader = self.standby_reader(since).await;
+        let held = match self
+            .held_rows(reader.database(), subject, &keys, false)
+            .await
+        {
+            Err(e) if reader.on_standby() => {
+                self.standby_failed(&e);
+                self.held_rows(self.database(), subject, &keys, false)
+                    .await?
+            }
+            held => held?,
+        };
+        let mut events = held.events;
         let mut by_purpose = BTreeMap::new();
         for e in &events {
             *by_purpose.entry(e.purpose.clone()).or_insert(0u64) += 1;
@@ -146,9 +179,36 @@ impl App {
             events_by_purpose: by_purpose,
             events_total: total,
             recent_events: events,
-            interests: self.database().interests_for(subject).await?,
+            interests: held.interests,
             consents: self.current_consents(subject),
         })
+    }
+
+    /// The person's rows in `database` (the primary or a caught-up
+    /// standby): events opened and interests, and with `records` their
+    /// consent records with a receipt each.
+    async fn held_rows(
+        &self,
+        database: &dyn Database,
+        subject: &Pseudonym,
+        keys: &SubjectKeys,
+        records: bool,
+    ) -> Result<HeldRows, AppError> {
+        let mut held = HeldRows {
+            records: Vec::new(),
+            events: self.opened_events(database, subject, keys).await?,
+            interests: database.interests_for(subject).await?,
+            receipts: Vec::new(),
+        };
+        if records {
+            held.records = crate::consent::stored_consents_in(database, subject).await?;
+            for r in &held.records {
+                let salt = Some(keys.ledger_salt());
+                held.receipts
+                    .push(self.ledger.receipt(database, r.ledger_index, salt).await?);
+            }
+        }
+        Ok(held)
     }
 
     /// The person's interests, removed ones flagged (a logged read).
@@ -277,12 +337,13 @@ impl App {
 
     async fn opened_events(
         &self,
+        database: &dyn Database,
         subject: &Pseudonym,
         keys: &SubjectKeys,
     ) -> Result<Vec<OpenedEvent>, AppError> {
         let aad = subject_aad(subject);
-        let rows = self.database().events_for(subject).await?;
-        let titles = self.item_titles().await?;
+        let rows = database.events_for(subject).await?;
+        let titles = self.item_titles(database).await?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -315,11 +376,14 @@ impl App {
 
     /// Catalogue titles: the served model's copy (read at its training), or
     /// the database's catalogue before the first training.
-    async fn item_titles(&self) -> Result<Arc<HashMap<ItemId, String>>, AppError> {
+    async fn item_titles(
+        &self,
+        database: &dyn Database,
+    ) -> Result<Arc<HashMap<ItemId, String>>, AppError> {
         if let Some(t) = self.recs.current() {
             return Ok(t.titles.clone());
         }
-        let items = self.database().items().await?;
+        let items = database.items().await?;
         Ok(Arc::new(
             items
                 .into_iter()

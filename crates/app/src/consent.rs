@@ -193,11 +193,19 @@ impl App {
         &self,
         subject: &Pseudonym,
     ) -> Result<Vec<StoredConsent>, AppError> {
-        let rows = self.database().consents_for(subject).await?;
-        rows.iter()
-            .map(|r| serde_json::from_slice(&r.body).map_err(AppError::internal))
-            .collect()
+        stored_consents_in(self.database(), subject).await
     }
+}
+
+/// A person's consent records as `database` holds them.
+pub(crate) async fn stored_consents_in(
+    database: &dyn fineline_db::Database,
+    subject: &Pseudonym,
+) -> Result<Vec<StoredConsent>, AppError> {
+    let rows = database.consents_for(subject).await?;
+    rows.iter()
+        .map(|r| serde_json::from_slice(&r.body).map_err(AppError::internal))
+        .collect()
 }
 
 /// A consent record as the database keeps it: the queryable columns and the

@@ -149,11 +149,18 @@ type FactKey = (u32, u32, u64, i64, u8);
 /// for location events).
 pub async fn load_rows(state: &App, query: &Query) -> Result<RowSet, AppError> {
     let scan = scan_for(query);
-    let facts = state
-        .database()
-        .insight_facts(scan)
-        .await
-        .map_err(AppError::internal)?;
+    // The heaviest read an analyst makes: a caught-up standby serves it
+    // (`crate::standby`); consent is applied below from this process's index.
+    let since = state.standby_since().await;
+    let reader = state.standby_reader(since).await;
+    let facts = match reader.database().insight_facts(scan.clone()).await {
+        Err(e) if reader.on_standby() => {
+            state.standby_failed(&AppError::internal(&e));
+            state.database().insight_facts(scan).await
+        }
+        facts => facts,
+    }
+    .map_err(AppError::internal)?;
     let now = Timestamp::now();
     let admitted: Vec<Admitted> = {
         let index = state.consents.read().unwrap();

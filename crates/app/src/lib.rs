@@ -35,6 +35,7 @@ pub mod recs_service;
 pub mod replication;
 pub mod retention;
 pub mod rights;
+pub mod standby;
 pub mod state;
 pub mod subject_keys;
 pub mod sync;
@@ -59,4 +60,13 @@ pub async fn open_database(
         Some(url) => Arc::new(fineline_db::PostgresDatabase::connect(url).await?),
         None => Arc::new(fineline_db::SqliteDatabase::open(&data_dir.join("fineline.db")).await?),
     })
+}
+
+/// A read-only handle on a hot standby of the PostgreSQL database at
+/// `read_url`, for [`App::set_standby`]. It connects lazily: a standby
+/// that is down does not stop the start.
+pub fn open_standby(read_url: &str) -> Result<Arc<dyn fineline_db::Database>, AppError> {
+    Ok(Arc::new(fineline_db::PostgresDatabase::standby_at(
+        read_url, None,
+    )?))
 }

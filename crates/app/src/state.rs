@@ -54,6 +54,8 @@ pub struct Inner {
     /// Smallest group (distinct people) any insights release shows; the
     /// admin's setting, never below `MIN_FLOOR`. See [`App::set_insights_floor`].
     insights_floor: std::sync::atomic::AtomicU64,
+    /// The hot standby serving reads that may go there; see `crate::standby`.
+    pub(crate) standby: std::sync::OnceLock<crate::standby::Standby>,
 }
 
 impl std::ops::Deref for App {
@@ -110,6 +112,7 @@ impl App {
             erasure_listeners: RwLock::new(vec![recs as Arc<dyn crate::erasure::ErasureListener>]),
             replica,
             insights_floor: std::sync::atomic::AtomicU64::new(MIN_FLOOR),
+            standby: std::sync::OnceLock::new(),
         })))
     }
 

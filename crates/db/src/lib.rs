@@ -28,8 +28,8 @@
 //! - ledger: `ledger_leaves() -> Vec<(u64, [u8; 32])>`, `ledger_leaves_from(i)`,
 //!   `ledger_entry(i)`, `ledger_size()`, `latest_tree_head() -> Option<(u64, Vec<u8>)>`.
 //! - replicas: `shared()`, `change_notes_from(i)`, `change_notes_pruned_below()`,
-//!   `lead()`, `resign()`, `ledger_turn() -> LedgerTurn`; ops NoteChange,
-//!   PruneChangeNotes.
+//!   `lead()`, `resign()`, `ledger_turn() -> LedgerTurn`,
+//!   `wal_position() -> Option<WalPosition>`; ops NoteChange, PruneChangeNotes.
 //! - settings: `setting(name)`, `put_setting(name, bytes)`.
 //! - footfall: `footfall_stores()`, `visit_sessions(store_id, from, to)`,
 //!   `visit_sessions_of(&device)`, `device_opt_outs()`; ops PutFootfallStore,
@@ -41,7 +41,9 @@
 //!   would overspend).
 //! - backends: [`SqliteDatabase::open(path)`](SqliteDatabase::open),
 //!   [`PostgresDatabase::connect(url)`](PostgresDatabase::connect),
-//!   [`PostgresDatabase::open_isolated(url)`](PostgresDatabase::open_isolated) (fresh schema, for tests).
+//!   [`PostgresDatabase::open_isolated(url)`](PostgresDatabase::open_isolated) (fresh schema, for tests),
+//!   [`PostgresDatabase::standby(url)`](PostgresDatabase::standby) (a read-only
+//!   handle on a hot standby of the same database).
 //!
 //! Adding an area: a new file with its row types and an area trait
 //! (`trait FooStore: WriteTables`), impls in `sqlite/` and `postgres/`, new
@@ -76,7 +78,7 @@ pub use insights::{
 pub use items::{CatalogTables, InterestRow, ItemRow};
 pub use ledger::LedgerTables;
 pub use postgres::PostgresDatabase;
-pub use replicas::{ChangeKind, ChangeNote, LedgerTurn, ReplicaTables};
+pub use replicas::{ChangeKind, ChangeNote, LedgerTurn, ReplicaTables, WalPosition};
 pub use settings::{DayCount, SettingsTable};
 pub use sqlite::SqliteDatabase;
 pub use subjects::{LegacyKeyRow, SubjectTables};

@@ -96,6 +96,31 @@ pub trait ReplicaTables: WriteTables {
     /// wasted transactions). The embedded database's turn is free: its
     /// one process serialises its own appends.
     async fn ledger_turn(&self) -> Result<LedgerTurn>;
+
+    /// Where this database's write-ahead log stands: a primary's write
+    /// position, a hot standby's replayed position. `None` for a database
+    /// no standby can follow (the embedded one).
+    async fn wal_position(&self) -> Result<Option<WalPosition>> {
+        Ok(None)
+    }
+}
+
+/// Where a database's write-ahead log stands; see
+/// [`ReplicaTables::wal_position`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalPosition {
+    /// Bytes of log. On a primary, its write position: every commit
+    /// acknowledged so far ends at or before it. On a standby, its replay
+    /// position: every commit before it is visible to its readers.
+    pub lsn: u64,
+    /// Whether the server is a standby replaying a primary's log (a
+    /// promoted standby is not).
+    pub standby: bool,
+    /// On a standby with received log not yet replayed: how long ago the
+    /// primary committed the last transaction replayed here, in ms. 0 when
+    /// replay has caught up with what was received; `None` on a primary
+    /// or before the standby replayed any commit.
+    pub replay_delay_ms: Option<u64>,
 }
 
 /// The deployment's ledger turn; see [`ReplicaTables::ledger_turn`].

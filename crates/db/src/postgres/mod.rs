@@ -10,6 +10,7 @@ mod insights;
 mod reads;
 mod replicas;
 mod schema;
+mod standby;
 mod write;
 
 use std::str::FromStr;

@@ -114,6 +114,10 @@ impl ReplicaTables for PostgresDatabase {
         true
     }
 
+    async fn wal_position(&self) -> Result<Option<crate::WalPosition>> {
+        super::standby::wal_position(&self.pool).await.map(Some)
+    }
+
     async fn change_notes_from(&self, from: u64) -> Result<Vec<ChangeNote>> {
         sqlx::query(
             "SELECT ledger_index, kind, subject, at FROM change_notes

@@ -8,6 +8,17 @@ use crate::DatabaseArgs;
 pub struct Args {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// A hot standby of the PostgreSQL database (streaming replication)
+    /// that serves the reads able to go there: exports, summaries and the
+    /// rows insights queries scan, each once the standby has replayed every
+    /// write acknowledged before the request (else the primary serves it).
+    #[arg(long, env = "FINELINE_READ_DATABASE_URL")]
+    pub read_database_url: Option<String>,
+    /// How long a read may wait for the standby to catch up with the
+    /// primary before the primary serves it, in ms.
+    #[arg(long, env = "FINELINE_READ_DATABASE_WAIT_MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub read_database_wait_ms: u64,
     #[command(flatten)]
     pub recs: crate::RecsArgs,
     /// Address to listen on (loopback by default: put a TLS proxy in front
@@ -84,7 +95,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     use fineline_app::tokens::{parse_ttl, MAX_TTL_MS};
     let token_max_ttl = parse_ttl(&args.token_max_ttl, MAX_TTL_MS)
         .map_err(|e| anyhow::anyhow!("--token-max-ttl: {e}"))?;
-    let state = fineline_server::AppState::new(super::open_app(&args.database).await?);
+    if args.read_database_url.is_some() && args.database.database_url.is_none() {
+        anyhow::bail!("--read-database-url: a standby needs a PostgreSQL --database-url");
+    }
+    let app = super::open_app(&args.database).await?;
+    if let Some(url) = &args.read_database_url {
+        let wait = std::time::Duration::from_millis(args.read_database_wait_ms);
+        app.set_standby(fineline_app::open_standby(url)?, wait)
+            .await?;
+    }
+    let state = fineline_server::AppState::new(app);
     state.tokens().set_max_ttl(token_max_ttl);
     state.set_recs_config(args.recs.config());
     state.rate_limits().configure(limits);

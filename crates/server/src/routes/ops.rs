@@ -26,7 +26,8 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text exposition, with `fineline_leader` (1 on the replica
-/// doing the deployment's once-only work, 0 on the others).
+/// doing the deployment's once-only work, 0 on the others) and, with a read
+/// standby, its lag and where the reads it may serve went.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics().render();
@@ -35,6 +36,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
          # TYPE fineline_leader gauge\nfineline_leader {}\n",
         u8::from(state.is_leader())
     ));
+    text.push_str(&state.standby_metrics().await);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
