@@ -189,6 +189,25 @@ async fn per_person_tables_are_hash_partitioned_by_pseudonym() {
         assert_eq!(bounds, want, "{table}'s partitions");
     }
 
+    // Analytic rows still cascade from their event, by (pseudonym, id).
+    let fk: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT confrelid::regclass::text, confdeltype::text,
+                pg_get_constraintdef(oid)
+         FROM pg_constraint
+         WHERE conrelid = ($1 || '.insight_events')::regclass AND contype = 'f'
+           AND conparentid = 0",
+    )
+    .bind(&schema)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(fk.len(), 1, "{fk:?}");
+    assert!(fk[0].0.ends_with(".events") && fk[0].1 == "c", "{fk:?}");
+    assert!(
+        fk[0].2.starts_with("FOREIGN KEY (subject, event_id)"),
+        "{fk:?}"
+    );
+
     // Catalogues stay plain tables (reference or coordinator-local).
     for table in CATALOGUES {
         let kind: String = sqlx::query_scalar(

@@ -52,9 +52,9 @@ CREATE TABLE interests_new (
     CONSTRAINT interests_new_pkey PRIMARY KEY (subject, category)
 ) PARTITION BY HASH (subject);
 
--- The foreign key includes the partition key: a person's analytic row
--- points at their event in the partition with the same remainder (and,
--- under Citus, in the co-located shard).
+-- Its foreign key to events is added once both carry their final names
+-- (below), so the constraints PostgreSQL clones per partition are named
+-- after `insight_events`.
 CREATE TABLE insight_events_new (
     subject TEXT COLLATE "C" NOT NULL,
     event_id BIGINT NOT NULL,
@@ -64,9 +64,7 @@ CREATE TABLE insight_events_new (
     region TEXT,
     h3_cell BIGINT,
     value BIGINT,
-    CONSTRAINT insight_events_new_pkey PRIMARY KEY (subject, event_id),
-    CONSTRAINT insight_events_subject_event_id_fkey FOREIGN KEY (subject, event_id)
-        REFERENCES events_new (subject, id) ON DELETE CASCADE
+    CONSTRAINT insight_events_new_pkey PRIMARY KEY (subject, event_id)
 ) PARTITION BY HASH (subject);
 
 -- A device's sessions are that device's personal data, keyed by its own
@@ -136,6 +134,12 @@ ALTER TABLE insight_events RENAME CONSTRAINT insight_events_new_pkey TO insight_
 ALTER TABLE footfall_sessions_new RENAME TO footfall_sessions;
 ALTER TABLE footfall_sessions RENAME CONSTRAINT footfall_sessions_new_pkey
     TO footfall_sessions_pkey;
+
+-- The foreign key includes the partition key: a person's analytic row
+-- points at their event in the partition with the same remainder (and,
+-- under Citus, in the co-located shard). Adding it checks every copied row.
+ALTER TABLE insight_events ADD CONSTRAINT insight_events_subject_event_id_fkey
+    FOREIGN KEY (subject, event_id) REFERENCES events (subject, id) ON DELETE CASCADE;
 
 -- The same secondary indexes as before, now one per partition.
 CREATE INDEX events_by_id ON events (id);
