@@ -1,9 +1,12 @@
 //! The PostgreSQL backend (sqlx, runtime-checked queries).
 //!
-//! Per-person tables have the pseudonym as the first key column so the
-//! same schema can be distributed by subject (Citus, YugabyteDB). Event ids
-//! come from a sequence, drawn before a bulk insert so ids follow input
-//! order.
+//! Per-person tables (events, their analytic rows, consents, interests,
+//! legacy key rows, and footfall sessions by device) are hash-partitioned
+//! by pseudonym into 16 partitions (`partition_by_subject.sql`), as Citus
+//! distributes them; every key includes the pseudonym, so a person's rows
+//! sit in one partition of each table and queries naming a person touch
+//! only it. Catalogue tables are plain. Event ids come from a sequence,
+//! drawn before a bulk insert so ids follow input order.
 
 mod footfall;
 mod insights;
@@ -46,12 +49,16 @@ fn options(url: &str) -> Result<PgConnectOptions> {
 impl PostgresDatabase {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self> {
-        Self::with_options(options(url)?, None).await
+        Self::with_options(options(url)?, None, None).await
     }
 
     /// Connects to a fresh schema `fl_test_<random>` (set as the search
     /// path of every pooled connection) so parallel tests never collide.
     pub async fn open_isolated(url: &str) -> Result<Self> {
+        Self::isolated(url, None).await
+    }
+
+    async fn isolated(url: &str, version: Option<i64>) -> Result<Self> {
         let opts = options(url)?;
         let mut suffix = [0u8; 8];
         rand::thread_rng().fill_bytes(&mut suffix);
@@ -62,15 +69,35 @@ impl PostgresDatabase {
             .await?;
         admin.close().await?;
         let opts = opts.options([("search_path", schema.as_str())]);
-        Self::with_options(opts, Some(schema)).await
+        Self::with_options(opts, Some(schema), version).await
     }
 
-    async fn with_options(opts: PgConnectOptions, schema: Option<String>) -> Result<Self> {
+    /// For migration tests: [`Self::open_isolated`] with the schema brought
+    /// only up to `version`; [`Self::connect`] on it migrates the rest.
+    #[doc(hidden)]
+    pub async fn open_isolated_at_version(url: &str, version: i64) -> Result<Self> {
+        Self::isolated(url, Some(version)).await
+    }
+
+    /// The schema version from which per-person tables are partitioned.
+    #[doc(hidden)]
+    pub fn partitioned_schema_version() -> i64 {
+        schema::partitioned_since()
+    }
+
+    async fn with_options(
+        opts: PgConnectOptions,
+        schema: Option<String>,
+        version: Option<i64>,
+    ) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .connect_with(opts.clone())
             .await?;
-        schema::migrate(&pool).await?;
+        match version {
+            Some(v) => schema::migrate_to(&pool, v).await?,
+            None => schema::migrate(&pool).await?,
+        }
         let current: String = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&pool)
             .await?;

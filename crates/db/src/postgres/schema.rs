@@ -149,12 +149,32 @@ INSERT INTO day_counts (day, counter, count)
     WHERE s.name = 'daily_counts' AND r.value::TEXT::BIGINT > 0;
 DELETE FROM settings WHERE name = 'daily_counts';
 "#,
+    // Per-person tables hash-partitioned by pseudonym (docs/scale.md).
+    PARTITION_BY_SUBJECT,
 ];
+
+/// The migration that hash-partitions the per-person tables by pseudonym.
+const PARTITION_BY_SUBJECT: &str = include_str!("partition_by_subject.sql");
+
+/// The schema version from which the per-person tables are partitioned.
+pub(super) fn partitioned_since() -> i64 {
+    let at = MIGRATIONS
+        .iter()
+        .position(|m| *m == PARTITION_BY_SUBJECT)
+        .expect("the partitioning migration is listed");
+    at as i64 + 1
+}
 
 /// Arbitrary constant: serialises concurrent migrators of one database.
 const MIGRATION_LOCK: i64 = 0x66696e656c696e65;
 
 pub(super) async fn migrate(pool: &PgPool) -> Result<()> {
+    migrate_to(pool, MIGRATIONS.len() as i64).await
+}
+
+/// Applies the migrations up to `target` (a test sets up an older
+/// schema with it).
+pub(super) async fn migrate_to(pool: &PgPool, target: i64) -> Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
@@ -173,7 +193,7 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
-        if version > current {
+        if version > current && version <= target {
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
                 .bind(version)
