@@ -114,6 +114,7 @@ fn rows_of(p: Pseudonym, n: u8) -> WriteSet {
             max_rssi: -60,
             sightings: 4,
             is_visit: true,
+            opt_out_digest: None,
         }]),
     ])
 }
