@@ -178,9 +178,9 @@ pub async fn publish(
                 // noise per day, never a second (its loss would add up).
                 for &day in &missing {
                     match database.setting(&setting_name(shop.id(), day)).await? {
-                        Some(bytes) => found.push(
-                            serde_json::from_slice(&bytes).map_err(AppError::internal)?,
-                        ),
+                        Some(bytes) => {
+                            found.push(serde_json::from_slice(&bytes).map_err(AppError::internal)?)
+                        }
                         None => return Err(e),
                     }
                 }
