@@ -158,6 +158,8 @@ impl App {
         let nonces_name = format!("{NONCES_PREFIX}{}", c.store);
 
         let _one_at_a_time = self.footfall.checkin_guard().await;
+        // Replicas on one database count into the same rows: they take turns.
+        let _deployment = self.database().deployment_lock("checkin").await?;
         let mut record: CheckinDay = self.setting_json(&day_name).await?.unwrap_or_default();
         let mut nonces: Nonces = self.setting_json(&nonces_name).await?.unwrap_or_default();
         // Tokens older than the previous window are refused above, so

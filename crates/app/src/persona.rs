@@ -71,6 +71,20 @@ impl Default for PersonaConfig {
     }
 }
 
+impl App {
+    /// The persona writers' turn: this process's mutex, then the
+    /// deployment's lock of the same name, so replicas on one database
+    /// take turns too (read-modify-writes of shared rows: ε spent per
+    /// reporter token, counts per level, the published model and offer).
+    pub(crate) async fn persona_turn(
+        &self,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, fineline_db::LedgerTurn), AppError> {
+        let local = self.persona.write.lock().await;
+        let shared = self.database().deployment_lock("persona").await?;
+        Ok((local, shared))
+    }
+}
+
 /// The persona part of [`App`]'s state.
 #[derive(Default)]
 pub struct PersonaModule {
@@ -287,7 +301,7 @@ impl App {
         if let Some(m) = cached(&self.persona.published.read().unwrap()) {
             return Ok(m);
         }
-        let _write = self.persona.write.lock().await;
+        let _write = self.persona_turn().await?;
         if let Some(m) = cached(&self.persona.published.read().unwrap()) {
             return Ok(m);
         }
@@ -392,7 +406,7 @@ impl App {
         };
         // The content digest is taken with version 0, so it names the content alone.
         let digest = Hash(Sha256::digest(offer.canonical_bytes()).into());
-        let _write = self.persona.write.lock().await;
+        let _write = self.persona_turn().await?;
         let before: OfferRecord = self.setting_json(OFFER_SETTING).await?.unwrap_or_default();
         offer.version = if before.version > 0 && before.digest == digest {
             before.version
@@ -450,7 +464,7 @@ impl App {
             digest: disclosure_digest(&nonce, &disclosure),
             at: Timestamp::now(),
         };
-        let _write = self.persona.write.lock().await;
+        let _write = self.persona_turn().await?;
         let mut spent_op = None;
         let op = match (&disclosure.level, &disclosure.payload) {
             (TrustLevel::Crowd, Payload::Crowd {

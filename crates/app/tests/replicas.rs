@@ -556,3 +556,47 @@ async fn a_store_day_is_published_once_across_replicas() {
     }
     d.stop().await;
 }
+
+/// Kiosk check-ins sent to two replicas at once all count: the day's
+/// counts are one row both update, in turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn check_ins_at_two_replicas_all_count() {
+    use fineline_footfall::{OpeningHours, StoreConfig};
+    use fineline_persona::Persona;
+    let Some(mut d) = Deployment::start(1).await else {
+        return;
+    };
+    d.replicas[0]
+        .add_footfall_store(StoreConfig {
+            store_id: "berlin".into(),
+            sensors: vec!["s1".into()],
+            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
+            time_zone: "UTC".into(),
+        })
+        .await
+        .unwrap();
+    let other = d.add_replica().await;
+    let business = other.persona_config().business;
+    let now = Timestamp::now();
+    let token = other.checkin_token("berlin", now).unwrap().token;
+    let mut tasks = Vec::new();
+    for i in 0..40u32 {
+        let app = d.replicas[(i % 2) as usize].clone();
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&i.to_be_bytes());
+        let c = Persona::new("everyday", secret)
+            .check_in(&business, "berlin", &token, now, &[i as u8; 16])
+            .unwrap();
+        tasks.push(tokio::spawn(async move { app.check_in(c, now).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let day = jiff::Timestamp::from_millisecond(now.millis())
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let counted = d.replicas[0].checkin_day("berlin", day).await.unwrap();
+    assert_eq!(counted.by_level.iter().sum::<u64>(), 40, "{counted:?}");
+    d.stop().await;
+}

@@ -97,6 +97,14 @@ pub trait ReplicaTables: WriteTables {
     /// one process serialises its own appends.
     async fn ledger_turn(&self) -> Result<LedgerTurn>;
 
+    /// Hold the deployment's lock called `name` until the turn ends: for
+    /// a read-modify-write of shared rows (a day's check-in counts, a
+    /// reporter's ε spend) that a process-local mutex would serialise only
+    /// within one process. Take it after any process-local guard and
+    /// before a ledger append, never the other way round. The embedded
+    /// database's is free (one process).
+    async fn deployment_lock(&self, name: &str) -> Result<LedgerTurn>;
+
     /// Where this database's write-ahead log stands: a primary's write
     /// position, a hot standby's replayed position. `None` for a database
     /// no standby can follow (the embedded one).

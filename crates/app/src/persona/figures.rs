@@ -73,7 +73,7 @@ impl App {
             .keyring()
             .pseudonymize_as(PSEUDONYM_DOMAIN, &pseudonym.to_hex());
         let name = format!("{LEVEL_PREFIX}{}", who.to_text());
-        let _write = self.persona.write.lock().await;
+        let _write = self.persona_turn().await?;
         let before: Option<u8> = self.setting_json(&name).await?;
         let mut counts: LevelCounts = self.setting_json(COUNTS_SETTING).await?.unwrap_or_default();
         let prev = before.map_or(from.number(), |b| b);

@@ -132,7 +132,7 @@ impl App {
             .keyring()
             .pseudonymize_as(PSEUDONYM_DOMAIN, &pseudonym.to_hex());
         let name = format!("{INTERESTS_PREFIX}{}", who.to_text());
-        let _write = self.persona.write.lock().await;
+        let _write = self.persona_turn().await?;
         if self
             .database()
             .setting(&name)

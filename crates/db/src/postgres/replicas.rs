@@ -21,27 +21,40 @@ use crate::{ChangeKind, ChangeNote, DatabaseError, LedgerTurn, ReplicaTables, Re
 /// Where the ledger size below which notes were pruned is kept.
 const PRUNED_SETTING: &str = "replicas/notes_pruned_below";
 
-/// The two advisory lock keys of one schema.
+/// The advisory lock keys of one schema.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct LockKeys {
     pub(super) ledger: i64,
     pub(super) leader: i64,
+    schema: u64,
+}
+
+/// FNV-1a: stable across versions and processes, unlike std's hasher.
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 impl LockKeys {
-    /// Keys derived from the schema's name (FNV-1a: stable across
-    /// versions and processes, unlike std's hasher).
+    /// Keys derived from the schema's name.
     pub(super) fn for_schema(schema: &str) -> Self {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in schema.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = fnv(0xcbf2_9ce4_8422_2325, schema.as_bytes());
         // Distinct from the migration lock, which is one per server.
         LockKeys {
             ledger: (h & !1) as i64,
             leader: (h | 1) as i64,
+            schema: h,
         }
+    }
+
+    /// The key of the schema's lock called `name` (see
+    /// `ReplicaTables::deployment_lock`).
+    pub(super) fn named(&self, name: &str) -> i64 {
+        fnv(self.schema, format!("/{name}").as_bytes()) as i64
     }
 }
 
@@ -208,6 +221,28 @@ impl ReplicaTables for PostgresDatabase {
             if !unlocked {
                 // Closing the session is what releases the lock then.
                 *conn = None;
+            }
+        }))
+    }
+
+    async fn deployment_lock(&self, name: &str) -> Result<LedgerTurn> {
+        let key = self.locks.named(name);
+        // A pooled connection: the lock is the session's, so it goes back
+        // to the pool only unlocked; if unlocking fails it is closed, which
+        // releases the lock.
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+        Ok(LedgerTurn::released_by(async move {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .execute(&mut *conn)
+                .await
+                .is_ok();
+            if !unlocked {
+                let _ = conn.detach().close().await;
             }
         }))
     }

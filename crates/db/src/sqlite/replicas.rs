@@ -31,4 +31,8 @@ impl ReplicaTables for SqliteDatabase {
     async fn ledger_turn(&self) -> Result<LedgerTurn> {
         Ok(LedgerTurn::free())
     }
+
+    async fn deployment_lock(&self, _name: &str) -> Result<LedgerTurn> {
+        Ok(LedgerTurn::free())
+    }
 }
