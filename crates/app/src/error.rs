@@ -56,6 +56,10 @@ pub enum AppError {
         /// What the refused release would have cost, when known.
         asked: Option<fineline_insights::Cost>,
     },
+    /// Work only the deployment's leader does was sent to another
+    /// replica (foot-traffic sightings); it should go to the leader.
+    #[error("{0}")]
+    NotLeader(String),
     /// The database failed (no personal data in its message).
     #[error("database: {0}")]
     Database(#[from] fineline_db::DatabaseError),

@@ -36,7 +36,19 @@ impl App {
     /// before the batch arrived applies to it: caught up first, as
     /// event ingestion does (and the database refuses a session of an
     /// opted-out digest, for one acknowledged meanwhile).
+    ///
+    /// With replicas, only the leader sessionizes: a device's sightings
+    /// split over two processes would make two sessions of one visit.
+    /// Another replica refuses the batch ([`AppError::NotLeader`]); route
+    /// sensors to the replica whose `/healthz/leader` answers 200.
     pub async fn ingest_sightings(&self, batch: Vec<Sighting>) -> Result<BatchOutcome, AppError> {
+        // A process that just started has not contended yet: try once
+        // rather than refuse the first batch of a sole replica.
+        if !self.is_leader() && !self.contend_for_leadership().await? {
+            return Err(AppError::NotLeader(
+                "foot-traffic sightings are sessionized by the deployment's leader; send them to the replica whose /healthz/leader answers 200".into(),
+            ));
+        }
         self.catch_up().await?;
         self.footfall.ingest(self.database(), batch).await
     }

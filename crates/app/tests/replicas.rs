@@ -489,6 +489,14 @@ async fn a_device_opt_out_reaches_every_replica() {
         .await
         .unwrap();
     assert_eq!(seen.accepted, 3);
+    // The first replica to take sightings leads; only it sessionizes.
+    assert!(matches!(
+        d.replicas[0]
+            .ingest_sightings(vec![sighting(passer, 1)])
+            .await,
+        Err(AppError::NotLeader(_))
+    ));
+    // The opt-out is taken by a replica that holds none of the sessions.
     d.replicas[0].opt_out_device(&phone).await.unwrap();
     let later = other
         .ingest_sightings(vec![sighting(phone, 10), sighting(passer, 10)])

@@ -98,6 +98,30 @@ fn the_leader_killed_mid_traffic_loses_nothing_acknowledged() {
     let (leader, _) = await_leader(&bases, Duration::from_secs(5));
     publish_policy(&bases[0], &admin);
 
+    // A load balancer's health check finds the leader, the one replica
+    // that takes foot-traffic sightings; the others refuse them, saying why.
+    for (i, base) in bases.iter().enumerate() {
+        let r = http().get(format!("{base}/healthz/leader")).send().unwrap();
+        assert_eq!(r.status().as_u16(), if i == leader { 200 } else { 503 });
+        let r = http()
+            .post(format!("{base}/v1/footfall/sightings"))
+            .bearer_auth(&ingest)
+            .json(&json!([]))
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().unwrap();
+        if i == leader {
+            assert_eq!(status, 200, "{body}");
+        } else {
+            assert_eq!(
+                (status, &body["error"]["code"]),
+                (503, &json!("not_leader")),
+                "{body}"
+            );
+        }
+    }
+
     // Six clients, round robin over the replicas they still reach: grant a
     // new person on one replica, send their events to the next.
     let stop = Arc::new(AtomicBool::new(false));

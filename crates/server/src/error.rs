@@ -122,6 +122,7 @@ impl From<fineline_app::AppError> for ApiError {
                     _ => err,
                 }
             }
+            E::NotLeader(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_leader", m),
             e @ (E::Database(_) | E::Vault(_) | E::Internal(_)) => ApiError::internal(e),
         }
     }

@@ -40,6 +40,7 @@ pub fn api_routes() -> Router<AppState> {
     use routes::*;
     Router::new()
         .route("/healthz", get(ops::healthz))
+        .route("/healthz/leader", get(ops::leader))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route("/v1/policy", get(policy::current).post(policy::publish))

@@ -10,6 +10,7 @@ use crate::routes;
     info(title = "fineline", description = "Personalization with permission: consent, proofs, personal data rights, private insights."),
     paths(
         routes::ops::healthz,
+        routes::ops::leader,
         routes::ops::metrics,
         routes::policy::current,
         routes::policy::versions,
@@ -83,6 +84,7 @@ impl Modify for Bearer {
 /// key or subject token (the `Caller` and `Analyst` extractors).
 const PUBLIC: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/healthz/leader"),
     ("get", "/metrics"),
     ("get", "/v1/policy"),
     ("get", "/v1/policy/versions"),

@@ -201,7 +201,7 @@ async fn bucket_for(state: &AppState, req: &mut Request) -> (Bucket, RateLimit) 
 /// The middleware: refuse before the body is read or a handler runs.
 pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     // Load balancers' health checks are never refused.
-    if req.uri().path() == "/healthz" {
+    if matches!(req.uri().path(), "/healthz" | "/healthz/leader") {
         return next.run(req).await;
     }
     let (bucket, limit) = bucket_for(&state, &mut req).await;

@@ -51,7 +51,7 @@ fn access(method: &str, path: &str) -> Option<&'static [Who]> {
     const ANALYST: &[Who] = &[Admin, Analyst];
     const ANY_KEY: &[Who] = &[Admin, Ingest, Analyst];
     Some(match (method, path) {
-        ("get", "/healthz" | "/metrics") => PUBLIC,
+        ("get", "/healthz" | "/healthz/leader" | "/metrics") => PUBLIC,
         ("get", "/v1/policy" | "/v1/policy/versions") => PUBLIC,
         ("post", "/v1/policy") => ADMIN,
         (_, p) if p.starts_with("/v1/subjects/{id}") => ADMIN,

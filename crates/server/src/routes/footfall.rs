@@ -226,9 +226,12 @@ fn parse_sighting(index: usize, json: &str, now: Timestamp) -> Result<Sighting, 
 }
 
 /// Ingest up to 50,000 sightings (ingest role). Sessions the batch closes
-/// are stored before the response: an acknowledged batch is durable.
+/// are stored before the response: an acknowledged batch is durable. With
+/// replicas, only the leader takes sightings (503 `not_leader` elsewhere:
+/// route them by `/healthz/leader`).
 #[utoipa::path(post, path = "/v1/footfall/sightings", request_body(content = Vec<SightingIn>),
-    responses((status = 200, body = SightingsReport), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = SightingsReport), (status = 400, body = crate::error::ErrorBody),
+              (status = 503, body = crate::error::ErrorBody)))]
 pub async fn sightings(
     State(state): State<AppState>,
     caller: Caller,

@@ -25,6 +25,23 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Whether this replica leads its deployment: 200 if it does, 503 if not,
+/// for a load balancer's health check to send foot-traffic sightings (the
+/// leader's work) to the leader only. The embedded database's one process
+/// always leads.
+#[utoipa::path(get, path = "/healthz/leader", responses(
+    (status = 200, description = "this replica leads"),
+    (status = 503, description = "another replica leads")))]
+pub async fn leader(State(state): State<AppState>) -> impl IntoResponse {
+    let leads = state.is_leader();
+    let status = if leads {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(serde_json::json!({ "leader": leads })))
+}
+
 /// Prometheus text exposition, with `fineline_leader` (1 on the replica
 /// doing the deployment's once-only work, 0 on the others) and, with a read
 /// standby, its lag and where the reads it may serve went.
