@@ -224,6 +224,33 @@ impl FootfallModule {
             .map_err(store_error)
     }
 
+    /// Take in the stores another replica registered since this one
+    /// loaded (their rows are in the database, not in this engine).
+    /// Returns how many; a store that collides with one known here (two
+    /// replicas gave one sensor to two stores) is skipped and logged.
+    pub async fn adopt_stores(&self, database: &dyn Database) -> Result<usize, AppError> {
+        let rows = database
+            .footfall_stores()
+            .await
+            .map_err(AppError::internal)?;
+        let _order = self.order.lock().await;
+        let mut adopted = 0;
+        for row in rows {
+            if self.engine.lock().unwrap().store(&row.store_id).is_some() {
+                continue;
+            }
+            let cfg: StoreConfig =
+                serde_json::from_slice(&row.config).map_err(AppError::internal)?;
+            match self.engine.lock().unwrap().add_store(cfg, self.session) {
+                Ok(()) => adopted += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a store registered elsewhere was not taken in")
+                }
+            }
+        }
+        Ok(adopted)
+    }
+
     /// Ingest a batch and store every session it closed before returning.
     pub async fn ingest(
         &self,

@@ -26,6 +26,12 @@ impl App {
         self.footfall.add_store(self.database(), cfg).await
     }
 
+    /// Take in stores another replica registered since this one started
+    /// (the background task does every [`crate::replication::STORES_EVERY`]).
+    pub async fn adopt_footfall_stores(&self) -> Result<usize, AppError> {
+        self.footfall.adopt_stores(self.database()).await
+    }
+
     /// The registered stores' configurations.
     pub fn footfall_stores(&self) -> Vec<StoreConfig> {
         self.footfall.stores()

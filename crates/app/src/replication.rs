@@ -39,6 +39,11 @@ pub const LEAD_EVERY: Duration = Duration::from_millis(500);
 /// whole state instead.
 pub const NOTES_KEPT: Duration = Duration::from_secs(600);
 
+/// How often a replica takes in foot-traffic stores registered through
+/// another (a row in the database, no change note: registering writes no
+/// ledger entry).
+pub const STORES_EVERY: Duration = Duration::from_secs(5);
+
 /// This process's place among the replicas.
 #[derive(Default)]
 pub struct Replica {
@@ -214,8 +219,15 @@ pub fn spawn(app: App) -> Option<tokio::task::JoinHandle<()>> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_lead = tokio::time::Instant::now() - LEAD_EVERY;
         let mut last_prune = tokio::time::Instant::now();
+        let mut last_stores = tokio::time::Instant::now();
         loop {
             tick.tick().await;
+            if last_stores.elapsed() >= STORES_EVERY {
+                last_stores = tokio::time::Instant::now();
+                if let Err(e) = app.adopt_footfall_stores().await {
+                    tracing::warn!(error = %e, "taking in new stores failed; will retry");
+                }
+            }
             if let Err(e) = app.catch_up().await {
                 tracing::warn!(error = %e, "catching up with the other replicas failed; will retry");
             }

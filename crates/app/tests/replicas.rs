@@ -608,3 +608,39 @@ async fn check_ins_at_two_replicas_all_count() {
     assert_eq!(counted.by_level.iter().sum::<u64>(), 40, "{counted:?}");
     d.stop().await;
 }
+
+/// A store registered through one replica reaches another that started
+/// before it, so the leader sessionizes its sensors without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_registered_elsewhere_is_taken_in() {
+    use fineline_footfall::{Mac, OpeningHours, Sighting, StoreConfig};
+    let Some(mut d) = Deployment::start(1).await else {
+        return;
+    };
+    let leader = d.add_replica().await;
+    d.replicas[0]
+        .add_footfall_store(StoreConfig {
+            store_id: "hamburg".into(),
+            sensors: vec!["h1".into()],
+            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
+            time_zone: "UTC".into(),
+        })
+        .await
+        .unwrap();
+    let sighting = Sighting {
+        sensor_id: "h1".into(),
+        mac: Mac::parse("3c:22:fb:00:00:09").unwrap(),
+        rssi: -55,
+        at: Timestamp::now(),
+    };
+    let before = leader
+        .ingest_sightings(vec![sighting.clone()])
+        .await
+        .unwrap();
+    assert_eq!(before.dropped.unknown_sensor, 1);
+    assert_eq!(leader.adopt_footfall_stores().await.unwrap(), 1);
+    assert_eq!(leader.adopt_footfall_stores().await.unwrap(), 0);
+    let after = leader.ingest_sightings(vec![sighting]).await.unwrap();
+    assert_eq!(after.accepted, 1);
+    d.stop().await;
+}
