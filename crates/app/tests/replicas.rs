@@ -78,6 +78,16 @@ fn change(grant: &[Purpose], withdraw: &[Purpose]) -> ConsentChange {
     }
 }
 
+/// A store open around the clock, in UTC, with one sensor.
+fn store(id: &str, sensor: &str) -> fineline_footfall::StoreConfig {
+    fineline_footfall::StoreConfig {
+        store_id: id.into(),
+        sensors: vec![sensor.into()],
+        opening_hours: [Some(fineline_footfall::OpeningHours::hours(0, 24)); 7],
+        time_zone: "UTC".into(),
+    }
+}
+
 fn event(subject_id: &str, at: Timestamp) -> fineline_app::ingest::IncomingEvent {
     fineline_app::ingest::IncomingEvent {
         subject_id: subject_id.into(),
@@ -456,18 +466,13 @@ async fn every_replicas_counts_reach_the_daily_summary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_device_opt_out_reaches_every_replica() {
     use fineline_db::FootfallTables;
-    use fineline_footfall::{Mac, OpeningHours, Sighting, StoreConfig};
+    use fineline_footfall::{Mac, Sighting};
     let Some(mut d) = Deployment::start(1).await else {
         return;
     };
     // Stores are read at start: register before the second replica starts.
     d.replicas[0]
-        .add_footfall_store(StoreConfig {
-            store_id: "berlin".into(),
-            sensors: vec!["s1".into()],
-            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
-            time_zone: "UTC".into(),
-        })
+        .add_footfall_store(store("berlin", "s1"))
         .await
         .unwrap();
     let other = d.add_replica().await;
@@ -528,17 +533,11 @@ async fn a_device_opt_out_reaches_every_replica() {
 /// noise, one ledger entry; both answer with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_store_day_is_published_once_across_replicas() {
-    use fineline_footfall::{OpeningHours, StoreConfig};
     let Some(mut d) = Deployment::start(1).await else {
         return;
     };
     d.replicas[0]
-        .add_footfall_store(StoreConfig {
-            store_id: "berlin".into(),
-            sensors: vec!["s1".into()],
-            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
-            time_zone: "UTC".into(),
-        })
+        .add_footfall_store(store("berlin", "s1"))
         .await
         .unwrap();
     let other = d.add_replica().await;
@@ -569,18 +568,12 @@ async fn a_store_day_is_published_once_across_replicas() {
 /// counts are one row both update, in turns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn check_ins_at_two_replicas_all_count() {
-    use fineline_footfall::{OpeningHours, StoreConfig};
     use fineline_persona::Persona;
     let Some(mut d) = Deployment::start(1).await else {
         return;
     };
     d.replicas[0]
-        .add_footfall_store(StoreConfig {
-            store_id: "berlin".into(),
-            sensors: vec!["s1".into()],
-            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
-            time_zone: "UTC".into(),
-        })
+        .add_footfall_store(store("berlin", "s1"))
         .await
         .unwrap();
     let other = d.add_replica().await;
@@ -613,18 +606,13 @@ async fn check_ins_at_two_replicas_all_count() {
 /// before it, so the leader sessionizes its sensors without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_store_registered_elsewhere_is_taken_in() {
-    use fineline_footfall::{Mac, OpeningHours, Sighting, StoreConfig};
+    use fineline_footfall::{Mac, Sighting};
     let Some(mut d) = Deployment::start(1).await else {
         return;
     };
     let leader = d.add_replica().await;
     d.replicas[0]
-        .add_footfall_store(StoreConfig {
-            store_id: "hamburg".into(),
-            sensors: vec!["h1".into()],
-            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
-            time_zone: "UTC".into(),
-        })
+        .add_footfall_store(store("hamburg", "h1"))
         .await
         .unwrap();
     let sighting = Sighting {
