@@ -21,29 +21,12 @@ if answers 127.0.0.1 5432; then
   echo "postgres://postgres@127.0.0.1:5432/test"; exit 0
 fi
 
-find_bin() {
-  local b
-  b=$(command -v "$1" 2>/dev/null || true)
-  [ -z "$b" ] && b=$(ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1 || true)
-  echo "$b"
-}
-
-initdb=$(find_bin initdb)
-if [ -z "$initdb" ]; then
-  log "installing PostgreSQL from Debian's packages"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 && apt-get install -y -qq postgresql >&2
-  initdb=$(find_bin initdb)
-fi
-bindir=$(dirname "$initdb")
+. "$(dirname "$0")/pg-lib.sh"
+bindir=$(pg_bindir)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 data="$root/target/pg-test/data"
 port=55432
-runas=()
-if [ "$(id -u)" = 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd -r -m postgres
-  runas=(runuser -u postgres --)
-fi
+pg_runas
 if ! answers 127.0.0.1 $port; then
   rm -rf "$root/target/pg-test"; mkdir -p "$data"
   [ "$(id -u)" = 0 ] && chown -R postgres "$root/target/pg-test"

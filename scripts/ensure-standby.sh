@@ -22,25 +22,10 @@ primary="$base/primary"
 standby="$base/standby"
 slot=fineline_standby
 
-find_bin() {
-  local b
-  b=$(ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1 || true)
-  [ -z "$b" ] && b=$(command -v "$1" 2>/dev/null || true)
-  echo "$b"
-}
-initdb=$(find_bin initdb)
-if [ -z "$initdb" ]; then
-  log "installing PostgreSQL from Debian's packages"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 && apt-get install -y -qq postgresql >&2
-  initdb=$(find_bin initdb)
-fi
-bin=$(dirname "$initdb")
-runas=()
-if [ "$(id -u)" = 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd -r -m postgres
-  runas=(runuser -u postgres --)
-fi
+. "$(dirname "$0")/pg-lib.sh"
+bin=$(pg_bindir)
+initdb="$bin/initdb"
+pg_runas
 pg() { "${runas[@]}" "$@"; }
 answers() { "$bin/pg_isready" -q -h 127.0.0.1 -p "$1"; }
 sql() { # port statement
