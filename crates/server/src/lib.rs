@@ -84,6 +84,7 @@ pub fn api_routes() -> Router<AppState> {
             "/v1/footfall/stores/{id}/checkin-token",
             get(checkin::token),
         )
+        .route("/v1/footfall/stores/{id}/checkin-qr", get(checkin::qr))
         .route("/v1/footfall/checkins", post(checkin::check_in))
         .route("/kiosk", get(checkin::page))
         .route("/kiosk/{name}", get(checkin::asset))
