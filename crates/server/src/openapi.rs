@@ -59,6 +59,7 @@ use crate::routes;
         routes::persona::aggregate,
         routes::persona::change_level,
         routes::persona::catalogue,
+        routes::persona::recommendations,
         routes::ledger::key,
         routes::ledger::tree_head,
         routes::ledger::inclusion,
