@@ -168,8 +168,8 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         assert_eq!(
             held,
             [
-                ("view".into(), "boots".into()),
-                ("view".into(), "mug".into())
+                ("view".to_string(), "boots".to_string()),
+                ("view".to_string(), "mug".to_string())
             ]
         );
         let (st, body) = public_post(&s, "/v1/persona/disclosures", &sent).await;
