@@ -6,7 +6,7 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, createHash } from 'node:crypto';
 
 const { BASE, ADMIN, SHOTS = 'target/browser-screenshots' } = process.env;
 const STORE = 'demo-store';
@@ -40,6 +40,9 @@ await test('the kiosk shows the store code and the check-in link', async () => {
   assert.match(code, new RegExp(`^${STORE}:\\d+-[0-9a-f]{32}$`));
   assert.equal(await page.textContent('#link'), `${BASE}/shop#checkin=${code}`);
   // Shown with the code, not a second later.
+  // The same link as a QR code the server drew, shown from a blob: URL.
+  await page.waitForFunction(() => { const q = document.getElementById('qr'); return !q.hidden && q.complete && q.naturalWidth > 0; });
+  assert.match(await page.getAttribute('#qr', 'src'), /^blob:/);
   const left = Number(await page.textContent('#left'));
   assert.ok(left > 0 && left <= 300, `rotates within the 5-minute window: ${left}`);
   await page.screenshot({ path: `${SHOTS}/kiosk.png` });
@@ -54,6 +57,10 @@ await test('the key goes only in the Authorization header, to this server', asyn
   }
   assert.equal(api[0].headers.authorization, `Bearer ${ADMIN}`);
   assert.ok(!('cookie' in api[0].headers));
+  const qr = requests.filter((r) => r.url.includes('/checkin-qr'));
+  assert.ok(qr.length >= 1);
+  assert.equal(qr[0].headers.authorization, `Bearer ${ADMIN}`);
+  assert.equal(new URL(qr[0].url).searchParams.get('origin'), BASE);
 });
 
 await test('the code shown checks a phone in, counted with no identifier', async () => {
@@ -88,6 +95,48 @@ await test('the kiosk link opens the storefront, which checks in with no identif
   assert.equal(posts.length, 1);
   assert.deepEqual(Object.keys(JSON.parse(posts[0].body)).sort(), ['at', 'business', 'level', 'nonce', 'store', 'token']);
   assert.equal(sent.length, 1, 'nothing else is posted');
+  await shop.close();
+});
+
+await test('at level 2 the storefront checks in under the pseudonym and keeps the verified receipt', async () => {
+  // A fresh browser context: another person, with their own persona.
+  const shop = await browser.newPage();
+  const sent = [];
+  shop.on('request', (r) => { if (r.method() === 'POST') sent.push({ url: r.url(), body: r.postData() || '' }); });
+  const link = await page.textContent('#link');
+  await shop.goto(link);
+  await shop.waitForSelector('body[data-ready="true"]');
+  await shop.locator('label[for="level-2"]').click();
+  await shop.waitForFunction(() => /Now regular/.test(document.getElementById('status').textContent));
+  const level = JSON.parse(sent.find((r) => r.url.endsWith('/v1/persona/level')).body);
+  assert.match(await shop.textContent('#checkin-note'), /under your pseudonym/);
+  const answer = shop.waitForResponse((r) => r.url().endsWith('/v1/footfall/checkins'));
+  await shop.click('#send-checkin');
+  const a = await answer;
+  assert.equal(a.status(), 201);
+  const body = await a.json();
+  await shop.waitForFunction(() => /Checked in at/.test(document.getElementById('status').textContent));
+  assert.match(await shop.textContent('#status'), /under your pseudonym; receipt verified and kept/);
+  const posts = sent.filter((r) => r.url.endsWith('/v1/footfall/checkins'));
+  assert.equal(posts.length, 1);
+  const c = JSON.parse(posts[0].body);
+  // Exactly the documented fields, in the order the Rust `CheckIn` writes them.
+  assert.deepEqual(Object.keys(c), ['business', 'store', 'token', 'level', 'at', 'nonce', 'pseudonym']);
+  assert.deepEqual([c.level, c.store, c.pseudonym], [2, STORE, level.pseudonym]);
+  assert.equal(`${BASE}/shop#checkin=${c.store}:${c.token}`, link, 'the code of the link the kiosk showed');
+  assert.match(c.nonce, /^[0-9a-f]{32}$/);
+  // The receipt binds what was sent: a persona_disclosure entry at level 2
+  // whose digest is SHA-256(nonce ‖ the check-in's JSON).
+  assert.equal(body.receipt.entry.kind, 'persona_disclosure');
+  assert.equal(body.receipt.entry.level, 2);
+  const digest = createHash('sha256').update(Buffer.from(body.nonce, 'hex')).update(posts[0].body).digest('hex');
+  assert.equal(body.receipt.entry.digest, digest);
+  // Kept in the device log once the page verified it.
+  const entry = shop.locator('#log li[data-kind="check_in"]');
+  assert.match(await entry.textContent(), /under your pseudonym/);
+  assert.equal(await entry.locator('.receipt.ok').count(), 1);
+  const other = sent.filter((r) => !/\/v1\/(persona\/level|footfall\/checkins)$/.test(r.url));
+  assert.deepEqual(other.map((r) => r.url), [], 'nothing else is posted');
   await shop.close();
 });
 

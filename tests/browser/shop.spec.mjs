@@ -7,7 +7,10 @@
 //   again until one disclosure carries the approved set unchanged);
 // - lowering to 0 is a withdrawal whose receipts verify (in the page and
 //   here, with receipt.js in Node against the ledger key), and afterwards
-//   nothing about the person leaves again.
+//   nothing about the person leaves again;
+// - the history leaves only once the person chooses level 3, exactly as
+//   `disclose` makes it, the shop answers with its own recommendations,
+//   and after lowering again nothing more is sent.
 //
 // To check that this test catches a leaking page, SHOP_JS=FILE serves FILE
 // in place of the binary's /shop/shop.js (e.g. a copy that sends the
@@ -178,6 +181,69 @@ await test('lowering to 0 is a withdrawal whose receipts verify, and then nothin
   const bad = leaks(after, [...viewed, pseudonym, ...taxonomy.map((t) => `"${t}"`)]);
   assert.deepEqual(bad, [], 'requests after lowering that could carry the person');
   await shot('shop-withdrawn');
+});
+
+await test('at level 3 the history leaves only after choosing it, and stops after lowering', async () => {
+  const from = requests.length;
+  const history = [...new Set(viewed)];
+  const answer = page.waitForResponse((r) => r.url().endsWith('/v1/persona/level') && r.request().method() === 'POST');
+  await clearStatus();
+  await page.locator('label[for="level-3"]').click();
+  const levelAnswer = await (await answer).json();
+  await status.filter({ hasText: /Shared \d+ items? with the shop/ }).waitFor();
+  assert.deepEqual(levelAnswer.steps.map((s) => [s.purpose, s.granted]), [['personalization', true], ['analytics', true]]);
+  // Until the level change, no request ever named a viewed item.
+  const level = requests.findIndex((r, i) => i >= from && r.method === 'POST' && r.url.endsWith('/v1/persona/level'));
+  const named = (r) => history.some((v) => (r.url + r.body).includes(v));
+  assert.deepEqual(requests.slice(0, level + 1).filter(named).map((r) => r.url), [], 'the history left before level 3');
+  const ds = posts('/v1/persona/disclosures', from);
+  assert.equal(ds.length, 1, 'one disclosure on choosing level 3');
+  assert.ok(requests.indexOf(ds[0]) > level, 'after the level change');
+  const d = JSON.parse(ds[0].body);
+  assert.deepEqual(Object.keys(d), ['business', 'level', 'at', 'payload']);
+  assert.deepEqual(Object.keys(d.payload), ['kind', 'pseudonym', 'items']);
+  assert.deepEqual([d.level, d.payload.kind, d.payload.pseudonym], [3, 'history', pseudonym]);
+  assert.deepEqual(d.payload.items, history, 'exactly the distinct items viewed or added, oldest first');
+  // The shop's own recommendations, from what was shared.
+  const asked = posts('/v1/persona/recommendations', from);
+  assert.equal(asked.length, 1);
+  assert.deepEqual(JSON.parse(asked[0].body), { business: d.business, pseudonym, n: 8 });
+  await page.locator('#shop-picks-grid article.card').first().waitFor();
+  assert.ok(await page.locator('#shop-picks').isVisible());
+  await page.locator('#log li[data-kind="disclosure"]', { hasText: `History: ${history.length} items` }).locator('.receipt.ok').waitFor();
+
+  // Viewing another item at level 3 shares it.
+  const more = requests.length;
+  await page.locator('#cats button', { hasText: 'Tents' }).click();
+  const card = page.locator('#grid article.card').nth(2);
+  const item = await card.getAttribute('data-item');
+  viewed.push(item);
+  await clearStatus();
+  await card.getByRole('button', { name: 'View' }).click();
+  await status.filter({ hasText: /Shared \d+ items? with the shop/ }).waitFor();
+  const again = posts('/v1/persona/disclosures', more);
+  assert.equal(again.length, 1);
+  assert.deepEqual(JSON.parse(again[0].body).payload.items, [...new Set(viewed)]);
+  await shot('shop-level3');
+
+  // Lowering withdraws; then browsing sends nothing about the person.
+  const down = page.waitForResponse((r) => r.url().endsWith('/v1/persona/level') && r.request().method() === 'POST');
+  await page.locator('label[for="level-0"]').click();
+  const body = await (await down).json();
+  await status.filter({ hasText: 'Withdrawal recorded' }).waitFor();
+  assert.deepEqual(body.steps.map((s) => [s.purpose, s.granted]), [['personalization', false], ['analytics', false]]);
+  assert.equal(await page.locator('#shop-picks').isVisible(), false, 'no shop recommendations below level 3');
+  const after = requests.length;
+  await page.locator('#cats button', { hasText: 'Jackets' }).click();
+  const last = page.locator('#grid article.card').nth(2);
+  viewed.push(await last.getAttribute('data-item'));
+  await clearStatus();
+  await last.getByRole('button', { name: 'View' }).click();
+  await status.filter({ hasText: 'noted on this device only' }).waitFor();
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  const bad = leaks(after, [...viewed, pseudonym, ...taxonomy.map((t) => `"${t}"`)]);
+  assert.deepEqual(bad, [], 'requests after lowering from 3 that could carry the person');
 });
 
 await test('the page loads nothing from elsewhere and logs no error', async () => {

@@ -1,7 +1,7 @@
 //! The business's side of the persona (issue 18, docs/persona.md): the
 //! public model devices recommend from, the signed offer of what each
-//! trust level gives, the disclosures devices send at levels 1 and 2, and
-//! the level-1 aggregate.
+//! trust level gives, the disclosures devices send at levels 1 to 4
+//! (3 and 4 in `member`), and the level-1 aggregate.
 //!
 //! Nothing here stores a raw identifier: a level-1 report is only added to
 //! a count per ε and category; a level-2 pseudonym (already an HMAC the
@@ -28,8 +28,12 @@ use crate::{App, AppError};
 
 mod figures;
 mod level;
+mod member;
 pub use figures::{PersonaFigures, StoreCheckins, CHECKIN_DAYS};
 pub use level::{persona_subject_id, CatalogueItem, LevelChange, LevelReceipts};
+pub use member::{
+    HISTORY_EVENT, IDENTITY_EVENT, MAX_HISTORY_ITEMS, MAX_IDENTITY_ATTRIBUTES, MAX_IDENTITY_VALUE,
+};
 
 /// Label the public model is signed under (`fineline_ledger::document_message`).
 pub const MODEL_LABEL: &str = "public-model";
@@ -457,6 +461,15 @@ impl App {
             ));
         }
         let level = disclosure.level;
+        if level >= TrustLevel::Member {
+            if reporter.is_some() {
+                return Err(AppError::field(
+                    "reporter",
+                    "only level-1 reports carry a reporter token; levels 3 and 4 go under the pseudonym",
+                ));
+            }
+            return self.persona_disclose_member(disclosure).await;
+        }
         let mut nonce = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let entry = LedgerEntry::PersonaDisclosure {
@@ -467,10 +480,13 @@ impl App {
         let _write = self.persona_turn().await?;
         let mut spent_op = None;
         let op = match (&disclosure.level, &disclosure.payload) {
-            (TrustLevel::Crowd, Payload::Crowd {
-                category,
-                epsilon_micro,
-            }) => {
+            (
+                TrustLevel::Crowd,
+                Payload::Crowd {
+                    category,
+                    epsilon_micro,
+                },
+            ) => {
                 if terms.taxonomy.is_empty() || !terms.question().contains(category) {
                     return Err(AppError::field(
                         "payload.category",
@@ -513,7 +529,8 @@ impl App {
                     name: spent_name,
                     value: serde_json::to_vec(&spent).map_err(AppError::internal)?,
                 });
-                let mut counts: Counts = self.setting_json(COUNTS_SETTING).await?.unwrap_or_default();
+                let mut counts: Counts =
+                    self.setting_json(COUNTS_SETTING).await?.unwrap_or_default();
                 *counts
                     .entry(*epsilon_micro)
                     .or_default()
@@ -573,12 +590,7 @@ impl App {
                     format!("not the payload of a level-{} disclosure", level.number()),
                 ))
             }
-            _ => {
-                return Err(AppError::field(
-                    "level",
-                    "only levels 1 and 2 are disclosed here; 0 sends nothing, 3 and 4 are consent and events",
-                ))
-            }
+            _ => return Err(AppError::field("level", "level 0 sends nothing")),
         };
         let appended = self
             .ledger

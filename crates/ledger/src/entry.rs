@@ -287,7 +287,7 @@ pub enum LedgerEntry {
         /// When it was published (ms since the Unix epoch).
         at: Timestamp,
     },
-    /// A persona's device disclosed something at trust level 1 or 2. The
+    /// A persona's device disclosed something (trust level 1 to 4), or checked in at a store (2 to 4). The
     /// entry names no one and does not reveal what was disclosed: only a
     /// digest the device can recompute with the nonce its answer carried.
     PersonaDisclosure {

@@ -84,6 +84,7 @@ pub fn api_routes() -> Router<AppState> {
             "/v1/footfall/stores/{id}/checkin-token",
             get(checkin::token),
         )
+        .route("/v1/footfall/stores/{id}/checkin-qr", get(checkin::qr))
         .route("/v1/footfall/checkins", post(checkin::check_in))
         .route("/kiosk", get(checkin::page))
         .route("/kiosk/{name}", get(checkin::asset))
@@ -120,6 +121,10 @@ pub fn api_routes() -> Router<AppState> {
         .route("/v1/persona/aggregate", get(persona::aggregate))
         .route("/v1/persona/level", post(persona::change_level))
         .route("/v1/persona/catalogue", get(persona::catalogue))
+        .route(
+            "/v1/persona/recommendations",
+            post(persona::recommendations),
+        )
         .route("/persona/{name}", get(persona::module))
         .route("/shop", get(shop::page))
         .route("/shop/{name}", get(shop::asset))

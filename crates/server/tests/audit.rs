@@ -61,7 +61,10 @@ fn access(method: &str, path: &str) -> Option<&'static [Who]> {
         ("get", "/v1/footfall/stores/{id}/report") => ANALYST,
         ("post", "/v1/footfall/sightings" | "/v1/footfall/flush") => INGEST,
         ("post", "/v1/footfall/optout" | "/v1/footfall/checkins") => PUBLIC,
-        ("get", "/v1/footfall/stores/{id}/checkin-token") => INGEST,
+        (
+            "get",
+            "/v1/footfall/stores/{id}/checkin-token" | "/v1/footfall/stores/{id}/checkin-qr",
+        ) => INGEST,
         ("get", "/v1/items/{item}/similar") => PUBLIC,
         ("post", "/v1/items") => ADMIN,
         ("post", "/v1/recs/train") => ADMIN,
@@ -75,7 +78,10 @@ fn access(method: &str, path: &str) -> Option<&'static [Who]> {
         ("get", "/v1/console/overview" | "/v1/console/persona") => ADMIN,
         ("get", p) if p.starts_with("/v1/ledger/") => PUBLIC,
         ("get", "/v1/persona/model" | "/v1/persona/offer" | "/v1/persona/catalogue") => PUBLIC,
-        ("post", "/v1/persona/disclosures" | "/v1/persona/level") => PUBLIC,
+        (
+            "post",
+            "/v1/persona/disclosures" | "/v1/persona/level" | "/v1/persona/recommendations",
+        ) => PUBLIC,
         ("get", "/v1/persona/aggregate") => ANALYST,
         _ => return None,
     })

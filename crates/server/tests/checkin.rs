@@ -146,3 +146,146 @@ async fn a_phone_checks_in_with_the_kiosk_token_and_forgeries_are_refused() {
         );
     }
 }
+
+/// Rasterises the kiosk's QR SVG (qrcode's renderer: one `<path>` of
+/// `M{x} {y}h{w}v{h}H{x}V{y}` rectangles on a white `<rect>`) and decodes
+/// it as a phone camera would, with rqrr.
+fn decode_qr_svg(svg: &str) -> String {
+    let attr = |name: &str| -> usize {
+        let at = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        svg[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let (w, h) = (attr("width"), attr("height"));
+    let d_at = svg.find(" d=\"").unwrap() + 4;
+    let d = svg[d_at..].split('"').next().unwrap();
+    let mut dark = vec![false; w * h];
+    for rect in d.split('M').filter(|r| !r.is_empty()) {
+        let n: Vec<usize> = rect
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let (x, y, rw, rh) = (n[0], n[1], n[2], n[3]);
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                dark[yy * w + xx] = true;
+            }
+        }
+    }
+    let mut img =
+        rqrr::PreparedImage::prepare_from_greyscale(
+            w,
+            h,
+            |x, y| {
+                if dark[y * w + x] {
+                    0
+                } else {
+                    255
+                }
+            },
+        );
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().unwrap().1
+}
+
+#[tokio::test]
+async fn the_kiosk_qr_code_carries_exactly_the_check_in_link() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let day = json!({"open": "00:00", "close": "24:00"});
+    let store = json!({"store_id": "berlin", "sensors": ["s1"],
+        "opening_hours": [day, day, day, day, day, day, day], "time_zone": "UTC"});
+    let (st, b) = s.post("/v1/footfall/stores", &s.admin, &store).await;
+    assert_eq!(st, 201, "{b}");
+    let origin = "https://shop.example:8443";
+    let path = format!("/v1/footfall/stores/berlin/checkin-qr?origin={origin}");
+
+    // The same keys as the token: the store device's, or admin.
+    let r = s.http.get(s.url(&path)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (st, _) = s.get(&path, &s.analyst).await;
+    assert_eq!(st, 403);
+    let (st, b) = s
+        .get(
+            &format!("/v1/footfall/stores/nowhere/checkin-qr?origin={origin}"),
+            &s.ingest,
+        )
+        .await;
+    assert_eq!(st, 404, "{b}");
+    // The origin is a scheme and a host: nothing that changes what the phone opens.
+    for bad in [
+        "",
+        "?origin=javascript:alert(1)",
+        "?origin=https://shop.example/evil",
+        "?origin=https://shop.example%23x",
+        "?origin=https://",
+    ] {
+        let (st, b) = s
+            .get(
+                &format!("/v1/footfall/stores/berlin/checkin-qr{bad}"),
+                &s.ingest,
+            )
+            .await;
+        assert_eq!((st, field(&b)), (400, "origin"), "{bad}: {b}");
+    }
+
+    for (i, key) in [&s.ingest, &s.admin].into_iter().enumerate() {
+        // The window may turn between the two requests: the code is then the next one.
+        let (_, before) = s.get("/v1/footfall/stores/berlin/checkin-token", key).await;
+        let r = s
+            .http
+            .get(s.url(&path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["content-type"], "image/svg+xml");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let svg = r.text().await.unwrap();
+        let (_, after) = s.get("/v1/footfall/stores/berlin/checkin-token", key).await;
+        let link = decode_qr_svg(&svg);
+        let expected = |t: &Value| {
+            format!(
+                "{origin}/shop#checkin=berlin:{}",
+                t["token"].as_str().unwrap()
+            )
+        };
+        assert!(
+            link == expected(&before) || link == expected(&after),
+            "{link}"
+        );
+        // And that link checks a phone in: the token is the kiosk's.
+        let code = link.split_once("#checkin=berlin:").unwrap().1;
+        let business = s.state.persona_config().business;
+        let mut phone = Persona::new("everyday", [9; 32]);
+        let c = phone
+            .check_in(
+                &business,
+                "berlin",
+                code,
+                Timestamp::now(),
+                &[i as u8 + 40; 16],
+            )
+            .unwrap();
+        let (st, b) = public_post(
+            &s,
+            "/v1/footfall/checkins",
+            &serde_json::to_value(&c).unwrap(),
+        )
+        .await;
+        assert_eq!(st, 201, "{b}");
+    }
+
+    // The kiosk may show the image only as a blob: URL it made itself.
+    let r = s.http.get(s.url("/kiosk")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("img-src blob:;"), "{csp}");
+    assert!(
+        !csp.contains("img-src 'self'") && !csp.contains("img-src *"),
+        "{csp}"
+    );
+}

@@ -309,14 +309,17 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
             (400, Some("payload.pseudonym")),
             "{e}"
         );
-        let mut bad = serde_json::to_value(&d2).unwrap();
-        bad["level"] = json!(3);
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
-        assert_eq!(
-            (st, e["error"]["field"].as_str()),
-            (400, Some("level")),
-            "{e}"
-        );
+        // Level 0 sends nothing; interests are no level-3 payload.
+        for (level, field) in [(0, "level"), (3, "payload")] {
+            let mut bad = serde_json::to_value(&d2).unwrap();
+            bad["level"] = json!(level);
+            let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
+            assert_eq!(
+                (st, e["error"]["field"].as_str()),
+                (400, Some(field)),
+                "{e}"
+            );
+        }
         let crowd = json!({"business": terms.business, "level": 1, "at": 1,
             "payload": {"kind": "crowd", "category": "knitting", "epsilon_micro": 1_000_000}});
         let (st, e) = public_post(&s, "/v1/persona/disclosures", &crowd).await;

@@ -21,7 +21,8 @@ use super::{Aggregate, Counts, COUNTS_SETTING as LDP_COUNTS, PSEUDONYM_DOMAIN, Z
 use crate::{App, AppError};
 
 const COUNTS_SETTING: &str = "persona.level_counts";
-const LEVEL_PREFIX: &str = "persona.level.";
+/// Per pseudonym (keyed digest): the level its last change recorded.
+pub(super) const LEVEL_PREFIX: &str = "persona.level.";
 /// Closed days of check-ins the console sums per store.
 pub const CHECKIN_DAYS: i64 = 7;
 

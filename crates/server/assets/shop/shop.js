@@ -10,8 +10,12 @@
 //   1: a report without identifier, when the person sends one.
 //   2: the level change (consent, under this shop's pseudonym) and the
 //      approved interests when the person shares them.
-//   lowering from 2: the withdrawal, then nothing more.
-// Viewing products only adds to the history kept in IndexedDB.
+//   3: the level change, then the history (distinct items viewed or added,
+//      under the pseudonym) once the shop's receipts verified, again after
+//      each view; and a request for the shop's own recommendations.
+//   4: as 3, with the details the person typed in the form.
+//   lowering: the withdrawal, then nothing above the new level.
+// Below level 3, viewing products only adds to the history kept in IndexedDB.
 
 import * as P from '/persona/persona.js';
 import { verifyReceipt, pinnedVerifier } from '/persona/receipt.js';
@@ -104,21 +108,24 @@ function card(item, why) {
       el('button', { type: 'button', class: 'buy', onclick: () => buy(item.id), text: 'Add to basket' })));
 }
 
-/** Viewing an item: noted in the history on this device only. */
+/** Viewing an item: noted in the history on this device; shared with the
+ *  shop only at level 3 or above. */
 async function look(id) {
   await S.store.record(LABEL, id);
   await reload();
   const item = S.byId.get(id);
-  say(`Viewed ${item ? item.title : id}: noted on this device only.`);
+  say(`Viewed ${item ? item.title : id}: noted on this device${level() >= 3 ? ' and shared with the shop' : ' only'}.`);
   drawPicks();
+  if (level() >= 3) await shareHistory();
 }
 async function buy(id) {
   await S.store.record(LABEL, id);
   await reload();
   S.basket += 1;
   $('basket-count').textContent = String(S.basket);
-  say('Added to your basket; noted on this device only.');
+  say(`Added to your basket; noted on this device${level() >= 3 ? ' and shared with the shop' : ' only'}.`);
   drawPicks();
+  if (level() >= 3) await shareHistory();
 }
 
 function drawCatalogue() {
@@ -144,7 +151,7 @@ function drawPicks() {
   }));
   const n = new Set(S.persona.history).size;
   $('picks-note').textContent = `Computed on this device from the shop's signed public model (v${S.model.version}) and the ${n} item${n === 1 ? '' : 's'} you looked at here. ` +
-    (level() >= 2 ? 'The shop knows the interests you shared, not what you viewed.' : 'Nothing about you was sent.');
+    (level() >= 3 ? 'You share what you view with the shop (level 3).' : level() >= 2 ? 'The shop knows the interests you shared, not what you viewed.' : 'Nothing about you was sent.');
 }
 
 // ---------------------------------------------------------------- levels
@@ -155,23 +162,24 @@ function drawLevels() {
   $('level-name').textContent = `${now} ${P.LEVEL_NAMES[now]}`;
   const legend = $('levels').querySelector('legend');
   $('levels').replaceChildren(legend, ...S.offer.levels.map((l) => {
-    const through = l.level >= 3; // history and identity go through the shop's account, not this page
     const input = el('input', { type: 'radio', name: 'level', value: String(l.level), id: `level-${l.level}` });
     input.checked = l.level === now;
-    input.disabled = through;
     input.addEventListener('change', () => changeLevel(l.level));
-    return el('label', { for: `level-${l.level}`, class: `level${l.level === now ? ' on' : ''}${through ? ' off' : ''}` },
+    return el('label', { for: `level-${l.level}`, class: `level${l.level === now ? ' on' : ''}` },
       input,
       el('span', { class: 'lname', text: `${l.level} · ${l.name}` }),
       el('span', { class: 'leaves', text: `What leaves: ${l.leaves}.` }),
-      el('span', { class: 'gets', text: `You get: ${l.gets}.` }),
-      through ? el('span', { class: 'gets', text: 'Through your account at the shop (not on this demo page).' }) : null);
+      el('span', { class: 'gets', text: `You get: ${l.gets}.` }));
   }));
   const s = P.settings(S.persona, S.terms.business);
   $('crowd').hidden = now !== 1;
   $('budget').textContent = `${(P.remainingMicro(s.budget) / 1e6).toFixed(1)} of ${(s.budget.cap_micro / 1e6).toFixed(1)} nats (each answer costs ${(S.terms.report_epsilon_micro / 1e6).toFixed(1)})`;
   $('interests').hidden = now !== 2;
   if (now === 2) drawTopics(s.approved);
+  $('member').hidden = now < 3;
+  $('identity').hidden = now !== 4;
+  if (now === 4) for (const f of IDENTITY_FIELDS) $(`id-${f}`).value = s.identity[f] || '';
+  if (now < 3) { $('shop-picks').hidden = true; $('shop-picks-grid').replaceChildren(); }
   drawPicks();
 }
 
@@ -207,6 +215,7 @@ async function changeLevel(to) {
     say(`Now ${P.LEVEL_NAMES[to]} on this device, but the shop has not answered with a receipt: ${e.message}`, true);
   }
   drawLog();
+  if (to >= 3) await shareHistory();
 }
 
 async function send(disclosure) {
@@ -242,6 +251,55 @@ async function sendCrowd() {
     await send(d);
     say('One randomized answer sent, with no identifier beyond this offer’s report token (which caps what it can spend); receipt verified and kept.');
   } catch (e) { say(e.message, true); drawLevels(); }
+}
+
+// ------------------------------------------------------------ levels 3, 4
+
+/** Level 4's form: the details the person chooses to give this shop. */
+const IDENTITY_FIELDS = ['name', 'email', 'clothing_size', 'shoe_size'];
+
+/** Level 3 and 4: sends exactly `disclose`'s history (and, at 4, identity)
+ *  under the pseudonym, only while every level change this shop was sent
+ *  has its verified receipts (the consent that lets the history in is
+ *  recorded); then shows the shop's own recommendations. */
+async function shareHistory() {
+  if (level() < 3) return;
+  if (P.unreceiptedChanges(S.persona, S.terms.business).length) {
+    say('Not shared: the shop has not yet proven it recorded your level (no receipt).', true);
+    return;
+  }
+  try {
+    const d = await S.store.disclose(LABEL, S.terms, S.model);
+    await send(d);
+    await shopPicks();
+    const details = d.payload.identity ? Object.keys(d.payload.identity) : [];
+    say(`Shared ${d.payload.items.length} item${d.payload.items.length === 1 ? '' : 's'}${details.length ? ` and your ${details.map(nice).join(', ')}` : ''} with the shop; receipt verified and kept.`);
+  } catch (e) { say(e.message, true); }
+}
+
+/** The shop's own recommendations from what this persona shared. */
+async function shopPicks() {
+  const pseudonym = await P.pseudonymOf(S.persona, S.terms.business);
+  const recs = await postJson('/v1/persona/recommendations', { business: S.terms.business, pseudonym, n: 8 });
+  if (level() < 3) return;
+  $('shop-picks').hidden = false;
+  $('shop-picks-grid').replaceChildren(...recs.items.map((r) => {
+    const item = S.byId.get(r.item) || { id: r.item, title: r.title || r.item, category: r.category || '' };
+    return card(item, r.reason.replace(/^./, (c) => c.toUpperCase()));
+  }));
+}
+
+async function saveIdentity() {
+  const identity = {};
+  for (const f of IDENTITY_FIELDS) {
+    const v = $(`id-${f}`).value.trim();
+    if (v) identity[f] = v;
+  }
+  try {
+    await S.store.setIdentity(LABEL, S.terms.business, identity);
+    await reload();
+    await shareHistory();
+  } catch (e) { say(e.message, true); }
 }
 
 // -------------------------------------------------------------- check-in
@@ -291,7 +349,8 @@ function drawLog() {
       ? `Level ${w.from} → ${w.to}: ${w.steps.length ? w.steps.map((s) => `${s.granted ? 'grant' : 'withdraw'} ${s.purpose}`).join(', ') : 'nothing recorded'}`
       : w.kind === 'check_in' ? `Checked in at ${w.store} (level ${w.level}${w.pseudonym ? ', under your pseudonym' : ', counted only'})`
       : w.payload.kind === 'crowd' ? `Anonymous answer: "${nice(w.payload.category)}" (randomized, ε ${w.payload.epsilon_micro / 1e6})`
-        : `Interests: ${w.payload.topics.map(nice).join(', ') || 'none'}`;
+        : w.payload.kind === 'interests' ? `Interests: ${w.payload.topics.map(nice).join(', ') || 'none'}`
+          : `History: ${w.payload.items.length} item${w.payload.items.length === 1 ? '' : 's'}${w.payload.identity ? `; details: ${Object.keys(w.payload.identity).map(nice).join(', ') || 'none'}` : ''}`;
     const needs = w.kind === 'level_change' ? (Math.max(w.from, w.to) >= 2 ? w.steps.length : 0)
       : w.kind === 'check_in' ? (w.pseudonym ? 1 : 0) : 1;
     const receipts = e.receipts.map((r) => el('span', { class: 'receipt ok', text: `✓ receipt verified: ledger entry ${r.leaf_index} of ${r.tree_head.tree_head.size}` }));
@@ -333,9 +392,13 @@ async function start() {
   $('send-interests').addEventListener('click', shareInterests);
   $('send-crowd').addEventListener('click', sendCrowd);
   $('send-checkin').addEventListener('click', sendCheckin);
+  $('send-history').addEventListener('click', shareHistory);
+  $('send-identity').addEventListener('click', saveIdentity);
+  $('identity').addEventListener('submit', (e) => { e.preventDefault(); saveIdentity(); });
   drawCheckin();
   drawLevels();
   drawLog();
+  if (level() >= 3) await shopPicks().catch((e) => say(e.message, true));
   document.body.dataset.ready = 'true';
 }
 

@@ -1,7 +1,8 @@
 //! The persona's server side (docs/persona.md): the public model and the
-//! signed offer (public), disclosures at levels 1 and 2 (public, answered
-//! with a ledger receipt), the level-1 aggregate (analysts), and the
-//! browser client's modules under `/persona/`.
+//! signed offer (public), disclosures at levels 1 to 4 (public, answered
+//! with a ledger receipt), the shop's recommendations for a member, the
+//! level-1 aggregate (analysts), and the browser client's modules under
+//! `/persona/`.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -171,7 +172,7 @@ pub async fn offer(State(state): State<AppState>) -> Result<Json<SignedOffer>, A
 }
 
 /// What a disclosure carries: exactly `fineline_persona::Payload` at
-/// levels 1 and 2.
+/// levels 1 to 4.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PayloadIn {
@@ -189,6 +190,40 @@ pub enum PayloadIn {
         /// Topics from the taxonomy, in its order.
         topics: Vec<String>,
     },
+    /// Level 3: the local history under the pseudonym (taken only while the
+    /// pseudonym's recorded level is 3 or 4).
+    History {
+        /// 64 hex digits: the persona's pseudonym at this business.
+        pseudonym: String,
+        /// Distinct items viewed or bought, oldest first (at most 1000).
+        items: Vec<String>,
+    },
+    /// Level 4: the history and the identity attributes the person typed
+    /// (taken only while the pseudonym's recorded level is 4).
+    Identified {
+        /// 64 hex digits: the persona's pseudonym at this business.
+        pseudonym: String,
+        /// Distinct items viewed or bought, oldest first (at most 1000).
+        items: Vec<String>,
+        /// At most 8 attributes, names of `a-z0-9_`, values of at most 200
+        /// bytes (e.g. `name`, `email`, `clothing_size`, `shoe_size`).
+        identity: std::collections::BTreeMap<String, String>,
+    },
+}
+
+fn pseudonym_in(p: String) -> Result<BusinessPseudonym, ApiError> {
+    BusinessPseudonym::try_from(p)
+        .map_err(|_| ApiError::field("payload.pseudonym", "64 hex digits"))
+}
+
+fn items_in(items: Vec<String>) -> Result<Vec<fineline_core::ItemId>, ApiError> {
+    items
+        .iter()
+        .map(|i| {
+            fineline_core::ItemId::new(i)
+                .map_err(|e| ApiError::field("payload.items", format!("{i:?}: {e}")))
+        })
+        .collect()
 }
 
 /// One disclosure, as the device's disclosure function produced it.
@@ -197,7 +232,7 @@ pub enum PayloadIn {
 pub struct DisclosureIn {
     /// The business id of the offer.
     pub business: String,
-    /// 1 or 2.
+    /// 1 to 4.
     pub level: u8,
     /// When the device made it (ms since the Unix epoch).
     pub at: i64,
@@ -242,9 +277,21 @@ impl DisclosureIn {
                 epsilon_micro,
             },
             PayloadIn::Interests { pseudonym, topics } => Payload::Interests {
-                pseudonym: BusinessPseudonym::try_from(pseudonym)
-                    .map_err(|_| ApiError::field("payload.pseudonym", "64 hex digits"))?,
+                pseudonym: pseudonym_in(pseudonym)?,
                 topics,
+            },
+            PayloadIn::History { pseudonym, items } => Payload::History {
+                pseudonym: pseudonym_in(pseudonym)?,
+                items: items_in(items)?,
+            },
+            PayloadIn::Identified {
+                pseudonym,
+                items,
+                identity,
+            } => Payload::Identified {
+                pseudonym: pseudonym_in(pseudonym)?,
+                items: items_in(items)?,
+                identity,
             },
         };
         Ok((
@@ -259,7 +306,9 @@ impl DisclosureIn {
     }
 }
 
-/// Take a level-1 report or level-2 interests; answer with a receipt.
+/// Take a level-1 report, level-2 interests, or a level-3/4 history (and
+/// identity), each only under the consent its level recorded; answer with
+/// a receipt.
 #[utoipa::path(post, path = "/v1/persona/disclosures", request_body = DisclosureIn,
     responses((status = 201, body = DisclosureReceiptBody), (status = 400, body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody)))]
@@ -464,4 +513,40 @@ pub async fn catalogue(
             })
             .collect(),
     ))
+}
+
+/// A member's request for the shop's own recommendations.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonaRecsIn {
+    /// The business id of the offer.
+    pub business: String,
+    /// 64 hex digits: the persona's pseudonym at this business.
+    pub pseudonym: String,
+    /// How many items (1-100, default 10).
+    #[serde(default)]
+    pub n: Option<usize>,
+}
+
+/// The shop's server-side recommendations for a persona at level 3 or 4,
+/// from the history it disclosed (POST, so the pseudonym is in no URL or
+/// log). 400 naming `pseudonym` below level 3 or after a withdrawal.
+#[utoipa::path(post, path = "/v1/persona/recommendations", request_body = PersonaRecsIn,
+    responses((status = 200, body = crate::routes::recs::Recommendations),
+        (status = 400, body = crate::error::ErrorBody)))]
+pub async fn recommendations(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<PersonaRecsIn>,
+) -> Result<Json<crate::routes::recs::Recommendations>, ApiError> {
+    let pseudonym = BusinessPseudonym::try_from(body.pseudonym)
+        .map_err(|_| ApiError::field("pseudonym", "64 hex digits"))?;
+    let n = crate::routes::recs::parse_n(body.n)?;
+    let out = state
+        .persona_recommend(&body.business, &pseudonym, n)
+        .await?;
+    Ok(Json(crate::routes::recs::Recommendations {
+        tier: crate::routes::recs::tier_name(out.personalized),
+        model_trained_at: out.model.as_ref().map(|t| t.trained_at.millis()),
+        items: crate::routes::recs::wire_all(out),
+    }))
 }

@@ -64,7 +64,7 @@ pub struct Recommendations {
     pub model_trained_at: Option<i64>,
 }
 
-fn parse_n(n: Option<usize>) -> Result<usize, ApiError> {
+pub(crate) fn parse_n(n: Option<usize>) -> Result<usize, ApiError> {
     let n = n.unwrap_or(10);
     if !(1..=MAX_N).contains(&n) {
         return Err(ApiError::field("n", format!("must be 1 to {MAX_N}")));
@@ -151,14 +151,14 @@ pub async fn recommendations(
     }))
 }
 
-fn wire_all(out: Recommended) -> Vec<RecommendedItem> {
+pub(crate) fn wire_all(out: Recommended) -> Vec<RecommendedItem> {
     match &out.model {
         Some(t) => out.items.into_iter().map(|r| wire(t, r)).collect(),
         None => Vec::new(),
     }
 }
 
-fn tier_name(personalized: bool) -> &'static str {
+pub(crate) fn tier_name(personalized: bool) -> &'static str {
     if personalized {
         "personalized"
     } else {
