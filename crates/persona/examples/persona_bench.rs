@@ -71,8 +71,6 @@ fn ease_row(e: PublicEaseConfig, k: u32) -> Device {
         match e.rare_pairs {
             RarePairs::Zero => "rare=0",
             RarePairs::Independent => "rare=indep",
-            RarePairs::TwoHop => "rare=2hop",
-            RarePairs::Exact => "rare=EXACT",
         },
         if e.signed { "signed" } else { "positive" }
     );
@@ -103,7 +101,7 @@ fn dp_row(e: PublicEaseConfig, epsilon: f64, per_person: usize) -> Device {
 fn parse_device(arg: &str) -> Result<Device, RecsError> {
     let bad = || {
         RecsError::Data(format!(
-            "row {arg:?}: want λ:keep:zero|independent|twohop:positive|signed:k or dp:λ:keep:ε:L"
+            "row {arg:?}: want λ:keep:zero|independent:positive|signed:k or dp:λ:keep:ε:L"
         ))
     };
     let parts: Vec<&str> = arg.split(':').collect();
@@ -126,8 +124,6 @@ fn parse_device(arg: &str) -> Result<Device, RecsError> {
     let rare = match *rare {
         "zero" => RarePairs::Zero,
         "independent" => RarePairs::Independent,
-        "twohop" => RarePairs::TwoHop,
-        "exact" => RarePairs::Exact,
         _ => return Err(bad()),
     };
     let e = ease(

@@ -92,6 +92,7 @@ fn with_every_pair_public_the_device_ranks_as_the_servers_ease() {
     let events = shop();
     let ease = PublicEaseConfig {
         keep: usize::MAX,
+        signed: true,
         ..PublicEaseConfig::default()
     };
     let served = RecsConfig {

@@ -26,12 +26,6 @@ pub enum RarePairs {
     /// the other, `μ = nᵢ·nⱼ/N`, given that it is below k: the mean of a
     /// Poisson(μ) count conditioned on being at most k − 1.
     Independent,
-    /// Through the public neighbours: `Σₕ cᵢₕ·cₕⱼ/nₕ` over items `h`
-    /// whose pairs with both are public, scaled so that on the public
-    /// pairs it matches their counts on the whole, capped at k − 1.
-    TwoHop,
-    /// DIAGNOSTIC ONLY (not private): the true count.
-    Exact,
 }
 
 /// How the public EASE model is fitted and cut
@@ -58,7 +52,7 @@ impl Default for PublicEaseConfig {
             max_items: 4000,
             keep: 200,
             rare_pairs: RarePairs::Independent,
-            signed: true,
+            signed: false,
         }
     }
 }
@@ -96,37 +90,6 @@ pub(crate) fn public_rows(
     // the release like the item counts.
     let people = knn.baskets().values().filter(|b| !b.is_empty()).count() as f64;
     let co: Vec<&[(u32, u32)]> = knn.co_occurrence().collect();
-    let two_hop = (config.rare_pairs == RarePairs::TwoHop).then(|| {
-        let mut a = Mat::<f32>::zeros(n, n);
-        for (p, &i) in items.iter().enumerate() {
-            for &(j, c) in co[i as usize] {
-                let q = position[j as usize];
-                if q != u32::MAX && c >= min {
-                    a[(p, q as usize)] = c as f32;
-                }
-            }
-        }
-        let mut ad = a.clone();
-        for (q, &j) in items.iter().enumerate() {
-            let d = 1.0 / degree[j as usize] as f32;
-            for p in 0..n {
-                ad[(p, q)] *= d;
-            }
-        }
-        let h: Mat<f32> = &ad * &a;
-        // Scale: public counts over their two-hop estimates, on the whole.
-        let (mut num, mut den) = (0f64, 0f64);
-        for p in 0..n {
-            for q in 0..n {
-                if p != q && a[(p, q)] > 0.0 {
-                    num += a[(p, q)] as f64;
-                    den += h[(p, q)] as f64;
-                }
-            }
-        }
-        let scale = if den > 0.0 { (num / den) as f32 } else { 0.0 };
-        (h, scale)
-    });
     let mut lambda = config.lambda.max(1.0);
     let b = loop {
         let mut gram = Mat::<f32>::zeros(n, n);
@@ -141,16 +104,9 @@ pub(crate) fn public_rows(
                     }
                 }
             }
-            if let Some((h, scale)) = &two_hop {
-                for q in 0..n {
-                    if q != p {
-                        gram[(p, q)] = (h[(p, q)] * scale).clamp(0.0, min.saturating_sub(1) as f32);
-                    }
-                }
-            }
             for &(j, c) in co[i as usize] {
                 let q = position[j as usize];
-                if q != u32::MAX && (c >= min || config.rare_pairs == RarePairs::Exact) {
+                if q != u32::MAX && c >= min {
                     gram[(p, q as usize)] = c as f32;
                 }
             }
