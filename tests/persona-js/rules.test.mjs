@@ -32,6 +32,28 @@ test('recommend (recommend.rs): equal scores and popularity go to the lower inde
   ]);
 });
 
+test('recommend (recommend.rs): weights are signed; a total at or below zero is unscored; a negative weight is never the reason', () => {
+  const signed = structuredClone(model);
+  signed.items[0].neighbours = [[2, 300], [3, -100]];
+  signed.items[1].neighbours = [[2, -250], [3, 150]];
+  // History [a, b]: c = 300 − 250, d = −100 + 150: a tie, so c first; each reason is its positive weight.
+  assert.deepEqual(P.recommend(signed, ['a', 'b'], 2), [
+    { item: 'c', score: 50, because: 'a' },
+    { item: 'd', score: 50, because: 'b' },
+  ]);
+  // History [a]: d totals −100, so it only comes back as popular padding.
+  assert.deepEqual(P.recommend(signed, ['a'], 3), [
+    { item: 'c', score: 300, because: 'a' },
+    { item: 'd', score: 0, because: null },
+    { item: 'e', score: 0, because: null },
+  ]);
+  // The shape check takes any i32 weight and nothing outside it.
+  const shaped = (w) => ({ ...structuredClone(signed), items: [{ id: 'a', categories: [], popularity: 1, neighbours: [[0, w]] }] });
+  assert.doesNotThrow(() => P.checkModelShape(shaped(-0x80000000)));
+  assert.throws(() => P.checkModelShape(shaped(-0x80000001)), { code: 'invalid' });
+  assert.throws(() => P.checkModelShape(shaped(0x80000000)), { code: 'invalid' });
+});
+
 test('true category and suggestions (disclose.rs, interests.rs): ties go to the earlier taxonomy category', () => {
   const terms = { business: 's', taxonomy: ['x', 'y'], report_epsilon_micro: 1_000_000 };
   assert.equal(P.trueCategory(['d', 'c'], model, terms), 0);

@@ -20,6 +20,7 @@ use fineline_persona::{
     BusinessPseudonym, Disclosure, Estimate, Payload, PublicModel, Terms, TrustLevel,
     DEFAULT_LIFETIME_CAP_MICRO, MAX_TOPICS, NOISE_PERCENT,
 };
+use fineline_recs::PublicEaseConfig;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -309,10 +310,22 @@ impl App {
         if let Some(m) = cached(&self.persona.published.read().unwrap()) {
             return Ok(m);
         }
-        // Building the model walks every item: keep it off the executor.
-        let model = tokio::task::spawn_blocking(move || trained.model.public_model(version))
-            .await
-            .map_err(AppError::internal)?;
+        // Building the model fits EASE on the release (a cubic solve over
+        // the listed items): keep it off the executor. EASE on the device
+        // is what reaches the server's quality at the floor
+        // (docs/benchmarks.md, "Level 0 on the device"); the neighbour
+        // model stands in only if that fit fails.
+        let model = tokio::task::spawn_blocking(move || {
+            trained
+                .model
+                .public_ease_model(version, PublicEaseConfig::default())
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "public EASE fit failed; publishing neighbours");
+                    trained.model.public_model(version)
+                })
+        })
+        .await
+        .map_err(AppError::internal)?;
         let digest = Hash(model.digest);
         let before: Option<PublishedRecord> = self.setting_json(PUBLISHED_SETTING).await?;
         let ledger_index = match before {

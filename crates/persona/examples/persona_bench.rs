@@ -4,6 +4,8 @@
 //! seeded 80/20, NDCG@10 over the same held-out items).
 //!
 //! persona_bench <split dir>   (after `recs_bench split movielens FILE DIR`)
+//! persona_bench <split dir> ROW...   only the server rows and these public
+//!   EASE rows, each `λ:keep:zero|independent:positive|signed:k` (a sweep)
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,8 +16,8 @@ use fineline_persona::recommend;
 use fineline_recs::bench::{read_split, run_ours};
 use fineline_recs::eval::{Evaluator, Metrics};
 use fineline_recs::{
-    Algorithm, Catalogue, EaseConfig, KnnConfig, Recommender, RecsConfig, RecsError, Weighting,
-    DEFAULT_MIN_SUPPORT,
+    Algorithm, Catalogue, EaseConfig, GaussianGram, KnnConfig, PublicEaseConfig, RarePairs,
+    Recommender, RecsConfig, RecsError, Weighting, DEFAULT_MIN_SUPPORT,
 };
 
 const K: usize = 10;
@@ -39,13 +41,127 @@ const RP3: Weighting = Weighting::Rp3 {
     beta: 0.5,
 };
 
+/// A device row: name, neighbour weighting and size (for the neighbour
+/// models), the public EASE settings (`None`: the neighbour model), floor.
+type Device = (String, Weighting, usize, Option<Fit>, u32);
+
+/// How a device row's EASE model is fitted: on the k-anonymous release,
+/// or on a Gaussian-noised Gram matrix.
+#[derive(Clone, Copy)]
+enum Fit {
+    Floor(PublicEaseConfig),
+    Private(PublicEaseConfig, GaussianGram),
+}
+
+fn ease(lambda: f64, keep: usize, rare_pairs: RarePairs, signed: bool) -> PublicEaseConfig {
+    PublicEaseConfig {
+        lambda,
+        max_items: 4000,
+        keep,
+        rare_pairs,
+        signed,
+    }
+}
+
+fn ease_row(e: PublicEaseConfig, k: u32) -> Device {
+    let name = format!(
+        "EASE λ={} top-{} {} {}",
+        e.lambda,
+        e.keep,
+        match e.rare_pairs {
+            RarePairs::Zero => "rare=0",
+            RarePairs::Independent => "rare=indep",
+        },
+        if e.signed { "signed" } else { "positive" }
+    );
+    (name, Weighting::Cosine, 50, Some(Fit::Floor(e)), k)
+}
+
+fn dp_row(e: PublicEaseConfig, epsilon: f64, per_person: usize) -> Device {
+    let privacy = GaussianGram {
+        epsilon,
+        delta: 1e-6,
+        per_person,
+    };
+    let name = format!(
+        "EASE λ={} top-{} DP ε={epsilon} δ=1e-6 L={per_person} σ={:.1}",
+        e.lambda,
+        e.keep,
+        privacy.sigma()
+    );
+    (
+        name,
+        Weighting::Cosine,
+        50,
+        Some(Fit::Private(e, privacy)),
+        1,
+    )
+}
+
+fn parse_device(arg: &str) -> Result<Device, RecsError> {
+    let bad = || {
+        RecsError::Data(format!(
+            "row {arg:?}: want λ:keep:zero|independent:positive|signed:k or dp:λ:keep:ε:L"
+        ))
+    };
+    let parts: Vec<&str> = arg.split(':').collect();
+    if let ["dp", lambda, keep, epsilon, per_person] = parts.as_slice() {
+        let e = ease(
+            lambda.parse().map_err(|_| bad())?,
+            keep.parse().map_err(|_| bad())?,
+            RarePairs::Zero,
+            true,
+        );
+        return Ok(dp_row(
+            e,
+            epsilon.parse().map_err(|_| bad())?,
+            per_person.parse().map_err(|_| bad())?,
+        ));
+    }
+    let [lambda, keep, rare, sign, k] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let rare = match *rare {
+        "zero" => RarePairs::Zero,
+        "independent" => RarePairs::Independent,
+        _ => return Err(bad()),
+    };
+    let e = ease(
+        lambda.parse().map_err(|_| bad())?,
+        keep.parse().map_err(|_| bad())?,
+        rare,
+        *sign == "signed",
+    );
+    Ok(ease_row(e, k.parse().map_err(|_| bad())?))
+}
+
+/// The published table's rows. Rows at k = 5 and 20 show what the floor
+/// costs; the k = 1 rows are references no floor protects: they separate
+/// what the floor costs from what the top-N cut costs. The served floor
+/// is k = 10.
+fn default_devices(k: u32) -> Vec<Device> {
+    let served = PublicEaseConfig::default();
+    vec![
+        ("cosine K=50".into(), Weighting::Cosine, 50, None, k),
+        ("RP3beta K=100".into(), RP3, 100, None, k),
+        ease_row(ease(250.0, 200, RarePairs::Zero, false), 1),
+        ease_row(ease(250.0, 200, RarePairs::Zero, true), 1),
+        ease_row(ease(250.0, 200, RarePairs::Zero, false), k),
+        ease_row(ease(250.0, 200, RarePairs::Independent, false), k),
+        ease_row(ease(250.0, 200, RarePairs::Zero, true), k),
+        ease_row(served, 5),
+        ease_row(served, k),
+        ease_row(served, 20),
+    ]
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [dir] = args.as_slice() else {
-        eprintln!("usage: persona_bench SPLIT_DIR");
+    let Some((dir, extra)) = args.split_first() else {
+        eprintln!("usage: persona_bench SPLIT_DIR [EASE_ROW ...]");
         return ExitCode::FAILURE;
     };
-    match run(Path::new(dir)) {
+    match run(Path::new(dir), extra) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("persona_bench: {e}");
@@ -54,7 +170,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(dir: &Path) -> Result<(), RecsError> {
+fn run(dir: &Path, extra: &[String]) -> Result<(), RecsError> {
     let split = read_split(dir)?;
     let evaluator = Evaluator::new(&split, K);
     let server = [
@@ -84,35 +200,33 @@ fn run(dir: &Path) -> Result<(), RecsError> {
         rows.push((name, run.metrics, String::new()));
     }
     let best = rows[0].1.ndcg;
-    let ease = EaseConfig {
-        lambda: 250.0,
-        max_items: 4000,
-    };
     let k = DEFAULT_MIN_SUPPORT;
-    // Rows at k = 5 and 20 show what the floor costs; the last row is a
-    // reference no floor protects (k = 1): it separates what the floor
-    // costs from what the top-N cut costs. The served floor is k = 10.
-    let devices: [(&str, Weighting, usize, Option<usize>, u32); 9] = [
-        ("cosine K=50", Weighting::Cosine, 50, None, k),
-        ("RP3beta K=100", RP3, 100, None, 5),
-        ("RP3beta K=100", RP3, 100, None, k),
-        ("RP3beta K=100", RP3, 100, None, 20),
-        ("EASE λ=250 top-200", Weighting::Cosine, 50, Some(200), 5),
-        ("EASE λ=250 top-50", Weighting::Cosine, 50, Some(50), k),
-        ("EASE λ=250 top-100", Weighting::Cosine, 50, Some(100), k),
-        ("EASE λ=250 top-200", Weighting::Cosine, 50, Some(200), k),
-        ("EASE λ=250 top-200", Weighting::Cosine, 50, Some(200), 1),
-    ];
-    for (name, weighting, neighbours, ease_keep, min_support) in devices {
+    let devices = if extra.is_empty() {
+        default_devices(k)
+    } else {
+        extra
+            .iter()
+            .map(|a| parse_device(a))
+            .collect::<Result<_, _>>()?
+    };
+    for (name, weighting, neighbours, ease, min_support) in devices {
         let config = knn(weighting, neighbours, min_support);
         let trained = Recommender::train(&split.train, Catalogue::new(), config, &mut |_| {})?;
         let started = Instant::now();
-        let model = match ease_keep {
+        let model = match ease {
             None => trained.public_model(1),
-            Some(keep) => trained.public_ease_model(1, ease, keep)?,
+            Some(Fit::Floor(ease)) => trained.public_ease_model(1, ease)?,
+            Some(Fit::Private(ease, privacy)) => {
+                trained.private_ease_model(1, ease, privacy, [7; 32])?
+            }
         };
         let export = started.elapsed();
         let pairs: usize = model.items.iter().map(|i| i.neighbours.len()).sum();
+        let negative: usize = model
+            .items
+            .iter()
+            .map(|i| i.neighbours.iter().filter(|n| n.1 < 0).count())
+            .sum();
         let bytes = model.canonical_bytes().len();
         let metrics = evaluator.evaluate(|_, history| {
             let items: Vec<ItemId> = history.iter().map(|h| h.item.clone()).collect();
@@ -125,7 +239,7 @@ fn run(dir: &Path) -> Result<(), RecsError> {
             format!("level 0 on-device, public {name} k={min_support}"),
             metrics,
             format!(
-                "model {} items, {pairs} pairs, {bytes} bytes canonical ({:.1} KiB), export {:.0} ms",
+                "model {} items, {pairs} pairs ({negative} negative), {bytes} bytes canonical ({:.1} KiB), export {:.0} ms",
                 model.items.len(),
                 bytes as f64 / 1024.0,
                 export.as_secs_f64() * 1e3

@@ -3,11 +3,13 @@
 //!
 //! Scoring (integers only, so a JavaScript client ranks identically):
 //! for each distinct history item the model lists, add each public
-//! neighbour's fixed-point score to that neighbour; rank items outside the
-//! history by total score (highest first, ties to the lower model index);
-//! pad with the most popular listed items (popularity, then index). This
-//! is the server's item-item scoring restricted to pairs at least
-//! `min_support` people hold.
+//! neighbour's signed fixed-point score to that neighbour; rank items
+//! outside the history whose total is positive (highest first, ties to the
+//! lower model index); pad with the most popular listed items (popularity,
+//! then index). This is the server's scoring (item-item, or EASE's
+//! history × B) restricted to the weights the public model carries. An
+//! item whose total is negative or zero is treated as unscored: it can
+//! only come back as padding.
 
 use fineline_core::ItemId;
 use fineline_recs::PublicModel;
@@ -33,9 +35,10 @@ pub fn recommend(model: &PublicModel, history: &[ItemId], n: usize) -> Vec<OnDev
     for &i in &held {
         seen[i as usize] = true;
     }
-    let mut score = vec![0u64; len];
-    // (best single contribution, from which history item)
-    let mut best = vec![(0u32, u32::MAX); len];
+    let mut score = vec![0i64; len];
+    // (best single contribution, from which history item): a positive
+    // total has at least one positive contribution.
+    let mut best = vec![(0i32, u32::MAX); len];
     for &i in &held {
         // A model that failed `is_well_formed` must not crash the device:
         // out-of-range neighbours are skipped.
@@ -45,7 +48,7 @@ pub fn recommend(model: &PublicModel, history: &[ItemId], n: usize) -> Vec<OnDev
             .filter(|n| (n.0 as usize) < len)
         {
             let j = j as usize;
-            score[j] += s as u64;
+            score[j] += s as i64;
             // `held` ascends, so a tie keeps the lower history index.
             if s > best[j].0 {
                 best[j] = (s, i);
@@ -61,7 +64,7 @@ pub fn recommend(model: &PublicModel, history: &[ItemId], n: usize) -> Vec<OnDev
         .iter()
         .map(|&j| OnDeviceRec {
             item: model.items[j as usize].id.clone(),
-            score: score[j as usize],
+            score: score[j as usize] as u64,
             because: Some(model.items[best[j as usize].1 as usize].id.clone()),
         })
         .collect();

@@ -5,7 +5,8 @@
 use fineline_core::{ItemId, Pseudonym, Timestamp};
 use fineline_persona::recommend;
 use fineline_recs::{
-    Algorithm, Catalogue, Interaction, KnnConfig, Recommender, RecsConfig, Request, Weighting,
+    Algorithm, Catalogue, EaseConfig, Interaction, KnnConfig, PublicEaseConfig, Recommender,
+    RecsConfig, Request, Weighting,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -81,6 +82,55 @@ fn with_every_pair_public_the_device_ranks_as_the_server() {
         same * 100 >= total * 95,
         "{same} of {total} lists identical"
     );
+}
+
+/// The model the server publishes is EASE: with every pair public and no
+/// weight cut, the device ranks as the server's EASE does. It needs EASE's
+/// negative weights: with the positive ones alone the lists drift apart.
+#[test]
+fn with_every_pair_public_the_device_ranks_as_the_servers_ease() {
+    let events = shop();
+    let ease = PublicEaseConfig {
+        keep: usize::MAX,
+        signed: true,
+        ..PublicEaseConfig::default()
+    };
+    let served = RecsConfig {
+        ease: Some(EaseConfig {
+            lambda: ease.lambda,
+            max_items: ease.max_items,
+        }),
+        serve: Algorithm::Ease,
+        ..config(1)
+    };
+    let server = Recommender::train(&events, Catalogue::new(), served, &mut |_| {}).unwrap();
+    let model = server.public_ease_model(1, ease).unwrap();
+    assert!(model.is_well_formed());
+    assert!(model
+        .items
+        .iter()
+        .any(|i| i.neighbours.iter().any(|n| n.1 < 0)));
+    let mut same = 0;
+    for s in 0..300 {
+        let history: Vec<Interaction> = events
+            .iter()
+            .filter(|e| e.subject == subject(s))
+            .cloned()
+            .collect();
+        let items: Vec<ItemId> = history.iter().map(|e| e.item.clone()).collect();
+        let mut req = Request::personalized(&history, 10);
+        req.exclude_seen = true;
+        let theirs: Vec<ItemId> = server.recommend(&req).into_iter().map(|r| r.item).collect();
+        let ours: Vec<ItemId> = recommend(&model, &items, 10)
+            .into_iter()
+            .map(|r| r.item)
+            .collect();
+        same += (theirs == ours) as u32;
+        let overlap = ours.iter().filter(|i| theirs.contains(i)).count();
+        assert!(overlap >= 9, "person {s}: {ours:?} vs {theirs:?}");
+    }
+    // Only 10⁻⁶ rounding (and f32 sums in another order) may reorder a near-tie.
+    assert!(same >= 285, "{same} of 300 lists identical");
 }
 
 #[test]

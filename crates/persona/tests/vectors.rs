@@ -32,7 +32,7 @@ fn item(s: &str) -> ItemId {
 }
 
 fn model() -> PublicModel {
-    let it = |id: &str, cats: &[&str], pop, n: &[(u32, u32)]| PublicItem {
+    let it = |id: &str, cats: &[&str], pop, n: &[(u32, i32)]| PublicItem {
         id: item(id),
         categories: cats.iter().map(|c| c.to_string()).collect(),
         popularity: pop,
@@ -43,8 +43,15 @@ fn model() -> PublicModel {
         10,
         vec![
             it("beans", &["coffee"], 30, &[(4, 700_001)]),
-            it("boots", &["running"], 40, &[(2, 612_000), (5, 250_000)]),
-            it("laces", &["running"], 25, &[(1, 612_000)]),
+            // Negative weights (EASE's): boots argue against a mug, laces
+            // slightly against a tent; the sign must survive the digest.
+            it(
+                "boots",
+                &["running"],
+                40,
+                &[(2, 612_000), (5, 250_000), (4, -300_000)],
+            ),
+            it("laces", &["running"], 25, &[(1, 612_000), (6, -20)]),
             it("lantern", &["camping"], 0, &[]),
             it("mug", &["coffee"], 18, &[(0, 700_001), (5, 10)]),
             it(
@@ -120,6 +127,8 @@ fn compute() -> Value {
         vec!["boots"],
         vec!["mug", "stove"],
         vec!["mug", "tent", "mug"],
+        vec!["laces", "mug"],
+        vec!["boots", "beans"],
         vec!["lantern"],
         vec!["unknown-item"],
         vec![],

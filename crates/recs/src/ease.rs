@@ -212,74 +212,6 @@ impl EaseFit {
     }
 }
 
-/// A catalogue item and its kept `(item, weight)` pairs, best first.
-pub(crate) type PublicRow = (u32, Vec<(u32, f32)>);
-
-/// EASE fitted only on counts a public model may read — items at least
-/// `min` people hold, pairs at least `min` people hold, every other Gram
-/// entry zero — and each row of `B` cut to its `keep` largest positive
-/// weights: `(catalogue item, [(catalogue item, weight)])`, best first,
-/// ties to the lower index. Where zeroing entries costs the Gram matrix
-/// its positive definiteness, λ is raised until it is positive definite.
-pub(crate) fn public_rows(
-    knn: &ItemKnn,
-    config: EaseConfig,
-    min: u32,
-    keep: usize,
-) -> Result<Vec<PublicRow>, RecsError> {
-    let degree = knn.degree();
-    let mut items: Vec<u32> = (0..degree.len() as u32)
-        .filter(|&i| degree[i as usize] >= min.max(1))
-        .collect();
-    if items.len() > config.max_items {
-        items
-            .sort_unstable_by(|&a, &b| degree[b as usize].cmp(&degree[a as usize]).then(a.cmp(&b)));
-        items.truncate(config.max_items);
-        items.sort_unstable();
-    }
-    let n = items.len();
-    let mut position = vec![u32::MAX; degree.len()];
-    for (p, &i) in items.iter().enumerate() {
-        position[i as usize] = p as u32;
-    }
-    let co: Vec<&[(u32, u32)]> = knn.co_occurrence().collect();
-    // Dropping pairs can leave XᵀX + λI indefinite: λ doubles until the
-    // factorisation succeeds (it must by the time λ exceeds the largest
-    // row mass, by Gershgorin). λ is a public hyperparameter, so the
-    // retries reveal nothing the model does not.
-    let mut lambda = config.lambda.max(1.0);
-    let b = loop {
-        let mut gram = Mat::<f32>::zeros(n, n);
-        for (p, &i) in items.iter().enumerate() {
-            gram[(p, p)] = (degree[i as usize] as f64 + lambda) as f32;
-            for &(j, c) in co[i as usize] {
-                let q = position[j as usize];
-                if q != u32::MAX && c >= min {
-                    gram[(p, q as usize)] = c as f32;
-                }
-            }
-        }
-        match primal(gram, &mut |_| {}) {
-            Ok(b) => break b,
-            Err(_) if lambda < 1e9 => lambda *= 2.0,
-            Err(e) => return Err(e),
-        }
-    };
-    Ok(items
-        .iter()
-        .enumerate()
-        .map(|(p, &i)| {
-            let mut row: Vec<(u32, f32)> = (0..n)
-                .filter(|&q| q != p && b[p * n + q] > 0.0)
-                .map(|q| (items[q], b[p * n + q]))
-                .collect();
-            row.sort_unstable_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-            row.truncate(keep);
-            (i, row)
-        })
-        .collect())
-}
-
 /// `XᵀX + λI` over the model's items, in `f32`: it halves the inverse's
 /// time and λ keeps the system well conditioned.
 fn gram(knn: &ItemKnn, items: &[u32], position: &[u32], lambda: f64) -> Mat<f32> {
@@ -300,7 +232,10 @@ fn gram(knn: &ItemKnn, items: &[u32], position: &[u32], lambda: f64) -> Mat<f32>
 }
 
 /// `B` from the `n×n` Gram matrix: one `n³` inverse.
-fn primal(gram: Mat<f32>, progress: &mut dyn FnMut(Progress)) -> Result<Vec<f32>, RecsError> {
+pub(crate) fn primal(
+    gram: Mat<f32>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<f32>, RecsError> {
     let n = gram.nrows();
     step(progress, "gram", 0);
     step(progress, "inverse", 1);

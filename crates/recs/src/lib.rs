@@ -32,6 +32,8 @@ pub mod eval;
 mod interests;
 mod knn;
 mod public;
+mod public_dp;
+mod public_ease;
 mod recommender;
 mod score;
 
@@ -40,6 +42,8 @@ pub use ease::{Ease, EaseConfig, EaseFit};
 pub use interests::{interests, Interest};
 pub use knn::{ItemKnn, KnnConfig, Weighting, DEFAULT_MIN_SUPPORT};
 pub use public::{PublicItem, PublicModel, SCORE_SCALE};
+pub use public_dp::GaussianGram;
+pub use public_ease::{PublicEaseConfig, RarePairs};
 pub use recommender::{Algorithm, Reason, Recommendation, Recommender, RecsConfig, Request, Tier};
 pub use score::Scores;
 

@@ -9,18 +9,22 @@
 //! number of holders when that is at least `min_support`, else 0. The
 //! neighbour weights are either the public similar-items lists (a pair
 //! appears only when at least `min_support` people hold both,
-//! [`crate::ItemKnn::public_similar`]) or EASE fitted on a Gram matrix in
-//! which every pair under the floor is zero (its weights are dense, but a
-//! function of floor-cleared counts only). So every number in the model,
-//! and every item id learned from people, is a function of counts at least
-//! `min_support` people share: shops that differ only in pairs fewer
-//! people hold publish identical models (tests/public_model.rs). (Exact counts of well-held items still move by
+//! [`crate::ItemKnn::public_similar`]) or EASE fitted on the release alone
+//! (the number of people, the listed items' counts and the pair counts at
+//! least `min_support` people share; a pair under the floor enters the fit
+//! as the count independence predicts, [`crate::RarePairs`]): its weights
+//! are dense, but post-processing of floor-cleared counts only. So every
+//! number in the model, and every item id learned from people, is a
+//! function of counts at least `min_support` people share: shops that
+//! differ only in pairs fewer people hold publish identical models
+//! (tests/public_model.rs). (Exact counts of well-held items still move by
 //! one when one person joins: comparing two versions is a differencing
 //! attack this floor does not stop; docs/persona.md says so.)
 //!
-//! Scores are integers (similarity × 10⁶, rounded half away from zero) so
-//! that a plain-JavaScript client sums them exactly and ranks as the Rust
-//! client does. The digest is SHA-256 over [`PublicModel::canonical_bytes`],
+//! Scores are signed integers (weight × 10⁶, rounded half away from zero;
+//! EASE's negative weights matter to its ranking) so that a
+//! plain-JavaScript client sums them exactly and ranks as the Rust client
+//! does. The digest is SHA-256 over [`PublicModel::canonical_bytes`],
 //! a byte layout simple enough to recompute anywhere.
 
 use sha2::{Digest, Sha256};
@@ -41,9 +45,9 @@ pub struct PublicItem {
     pub categories: Vec<String>,
     /// People holding the item, or 0 when fewer than `min_support` do.
     pub popularity: u32,
-    /// `(listed item index, similarity × 10⁶)`, best first, ties to the
-    /// lower index.
-    pub neighbours: Vec<(u32, u32)>,
+    /// `(listed item index, weight × 10⁶)`, highest first, ties to the
+    /// lower index; never 0, negative only in an EASE model.
+    pub neighbours: Vec<(u32, i32)>,
 }
 
 /// A versioned, digest-bearing export of the public parts of a trained model.
@@ -72,17 +76,18 @@ impl PublicModel {
         model
     }
 
-    /// The digest's input: `"fineline-public-model/v1\n"`, then big-endian
+    /// The digest's input: `"fineline-public-model/v2\n"`, then big-endian
     /// u64 version, u32 min_support, u32 item count, and per item: u32
     /// length + UTF-8 id, u32 category count and each category as u32
     /// length + UTF-8, u32 popularity, u32 neighbour count and each
-    /// neighbour as u32 index, u32 score.
+    /// neighbour as u32 index, i32 score (two's complement). (v1 had
+    /// unsigned scores.)
     pub fn canonical_bytes(&self) -> Vec<u8> {
         fn text(out: &mut Vec<u8>, s: &str) {
             out.extend_from_slice(&(s.len() as u32).to_be_bytes());
             out.extend_from_slice(s.as_bytes());
         }
-        let mut out = b"fineline-public-model/v1\n".to_vec();
+        let mut out = b"fineline-public-model/v2\n".to_vec();
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.min_support.to_be_bytes());
         out.extend_from_slice(&(self.items.len() as u32).to_be_bytes());
@@ -136,12 +141,12 @@ impl PublicModel {
     }
 }
 
-/// Similarity → fixed point; negative or non-finite similarities (none of
-/// the weightings produce them) become 0.
-fn fixed(score: f32) -> u32 {
+/// Weight → fixed point, saturating; non-finite weights (no fit produces
+/// them) become 0, which the export drops.
+pub(crate) fn fixed(score: f32) -> i32 {
     let s = (score as f64 * SCORE_SCALE).round();
-    if s.is_finite() && s > 0.0 {
-        s.min(u32::MAX as f64) as u32
+    if s.is_finite() {
+        s.clamp(i32::MIN as f64 + 1.0, i32::MAX as f64) as i32
     } else {
         0
     }
@@ -156,20 +161,19 @@ impl Recommender {
     }
 
     /// A public model whose neighbours are EASE weights fitted on the
-    /// public counts only (see the module docs: the same floor), each item
-    /// keeping its `keep` largest positive weights. On a device, summing
-    /// them over the history is EASE's history × B restricted to those
-    /// entries.
+    /// release only (see the module docs: the same floor), each item
+    /// keeping `config.keep` weights. On a device, summing them over the
+    /// history is EASE's history × B restricted to those entries. What the
+    /// server publishes by default.
     pub fn public_ease_model(
         &self,
         version: u64,
-        config: crate::EaseConfig,
-        keep: usize,
+        config: crate::PublicEaseConfig,
     ) -> Result<PublicModel, crate::RecsError> {
         let (index, _, knn) = self.parts();
         let min = knn.config().min_support;
         let mut rows = vec![Vec::new(); index.len()];
-        for (i, row) in crate::ease::public_rows(knn, config, min, keep)? {
+        for (i, row) in crate::public_ease::public_rows(knn, config, min)? {
             rows[i as usize] = row;
         }
         Ok(self.export(version, |i| std::mem::take(&mut rows[i as usize])))
@@ -206,7 +210,7 @@ impl Recommender {
                         .into_iter()
                         .filter(|&(j, _)| renumber[j as usize] != u32::MAX)
                         .map(|(j, s)| (renumber[j as usize], fixed(s)))
-                        .filter(|&(_, s)| s > 0)
+                        .filter(|&(_, s)| s != 0)
                         .collect(),
                 }
             })

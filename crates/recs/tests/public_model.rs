@@ -4,7 +4,8 @@
 
 use fineline_core::{ItemId, Pseudonym, Timestamp};
 use fineline_recs::{
-    Catalogue, Interaction, ItemFacts, KnnConfig, PublicModel, Recommender, RecsConfig, Weighting,
+    Catalogue, Interaction, ItemFacts, KnnConfig, PublicEaseConfig, PublicModel, RarePairs,
+    Recommender, RecsConfig, Weighting,
 };
 use proptest::prelude::*;
 
@@ -180,11 +181,30 @@ fn pairs_under_the_floor_leave_no_trace_in_either_export() {
     let one = shop(["a", "d"], ["b", "c"]);
     let two = shop(["a", "c"], ["b", "d"]);
     assert_eq!(one.public_model(1), two.public_model(1));
-    let ease = fineline_recs::EaseConfig::default();
-    assert_eq!(
-        one.public_ease_model(1, ease, 10).unwrap(),
-        two.public_ease_model(1, ease, 10).unwrap()
-    );
+    for rare_pairs in [RarePairs::Zero, RarePairs::Independent] {
+        for signed in [false, true] {
+            let ease = PublicEaseConfig {
+                rare_pairs,
+                signed,
+                ..PublicEaseConfig::default()
+            };
+            assert_eq!(
+                one.public_ease_model(1, ease).unwrap(),
+                two.public_ease_model(1, ease).unwrap(),
+                "{ease:?}"
+            );
+        }
+    }
+    // What the server publishes reads the cross pairs as the item counts
+    // predict (not as "nobody holds both"), and that estimate is the same
+    // in both shops: a has weights toward c and d, equal in both.
+    let published = one
+        .public_ease_model(1, PublicEaseConfig::default())
+        .unwrap();
+    let a = &published.items[0];
+    assert_eq!(a.id.as_str(), "a");
+    let towards: Vec<u32> = a.neighbours.iter().map(|n| n.0).collect();
+    assert!(towards.contains(&2) && towards.contains(&3), "{a:?}");
     // The full EASE the server personalizes with does see the difference.
     let history = [Interaction::new(subject(999), item("a"), 1.0, Timestamp(0))];
     let req = fineline_recs::Request::personalized(&history, 3);

@@ -68,10 +68,9 @@ fn model_of(body: &Value) -> PublicModel {
             id: ItemId::new(it["id"].as_str().unwrap()).unwrap(),
             categories: serde_json::from_value(it["categories"].clone()).unwrap(),
             popularity: it["popularity"].as_u64().unwrap() as u32,
-            neighbours: serde_json::from_value::<Vec<[u32; 2]>>(it["neighbours"].clone())
+            neighbours: serde_json::from_value::<Vec<(u32, i32)>>(it["neighbours"].clone())
                 .unwrap()
                 .into_iter()
-                .map(|[j, w]| (j, w))
                 .collect(),
         })
         .collect();

@@ -237,10 +237,11 @@ impl Shop {
                     id: ItemId::new(it["id"].as_str().context("item id")?)?,
                     categories: serde_json::from_value(it["categories"].clone())?,
                     popularity: u32::try_from(it["popularity"].as_u64().context("popularity")?)?,
-                    neighbours: serde_json::from_value::<Vec<[u32; 2]>>(it["neighbours"].clone())?
-                        .into_iter()
-                        .map(|[j, w]| (j, w))
-                        .collect(),
+                    neighbours: serde_json::from_value::<Vec<(u32, i32)>>(
+                        it["neighbours"].clone(),
+                    )?
+                    .into_iter()
+                    .collect(),
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

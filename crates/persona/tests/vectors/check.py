@@ -77,12 +77,12 @@ m = d["model"]
 def text(s):
     b = s.encode()
     return struct.pack(">I", len(b)) + b
-out = b"fineline-public-model/v1\n" + struct.pack(">QII", m["version"], m["min_support"], len(m["items"]))
+out = b"fineline-public-model/v2\n" + struct.pack(">QII", m["version"], m["min_support"], len(m["items"]))
 for it in m["items"]:
     out += text(it["id"]) + struct.pack(">I", len(it["categories"]))
     out += b"".join(text(c) for c in it["categories"])
     out += struct.pack(">II", it["popularity"], len(it["neighbours"]))
-    out += b"".join(struct.pack(">II", j, s) for j, s in it["neighbours"])
+    out += b"".join(struct.pack(">Ii", j, s) for j, s in it["neighbours"])
 check("model digest", hashlib.sha256(out).hexdigest(), m["digest"])
 
 items = m["items"]

@@ -222,6 +222,7 @@ export function consentSteps(from, to) {
 // ------------------------------------------------------------ the model
 
 const u32 = (x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+const i32 = (x) => Number.isInteger(x) && x >= -0x80000000 && x <= 0x7fffffff;
 
 /** Checks the JSON shape of a public model (as in the vectors file) and
  *  returns it; throws a PersonaError naming the field otherwise. */
@@ -235,8 +236,8 @@ export function checkModelShape(m) {
     if (!it || !isItemId(it.id)) throw invalid(at + '.id: not an item id');
     if (!Array.isArray(it.categories) || !it.categories.every((c) => typeof c === 'string')) throw invalid(at + '.categories: not a list of strings');
     if (!u32(it.popularity)) throw invalid(at + '.popularity: not a u32');
-    if (!Array.isArray(it.neighbours) || !it.neighbours.every((n) => Array.isArray(n) && n.length === 2 && u32(n[0]) && u32(n[1]))) {
-      throw invalid(at + '.neighbours: not a list of [u32 index, u32 score]');
+    if (!Array.isArray(it.neighbours) || !it.neighbours.every((n) => Array.isArray(n) && n.length === 2 && u32(n[0]) && i32(n[1]))) {
+      throw invalid(at + '.neighbours: not a list of [u32 index, i32 score]');
     }
   });
   if (typeof m.digest !== 'string' || !/^[0-9a-f]{64}$/.test(m.digest)) throw invalid('model.digest: not 64 hex digits');
@@ -246,10 +247,10 @@ export function checkModelShape(m) {
 /** The digest's input (recs/public.rs `canonical_bytes`): the magic line,
  *  then big-endian u64 version, u32 min_support, u32 item count, and per
  *  item its id, categories (u32 length + UTF-8 each), popularity and
- *  neighbours (u32 index, u32 score). Written into one buffer sized first:
+ *  neighbours (u32 index, i32 score, two's complement; v1 had u32 scores). Written into one buffer sized first:
  *  a model has some 10^5 numbers and a chunk per number is slow. */
 export function canonicalBytes(m) {
-  const magic = enc.encode('fineline-public-model/v1\n');
+  const magic = enc.encode('fineline-public-model/v2\n');
   const texts = m.items.map((it) => [enc.encode(it.id), it.categories.map((c) => enc.encode(c))]);
   let size = magic.length + 16;
   m.items.forEach((it, i) => {
@@ -271,7 +272,7 @@ export function canonicalBytes(m) {
     texts[i][1].forEach(text);
     be32(it.popularity);
     be32(it.neighbours.length);
-    for (const [j, s] of it.neighbours) { be32(j); be32(s); }
+    for (const [j, s] of it.neighbours) { be32(j); dv.setInt32(o, s); o += 4; }
   });
   return out;
 }
@@ -308,8 +309,9 @@ export function indexOf(m, id) {
 // ----------------------------------------------------------- recommend.rs
 
 /** Up to `n` on-device suggestions [{item, score, because}] for `history`:
- *  neighbour scores summed over the distinct listed history items, ranked by
- *  score then index, padded with popular items. Nothing is sent. */
+ *  signed neighbour scores summed over the distinct listed history items,
+ *  the positive totals ranked by score then index, padded with popular
+ *  items. Nothing is sent. */
 export function recommend(m, history, n) {
   const len = m.items.length;
   const seen = new Array(len).fill(false);
@@ -326,7 +328,7 @@ export function recommend(m, history, n) {
       if (s > best[j][0]) best[j] = [s, i];
     }
   }
-  // Rust sums in u64; a number is exact below 2^53 (2^21 contributions of the largest u32).
+  // Rust sums in i64; a number is exact below 2^53 in magnitude (2^22 contributions of the largest i32).
   if (!score.every(Number.isSafeInteger)) throw invalid('model scores exceed exact arithmetic');
   const ranked = [];
   for (let j = 0; j < len; j++) if (score[j] > 0 && !seen[j]) ranked.push(j);

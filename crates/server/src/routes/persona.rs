@@ -26,8 +26,10 @@ pub struct PublicItemBody {
     pub categories: Vec<String>,
     /// People holding the item, or 0 below the floor.
     pub popularity: u32,
-    /// `[listed index, similarity × 10⁶]`, best first.
-    pub neighbours: Vec<[u32; 2]>,
+    /// `[listed index, weight × 10⁶]`, highest first; the weight is a
+    /// signed 32-bit integer (EASE weights can be negative).
+    #[schema(value_type = Vec<Vec<i64>>)]
+    pub neighbours: Vec<(u32, i32)>,
 }
 
 /// The public model, signed by the ledger key and recorded in the ledger.
@@ -70,7 +72,7 @@ pub async fn model(State(state): State<AppState>) -> Result<Json<PublicModelBody
                 id: it.id.as_str().to_string(),
                 categories: it.categories.clone(),
                 popularity: it.popularity,
-                neighbours: it.neighbours.iter().map(|&(j, s)| [j, s]).collect(),
+                neighbours: it.neighbours.clone(),
             })
             .collect(),
         signature: hex::encode(published.signature.to_bytes()),
