@@ -12,11 +12,6 @@ use fineline_ledger::Receipt;
 use fineline_persona::{Persona, TrustLevel};
 use serde_json::{json, Value};
 
-async fn public_post(s: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    let r = s.http.post(s.url(path)).json(body).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
 fn field(b: &Value) -> &str {
     b["error"]["field"].as_str().unwrap_or("")
 }
@@ -56,11 +51,11 @@ async fn a_phone_checks_in_with_the_kiosk_token_and_forgeries_are_refused() {
     let mut keys: Vec<&String> = sent.as_object().unwrap().keys().collect();
     keys.sort();
     assert_eq!(keys, ["at", "business", "level", "nonce", "store", "token"]);
-    let (st, b) = public_post(&s, "/v1/footfall/checkins", &sent).await;
+    let (st, b) = s.public_post("/v1/footfall/checkins", &sent).await;
     assert_eq!(st, 201, "{b}");
     assert!(b["receipt"].is_null(), "{b}");
     // The same request again counts once.
-    let (st, b) = public_post(&s, "/v1/footfall/checkins", &sent).await;
+    let (st, b) = s.public_post("/v1/footfall/checkins", &sent).await;
     assert_eq!((st, field(&b)), (409, "nonce"), "{b}");
 
     // Forged, stale and malformed tokens name the field.
@@ -76,13 +71,13 @@ async fn a_phone_checks_in_with_the_kiosk_token_and_forgeries_are_refused() {
         let mut body = sent.clone();
         body["token"] = json!(bad);
         body["nonce"] = json!("ab".repeat(16));
-        let (st, b) = public_post(&s, "/v1/footfall/checkins", &body).await;
+        let (st, b) = s.public_post("/v1/footfall/checkins", &body).await;
         assert_eq!((st, field(&b)), (400, "token"), "{b}");
         assert!(b["error"]["message"].as_str().unwrap().contains(why), "{b}");
     }
     let mut body = sent.clone();
     body["level"] = json!(9);
-    let (st, b) = public_post(&s, "/v1/footfall/checkins", &body).await;
+    let (st, b) = s.public_post("/v1/footfall/checkins", &body).await;
     assert_eq!((st, field(&b)), (400, "level"), "{b}");
 
     // Level 2: under the pseudonym, once consent is recorded; a receipt the device keeps.
@@ -90,17 +85,14 @@ async fn a_phone_checks_in_with_the_kiosk_token_and_forgeries_are_refused() {
     regular.set_level(&business, TrustLevel::Regular, Timestamp::now());
     let pseudonym = regular.pseudonym(&business).to_hex();
     let change = json!({"business": business, "pseudonym": pseudonym, "from": 0, "to": 2});
-    let (st, b) = public_post(&s, "/v1/persona/level", &change).await;
+    let (st, b) = s.public_post("/v1/persona/level", &change).await;
     assert_eq!(st, 201, "{b}");
     let c = regular
         .check_in(&business, "berlin", &token, Timestamp::now(), &[2; 16])
         .unwrap();
-    let (st, b) = public_post(
-        &s,
-        "/v1/footfall/checkins",
-        &serde_json::to_value(&c).unwrap(),
-    )
-    .await;
+    let (st, b) = s
+        .public_post("/v1/footfall/checkins", &serde_json::to_value(&c).unwrap())
+        .await;
     assert_eq!(st, 201, "{b}");
     let receipt: Receipt = serde_json::from_value(b["receipt"].clone()).unwrap();
     let seq = regular.log().entries().len() as u64 - 1;
@@ -113,7 +105,7 @@ async fn a_phone_checks_in_with_the_kiosk_token_and_forgeries_are_refused() {
     body["level"] = json!(2);
     body["pseudonym"] = json!("11".repeat(32));
     body["nonce"] = json!("cd".repeat(16));
-    let (st, b) = public_post(&s, "/v1/footfall/checkins", &body).await;
+    let (st, b) = s.public_post("/v1/footfall/checkins", &body).await;
     assert_eq!((st, field(&b)), (400, "pseudonym"), "{b}");
 
     // The console counts the regular at level 2; check-ins only once published.
@@ -268,12 +260,9 @@ async fn the_kiosk_qr_code_carries_exactly_the_check_in_link() {
                 &[i as u8 + 40; 16],
             )
             .unwrap();
-        let (st, b) = public_post(
-            &s,
-            "/v1/footfall/checkins",
-            &serde_json::to_value(&c).unwrap(),
-        )
-        .await;
+        let (st, b) = s
+            .public_post("/v1/footfall/checkins", &serde_json::to_value(&c).unwrap())
+            .await;
         assert_eq!(st, 201, "{b}");
     }
 

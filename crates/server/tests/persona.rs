@@ -6,35 +6,13 @@
 
 mod common;
 
-use common::{backends, TestServer};
+use common::{backends, persona_shop, TestServer};
 use fineline_core::{ItemId, Timestamp};
 use fineline_ledger::{verify_document, verify_receipt, LedgerEntry, Receipt, Signature};
 use fineline_persona::{Payload, Persona, PublicModel, Terms, TrustLevel};
 use fineline_recs::PublicItem;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-/// Twelve people view boots and laces, eleven a tent and a stove.
-async fn shop(s: &TestServer) {
-    s.state.set_training_schedule(None);
-    s.publish_demo_policy(1).await;
-    let items = json!([
-        {"item": "boots", "category": "running"}, {"item": "laces", "category": "running"},
-        {"item": "tent", "category": "camping"}, {"item": "stove", "category": "camping"},
-        {"item": "mug", "category": "coffee"}
-    ]);
-    let (st, body) = s.post("/v1/items", &s.admin, &items).await;
-    assert_eq!(st, 200, "{body}");
-    let mut people: Vec<(String, &[&str])> = Vec::new();
-    for p in 0..12 {
-        people.push((format!("boot{p}"), &["boots", "laces"]));
-    }
-    for p in 0..11 {
-        people.push((format!("camp{p}"), &["tent", "stove"]));
-    }
-    let r = s.view_histories(&people).await;
-    assert_eq!(r["accepted"].as_u64(), Some(46), "{r}");
-}
 
 async fn train(s: &TestServer) {
     let (st, body) = s.post("/v1/recs/train", &s.admin, &json!({})).await;
@@ -43,11 +21,6 @@ async fn train(s: &TestServer) {
 
 async fn public_get(s: &TestServer, path: &str) -> (u16, Value) {
     let r = reqwest::get(s.url(path)).await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
-async fn public_post(s: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    let r = s.http.post(s.url(path)).json(body).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
@@ -100,7 +73,7 @@ async fn the_public_model_is_signed_and_published_in_the_ledger_once_per_version
         let (st, body) = public_get(&s, "/v1/persona/model").await;
         assert_eq!(st, 404, "{body}");
         assert_eq!(body["error"]["code"], "not_found", "{body}");
-        shop(&s).await;
+        persona_shop(&s).await;
         train(&s).await;
         let key = s.state.ledger_key();
 
@@ -158,7 +131,7 @@ async fn the_public_model_is_signed_and_published_in_the_ledger_once_per_version
 #[tokio::test]
 async fn the_offer_is_signed_versioned_and_maps_levels_onto_purposes() {
     let s = TestServer::start(common::Backend::Sqlite).await;
-    shop(&s).await;
+    persona_shop(&s).await;
     let key = s.state.ledger_key();
     let (st, body) = public_get(&s, "/v1/persona/offer").await;
     assert_eq!(st, 200, "{body}");
@@ -212,7 +185,7 @@ async fn the_offer_is_signed_versioned_and_maps_levels_onto_purposes() {
 async fn disclosures_are_receipted_counted_and_never_stored_raw() {
     for backend in backends() {
         let s = TestServer::start(backend).await;
-        shop(&s).await;
+        persona_shop(&s).await;
         train(&s).await;
         let key = s.state.ledger_key();
         let (_, offer) = public_get(&s, "/v1/persona/offer").await;
@@ -236,7 +209,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
             assert!(matches!(d1.payload, Payload::Crowd { .. }));
             let mut sent_body = serde_json::to_value(&d1).unwrap();
             sent_body["reporter"] = json!(p.reporter(&terms.business, version).to_hex());
-            let (st, body) = public_post(&s, "/v1/persona/disclosures", &sent_body).await;
+            let (st, body) = s.public_post("/v1/persona/disclosures", &sent_body).await;
             assert_eq!(st, 201, "{body}");
             sent += 1;
             let receipt: Receipt = serde_json::from_value(body["receipt"].clone()).unwrap();
@@ -263,7 +236,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         p.set_level(&terms.business, TrustLevel::Regular, Timestamp(1));
         let raise = json!({"business": terms.business,
             "pseudonym": p.pseudonym(&terms.business).to_hex(), "from": 0, "to": 2});
-        let (st, body) = public_post(&s, "/v1/persona/level", &raise).await;
+        let (st, body) = s.public_post("/v1/persona/level", &raise).await;
         assert_eq!(st, 201, "{body}");
         p.approve_interests(&terms, vec!["camping".into(), "coffee".into()])
             .unwrap();
@@ -274,12 +247,12 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         let Payload::Interests { topics, pseudonym } = &d2.payload else {
             panic!("{d2:?}")
         };
-        let (st, body) = public_post(
-            &s,
-            "/v1/persona/disclosures",
-            &serde_json::to_value(&d2).unwrap(),
-        )
-        .await;
+        let (st, body) = s
+            .public_post(
+                "/v1/persona/disclosures",
+                &serde_json::to_value(&d2).unwrap(),
+            )
+            .await;
         assert_eq!(st, 201, "{body}");
         let receipt: Receipt = serde_json::from_value(body["receipt"].clone()).unwrap();
         let seq = p.log().entries().len() as u64 - 1;
@@ -295,14 +268,14 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         // Bad input: 4xx naming the field.
         let mut bad = serde_json::to_value(&d2).unwrap();
         bad["payload"]["topics"] = json!(["knitting"]);
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
         assert_eq!(
             (st, e["error"]["field"].as_str()),
             (400, Some("payload.topics")),
             "{e}"
         );
         bad["payload"]["pseudonym"] = json!("zz");
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
         assert_eq!(
             (st, e["error"]["field"].as_str()),
             (400, Some("payload.pseudonym")),
@@ -312,7 +285,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         for (level, field) in [(0, "level"), (3, "payload")] {
             let mut bad = serde_json::to_value(&d2).unwrap();
             bad["level"] = json!(level);
-            let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
+            let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
             assert_eq!(
                 (st, e["error"]["field"].as_str()),
                 (400, Some(field)),
@@ -321,7 +294,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         }
         let crowd = json!({"business": terms.business, "level": 1, "at": 1,
             "payload": {"kind": "crowd", "category": "knitting", "epsilon_micro": 1_000_000}});
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &crowd).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &crowd).await;
         assert_eq!(
             (st, e["error"]["field"].as_str()),
             (400, Some("payload.category")),
@@ -330,7 +303,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         let mut other = crowd.clone();
         other["payload"]["category"] = json!("running");
         other["payload"]["epsilon_micro"] = json!(4_000_000);
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &other).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &other).await;
         assert_eq!(
             (st, e["error"]["field"].as_str()),
             (400, Some("payload.epsilon_micro")),
@@ -338,7 +311,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         );
         other["payload"]["epsilon_micro"] = json!(1_000_000);
         other["business"] = json!("someone-else");
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &other).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &other).await;
         assert_eq!(
             (st, e["error"]["field"].as_str()),
             (400, Some("business")),
@@ -363,7 +336,7 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
             })
             .unwrap();
         let mut body = serde_json::to_value(&d1).unwrap();
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &body).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &body).await;
         assert_eq!(
             (st, e["error"]["field"].as_str()),
             (400, Some("reporter")),
@@ -371,15 +344,15 @@ async fn disclosures_are_receipted_counted_and_never_stored_raw() {
         );
         body["reporter"] = json!(p.reporter(&terms.business, version).to_hex());
         for _ in 0..4 {
-            let (st, e) = public_post(&s, "/v1/persona/disclosures", &body).await;
+            let (st, e) = s.public_post("/v1/persona/disclosures", &body).await;
             assert_eq!(st, 201, "{e}");
             sent += 1;
         }
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &body).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &body).await;
         assert_eq!(st, 429, "the fifth report under one token: {e}");
         assert_eq!(e["error"]["code"], "budget_exhausted", "{e}");
         body["reporter"] = json!(p.reporter(&terms.business, version + 1).to_hex());
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &body).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &body).await;
         assert_eq!(st, 201, "{e}");
         sent += 1;
 
@@ -468,7 +441,7 @@ async fn the_offer_says_what_the_admin_configured_and_refuses_what_devices_would
 async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
     for backend in backends() {
         let s = TestServer::start(backend).await;
-        shop(&s).await;
+        persona_shop(&s).await;
         train(&s).await;
         let key = s.state.ledger_key();
         let (_, offer) = public_get(&s, "/v1/persona/offer").await;
@@ -481,7 +454,7 @@ async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
 
         // Raise 0 → 2: the grants, each with a receipt the device keeps.
         let (seq, steps) = p.set_level(&terms.business, TrustLevel::Regular, Timestamp(1));
-        let (st, body) = public_post(&s, "/v1/persona/level", &send(0, 2)).await;
+        let (st, body) = s.public_post("/v1/persona/level", &send(0, 2)).await;
         assert_eq!(st, 201, "{body}");
         assert_eq!(body["steps"], serde_json::to_value(&steps).unwrap());
         for r in body["receipts"].as_array().unwrap() {
@@ -495,12 +468,12 @@ async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
         let d2 = p
             .disclose(&terms, &model, Timestamp::now(), &[0u8; 64])
             .unwrap();
-        let (st, body) = public_post(
-            &s,
-            "/v1/persona/disclosures",
-            &serde_json::to_value(&d2).unwrap(),
-        )
-        .await;
+        let (st, body) = s
+            .public_post(
+                "/v1/persona/disclosures",
+                &serde_json::to_value(&d2).unwrap(),
+            )
+            .await;
         assert_eq!(st, 201, "{body}");
         assert!(s
             .state
@@ -513,7 +486,7 @@ async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
         // the interests are no longer held.
         let (seq, steps) = p.set_level(&terms.business, TrustLevel::Stranger, Timestamp(2));
         assert!(steps.iter().all(|s| !s.granted));
-        let (st, body) = public_post(&s, "/v1/persona/level", &send(2, 0)).await;
+        let (st, body) = s.public_post("/v1/persona/level", &send(2, 0)).await;
         assert_eq!(st, 201, "{body}");
         let receipts = body["receipts"].as_array().unwrap();
         assert_eq!(receipts.len(), steps.len(), "{body}");
@@ -538,12 +511,12 @@ async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
             Some(vec![])
         );
         // And the shop takes no more interests from that pseudonym.
-        let (st, e) = public_post(
-            &s,
-            "/v1/persona/disclosures",
-            &serde_json::to_value(&d2).unwrap(),
-        )
-        .await;
+        let (st, e) = s
+            .public_post(
+                "/v1/persona/disclosures",
+                &serde_json::to_value(&d2).unwrap(),
+            )
+            .await;
         assert_eq!(
             (st, e["error"]["field"].as_str()),
             (400, Some("payload.pseudonym")),
@@ -572,7 +545,7 @@ async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
         }
 
         // 3 → 2 narrows personalization: withdrawn then granted again.
-        let (st, body) = public_post(&s, "/v1/persona/level", &send(3, 2)).await;
+        let (st, body) = s.public_post("/v1/persona/level", &send(3, 2)).await;
         assert_eq!(st, 201, "{body}");
         let states: Vec<(String, bool)> = body["steps"]
             .as_array()
@@ -603,7 +576,7 @@ async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
                 "pseudonym",
             ),
         ] {
-            let (st, e) = public_post(&s, "/v1/persona/level", &body).await;
+            let (st, e) = s.public_post("/v1/persona/level", &body).await;
             assert_eq!(
                 (st, e["error"]["field"].as_str()),
                 (400, Some(field)),
@@ -617,7 +590,7 @@ async fn lowering_a_level_is_a_withdrawal_with_receipts_the_device_keeps() {
 async fn the_storefront_is_served_with_demo_only() {
     use fineline_app::persona::PersonaConfig;
     let s = TestServer::start(common::Backend::Sqlite).await;
-    shop(&s).await;
+    persona_shop(&s).await;
     let r = reqwest::get(s.url("/shop")).await.unwrap();
     assert_eq!(
         r.status().as_u16(),

@@ -7,40 +7,12 @@
 
 mod common;
 
-use common::{backends, TestServer};
+use common::{backends, persona_shop, TestServer};
 use fineline_core::{ItemId, Timestamp};
 use fineline_ledger::{verify_receipt, LedgerEntry, Receipt};
 use fineline_persona::{Disclosure, Persona, PublicModel, Terms, TrustLevel};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-/// Twelve people view boots and laces, eleven a tent and a stove.
-async fn shop(s: &TestServer) {
-    s.state.set_training_schedule(None);
-    s.publish_demo_policy(1).await;
-    let items = json!([
-        {"item": "boots", "category": "running"}, {"item": "laces", "category": "running"},
-        {"item": "tent", "category": "camping"}, {"item": "stove", "category": "camping"},
-        {"item": "mug", "category": "coffee"}
-    ]);
-    let (st, body) = s.post("/v1/items", &s.admin, &items).await;
-    assert_eq!(st, 200, "{body}");
-    let mut people: Vec<(String, &[&str])> = Vec::new();
-    for p in 0..12 {
-        people.push((format!("boot{p}"), &["boots", "laces"]));
-    }
-    for p in 0..11 {
-        people.push((format!("camp{p}"), &["tent", "stove"]));
-    }
-    s.view_histories(&people).await;
-    let (st, body) = s.post("/v1/recs/train", &s.admin, &json!({})).await;
-    assert_eq!(st, 200, "{body}");
-}
-
-async fn public_post(s: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    let r = s.http.post(s.url(path)).json(body).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
 
 fn field(b: &Value) -> Option<&str> {
     b["error"]["field"].as_str()
@@ -52,7 +24,7 @@ async fn change(s: &TestServer, p: &mut Persona, terms: &Terms, to: TrustLevel) 
     let (seq, _) = p.set_level(&terms.business, to, Timestamp::now());
     let body = json!({"business": terms.business, "pseudonym": p.pseudonym(&terms.business).to_hex(),
         "from": from.number(), "to": to.number()});
-    let (st, answer) = public_post(s, "/v1/persona/level", &body).await;
+    let (st, answer) = s.public_post("/v1/persona/level", &body).await;
     assert_eq!(st, 201, "{answer}");
     let key = s.state.ledger_key();
     for r in answer["receipts"].as_array().unwrap() {
@@ -88,7 +60,9 @@ fn empty_model() -> PublicModel {
 async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdrawal() {
     for backend in backends() {
         let s = TestServer::start(backend).await;
-        shop(&s).await;
+        persona_shop(&s).await;
+        let (st, body) = s.post("/v1/recs/train", &s.admin, &json!({})).await;
+        assert_eq!(st, 200, "{body}");
         let (_, offer) = {
             let r = reqwest::get(s.url("/v1/persona/offer")).await.unwrap();
             (r.status(), r.json::<Value>().await.unwrap())
@@ -113,12 +87,14 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
             history["payload"],
             json!({"kind": "history", "pseudonym": pseudonym.to_hex(), "items": ["boots", "mug"]})
         );
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &history).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &history).await;
         assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
         change(&s, &mut p, &terms, TrustLevel::Regular).await;
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &history).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &history).await;
         assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
-        let (st, e) = public_post(&s, "/v1/persona/recommendations", &recs_ask).await;
+        let (st, e) = s
+            .public_post("/v1/persona/recommendations", &recs_ask)
+            .await;
         assert_eq!((st, field(&e)), (400, Some("pseudonym")), "{e}");
         let subject = s.state.persona_subject(&pseudonym);
         assert!(s
@@ -135,7 +111,7 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
             .disclose(&terms, &model, Timestamp::now(), &[0u8; 64])
             .unwrap();
         let sent = serde_json::to_value(&d).unwrap();
-        let (st, body) = public_post(&s, "/v1/persona/disclosures", &sent).await;
+        let (st, body) = s.public_post("/v1/persona/disclosures", &sent).await;
         assert_eq!(st, 201, "{body}");
         let receipt: Receipt = serde_json::from_value(body["receipt"].clone()).unwrap();
         verify_receipt(&receipt, Some(&key)).unwrap();
@@ -172,7 +148,7 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
                 ("view".to_string(), "mug".to_string())
             ]
         );
-        let (st, body) = public_post(&s, "/v1/persona/disclosures", &sent).await;
+        let (st, body) = s.public_post("/v1/persona/disclosures", &sent).await;
         assert_eq!(st, 201, "{body}");
         assert_eq!(
             items(s.state.database().events_for(&subject).await.unwrap()),
@@ -180,7 +156,9 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         );
 
         // The shop recommends from it: boots were viewed with laces.
-        let (st, recs) = public_post(&s, "/v1/persona/recommendations", &recs_ask).await;
+        let (st, recs) = s
+            .public_post("/v1/persona/recommendations", &recs_ask)
+            .await;
         assert_eq!(st, 200, "{recs}");
         assert_eq!(recs["tier"], "personalized", "{recs}");
         let ids: Vec<&str> = recs["items"]
@@ -201,10 +179,10 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
             .into(),
         );
         let known = disclosure_at(&p, &terms, &model, TrustLevel::Known);
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &known).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &known).await;
         assert_eq!((st, field(&e)), (400, Some("payload.identity")), "{e}");
         change(&s, &mut p, &terms, TrustLevel::Known).await;
-        let (st, body) = public_post(&s, "/v1/persona/disclosures", &known).await;
+        let (st, body) = s.public_post("/v1/persona/disclosures", &known).await;
         assert_eq!(st, 201, "{body}");
         // Kept as the sealed properties of an `identity` event: the export
         // opens them; the data directory does not hold them in the clear.
@@ -241,32 +219,34 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         // Bad input names the field.
         let mut bad = known.clone();
         bad["payload"]["identity"] = json!({"E-Mail": "x"});
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
         assert_eq!((st, field(&e)), (400, Some("payload.identity")), "{e}");
         let mut bad = known.clone();
         bad["payload"]["items"] = json!(["no spaces allowed"]);
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
         assert_eq!((st, field(&e)), (400, Some("payload.items")), "{e}");
         let mut bad = history.clone();
         bad["level"] = json!(4);
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
         assert_eq!((st, field(&e)), (400, Some("payload")), "{e}");
         let mut bad = history.clone();
         bad["reporter"] = json!(pseudonym.to_hex());
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &bad).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
         assert_eq!((st, field(&e)), (400, Some("reporter")), "{e}");
 
         // Lowering to 2 withdraws: the history and recommendations stop
         // (level 2 still grants personalization, for interests only).
         change(&s, &mut p, &terms, TrustLevel::Regular).await;
-        let (st, e) = public_post(&s, "/v1/persona/disclosures", &history).await;
+        let (st, e) = s.public_post("/v1/persona/disclosures", &history).await;
         assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
-        let (st, e) = public_post(&s, "/v1/persona/recommendations", &recs_ask).await;
+        let (st, e) = s
+            .public_post("/v1/persona/recommendations", &recs_ask)
+            .await;
         assert_eq!((st, field(&e)), (400, Some("pseudonym")), "{e}");
         // And to 0: nothing is taken from the withdrawn pseudonym.
         change(&s, &mut p, &terms, TrustLevel::Stranger).await;
         for d in [&history, &known] {
-            let (st, e) = public_post(&s, "/v1/persona/disclosures", d).await;
+            let (st, e) = s.public_post("/v1/persona/disclosures", d).await;
             assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
         }
         assert!(p.log().unreceipted_changes(&terms.business).is_empty());

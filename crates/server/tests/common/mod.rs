@@ -186,3 +186,41 @@ pub fn fill(path: &str, value: &str) -> String {
     out.push_str(rest);
     out
 }
+
+impl TestServer {
+    /// A POST with no credentials, as a device or a phone sends it.
+    pub async fn public_post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+}
+
+/// The persona tests' shop: twelve people view boots and laces, eleven a
+/// tent and a stove (enough for the k = 10 public model), a mug nobody
+/// views.
+pub async fn persona_shop(s: &TestServer) {
+    s.state.set_training_schedule(None);
+    s.publish_demo_policy(1).await;
+    let items = json!([
+        {"item": "boots", "category": "running"}, {"item": "laces", "category": "running"},
+        {"item": "tent", "category": "camping"}, {"item": "stove", "category": "camping"},
+        {"item": "mug", "category": "coffee"}
+    ]);
+    let (st, body) = s.post("/v1/items", &s.admin, &items).await;
+    assert_eq!(st, 200, "{body}");
+    let mut people: Vec<(String, &[&str])> = Vec::new();
+    for p in 0..12 {
+        people.push((format!("boot{p}"), &["boots", "laces"]));
+    }
+    for p in 0..11 {
+        people.push((format!("camp{p}"), &["tent", "stove"]));
+    }
+    let r = s.view_histories(&people).await;
+    assert_eq!(r["accepted"].as_u64(), Some(46), "{r}");
+}
