@@ -5,8 +5,8 @@
 use fineline_core::{ItemId, Pseudonym, Timestamp};
 use fineline_persona::recommend;
 use fineline_recs::{
-    Algorithm, Catalogue, EaseConfig, Interaction, KnnConfig, PublicEaseConfig, Recommender,
-    RecsConfig, Request, Weighting,
+    Algorithm, Catalogue, EaseConfig, Interaction, KnnConfig, PublicEaseConfig, PublicModel,
+    Recommender, RecsConfig, Request, Weighting,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,6 +51,30 @@ fn shop() -> Vec<Interaction> {
     events
 }
 
+/// Person `s`'s top ten from the server and from the device, the seen
+/// items left out of both.
+fn top_ten(
+    events: &[Interaction],
+    s: u32,
+    server: &Recommender,
+    model: &PublicModel,
+) -> (Vec<ItemId>, Vec<ItemId>) {
+    let history: Vec<Interaction> = events
+        .iter()
+        .filter(|e| e.subject == subject(s))
+        .cloned()
+        .collect();
+    let items: Vec<ItemId> = history.iter().map(|e| e.item.clone()).collect();
+    let mut req = Request::personalized(&history, 10);
+    req.exclude_seen = true;
+    let theirs = server.recommend(&req).into_iter().map(|r| r.item).collect();
+    let ours = recommend(model, &items, 10)
+        .into_iter()
+        .map(|r| r.item)
+        .collect();
+    (theirs, ours)
+}
+
 #[test]
 fn with_every_pair_public_the_device_ranks_as_the_server() {
     let events = shop();
@@ -58,19 +82,7 @@ fn with_every_pair_public_the_device_ranks_as_the_server() {
     let model = server.public_model(1);
     let (mut same, mut total) = (0, 0);
     for s in 0..300 {
-        let history: Vec<Interaction> = events
-            .iter()
-            .filter(|e| e.subject == subject(s))
-            .cloned()
-            .collect();
-        let items: Vec<ItemId> = history.iter().map(|e| e.item.clone()).collect();
-        let mut req = Request::personalized(&history, 10);
-        req.exclude_seen = true;
-        let theirs: Vec<ItemId> = server.recommend(&req).into_iter().map(|r| r.item).collect();
-        let ours: Vec<ItemId> = recommend(&model, &items, 10)
-            .into_iter()
-            .map(|r| r.item)
-            .collect();
+        let (theirs, ours) = top_ten(&events, s, &server, &model);
         total += 1;
         same += (theirs == ours) as u32;
         // Whatever the order of near-ties, the same items are chosen.
@@ -112,19 +124,7 @@ fn with_every_pair_public_the_device_ranks_as_the_servers_ease() {
         .any(|i| i.neighbours.iter().any(|n| n.1 < 0)));
     let mut same = 0;
     for s in 0..300 {
-        let history: Vec<Interaction> = events
-            .iter()
-            .filter(|e| e.subject == subject(s))
-            .cloned()
-            .collect();
-        let items: Vec<ItemId> = history.iter().map(|e| e.item.clone()).collect();
-        let mut req = Request::personalized(&history, 10);
-        req.exclude_seen = true;
-        let theirs: Vec<ItemId> = server.recommend(&req).into_iter().map(|r| r.item).collect();
-        let ours: Vec<ItemId> = recommend(&model, &items, 10)
-            .into_iter()
-            .map(|r| r.item)
-            .collect();
+        let (theirs, ours) = top_ten(&events, s, &server, &model);
         same += (theirs == ours) as u32;
         let overlap = ours.iter().filter(|i| theirs.contains(i)).count();
         assert!(overlap >= 9, "person {s}: {ours:?} vs {theirs:?}");
