@@ -11,6 +11,9 @@
 // - the history leaves only once the person chooses level 3, exactly as
 //   `disclose` makes it, the shop answers with its own recommendations,
 //   and after lowering again nothing more is sent.
+// - "Forget me at this shop" sends one request signed on the device under
+//   the erasure key the level change registered, and keeps the erasure
+//   receipt (verified here too).
 //
 // To check that this test catches a leaking page, SHOP_JS=FILE serves FILE
 // in place of the binary's /shop/shop.js (e.g. a copy that sends the
@@ -19,6 +22,7 @@ import { chromium } from 'playwright-core';
 import { readFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { verifyReceipt } from '../../crates/server/assets/persona/receipt.js';
+import { erasureMessage, fromHex } from '../../crates/server/assets/persona/persona.js';
 
 const { BASE, TOUR, SHOTS } = process.env;
 const results = [];
@@ -59,6 +63,7 @@ const ledgerKey = Buffer.from(keyB64, 'base64').toString('hex');
 const taxonomy = (await (await fetch(`${BASE}/v1/persona/offer`)).json()).offer.taxonomy;
 const viewed = [];
 let pseudonym = null;
+let erasureKey = null;
 
 /** Every request after `from` that could carry something about the person. */
 function leaks(from, secrets) {
@@ -108,10 +113,12 @@ await test('raising to 2 records the consent and sends exactly the approved inte
   const levelAnswer = await (await answer).json();
   await status.filter({ hasText: 'Now regular' }).waitFor();
   const sent = JSON.parse(posts('/v1/persona/level', from)[0].body);
-  assert.deepEqual(Object.keys(sent).sort(), ['business', 'from', 'pseudonym', 'to']);
+  assert.deepEqual(Object.keys(sent).sort(), ['business', 'erasure_key', 'from', 'pseudonym', 'to']);
   assert.equal(sent.from, 0); assert.equal(sent.to, 2);
   assert.match(sent.pseudonym, /^[0-9a-f]{64}$/);
+  assert.match(sent.erasure_key, /^[0-9a-f]{64}$/);
   pseudonym = sent.pseudonym;
+  erasureKey = sent.erasure_key;
   assert.deepEqual(levelAnswer.steps.map((s) => [s.purpose, s.granted]), [['personalization', true], ['analytics', true]]);
   assert.match(await status.textContent(), /2 receipts verified and kept/);
 
@@ -244,6 +251,33 @@ await test('at level 3 the history leaves only after choosing it, and stops afte
   await page.waitForSelector('body[data-ready="true"]');
   const bad = leaks(after, [...viewed, pseudonym, ...taxonomy.map((t) => `"${t}"`)]);
   assert.deepEqual(bad, [], 'requests after lowering from 3 that could carry the person');
+});
+
+await test('"Forget me at this shop" sends one request signed on the device and keeps the erasure receipt', async () => {
+  const from = requests.length;
+  const answer = page.waitForResponse((r) => r.url().endsWith('/v1/persona/erasure'));
+  await clearStatus();
+  await page.getByRole('button', { name: 'Forget me at this shop' }).click();
+  assert.equal((await answer).status(), 200);
+  await status.filter({ hasText: 'erasure receipt verified and kept' }).waitFor();
+  const sent = posts('/v1/persona/erasure', from);
+  assert.equal(sent.length, 1, 'one request');
+  const r = JSON.parse(sent[0].body);
+  assert.deepEqual(Object.keys(r).sort(), ['at', 'business', 'nonce', 'pseudonym', 'signature']);
+  assert.equal(r.pseudonym, pseudonym);
+  assert.ok(!viewed.some((v) => sent[0].body.includes(v)), 'no viewed item leaves');
+  // Signed under the key the level change registered, over the documented bytes.
+  const key = await crypto.subtle.importKey('raw', fromHex(erasureKey), { name: 'Ed25519' }, false, ['verify']);
+  assert.ok(await crypto.subtle.verify({ name: 'Ed25519' }, key, fromHex(r.signature),
+    erasureMessage(r.business, r.pseudonym, r.at, fromHex(r.nonce))));
+  const body = await (await answer).json();
+  await verifyReceipt(body.receipt, ledgerKey);
+  assert.equal(body.receipt.entry.kind, 'erasure');
+  const entry = page.locator('#log li[data-kind="erasure"]').first();
+  await entry.locator('.receipt.ok').waitFor();
+  assert.match(await page.locator('#level-name').textContent(), /0 stranger/);
+  assert.deepEqual(requests.slice(from).filter((r) => r.method !== 'GET').map((r) => new URL(r.url).pathname), ['/v1/persona/erasure']);
+  await shot('shop-erased');
 });
 
 await test('the page loads nothing from elsewhere and logs no error', async () => {

@@ -143,3 +143,40 @@ test('checkIn (checkin.rs): no pseudonym below level 2, one per store in 24 h, t
   assert.equal(d.pseudonym, await P.pseudonymOf(p, 'shop'));
   assert.equal(p.log.entries.at(-1).what.kind, 'check_in');
 });
+
+test('erasure (erasure.rs): the same key and signature bytes as the Rust client', async () => {
+  const secret = new Uint8Array(32).fill(1);
+  assert.equal(await P.erasureKey(secret, 'shop'), '78aa546608490bc3b841ed037b1690afbe4e18817849de23a331d9a3818c07c5');
+  assert.notEqual(await P.erasureKey(secret, 'elsewhere'), await P.erasureKey(secret, 'shop'));
+  const pseudonym = await P.businessPseudonym(secret, 'shop');
+  const r = await P.signErasure(secret, 'shop', pseudonym, 1_800_000_000_000, new Uint8Array(16).fill(9));
+  assert.deepEqual(Object.keys(r), ['business', 'pseudonym', 'at', 'nonce', 'signature']);
+  assert.equal(r.signature, '6179cb9690fec7659dcf4a1c9176a1a295a7b3113c77a71bb2834f816ef398a0'
+    + 'd15fd445f3aec96f2368cec447f4e76415f7dfa0905d2c981d6566da6cbbaa0f');
+  // The signature verifies under the public key the level change registers.
+  const pub = await crypto.subtle.importKey('raw', P.fromHex(await P.erasureKey(secret, 'shop')), { name: 'Ed25519' }, false, ['verify']);
+  assert.ok(await crypto.subtle.verify({ name: 'Ed25519' }, pub, P.fromHex(r.signature),
+    P.erasureMessage('shop', pseudonym, r.at, new Uint8Array(16).fill(9))));
+});
+
+test('requestErasure / erased (persona.rs): logged, kept only for an erasure receipt, then level 0', async () => {
+  const p = P.newPersona('everyday', new Uint8Array(32).fill(1));
+  P.setLevel(p, 'shop', 2, 1000);
+  const { seq, request } = await P.requestErasure(p, 'shop', 2000, new Uint8Array(16).fill(4));
+  assert.equal(request.nonce, '04'.repeat(16));
+  assert.equal(request.pseudonym, await P.pseudonymOf(p, 'shop'));
+  assert.equal(p.log.entries[seq].what.kind, 'erasure');
+  assert.ok(P.unreceiptedChanges(p, 'shop').includes(seq));
+  await assert.rejects(P.requestErasure(p, 'shop', 2000, new Uint8Array(15)), { code: 'out_of_coins' });
+  const ok = async () => 'verified';
+  // A consent change, or an erasure older than the request allows: refused.
+  const consent = { entry: { kind: 'consent_change', at: 2000 } };
+  await assert.rejects(P.erased(p, seq, consent, ok), { code: 'receipt_mismatch' });
+  const old = { entry: { kind: 'erasure', at: 2000 - P.ERASURE_MAX_SKEW_MS - 1 } };
+  await assert.rejects(P.erased(p, seq, old, ok), { code: 'receipt_mismatch' });
+  await assert.rejects(P.erased(p, 0, { entry: { kind: 'erasure', at: 2001 } }, ok), { code: 'invalid' });
+  assert.equal(P.levelOf(p, 'shop'), 2);
+  assert.equal(await P.erased(p, seq, { entry: { kind: 'erasure', at: 2001 } }, ok), 'verified');
+  assert.equal(P.levelOf(p, 'shop'), 0);
+  assert.ok(!P.unreceiptedChanges(p, 'shop').includes(seq));
+});

@@ -21,6 +21,16 @@ pub enum AppError {
     /// No credential, or one nobody issued.
     #[error("missing or unknown credentials")]
     Unauthorized,
+    /// A request whose own signature is its credential (a device's erasure
+    /// request) is not signed by the key registered for it; `field` is
+    /// what failed: the signature, or the pseudonym no key is registered for.
+    #[error("{message}")]
+    SignatureRefused {
+        /// `signature` or `pseudonym`.
+        field: String,
+        /// Why.
+        message: String,
+    },
     /// A subject token that is forged, malformed or expired.
     #[error("subject token is invalid or expired")]
     InvalidToken,

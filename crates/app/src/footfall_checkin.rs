@@ -230,6 +230,65 @@ impl App {
         })
     }
 
+    /// The ops that take `pseudonym`'s keyed digests out of every
+    /// store-day's check-ins (an erasure): the day's counts stay, a tally
+    /// that names no one once the digest is gone. The caller holds the
+    /// check-in guard and the deployment's `checkin` lock and lands the
+    /// ops in the erasure. Each day's digest is under its own domain, so
+    /// every stored day is looked at.
+    pub(crate) async fn forget_checkins(
+        &self,
+        pseudonym: &fineline_persona::BusinessPseudonym,
+    ) -> Result<Vec<WriteOp>, AppError> {
+        let mut ops = Vec::new();
+        let days = self
+            .database()
+            .settings_under(DAY_PREFIX)
+            .await
+            .map_err(AppError::internal)?;
+        for (name, bytes) in days {
+            let Some((store, day)) = name[DAY_PREFIX.len()..].rsplit_once('/') else {
+                continue;
+            };
+            let mut record: CheckinDay =
+                serde_json::from_slice(&bytes).map_err(AppError::internal)?;
+            let digest = self
+                .vault
+                .keyring()
+                .pseudonymize_as(&format!("checkin/{store}/{day}"), &pseudonym.to_hex())
+                .to_text();
+            let before = record.seen.len();
+            record.seen.retain(|d| *d != digest);
+            if record.seen.len() != before {
+                ops.push(WriteOp::PutSetting {
+                    name,
+                    value: serde_json::to_vec(&record).map_err(AppError::internal)?,
+                });
+            }
+        }
+        Ok(ops)
+    }
+
+    /// Whether `pseudonym` checked in at `store` on `day` (tests: the
+    /// once-a-store-day rule's digest is there, or gone after erasure).
+    pub async fn checked_in(
+        &self,
+        store_id: &str,
+        day: Date,
+        pseudonym: &fineline_persona::BusinessPseudonym,
+    ) -> Result<bool, AppError> {
+        let digest = self
+            .vault
+            .keyring()
+            .pseudonymize_as(&format!("checkin/{store_id}/{day}"), &pseudonym.to_hex())
+            .to_text();
+        Ok(self
+            .checkin_day(store_id, day)
+            .await?
+            .seen
+            .contains(&digest))
+    }
+
     /// One store-day's check-ins as counted: exact, so for the release
     /// and tests only; no route serves it.
     pub async fn checkin_day(&self, store_id: &str, day: Date) -> Result<CheckinDay, AppError> {

@@ -27,8 +27,10 @@ use sha2::{Digest, Sha256};
 use crate::sync::RwLock;
 use crate::{App, AppError};
 
+mod erasure;
 mod figures;
 mod level;
+pub(crate) use erasure::erasure_key_setting;
 mod member;
 pub use figures::{PersonaFigures, StoreCheckins, CHECKIN_DAYS};
 pub use level::{persona_subject_id, CatalogueItem, LevelChange, LevelReceipts};

@@ -29,6 +29,19 @@ impl App {
         // for them after it (ingestion re-checks consent in its turn).
         self.catch_up().await?;
         let _turn = self.order.exclusive().await;
+        self.erase_in_turn(subject, Vec::new()).await
+    }
+
+    /// [`App::erase`] once the caller holds the exclusive turn (after
+    /// `catch_up`), with `extra` ops landing in the erasure's transaction:
+    /// what is kept about the person outside their rows (a persona's
+    /// keyed digests). A persona's registered erasure key goes with every
+    /// erasure of its subject, whoever asks.
+    pub(crate) async fn erase_in_turn(
+        &self,
+        subject: &Pseudonym,
+        extra: Vec<WriteOp>,
+    ) -> Result<Erased, AppError> {
         let keys = self
             .subject_keys(subject)
             .await?
@@ -41,14 +54,19 @@ impl App {
         let appended = self
             .ledger
             .append(self.database(), &[entry], |indices| {
-                vec![
+                let mut ops = vec![
                     WriteOp::EraseSubject(*subject),
                     crate::replication::note(
                         fineline_db::ChangeKind::Erasure,
                         Some(*subject),
                         indices[0],
                     ),
-                ]
+                    WriteOp::DeleteSetting {
+                        name: crate::persona::erasure_key_setting(subject),
+                    },
+                ];
+                ops.extend(extra);
+                ops
             })
             .await?;
         // After the rows: a failure between leaves a key a retry shreds.

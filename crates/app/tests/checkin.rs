@@ -97,6 +97,7 @@ async fn check_ins_are_counted_and_published_in_the_store_report() {
             pseudonym: p.pseudonym(&business),
             from: TrustLevel::Stranger,
             to: TrustLevel::Regular,
+            erasure_key: None,
         })
         .await
         .unwrap();
@@ -252,6 +253,7 @@ async fn stale_forged_and_replayed_check_ins_are_refused() {
         pseudonym: q.pseudonym(&business),
         from: TrustLevel::Stranger,
         to: TrustLevel::Regular,
+        erasure_key: None,
     })
     .await
     .unwrap();
@@ -282,6 +284,7 @@ async fn console_figures_count_levels_withdrawals_and_published_check_ins() {
         pseudonym: p.pseudonym(&business),
         from,
         to,
+        erasure_key: None,
     };
     let (a, b, c) = (persona(1), persona(2), persona(3));
     for p in [&a, &b, &c] {

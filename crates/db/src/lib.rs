@@ -15,7 +15,7 @@
 //! - write: `apply(WriteSet) -> Result<WriteOutcome>`; ops in [`WriteOp`]
 //!   (PutLegacySubjectKeys, DropLegacySubjectKeys, PutPolicy, PutConsent, PutEvents, DeleteEvent,
 //!   AppendLedger, PutTreeHead, EraseSubject, PutItem, PutInterest,
-//!   RemoveInterest, PutSetting). `WriteOutcome { event_ids, rows_deleted }`.
+//!   RemoveInterest, PutSetting, DeleteSetting, ...). `WriteOutcome { event_ids, rows_deleted }`.
 //! - consent: `policies()`, `consents_for(&subject)`, `consents_page(after, limit)`,
 //!   `all_consents()`, `put_policy(version, published_at, body)`.
 //! - events: `events_for(&subject)`, `scan_events(EventScan, after_id, limit)`,

@@ -78,6 +78,12 @@ pub enum WriteOp {
         /// Its new bytes.
         value: Vec<u8>,
     },
+    /// Delete a setting (absent: no change): for what is kept per person
+    /// under a setting's name and goes with their erasure.
+    DeleteSetting {
+        /// The setting's name.
+        name: String,
+    },
     /// Insert a setting that must not exist yet (one already stored:
     /// conflict, and nothing of the write set lands): for what is decided
     /// once, such as a published release, when several processes may race.

@@ -162,6 +162,14 @@ async fn round_trips(s: Arc<dyn Database>) {
         ]
     );
     assert!(s.settings_under("%").await.unwrap().is_empty());
+    // Deleting removes one setting; deleting an absent one changes nothing.
+    for name in ["key/a", "key/a", "never-set"] {
+        s.apply(WriteSet::from(WriteOp::DeleteSetting { name: name.into() }))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.setting("key/a").await.unwrap(), None);
+    assert_eq!(s.setting("key/b").await.unwrap(), Some(b"B".to_vec()));
 }
 
 async fn events_round_trip_and_scan(s: Arc<dyn Database>) {

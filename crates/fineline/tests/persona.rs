@@ -2,7 +2,7 @@
 //! serving the demo shop: recommendations on the device, a level raised
 //! to 2 with receipts, the approved interests sent, the level lowered
 //! (a withdrawal whose receipts the device keeps), and after that nothing
-//! leaves.
+//! leaves; a second persona checks in and then has the shop erase it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -125,6 +125,32 @@ fn the_simulator_raises_discloses_lowers_and_keeps_verified_receipts() {
     );
     assert!(
         as_regular(&["receipts"]).contains("check-in at demo-store at level 2 under the pseudonym")
+    );
+
+    // The device has the shop erase it: the signed request is taken, the
+    // erasure receipt verified and kept, and the level is 0 again. Sent
+    // again, it is refused: the shop holds nothing under the pseudonym.
+    let out = as_regular(&["erase", shop]);
+    assert!(out.contains("receipt verified (valid: erasure"), "{out}");
+    assert!(out.contains("level 0 at"), "{out}");
+    let log = as_regular(&["receipts"]);
+    assert!(log.contains("erasure request, signed"), "{log}");
+    assert!(!log.contains("without a receipt"), "{log}");
+    let again = cli(&[
+        "persona",
+        "--file",
+        file.to_str().unwrap(),
+        "--persona",
+        "regular",
+        "erase",
+        shop,
+    ]);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("401") && err.contains("pseudonym"), "{err}");
+    assert_eq!(
+        as_regular(&["disclose", shop]).trim(),
+        "level 0: nothing leaves"
     );
 
     // A second shop key for the same URL is refused (the key is pinned).

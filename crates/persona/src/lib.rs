@@ -18,7 +18,9 @@
 //! Levels map onto fineline's purposes ([`consent_steps`]): raising grants,
 //! lowering withdraws, and the [`DeviceLog`] keeps every disclosure and
 //! level change with the ledger receipts the business answered, each
-//! verified with `fineline-ledger`'s receipt verifier.
+//! verified with `fineline-ledger`'s receipt verifier. The device can have
+//! its records at one business erased itself ([`ErasureRequest`], signed
+//! under a per-business key only this persona holds).
 //!
 //! Invariants: no I/O, no clock, no global state, no hidden randomness:
 //! every random choice reads [`Coins`] the caller drew, so equal inputs
@@ -31,6 +33,7 @@
 mod checkin;
 mod coins;
 mod disclose;
+mod erasure;
 mod ids;
 mod interests;
 mod ldp;
@@ -46,6 +49,10 @@ pub use checkin::{
 };
 pub use coins::Coins;
 pub use disclose::{true_category, Disclosure, Payload, Terms, NO_CATEGORY};
+pub use erasure::{
+    erasure_message, erasure_signing_key, ErasureRefusal, ErasureRequest, ERASURE_KEY_LABEL,
+    ERASURE_MAX_SKEW_MS, ERASURE_NONCE_BYTES, ERASURE_REQUEST_LABEL,
+};
 pub use fineline_recs::PublicModel;
 pub use ids::{
     business_pseudonym, reporter_token, BusinessPseudonym, BUSINESS_ID_LABEL, REPORTER_LABEL,

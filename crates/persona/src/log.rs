@@ -7,6 +7,7 @@ use fineline_ledger::{verify_receipt, ConsentState, LedgerEntry, Receipt, Verify
 
 use crate::checkin::CheckIn;
 use crate::disclose::Disclosure;
+use crate::erasure::{ErasureRequest, ERASURE_MAX_SKEW_MS};
 use crate::level::{ConsentStep, TrustLevel};
 use crate::PersonaError;
 
@@ -27,6 +28,9 @@ pub enum Logged {
     },
     /// A check-in at one of the business's stores, exactly as sent.
     CheckIn(CheckIn),
+    /// A request that the business erase this persona's records, exactly
+    /// as sent; its receipt is the erasure's ledger entry.
+    Erasure(ErasureRequest),
 }
 
 /// One entry of the device log.
@@ -72,9 +76,12 @@ impl DeviceLog {
     /// Checks `receipt` (signature under `log_key`, inclusion proof, entry
     /// hash) and that it answers entry `seq`, then keeps it. For a level
     /// change the ledger entry must be a consent change for one of its
-    /// steps (same purpose, same direction); for a disclosure, a level-3/4
-    /// business answers with whatever its ledger recorded, so only the
-    /// proof is checked. A receipt that fails is not kept.
+    /// steps (same purpose, same direction); for an erasure request, an
+    /// erasure entry made no earlier than the request's clock allows (an
+    /// older erasure is someone else's or an earlier one); for a
+    /// disclosure, a level-3/4 business answers with whatever its ledger
+    /// recorded, so only the proof is checked. A receipt that fails is not
+    /// kept.
     pub fn attach_receipt(
         &mut self,
         seq: u64,
@@ -97,12 +104,20 @@ impl DeviceLog {
                 return Err(PersonaError::ReceiptMismatch);
             }
         }
+        if let Logged::Erasure(asked) = &entry.what {
+            let matches = matches!(&receipt.entry, LedgerEntry::Erasure { at, .. }
+                if at.millis() >= asked.at.millis().saturating_sub(ERASURE_MAX_SKEW_MS));
+            if !matches {
+                return Err(PersonaError::ReceiptMismatch);
+            }
+        }
         entry.receipts.push(receipt);
         Ok(summary.to_string())
     }
 
     /// Level changes of `business` that still lack a receipt for some
-    /// step (a withdrawal the business has not yet proven it recorded).
+    /// step (a withdrawal the business has not yet proven it recorded),
+    /// and erasure requests it has not yet proven it carried out.
     /// A change between levels 0 and 1 is never sent (neither carries an
     /// identifier, so there is no one to record it for) and needs none.
     pub fn unreceipted_changes(&self, business: &str) -> Vec<u64> {
@@ -121,6 +136,7 @@ impl DeviceLog {
                         _ => false,
                     })
                 }),
+                Logged::Erasure(_) => e.receipts.is_empty(),
                 Logged::Disclosure(_) | Logged::CheckIn(_) => false,
             })
             .map(|e| e.seq)

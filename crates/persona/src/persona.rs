@@ -8,11 +8,12 @@ use fineline_recs::PublicModel;
 
 use crate::coins::Coins;
 use crate::disclose::{payload, Disclosure, Payload, Terms, View};
+use crate::erasure::{erasure_signing_key, ErasureRequest, ERASURE_NONCE_BYTES};
 use crate::ids::{business_pseudonym, reporter_token, BusinessPseudonym};
 use crate::interests::check_approval;
 use crate::ldp::Budget;
 use crate::level::{consent_steps, ConsentStep, TrustLevel};
-use crate::log::{DeviceLog, Logged};
+use crate::log::{DeviceLog, LogEntry, Logged};
 use crate::recommend::{recommend, OnDeviceRec};
 use crate::PersonaError;
 
@@ -74,6 +75,58 @@ impl Persona {
     /// its offer is at `offer_version` ([`reporter_token`]).
     pub fn reporter(&self, business: &str, offer_version: u64) -> BusinessPseudonym {
         reporter_token(&self.secret, business, offer_version)
+    }
+
+    /// The public key this persona proves itself with to `business` when it
+    /// asks for erasure ([`crate::erasure_signing_key`]); sent with level
+    /// changes to level 2 or above, so the business can check the request.
+    pub fn erasure_key(&self, business: &str) -> fineline_ledger::VerifyingKey {
+        erasure_signing_key(&self.secret, business).verifying_key()
+    }
+
+    /// Makes, signs and logs a request that `business` erase what it holds
+    /// under this persona's pseudonym; the nonce is the first 16 bytes of
+    /// `coins`. Returns the log entry's sequence number and the request.
+    pub fn request_erasure(
+        &mut self,
+        business: &str,
+        at: Timestamp,
+        coins: &[u8],
+    ) -> Result<(u64, ErasureRequest), PersonaError> {
+        let nonce: [u8; ERASURE_NONCE_BYTES] = coins
+            .get(..ERASURE_NONCE_BYTES)
+            .and_then(|c| c.try_into().ok())
+            .ok_or(PersonaError::OutOfCoins)?;
+        let request =
+            ErasureRequest::sign(&self.secret, business, self.pseudonym(business), at, &nonce);
+        let seq = self
+            .log
+            .push(business, at, Logged::Erasure(request.clone()));
+        Ok((seq, request))
+    }
+
+    /// Keeps the business's erasure receipt on request `seq` once it
+    /// verifies under `log_key` and is an erasure entry
+    /// ([`DeviceLog::attach_receipt`]); the business then holds nothing
+    /// under the pseudonym, so the persona is back at level 0 there (its
+    /// lifetime ε budget is kept: a lifetime cap never resets).
+    pub fn erased(
+        &mut self,
+        seq: u64,
+        receipt: fineline_ledger::Receipt,
+        log_key: &fineline_ledger::VerifyingKey,
+    ) -> Result<String, PersonaError> {
+        let business = match self.log.entries().get(seq as usize) {
+            Some(LogEntry {
+                what: Logged::Erasure(_),
+                business,
+                ..
+            }) => business.clone(),
+            _ => return Err(PersonaError::Invalid("not an erasure request")),
+        };
+        let summary = self.log.attach_receipt(seq, receipt, log_key)?;
+        self.entry(&business).level = TrustLevel::Stranger;
+        Ok(summary)
     }
 
     /// Notes an item viewed or bought, on the device only.

@@ -95,6 +95,10 @@ impl From<fineline_app::AppError> for ApiError {
             E::InvalidField { field, message } => ApiError::field(field, message),
             E::BadRequest(m) => ApiError::bad_request(m),
             E::Unauthorized => ApiError::unauthorized(),
+            E::SignatureRefused { field, message } => ApiError {
+                field: Some(field),
+                ..ApiError::new(StatusCode::UNAUTHORIZED, "signature_refused", message)
+            },
             E::InvalidToken => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",

@@ -120,6 +120,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/v1/persona/disclosures", post(persona::disclose))
         .route("/v1/persona/aggregate", get(persona::aggregate))
         .route("/v1/persona/level", post(persona::change_level))
+        .route("/v1/persona/erasure", post(persona::erase))
         .route("/v1/persona/catalogue", get(persona::catalogue))
         .route(
             "/v1/persona/recommendations",

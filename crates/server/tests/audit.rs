@@ -80,7 +80,10 @@ fn access(method: &str, path: &str) -> Option<&'static [Who]> {
         ("get", "/v1/persona/model" | "/v1/persona/offer" | "/v1/persona/catalogue") => PUBLIC,
         (
             "post",
-            "/v1/persona/disclosures" | "/v1/persona/level" | "/v1/persona/recommendations",
+            "/v1/persona/disclosures"
+            | "/v1/persona/level"
+            | "/v1/persona/erasure"
+            | "/v1/persona/recommendations",
         ) => PUBLIC,
         ("get", "/v1/persona/aggregate") => ANALYST,
         _ => return None,

@@ -103,6 +103,35 @@ impl App {
         Ok(())
     }
 
+    /// The ops that forget the last level `pseudonym`'s changes left it at
+    /// and take it out of the devices-per-level count (an erasure; the
+    /// withdrawals it made stay counted: they happened). The caller holds
+    /// the persona writers' turn and lands the ops in the erasure.
+    pub(super) async fn forget_level(
+        &self,
+        pseudonym: &BusinessPseudonym,
+    ) -> Result<Vec<WriteOp>, AppError> {
+        let who = self
+            .vault
+            .keyring()
+            .pseudonymize_as(PSEUDONYM_DOMAIN, &pseudonym.to_hex());
+        let name = format!("{LEVEL_PREFIX}{}", who.to_text());
+        let Some(level) = self.setting_json::<u8>(&name).await? else {
+            return Ok(Vec::new());
+        };
+        let mut counts: LevelCounts = self.setting_json(COUNTS_SETTING).await?.unwrap_or_default();
+        if let Some(slot) = counts.at.get_mut(level as usize) {
+            *slot = slot.saturating_sub(1);
+        }
+        Ok(vec![
+            WriteOp::DeleteSetting { name },
+            WriteOp::PutSetting {
+                name: COUNTS_SETTING.into(),
+                value: serde_json::to_vec(&counts).map_err(AppError::internal)?,
+            },
+        ])
+    }
+
     /// The console's persona figures at `now` (see the module doc). Reading
     /// them publishes the stores' closed days not yet published, as
     /// reading a store's report does.

@@ -30,6 +30,11 @@ pub struct LevelChange {
     pub from: TrustLevel,
     /// The level the person chose.
     pub to: TrustLevel,
+    /// The persona's erasure key for this business
+    /// (`fineline_persona::erasure_signing_key`), sent with a change to
+    /// level 2 or above: kept for the pseudonym (the first one stays) so
+    /// the device can later ask for erasure itself.
+    pub erasure_key: Option<fineline_ledger::VerifyingKey>,
 }
 
 /// The consent steps recorded, in order, and one receipt per step.
@@ -90,6 +95,10 @@ impl App {
         }
         let steps = consent_steps(change.from, change.to);
         let subject = self.persona_subject(&change.pseudonym);
+        if let Some(key) = &change.erasure_key {
+            // Before anything is recorded: a refused key changes nothing.
+            self.check_erasure_key(&subject, key).await?;
+        }
         let change_of = |granted: bool| ConsentChange {
             policy_version: None,
             source: ConsentSource::Persona,
@@ -122,6 +131,9 @@ impl App {
         }
         self.count_level_change(&change.pseudonym, change.from, change.to)
             .await?;
+        if let Some(key) = &change.erasure_key {
+            self.register_erasure_key(&subject, key).await?;
+        }
         Ok(LevelReceipts { steps, receipts })
     }
 

@@ -200,6 +200,12 @@ async fn apply_op(tx: &mut PgConnection, op: WriteOp, out: &mut WriteOutcome) ->
             .execute(&mut *tx)
             .await?;
         }
+        WriteOp::DeleteSetting { name } => {
+            sqlx::query("DELETE FROM settings WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
         WriteOp::InsertSetting { name, value } => {
             sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
                 .bind(name)

@@ -222,6 +222,10 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             tx.prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")?
                 .execute(params![name, value])?;
         }
+        WriteOp::DeleteSetting { name } => {
+            tx.prepare_cached("DELETE FROM settings WHERE name = ?1")?
+                .execute(params![name])?;
+        }
         WriteOp::InsertSetting { name, value } => {
             tx.prepare_cached("INSERT INTO settings (name, value) VALUES (?1, ?2)")?
                 .execute(params![name, value])?;

@@ -57,6 +57,11 @@ pub enum PersonaCommand {
     /// Check in at one of the shop's stores with the code its kiosk shows
     /// (`STORE:TOKEN`, or the kiosk's link), at the shop's level now.
     Checkin { shop: String, code: String },
+    /// Have the shop erase everything it holds under this persona's
+    /// pseudonym, with a request signed under the persona's erasure key
+    /// for it; keeps the verified erasure receipt, and the shop's level is
+    /// 0 again on this device.
+    Erase { shop: String },
     /// The device log: every level change and disclosure, with its receipts.
     Receipts,
 }
@@ -322,8 +327,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             if from.number() < 2 && to.number() < 2 {
                 println!("  nothing sent: levels 0 and 1 carry no identifier");
             } else {
-                let body = serde_json::json!({"business": s.terms.business,
+                let mut body = serde_json::json!({"business": s.terms.business,
                     "pseudonym": p.pseudonym(&s.terms.business).to_hex(), "from": from.number(), "to": to.number()});
+                if to.number() >= 2 {
+                    // So the shop can later take this device's own erasure request.
+                    body["erasure_key"] =
+                        hex::encode(p.erasure_key(&s.terms.business).as_bytes()).into();
+                }
                 // Saved first: the change is the person's even if the shop does not answer.
                 save(&args.file, &file)?;
                 let answer = post(&s.http, &format!("{}/v1/persona/level", s.url), &body).await?;
@@ -426,6 +436,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 None => println!("  counted only: no identifier was sent"),
             }
         }
+        PersonaCommand::Erase { shop } => {
+            let s = open_shop(&mut file, &shop).await?;
+            let p = persona(&mut file, &args.persona)?;
+            let mut coins = [0u8; fineline_persona::ERASURE_NONCE_BYTES];
+            rand::rngs::OsRng.fill_bytes(&mut coins);
+            let (seq, request) = p.request_erasure(&s.terms.business, now(), &coins)?;
+            // Saved first: the request is the person's even if the shop does not answer.
+            save(&args.file, &file)?;
+            let answer = post(
+                &s.http,
+                &format!("{}/v1/persona/erasure", s.url),
+                &serde_json::to_value(&request)?,
+            )
+            .await?;
+            let receipt: Receipt = serde_json::from_value(answer["receipt"].clone())?;
+            let p = persona(&mut file, &args.persona)?;
+            let summary = p.erased(seq, receipt, &s.key)?;
+            println!(
+                "erased at {}: {} row(s); receipt verified ({summary})",
+                s.terms.business,
+                answer["rows_deleted"].as_u64().unwrap_or(0)
+            );
+            println!("  level 0 at {} on this device", s.terms.business);
+        }
         PersonaCommand::Receipts => {
             let businesses: Vec<String> = file.shops.values().map(|s| s.business.clone()).collect();
             let p = persona(&mut file, &args.persona)?;
@@ -452,6 +486,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         d.level.number(),
                         serde_json::to_string(&d.payload)?
                     ),
+                    Logged::Erasure(_) => "erasure request, signed".to_string(),
                 };
                 println!("#{} {} {}: {what}", e.seq, e.business, e.at.millis());
                 for r in &e.receipts {
@@ -464,7 +499,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             for business in businesses {
                 let missing = p.log().unreceipted_changes(&business);
                 if !missing.is_empty() {
-                    println!("{business}: level changes without a receipt: {missing:?}");
+                    println!("{business}: changes without a receipt: {missing:?}");
                 }
             }
         }

@@ -98,6 +98,61 @@ export async function reporterToken(secret, business, offerVersion) {
   return toHex(new Uint8Array(await subtle().sign('HMAC', key, msg)));
 }
 
+// ------------------------------------------------------------- erasure.rs
+
+export const ERASURE_KEY_LABEL = 'fineline/persona/v1/erasure-key\0';
+export const ERASURE_REQUEST_LABEL = 'fineline/persona/v1/erasure\0';
+export const ERASURE_NONCE_BYTES = 16;
+export const ERASURE_MAX_SKEW_MS = 5 * 60 * 1000;
+// PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): WebCrypto imports a
+// private Ed25519 key only wrapped, never as raw bytes.
+const PKCS8_ED25519 = '302e020100300506032b657004220420';
+
+/** The persona's Ed25519 signing key for `business` (erasure.rs
+ *  `erasure_signing_key`): the seed is HMAC-SHA256(secret,
+ *  ERASURE_KEY_LABEL || business). Extractable only so its public half
+ *  can be read; it never leaves this module. */
+async function erasureSigningKey(secret, business) {
+  const hk = await subtle().importKey('raw', Uint8Array.from(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const seed = new Uint8Array(await subtle().sign('HMAC', hk, enc.encode(ERASURE_KEY_LABEL + business)));
+  const pkcs8 = new Uint8Array(48);
+  pkcs8.set(fromHex(PKCS8_ED25519), 0);
+  pkcs8.set(seed, 16);
+  try {
+    return await subtle().importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
+  } catch (_) {
+    throw invalid('this browser has no Ed25519 in WebCrypto: it cannot ask for erasure itself');
+  }
+}
+
+const fromB64url = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+
+/** The public erasure key (64 hex digits) a persona with `secret` registers
+ *  with `business` in its level change to level 2 or above. */
+export async function erasureKey(secret, business) {
+  const jwk = await subtle().exportKey('jwk', await erasureSigningKey(secret, business));
+  return toHex(fromB64url(jwk.x));
+}
+
+/** The bytes an erasure request signs (erasure.rs `erasure_message`). */
+export function erasureMessage(business, pseudonymHex, at, nonce) {
+  const head = enc.encode(ERASURE_REQUEST_LABEL + business + '\0');
+  const out = new Uint8Array(head.length + 32 + 8 + ERASURE_NONCE_BYTES);
+  out.set(head, 0);
+  out.set(fromHex(pseudonymHex), head.length);
+  new DataView(out.buffer).setBigInt64(head.length + 32, BigInt(at));
+  out.set(Uint8Array.from(nonce), head.length + 40);
+  return out;
+}
+
+/** A signed erasure request, field for field the Rust `ErasureRequest`. */
+export async function signErasure(secret, business, pseudonymHex, at, nonce) {
+  if (nonce.length !== ERASURE_NONCE_BYTES) throw invalid('an erasure nonce is 16 bytes');
+  const key = await erasureSigningKey(secret, business);
+  const sig = new Uint8Array(await subtle().sign({ name: 'Ed25519' }, key, erasureMessage(business, pseudonymHex, at, nonce)));
+  return { business, pseudonym: pseudonymHex, at, nonce: toHex(Uint8Array.from(nonce)), signature: toHex(sig) };
+}
+
 // ---------------------------------------------------------------- coins.rs
 
 const TWO64 = 1n << 64n;
@@ -425,6 +480,7 @@ export const settings = (p, business) => structuredClone(p.businesses[business] 
 export const levelOf = (p, business) => settings(p, business).level;
 export const pseudonymOf = (p, business) => businessPseudonym(p.secret, business);
 export const reporterOf = (p, business, offerVersion) => reporterToken(p.secret, business, offerVersion);
+export const erasureKeyOf = (p, business) => erasureKey(p.secret, business);
 
 function logPush(p, business, at, what) {
   const seq = p.log.entries.length;
@@ -466,6 +522,30 @@ export function setLevel(p, business, to, at) {
   entry(p, business).level = to;
   const seq = logPush(p, business, at, { kind: 'level_change', from, to, steps: structuredClone(steps) });
   return { seq, steps };
+}
+
+/**
+ * Makes, signs and logs a request that `business` erase what it holds under
+ * this persona's pseudonym (persona.rs `request_erasure`); the nonce is the
+ * first 16 bytes of `coins`. Returns {seq, request}.
+ */
+export async function requestErasure(p, business, at, coins) {
+  if (coins.length < ERASURE_NONCE_BYTES) throw new PersonaError('out_of_coins', 'not enough random bytes for this disclosure');
+  const nonce = Uint8Array.from(coins).slice(0, ERASURE_NONCE_BYTES);
+  const request = await signErasure(p.secret, business, await pseudonymOf(p, business), at, nonce);
+  const seq = logPush(p, business, at, { kind: 'erasure', ...structuredClone(request) });
+  return { seq, request };
+}
+
+/** Keeps the business's erasure receipt on request `seq` once `verify`
+ *  accepts it and it is an erasure entry (attachReceipt); the persona is
+ *  then at level 0 there (persona.rs `erased`; the ε budget is kept). */
+export async function erased(p, seq, receipt, verify) {
+  const e = p.log.entries[seq];
+  if (!e || e.what.kind !== 'erasure') throw invalid('not an erasure request');
+  const summary = await attachReceipt(p, seq, receipt, verify);
+  entry(p, e.business).level = 0;
+  return summary;
 }
 
 /** Approves the level-2 interests for `terms.business` (replacing earlier ones). */
@@ -546,18 +626,25 @@ export async function attachReceipt(p, seq, receipt, verify) {
   if (e.what.kind === 'level_change' && !e.what.steps.some((s) => answers(receipt, s))) {
     throw new PersonaError('receipt_mismatch', 'receipt is for a different consent change than this log entry');
   }
+  // An erasure request is answered by an erasure made no earlier than its clock allows.
+  const r = receipt && receipt.entry;
+  if (e.what.kind === 'erasure' && !(r && r.kind === 'erasure' && r.at >= e.what.at - ERASURE_MAX_SKEW_MS)) {
+    throw new PersonaError('receipt_mismatch', 'receipt is for a different consent change than this log entry');
+  }
   e.receipts.push(receipt);
   return summary;
 }
 
 /**
- * Level changes of `business` still lacking a receipt for some step. A
- * change between levels 0 and 1 is never sent, so it needs none.
+ * Level changes of `business` still lacking a receipt for some step, and
+ * erasure requests without their receipt. A change between levels 0 and 1
+ * is never sent, so it needs none.
  */
 export function unreceiptedChanges(p, business) {
   return p.log.entries
-    .filter((e) => e.business === business && e.what.kind === 'level_change')
-    .filter((e) => e.what.from >= 2 || e.what.to >= 2)
-    .filter((e) => e.what.steps.some((s) => !e.receipts.some((r) => answers(r, s))))
+    .filter((e) => e.business === business)
+    .filter((e) => (e.what.kind === 'erasure' && e.receipts.length === 0)
+      || (e.what.kind === 'level_change' && (e.what.from >= 2 || e.what.to >= 2)
+        && e.what.steps.some((s) => !e.receipts.some((r) => answers(r, s)))))
     .map((e) => e.seq);
 }

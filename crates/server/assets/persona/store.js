@@ -100,6 +100,10 @@ export async function openStore(idb = globalThis.indexedDB) {
      *  persona (budget, log) is saved only if the disclosure was made. */
     disclose: (label, terms, model, at = Date.now()) => update(label, (p) => P.disclose(p, terms, model, at, P.drawCoins())),
     checkIn: (label, business, store, token, at = Date.now()) => update(label, (p) => P.checkIn(p, business, store, token, at, P.drawCoins())),
+    /** Makes and logs a signed erasure request for `business`; returns {seq, request}. */
+    requestErasure: (label, business, at = Date.now()) => update(label, (p) => P.requestErasure(p, business, at, P.drawCoins(P.ERASURE_NONCE_BYTES))),
+    /** Keeps the erasure receipt once `verify` accepts it; the level there is then 0. */
+    erased: (label, seq, receipt, verify) => update(label, (p) => P.erased(p, seq, receipt, verify)),
     /** Keeps a receipt on log entry `seq` once `verify` accepts it (receipt.js pinnedVerifier). */
     attachReceipt: (label, seq, receipt, verify) => update(label, (p) => P.attachReceipt(p, seq, receipt, verify)),
     recommend: async (label, business, n) => {

@@ -15,6 +15,9 @@
 //      each view; and a request for the shop's own recommendations.
 //   4: as 3, with the details the person typed in the form.
 //   lowering: the withdrawal, then nothing above the new level.
+//   "Forget me": one request signed under this shop's erasure key (its
+//      public half went with the change to level 2 or above), answered
+//      with the erasure receipt; the level here is 0 afterwards.
 // Below level 3, viewing products only adds to the history kept in IndexedDB.
 
 import * as P from '/persona/persona.js';
@@ -206,7 +209,10 @@ async function changeLevel(to) {
   if (from < 2 && to < 2) { say(`Now ${P.LEVEL_NAMES[to]}: nothing was sent.`); drawLog(); return; }
   try {
     const pseudonym = await P.pseudonymOf(S.persona, business);
-    const answer = await postJson('/v1/persona/level', { business, pseudonym, from, to });
+    const change = { business, pseudonym, from, to };
+    // The public key the shop will check this device's own erasure request with.
+    if (to >= 2) change.erasure_key = await P.erasureKeyOf(S.persona, business);
+    const answer = await postJson('/v1/persona/level', change);
     for (const receipt of answer.receipts) await S.store.attachReceipt(LABEL, seq, receipt, pinnedVerifier(S.key));
     await reload();
     const withdrawn = steps.filter((s) => !s.granted).length;
@@ -339,6 +345,25 @@ async function sendCheckin() {
   drawLog();
 }
 
+// --------------------------------------------------------------- erasure
+
+/** Asks the shop to erase what it holds under this persona's pseudonym;
+ *  keeps the erasure receipt once it verifies (the level is then 0). */
+async function sendErasure() {
+  const business = S.terms.business;
+  try {
+    const { seq, request } = await S.store.requestErasure(LABEL, business);
+    await reload();
+    drawLog();
+    const answer = await postJson('/v1/persona/erasure', request);
+    await S.store.erased(LABEL, seq, answer.receipt, pinnedVerifier(S.key));
+    await reload();
+    say(`The shop erased what it held under your pseudonym (${answer.rows_deleted} rows); erasure receipt verified and kept. Your level here is 0.`);
+  } catch (e) { say(`Not erased: ${e.message}`, true); }
+  drawLevels();
+  drawLog();
+}
+
 // ------------------------------------------------------------------- log
 
 function drawLog() {
@@ -348,6 +373,7 @@ function drawLog() {
     const text = w.kind === 'level_change'
       ? `Level ${w.from} → ${w.to}: ${w.steps.length ? w.steps.map((s) => `${s.granted ? 'grant' : 'withdraw'} ${s.purpose}`).join(', ') : 'nothing recorded'}`
       : w.kind === 'check_in' ? `Checked in at ${w.store} (level ${w.level}${w.pseudonym ? ', under your pseudonym' : ', counted only'})`
+      : w.kind === 'erasure' ? 'Asked the shop to erase everything it holds under your pseudonym (signed on this device)'
       : w.payload.kind === 'crowd' ? `Anonymous answer: "${nice(w.payload.category)}" (randomized, ε ${w.payload.epsilon_micro / 1e6})`
         : w.payload.kind === 'interests' ? `Interests: ${w.payload.topics.map(nice).join(', ') || 'none'}`
           : `History: ${w.payload.items.length} item${w.payload.items.length === 1 ? '' : 's'}${w.payload.identity ? `; details: ${Object.keys(w.payload.identity).map(nice).join(', ') || 'none'}` : ''}`;
@@ -392,6 +418,7 @@ async function start() {
   $('send-interests').addEventListener('click', shareInterests);
   $('send-crowd').addEventListener('click', sendCrowd);
   $('send-checkin').addEventListener('click', sendCheckin);
+  $('send-erasure').addEventListener('click', sendErasure);
   $('send-history').addEventListener('click', shareHistory);
   $('send-identity').addEventListener('click', saveIdentity);
   $('identity').addEventListener('submit', (e) => { e.preventDefault(); saveIdentity(); });

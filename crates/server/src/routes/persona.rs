@@ -429,6 +429,14 @@ pub struct LevelChangeIn {
     pub from: u8,
     /// The level the person chose (0-4); one of `from` and `to` is 2 or more.
     pub to: u8,
+    /// 64 hex digits, with a change to level 2 or above: the persona's
+    /// Ed25519 erasure key for this business, the public half of
+    /// `HMAC-SHA256(persona secret, "fineline/persona/v1/erasure-key\0" ‖ business)`
+    /// as a seed. Kept for the pseudonym (the first one stays: another is
+    /// 409) so the device can ask for erasure itself
+    /// (`POST /v1/persona/erasure`).
+    #[serde(default)]
+    pub erasure_key: Option<String>,
 }
 
 /// One consent step of a level change.
@@ -469,6 +477,18 @@ pub async fn change_level(
             .map_err(|_| ApiError::field("pseudonym", "64 hex digits"))?,
         from: level("from", body.from)?,
         to: level("to", body.to)?,
+        erasure_key: body
+            .erasure_key
+            .map(|k| {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(&k, &mut bytes)
+                    .ok()
+                    .and_then(|_| fineline_ledger::VerifyingKey::from_bytes(&bytes).ok())
+                    .ok_or_else(|| {
+                        ApiError::field("erasure_key", "an Ed25519 public key, 64 hex digits")
+                    })
+            })
+            .transpose()?,
     };
     let done = state.persona_change_level(change).await?;
     Ok((
@@ -486,6 +506,58 @@ pub async fn change_level(
             receipts: done.receipts,
         }),
     ))
+}
+
+/// A device's request to erase what the business holds under its
+/// pseudonym, signed under the erasure key it registered.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequestIn {
+    /// The business id of the offer.
+    pub business: String,
+    /// 64 hex digits: the persona's pseudonym at this business.
+    pub pseudonym: String,
+    /// When the device made it (ms since the Unix epoch); within 5 minutes
+    /// of the server's clock.
+    pub at: i64,
+    /// 32 hex digits the device drew; a request is taken once.
+    pub nonce: String,
+    /// 128 hex digits: Ed25519 over `"fineline/persona/v1/erasure\0" ‖
+    /// business ‖ "\0" ‖ pseudonym (32 bytes) ‖ at (8 bytes big-endian) ‖
+    /// nonce (16 bytes)`, under the key sent with the level change.
+    pub signature: String,
+}
+
+/// Erase what the business holds under a persona's pseudonym, at the
+/// device's own signed request: the subject's records as any erasure (the
+/// ledger entry, shredding, every model forgetting them) and the persona's
+/// level, topics, check-in digests and erasure key. The signature is the
+/// credential: 401 `signature_refused` naming `pseudonym` (no key
+/// registered) or `signature`; then 400 naming `at` (stale or future) or
+/// `business`, 409 naming `nonce` for a request already taken. The answer
+/// is the erasure receipt, as `DELETE /v1/subjects/{id}` gives.
+#[utoipa::path(post, path = "/v1/persona/erasure", request_body = ErasureRequestIn,
+    responses((status = 200, body = crate::routes::rights::ErasureReceipt),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+pub async fn erase(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ErasureRequestIn>,
+) -> Result<Json<crate::routes::rights::ErasureReceipt>, ApiError> {
+    let request = fineline_persona::ErasureRequest {
+        business: body.business,
+        pseudonym: BusinessPseudonym::try_from(body.pseudonym)
+            .map_err(|_| ApiError::field("pseudonym", "64 hex digits"))?,
+        at: Timestamp(body.at),
+        nonce: body.nonce,
+        signature: body.signature,
+    };
+    let erased = state.persona_erase(request, Timestamp::now()).await?;
+    Ok(Json(crate::routes::rights::ErasureReceipt {
+        erased_at: erased.at.millis(),
+        rows_deleted: erased.rows_deleted,
+        receipt: erased.receipt,
+    }))
 }
 
 /// One item of the shop window.
