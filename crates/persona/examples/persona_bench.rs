@@ -6,6 +6,8 @@
 //! persona_bench <split dir>   (after `recs_bench split movielens FILE DIR`)
 //! persona_bench <split dir> ROW...   only the server rows and these public
 //!   EASE rows, each `λ:keep:zero|independent:positive|signed:k` (a sweep)
+//!   or `dp:λ:keep:ε:L[:catalogue]` (the DP model, clipped to L items a
+//!   person, over the held items or the public item list)
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -50,7 +52,9 @@ type Device = (String, Weighting, usize, Option<Fit>, u32);
 #[derive(Clone, Copy)]
 enum Fit {
     Floor(PublicEaseConfig),
-    Private(PublicEaseConfig, GaussianGram),
+    /// The bool: over the public item list (the items of the whole
+    /// dataset, standing in for the shop's catalogue), not the held items.
+    Private(PublicEaseConfig, GaussianGram, bool),
 }
 
 fn ease(lambda: f64, keep: usize, rare_pairs: RarePairs, signed: bool) -> PublicEaseConfig {
@@ -77,23 +81,28 @@ fn ease_row(e: PublicEaseConfig, k: u32) -> Device {
     (name, Weighting::Cosine, 50, Some(Fit::Floor(e)), k)
 }
 
-fn dp_row(e: PublicEaseConfig, epsilon: f64, per_person: usize) -> Device {
+fn dp_row(e: PublicEaseConfig, epsilon: f64, per_person: usize, catalogue: bool) -> Device {
     let privacy = GaussianGram {
         epsilon,
         delta: 1e-6,
         per_person,
     };
     let name = format!(
-        "EASE λ={} top-{} DP ε={epsilon} δ=1e-6 L={per_person} σ={:.1}",
+        "EASE λ={} top-{} DP ε={epsilon} δ=1e-6 L={per_person} σ={:.1}{}",
         e.lambda,
         e.keep,
-        privacy.sigma()
+        if catalogue {
+            privacy.sigma_for_all_of_delta()
+        } else {
+            privacy.sigma()
+        },
+        if catalogue { " catalogue" } else { "" }
     );
     (
         name,
         Weighting::Cosine,
         50,
-        Some(Fit::Private(e, privacy)),
+        Some(Fit::Private(e, privacy, catalogue)),
         1,
     )
 }
@@ -101,11 +110,16 @@ fn dp_row(e: PublicEaseConfig, epsilon: f64, per_person: usize) -> Device {
 fn parse_device(arg: &str) -> Result<Device, RecsError> {
     let bad = || {
         RecsError::Data(format!(
-            "row {arg:?}: want λ:keep:zero|independent:positive|signed:k or dp:λ:keep:ε:L"
+            "row {arg:?}: want λ:keep:zero|independent:positive|signed:k or dp:λ:keep:ε:L[:catalogue]"
         ))
     };
     let parts: Vec<&str> = arg.split(':').collect();
-    if let ["dp", lambda, keep, epsilon, per_person] = parts.as_slice() {
+    if let ["dp", lambda, keep, epsilon, per_person, rest @ ..] = parts.as_slice() {
+        let catalogue = match rest {
+            [] => false,
+            ["catalogue"] => true,
+            _ => return Err(bad()),
+        };
         let e = ease(
             lambda.parse().map_err(|_| bad())?,
             keep.parse().map_err(|_| bad())?,
@@ -116,6 +130,7 @@ fn parse_device(arg: &str) -> Result<Device, RecsError> {
             e,
             epsilon.parse().map_err(|_| bad())?,
             per_person.parse().map_err(|_| bad())?,
+            catalogue,
         ));
     }
     let [lambda, keep, rare, sign, k] = parts.as_slice() else {
@@ -216,8 +231,17 @@ fn run(dir: &Path, extra: &[String]) -> Result<(), RecsError> {
         let model = match ease {
             None => trained.public_model(1),
             Some(Fit::Floor(ease)) => trained.public_ease_model(1, ease)?,
-            Some(Fit::Private(ease, privacy)) => {
-                trained.private_ease_model(1, ease, privacy, [7; 32])?
+            Some(Fit::Private(ease, privacy, catalogue)) => {
+                let domain: Option<Vec<ItemId>> = catalogue.then(|| {
+                    let mut all: Vec<ItemId> = (split.train.iter())
+                        .chain(&split.test)
+                        .map(|i| i.item.clone())
+                        .collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    all
+                });
+                trained.private_ease_model(1, ease, privacy, domain.as_deref(), [7; 32])?
             }
         };
         let export = started.elapsed();

@@ -8,19 +8,26 @@
 //! with the diagonal) then has L2 norm at most `√(L(L+1)/2)`. Every entry
 //! of that triangle gets independent Gaussian noise of the σ that makes
 //! the release ρ-zCDP, converted to (ε, δ) by `ε = ρ + 2√(ρ ln(1/δ))`
-//! (Bun & Steinke 2016). The candidate items are the recommender's item
-//! index; an item is listed when its noisy count clears a threshold an
-//! item held by one person alone passes with probability at most δ / 2
-//! per item that person holds (the stability argument for histograms over
-//! an unknown domain), so the model is (ε, δ)-DP with δ split evenly
-//! between the two. Everything else (EASE, the weight cut, fixed point) is
-//! post-processing.
+//! (Bun & Steinke 2016). Which items the model may list:
+//! - a **public domain** (the shop's catalogue, which it publishes anyway):
+//!   every item of it is listed, held or not, and items outside it do not
+//!   count; the whole δ goes to the Gaussian.
+//! - no domain: the candidates are the items people held (the
+//!   recommender's index), and an item is listed when its noisy count
+//!   clears a threshold an item held by one person alone passes with
+//!   probability at most δ / 2 per item that person holds (the stability
+//!   argument for histograms over an unknown domain), δ split evenly
+//!   between the two. The threshold is what small shops cannot afford:
+//!   on MovieLens-100k at ε = 8 it lists 18 items (docs/benchmarks.md).
+//!
+//! Everything else (EASE, the weight cut, fixed point) is post-processing.
 //!
 //! The noise is drawn in floating point from a seeded ChaCha stream, which
 //! is fine for measuring quality; a release would draw it with opendp's
 //! samplers, which are hardened against floating-point attacks.
 
 use faer::Mat;
+use fineline_core::ItemId;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -49,14 +56,21 @@ impl GaussianGram {
         x * x
     }
 
-    /// The Gaussian noise σ per Gram entry for half of δ.
+    /// The Gaussian noise σ per Gram entry for half of δ (the other half
+    /// pays for the listing threshold, needed without a public domain).
     pub fn sigma(&self) -> f64 {
-        let half = GaussianGram {
+        GaussianGram {
             delta: self.delta / 2.0,
             ..*self
-        };
+        }
+        .sigma_for_all_of_delta()
+    }
+
+    /// The Gaussian noise σ per Gram entry when all of δ goes to it (a
+    /// public domain: nothing is spent on choosing which items to list).
+    pub fn sigma_for_all_of_delta(&self) -> f64 {
         let l = self.per_person as f64;
-        (l * (l + 1.0) / 2.0).sqrt() / (2.0 * half.rho()).sqrt()
+        (l * (l + 1.0) / 2.0).sqrt() / (2.0 * self.rho()).sqrt()
     }
 
     /// The count an item needs to be listed: 1 + σ·z with `P(N(0,1) > z)`
@@ -77,17 +91,37 @@ fn gaussian(rng: &mut ChaCha20Rng) -> f64 {
 
 impl Recommender {
     /// A public EASE model fitted on a Gaussian-noised Gram matrix
-    /// (module docs), `seed` the noise's only source. Popularity is the
+    /// (module docs), `seed` the noise's only source, over `domain` (a
+    /// public item list, e.g. the catalogue) when given. Popularity is the
     /// noisy count, rounded; `min_support` is 0 (there is no floor).
     pub fn private_ease_model(
         &self,
         version: u64,
         config: PublicEaseConfig,
         privacy: GaussianGram,
+        domain: Option<&[ItemId]>,
         seed: [u8; 32],
     ) -> Result<PublicModel, RecsError> {
         let (index, catalogue, knn) = self.parts();
-        let n_all = index.len();
+        // Candidate position → item id, and index → candidate position.
+        let (ids, position): (Vec<ItemId>, Vec<Option<usize>>) = match domain {
+            None => (
+                (0..index.len() as u32)
+                    .map(|i| index.id(i).clone())
+                    .collect(),
+                (0..index.len()).map(Some).collect(),
+            ),
+            Some(domain) => {
+                let mut ids = domain.to_vec();
+                ids.sort_unstable();
+                ids.dedup();
+                let position = (0..index.len() as u32)
+                    .map(|i| ids.binary_search(index.id(i)).ok())
+                    .collect();
+                (ids, position)
+            }
+        };
+        let n_all = ids.len();
         if n_all > 20_000 {
             // The noise must reach every candidate pair: n² dense entries.
             return Err(RecsError::Numerical(
@@ -95,19 +129,27 @@ impl Recommender {
             ));
         }
         let mut rng = ChaCha20Rng::from_seed(seed);
-        let sigma = privacy.sigma();
+        let sigma = match domain {
+            Some(_) => privacy.sigma_for_all_of_delta(),
+            None => privacy.sigma(),
+        };
         // Clipped true counts over every candidate item (dense: the noise
         // must reach every entry, held or not).
         let mut gram = vec![0f32; n_all * n_all];
         for basket in knn.baskets().values() {
-            let mut held = basket.clone();
+            // Items outside the domain do not count; the clip comes after,
+            // so what is clipped is a function of this person alone.
+            let mut held: Vec<usize> = basket
+                .iter()
+                .filter_map(|&i| position[i as usize])
+                .collect();
             if held.len() > privacy.per_person {
                 held.shuffle(&mut rng);
                 held.truncate(privacy.per_person);
             }
             for &i in &held {
                 for &j in &held {
-                    gram[i as usize * n_all + j as usize] += 1.0;
+                    gram[i * n_all + j] += 1.0;
                 }
             }
         }
@@ -119,7 +161,10 @@ impl Recommender {
             }
         }
         let count = |i: usize| gram[i * n_all + i] as f64;
-        let threshold = privacy.threshold();
+        let threshold = match domain {
+            Some(_) => f64::NEG_INFINITY,
+            None => privacy.threshold(),
+        };
         let mut items: Vec<usize> = (0..n_all).filter(|&i| count(i) >= threshold).collect();
         if items.len() > config.max_items {
             items.sort_unstable_by(|&a, &b| count(b).total_cmp(&count(a)).then(a.cmp(&b)));
@@ -146,7 +191,7 @@ impl Recommender {
             .iter()
             .enumerate()
             .map(|(p, &i)| {
-                let id = index.id(i as u32).clone();
+                let id = ids[i].clone();
                 let weight = |q: usize| b[p * n + q];
                 let mut row: Vec<(u32, i32)> = (0..n)
                     .filter(|&q| q != p)

@@ -4,8 +4,8 @@
 
 use fineline_core::{ItemId, Pseudonym, Timestamp};
 use fineline_recs::{
-    Catalogue, Interaction, ItemFacts, KnnConfig, PublicEaseConfig, PublicModel, RarePairs,
-    Recommender, RecsConfig, Weighting,
+    Catalogue, GaussianGram, Interaction, ItemFacts, KnnConfig, PublicEaseConfig, PublicModel,
+    RarePairs, Recommender, RecsConfig, Weighting,
 };
 use proptest::prelude::*;
 
@@ -215,4 +215,41 @@ fn pairs_under_the_floor_leave_no_trace_in_either_export() {
             .collect()
     };
     assert_ne!(scores(&one), scores(&two));
+}
+
+/// The DP model over a public item list lists that list, held or not,
+/// and never an item outside it (the list, not the data, decides what is
+/// named); without a list, an item one person holds is not named.
+#[test]
+fn the_private_model_names_the_public_list_and_nothing_else() {
+    let mut events = Vec::new();
+    for s in 0..40 {
+        for i in ["a", "b"] {
+            events.push(Interaction::new(subject(s), item(i), 1.0, Timestamp(0)));
+        }
+    }
+    events.push(Interaction::new(
+        subject(500),
+        item("secret"),
+        1.0,
+        Timestamp(0),
+    ));
+    let shop = train(&events, Catalogue::new(), 1);
+    let privacy = GaussianGram {
+        epsilon: 8.0,
+        delta: 1e-6,
+        per_person: 5,
+    };
+    let ease = PublicEaseConfig::default();
+    let domain = [item("a"), item("b"), item("unsold")];
+    let model = shop
+        .private_ease_model(1, ease, privacy, Some(&domain), [3; 32])
+        .unwrap();
+    let listed: Vec<&str> = model.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(listed, ["a", "b", "unsold"]);
+    let learned = shop
+        .private_ease_model(1, ease, privacy, None, [3; 32])
+        .unwrap();
+    assert!(learned.items.iter().all(|i| i.id.as_str() != "secret"));
+    assert!(privacy.sigma_for_all_of_delta() < privacy.sigma());
 }
