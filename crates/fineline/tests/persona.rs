@@ -127,6 +127,44 @@ fn the_simulator_raises_discloses_lowers_and_keeps_verified_receipts() {
         as_regular(&["receipts"]).contains("check-in at demo-store at level 2 under the pseudonym")
     );
 
+    // Level 4: the history and the identity given for this shop leave
+    // together, after the level change's receipts; the shop answers with
+    // its own recommendations from them.
+    as_regular(&["record", "sku-00100", "sku-00101", "sku-00100"]);
+    as_regular(&["identity", shop, "shoe_size=42"]);
+    let out = as_regular(&["set-level", shop, "4"]);
+    assert!(out.contains("receipt verified"), "{out}");
+    let out = as_regular(&["disclose", shop]);
+    assert!(out.contains("\"kind\":\"identified\""), "{out}");
+    assert!(
+        out.contains("\"items\":[\"sku-00100\",\"sku-00101\"]"),
+        "distinct items, as recorded: {out}"
+    );
+    assert!(out.contains("\"shoe_size\":\"42\""), "{out}");
+    assert!(out.contains("receipt verified"), "{out}");
+    let picks: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("the shop's recommendations"))
+        .skip(1)
+        .collect();
+    assert_eq!(picks.len(), 10, "{out}");
+    assert!(
+        picks
+            .iter()
+            .all(|l| l.starts_with("sku-") && l.contains("\tbecause you viewed")),
+        "the shop's picks come from the history it was given: {out}"
+    );
+    let bad = cli(&[
+        "persona",
+        "--file",
+        file.to_str().unwrap(),
+        "identity",
+        shop,
+        "size",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("KEY=VALUE"));
+
     // The device has the shop erase it: the signed request is taken, the
     // erasure receipt verified and kept, and the level is 0 again. Sent
     // again, it is refused: the shop holds nothing under the pseudonym.

@@ -52,8 +52,18 @@ pub enum PersonaCommand {
         #[arg(short, default_value_t = 10)]
         n: usize,
     },
-    /// Send what leaves at the shop's level now (levels 1 and 2) and keep the receipt.
+    /// Send what leaves at the shop's level now and keep the receipt; at
+    /// levels 3 and 4 (the history, and the identity given with
+    /// `identity`) only once the shop's receipts for the level change are
+    /// kept, and then show the shop's own recommendations.
     Disclose { shop: String },
+    /// Set what level 4 gives this shop, as `KEY=VALUE` pairs (e.g.
+    /// `email=a@example.org shoe_size=42`); none clears it. Kept on the
+    /// device; it leaves only with a disclosure at level 4.
+    Identity {
+        shop: String,
+        attributes: Vec<String>,
+    },
     /// Check in at one of the shop's stores with the code its kiosk shows
     /// (`STORE:TOKEN`, or the kiosk's link), at the shop's level now.
     Checkin { shop: String, code: String },
@@ -376,8 +386,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let model = s.model().await?;
             let p = persona(&mut file, &args.persona)?;
             let level = p.level(&s.terms.business);
-            if level.number() >= 3 {
-                bail!("levels 3 and 4 go through the shop's account (consent and events), not this simulator");
+            if level.number() >= 3 && !p.log().unreceipted_changes(&s.terms.business).is_empty() {
+                bail!("not sent: the shop has not proven it recorded this level (a level change has no verified receipt)");
             }
             let mut coins = vec![0u8; 256];
             rand::rngs::OsRng.fill_bytes(&mut coins);
@@ -402,6 +412,50 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let summary = p.log_mut().attach_receipt(seq, receipt, &s.key)?;
             println!("sent {}", serde_json::to_string(&d)?);
             println!("receipt verified ({summary})");
+            if level.number() >= 3 {
+                let picks = post(
+                    &s.http,
+                    &format!("{}/v1/persona/recommendations", s.url),
+                    &serde_json::json!({"business": s.terms.business,
+                        "pseudonym": p.pseudonym(&s.terms.business).to_hex(), "n": 10}),
+                )
+                .await?;
+                println!("the shop's recommendations from what it now holds:");
+                for r in picks["items"].as_array().context("items")? {
+                    println!(
+                        "{}\t{}",
+                        r["item"].as_str().unwrap_or_default(),
+                        r["reason"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+        }
+        PersonaCommand::Identity { shop, attributes } => {
+            let s = open_shop(&mut file, &shop).await?;
+            let identity = attributes
+                .iter()
+                .map(|a| {
+                    a.split_once('=')
+                        .filter(|(k, _)| !k.is_empty())
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .with_context(|| format!("{a:?}: an attribute is KEY=VALUE"))
+                })
+                .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+            let p = persona(&mut file, &args.persona)?;
+            let keys: Vec<&String> = identity.keys().collect();
+            println!(
+                "level 4 would give {}: {}",
+                s.terms.business,
+                if keys.is_empty() {
+                    "nothing beyond the history".to_string()
+                } else {
+                    keys.iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+            p.set_identity(&s.terms.business, identity);
         }
         PersonaCommand::Checkin { shop, code } => {
             let code = code.rsplit("checkin=").next().unwrap_or(&code);
