@@ -22,7 +22,7 @@ import { chromium } from 'playwright-core';
 import { readFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { verifyReceipt } from '../../crates/server/assets/persona/receipt.js';
-import { erasureMessage, fromHex } from '../../crates/server/assets/persona/persona.js';
+import { erasureMessage, fromHex, recommendationsMessage } from '../../crates/server/assets/persona/persona.js';
 
 const { BASE, TOUR, SHOTS } = process.env;
 const results = [];
@@ -214,7 +214,14 @@ await test('at level 3 the history leaves only after choosing it, and stops afte
   // The shop's own recommendations, from what was shared.
   const asked = posts('/v1/persona/recommendations', from);
   assert.equal(asked.length, 1);
-  assert.deepEqual(JSON.parse(asked[0].body), { business: d.business, pseudonym, n: 8 });
+  // Signed on the device under the key the level change registered: the
+  // pseudonym alone does not open what the shop derives from the history.
+  const ask = JSON.parse(asked[0].body);
+  assert.deepEqual(Object.keys(ask).sort(), ['at', 'business', 'n', 'pseudonym', 'signature']);
+  assert.deepEqual([ask.business, ask.pseudonym, ask.n], [d.business, pseudonym, 8]);
+  const askKey = await crypto.subtle.importKey('raw', fromHex(erasureKey), { name: 'Ed25519' }, false, ['verify']);
+  assert.ok(await crypto.subtle.verify({ name: 'Ed25519' }, askKey, fromHex(ask.signature),
+    recommendationsMessage(ask.business, ask.pseudonym, ask.at, ask.n)));
   await page.locator('#shop-picks-grid article.card').first().waitFor();
   assert.ok(await page.locator('#shop-picks').isVisible());
   await page.locator('#log li[data-kind="disclosure"]', { hasText: `History: ${history.length} items` }).locator('.receipt.ok').waitFor();

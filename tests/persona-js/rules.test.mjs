@@ -159,6 +159,21 @@ test('erasure (erasure.rs): the same key and signature bytes as the Rust client'
     P.erasureMessage('shop', pseudonym, r.at, new Uint8Array(16).fill(9))));
 });
 
+test('signRecommendations (erasure.rs): the same bytes as the Rust client, under the same key', async () => {
+  const secret = new Uint8Array(32).fill(1);
+  const ask = await P.signRecommendations(secret, 'shop', 1_800_000_000_000, 8);
+  assert.deepEqual(Object.keys(ask).sort(), ['at', 'business', 'n', 'pseudonym', 'signature']);
+  assert.equal(ask.pseudonym, await P.businessPseudonym(secret, 'shop'));
+  assert.equal(ask.signature, 'fd50572117d200d76d2c347c911d2117fb42240946b9a1d5e024d98c0e3c4bb6'
+    + 'bcecb671a7d2441f3e51d010c25e9b52e785ad420b457d5503f99f7ee1a7d30d');
+  const pub = await crypto.subtle.importKey('raw', P.fromHex(await P.erasureKey(secret, 'shop')), { name: 'Ed25519' }, false, ['verify']);
+  assert.ok(await crypto.subtle.verify({ name: 'Ed25519' }, pub, P.fromHex(ask.signature),
+    P.recommendationsMessage('shop', ask.pseudonym, ask.at, 8)));
+  // Its own label: never the bytes of an erasure request.
+  assert.ok(!(await crypto.subtle.verify({ name: 'Ed25519' }, pub, P.fromHex(ask.signature),
+    P.erasureMessage('shop', ask.pseudonym, ask.at, new Uint8Array(16)))));
+});
+
 test('requestErasure / erased (persona.rs): logged, kept only for an erasure receipt, then level 0', async () => {
   const p = P.newPersona('everyday', new Uint8Array(32).fill(1));
   P.setLevel(p, 'shop', 2, 1000);

@@ -17,6 +17,12 @@
 //! ‖ at (ms, 8 bytes big-endian, two's complement) ‖ nonce (16 bytes)`.
 //! Ed25519 signatures are deterministic, so equal inputs give equal bytes
 //! in every client.
+//!
+//! The same key signs the device's requests for the shop's level-3
+//! recommendations ([`recommendations_message`], its own domain
+//! separator): those answers are derived from the person's history, so the
+//! pseudonym alone (which the shop, its logs or a screenshot of the device
+//! log may hold) must not be enough to read them.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use fineline_core::Timestamp;
@@ -29,6 +35,9 @@ use crate::ids::BusinessPseudonym;
 pub const ERASURE_KEY_LABEL: &[u8] = b"fineline/persona/v1/erasure-key\0";
 /// Domain separator of the signed erasure request.
 pub const ERASURE_REQUEST_LABEL: &[u8] = b"fineline/persona/v1/erasure\0";
+/// Domain separator of a signed request for the shop's level-3
+/// recommendations: the same key, so a read signature is never an erasure.
+pub const RECOMMENDATIONS_REQUEST_LABEL: &[u8] = b"fineline/persona/v1/recommendations\0";
 /// Random bytes an erasure request's nonce carries.
 pub const ERASURE_NONCE_BYTES: usize = 16;
 /// How far a request's `at` may be from the business's clock (5 minutes),
@@ -77,9 +86,77 @@ pub struct ErasureRequest {
     pub signature: String,
 }
 
-/// Why a business refuses an erasure request; each names the field at fault.
+/// The bytes a request for the shop's own recommendations signs:
+/// `"fineline/persona/v1/recommendations\0" ‖ business ‖ "\0" ‖ pseudonym
+/// (32 bytes) ‖ at (ms, 8 bytes big-endian) ‖ n (4 bytes big-endian)`.
+/// No nonce: a replayed read within the skew shows its taker only what the
+/// captured answer already did.
+pub fn recommendations_message(
+    business: &str,
+    pseudonym: &BusinessPseudonym,
+    at: Timestamp,
+    n: u32,
+) -> Vec<u8> {
+    let mut m = RECOMMENDATIONS_REQUEST_LABEL.to_vec();
+    m.extend_from_slice(business.as_bytes());
+    m.push(0);
+    m.extend_from_slice(&pseudonym.0);
+    m.extend_from_slice(&at.millis().to_be_bytes());
+    m.extend_from_slice(&n.to_be_bytes());
+    m
+}
+
+/// The signature (128 hex digits) of a request for `business`'s
+/// recommendations, under the persona's key there.
+pub fn sign_recommendations(secret: &[u8; 32], business: &str, at: Timestamp, n: u32) -> String {
+    let pseudonym = crate::ids::business_pseudonym(secret, business);
+    let key = erasure_signing_key(secret, business);
+    hex::encode(
+        ed25519_sign(&key, &recommendations_message(business, &pseudonym, at, n)).to_bytes(),
+    )
+}
+
+/// The business's check of a signed recommendations request: the
+/// signature under `key` (the pseudonym's registered key), then `at`
+/// within [`ERASURE_MAX_SKEW_MS`] of `now`.
+pub fn verify_recommendations(
+    key: &VerifyingKey,
+    business: &str,
+    pseudonym: &BusinessPseudonym,
+    at: Timestamp,
+    n: u32,
+    signature: &str,
+    now: Timestamp,
+) -> Result<(), RequestRefusal> {
+    let message = recommendations_message(business, pseudonym, at, n);
+    verify_signed(key, &message, signature, at, now)
+}
+
+fn verify_signed(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &str,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<(), RequestRefusal> {
+    let mut sig = [0u8; 64];
+    hex::decode_to_slice(signature, &mut sig).map_err(|_| RequestRefusal::MalformedSignature)?;
+    key.verify_strict(message, &Signature::from_bytes(&sig))
+        .map_err(|_| RequestRefusal::BadSignature)?;
+    let age = now.millis().saturating_sub(at.millis());
+    if age > ERASURE_MAX_SKEW_MS {
+        return Err(RequestRefusal::Stale);
+    }
+    if age < -ERASURE_MAX_SKEW_MS {
+        return Err(RequestRefusal::Future);
+    }
+    Ok(())
+}
+
+/// Why a business refuses a signed request (an erasure, or a read of its
+/// recommendations); each names the field at fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ErasureRefusal {
+pub enum RequestRefusal {
     /// The nonce is not 32 lower-case hex digits.
     #[error("the nonce is 32 lower-case hex digits")]
     MalformedNonce,
@@ -97,25 +174,25 @@ pub enum ErasureRefusal {
     Future,
 }
 
-impl ErasureRefusal {
+impl RequestRefusal {
     /// The request field at fault.
     pub fn field(&self) -> &'static str {
         match self {
-            ErasureRefusal::MalformedNonce => "nonce",
-            ErasureRefusal::MalformedSignature | ErasureRefusal::BadSignature => "signature",
-            ErasureRefusal::Stale | ErasureRefusal::Future => "at",
+            RequestRefusal::MalformedNonce => "nonce",
+            RequestRefusal::MalformedSignature | RequestRefusal::BadSignature => "signature",
+            RequestRefusal::Stale | RequestRefusal::Future => "at",
         }
     }
 }
 
-fn nonce_bytes(text: &str) -> Result<[u8; ERASURE_NONCE_BYTES], ErasureRefusal> {
+fn nonce_bytes(text: &str) -> Result<[u8; ERASURE_NONCE_BYTES], RequestRefusal> {
     let mut nonce = [0u8; ERASURE_NONCE_BYTES];
     if text.len() != 2 * ERASURE_NONCE_BYTES
         || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     {
-        return Err(ErasureRefusal::MalformedNonce);
+        return Err(RequestRefusal::MalformedNonce);
     }
-    hex::decode_to_slice(text, &mut nonce).map_err(|_| ErasureRefusal::MalformedNonce)?;
+    hex::decode_to_slice(text, &mut nonce).map_err(|_| RequestRefusal::MalformedNonce)?;
     Ok(nonce)
 }
 
@@ -149,21 +226,10 @@ impl ErasureRequest {
         &self,
         key: &VerifyingKey,
         now: Timestamp,
-    ) -> Result<[u8; ERASURE_NONCE_BYTES], ErasureRefusal> {
+    ) -> Result<[u8; ERASURE_NONCE_BYTES], RequestRefusal> {
         let nonce = nonce_bytes(&self.nonce)?;
-        let mut sig = [0u8; 64];
-        hex::decode_to_slice(&self.signature, &mut sig)
-            .map_err(|_| ErasureRefusal::MalformedSignature)?;
         let message = erasure_message(&self.business, &self.pseudonym, self.at, &nonce);
-        key.verify_strict(&message, &Signature::from_bytes(&sig))
-            .map_err(|_| ErasureRefusal::BadSignature)?;
-        let age = now.millis().saturating_sub(self.at.millis());
-        if age > ERASURE_MAX_SKEW_MS {
-            return Err(ErasureRefusal::Stale);
-        }
-        if age < -ERASURE_MAX_SKEW_MS {
-            return Err(ErasureRefusal::Future);
-        }
+        verify_signed(key, &message, &self.signature, self.at, now)?;
         Ok(nonce)
     }
 }
@@ -210,42 +276,42 @@ mod tests {
         let edge = Timestamp(AT.millis() + ERASURE_MAX_SKEW_MS);
         assert!(r.verify(&key, edge).is_ok());
         let late = Timestamp(AT.millis() + ERASURE_MAX_SKEW_MS + 1);
-        assert_eq!(r.verify(&key, late), Err(ErasureRefusal::Stale));
+        assert_eq!(r.verify(&key, late), Err(RequestRefusal::Stale));
         let early = Timestamp(AT.millis() - ERASURE_MAX_SKEW_MS - 1);
-        assert_eq!(r.verify(&key, early), Err(ErasureRefusal::Future));
+        assert_eq!(r.verify(&key, early), Err(RequestRefusal::Future));
         // Another business's key, another persona's, or any field changed.
         let other = erasure_signing_key(&secret, "elsewhere").verifying_key();
         assert_ne!(other, key, "one key per business");
-        assert_eq!(r.verify(&other, AT), Err(ErasureRefusal::BadSignature));
+        assert_eq!(r.verify(&other, AT), Err(RequestRefusal::BadSignature));
         let stranger = erasure_signing_key(&[2; 32], "shop").verifying_key();
-        assert_eq!(r.verify(&stranger, AT), Err(ErasureRefusal::BadSignature));
+        assert_eq!(r.verify(&stranger, AT), Err(RequestRefusal::BadSignature));
         let mut moved = r.clone();
         moved.at = Timestamp(AT.millis() + 1);
-        assert_eq!(moved.verify(&key, AT), Err(ErasureRefusal::BadSignature));
+        assert_eq!(moved.verify(&key, AT), Err(RequestRefusal::BadSignature));
         let mut renonced = r.clone();
         renonced.nonce = "0a".repeat(16);
-        assert_eq!(renonced.verify(&key, AT), Err(ErasureRefusal::BadSignature));
+        assert_eq!(renonced.verify(&key, AT), Err(RequestRefusal::BadSignature));
         let mut elsewhere = r.clone();
         elsewhere.business = "elsewhere".into();
         assert_eq!(
             elsewhere.verify(&key, AT),
-            Err(ErasureRefusal::BadSignature)
+            Err(RequestRefusal::BadSignature)
         );
         for (nonce, sig, err) in [
             (
                 "0A".repeat(16),
                 r.signature.clone(),
-                ErasureRefusal::MalformedNonce,
+                RequestRefusal::MalformedNonce,
             ),
             (
                 "0a".repeat(15),
                 r.signature.clone(),
-                ErasureRefusal::MalformedNonce,
+                RequestRefusal::MalformedNonce,
             ),
             (
                 r.nonce.clone(),
                 "zz".into(),
-                ErasureRefusal::MalformedSignature,
+                RequestRefusal::MalformedSignature,
             ),
         ] {
             let bad = ErasureRequest {
@@ -255,6 +321,47 @@ mod tests {
             };
             assert_eq!(bad.verify(&key, AT), Err(err));
         }
+    }
+
+    /// A read is signed under the same key with its own label: it
+    /// verifies for its own fields only, and never as an erasure.
+    #[test]
+    fn a_recommendations_request_verifies_only_as_itself() {
+        let secret = [1; 32];
+        let key = erasure_signing_key(&secret, "shop").verifying_key();
+        let p = business_pseudonym(&secret, "shop");
+        let sig = sign_recommendations(&secret, "shop", AT, 8);
+        // tests/persona-js/rules.test.mjs pins the same bytes from WebCrypto.
+        assert_eq!(
+            sig,
+            "fd50572117d200d76d2c347c911d2117fb42240946b9a1d5e024d98c0e3c4bb6\
+             bcecb671a7d2441f3e51d010c25e9b52e785ad420b457d5503f99f7ee1a7d30d"
+        );
+        let check = |business: &str, at: Timestamp, n: u32, now: Timestamp| {
+            verify_recommendations(&key, business, &p, at, n, &sig, now)
+        };
+        assert_eq!(check("shop", AT, 8, AT), Ok(()));
+        assert_eq!(check("shop", AT, 9, AT), Err(RequestRefusal::BadSignature));
+        assert_eq!(
+            check("elsewhere", AT, 8, AT),
+            Err(RequestRefusal::BadSignature)
+        );
+        let late = Timestamp(AT.millis() + ERASURE_MAX_SKEW_MS + 1);
+        assert_eq!(check("shop", AT, 8, late), Err(RequestRefusal::Stale));
+        let other = business_pseudonym(&[2; 32], "shop");
+        assert_eq!(
+            verify_recommendations(&key, "shop", &other, AT, 8, &sig, AT),
+            Err(RequestRefusal::BadSignature)
+        );
+        // The read's signature is no erasure request's.
+        let as_erasure = ErasureRequest {
+            signature: sig.clone(),
+            ..request(&secret, "shop")
+        };
+        assert_eq!(
+            as_erasure.verify(&key, AT),
+            Err(RequestRefusal::BadSignature)
+        );
     }
 
     #[test]

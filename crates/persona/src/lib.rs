@@ -50,8 +50,9 @@ pub use checkin::{
 pub use coins::Coins;
 pub use disclose::{true_category, Disclosure, Payload, Terms, NO_CATEGORY};
 pub use erasure::{
-    erasure_message, erasure_signing_key, ErasureRefusal, ErasureRequest, ERASURE_KEY_LABEL,
-    ERASURE_MAX_SKEW_MS, ERASURE_NONCE_BYTES, ERASURE_REQUEST_LABEL,
+    erasure_message, erasure_signing_key, recommendations_message, sign_recommendations,
+    verify_recommendations, ErasureRequest, RequestRefusal, ERASURE_KEY_LABEL, ERASURE_MAX_SKEW_MS,
+    ERASURE_NONCE_BYTES, ERASURE_REQUEST_LABEL, RECOMMENDATIONS_REQUEST_LABEL,
 };
 pub use fineline_recs::PublicModel;
 pub use ids::{

@@ -84,6 +84,13 @@ impl Persona {
         erasure_signing_key(&self.secret, business).verifying_key()
     }
 
+    /// The signature of a request for `business`'s own recommendations
+    /// (`n` items, made at `at`), under the key [`Self::erasure_key`] gives
+    /// the public half of ([`crate::sign_recommendations`]).
+    pub fn sign_recommendations(&self, business: &str, at: Timestamp, n: u32) -> String {
+        crate::erasure::sign_recommendations(&self.secret, business, at, n)
+    }
+
     /// Makes, signs and logs a request that `business` erase what it holds
     /// under this persona's pseudonym; the nonce is the first 16 bytes of
     /// `coins`. Returns the log entry's sequence number and the request.

@@ -5,7 +5,7 @@
 use fineline_core::{Pseudonym, Purpose, Timestamp};
 use fineline_ledger::{Commitment, ConsentState, Ledger, LedgerEntry, LogSigner, Salt};
 use fineline_persona::{
-    erasure_signing_key, ErasureRefusal, Logged, Persona, PersonaError, TrustLevel,
+    erasure_signing_key, Logged, Persona, PersonaError, RequestRefusal, TrustLevel,
 };
 
 const AT: Timestamp = Timestamp(1_800_000_000_000);
@@ -22,7 +22,7 @@ fn a_request_is_signed_logged_and_verifies_only_under_the_persona_key() {
     let q = Persona::new("work", [7; 32]);
     assert_eq!(
         r.verify(&q.erasure_key("shop"), AT),
-        Err(ErasureRefusal::BadSignature)
+        Err(RequestRefusal::BadSignature)
     );
     assert!(matches!(
         p.request_erasure("shop", AT, &[1; 15]),

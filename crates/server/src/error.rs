@@ -181,16 +181,61 @@ where
     }
 }
 
+/// The name in serde's "missing field `name`" message.
+fn missing_field(msg: &str) -> Option<&str> {
+    let rest = msg.strip_prefix("missing field `")?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
 /// Parse a JSON document, naming the offending field path on failure.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.inner().to_string();
-        if path == "." || path.is_empty() {
+        let root = path == "." || path.is_empty();
+        // serde reports a missing field at the object that lacks it; the
+        // client needs the field's own name.
+        if let Some(missing) = missing_field(&msg) {
+            let field = if root {
+                missing.to_string()
+            } else {
+                format!("{path}.{missing}")
+            };
+            return ApiError::field(field, msg);
+        }
+        if root {
             ApiError::bad_request(format!("invalid JSON body: {msg}"))
         } else {
             ApiError::field(path, msg)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_json;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Outer {
+        a: Inner,
+        c: u8,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        b: u8,
+    }
+
+    /// A missing field is named, at the top and nested, like a wrong one.
+    #[test]
+    fn a_missing_field_is_named() {
+        let field = |json: &str| parse_json::<Outer>(json.as_bytes()).unwrap_err().field;
+        assert_eq!(field(r#"{"a":{"b":1}}"#).as_deref(), Some("c"));
+        assert_eq!(field(r#"{"a":{},"c":1}"#).as_deref(), Some("a.b"));
+        assert_eq!(field(r#"{"a":{"b":"x"},"c":1}"#).as_deref(), Some("a.b"));
+        assert_eq!(field("[").as_deref(), None);
+    }
 }

@@ -22,8 +22,11 @@ fn field(b: &Value) -> Option<&str> {
 async fn change(s: &TestServer, p: &mut Persona, terms: &Terms, to: TrustLevel) {
     let from = p.level(&terms.business);
     let (seq, _) = p.set_level(&terms.business, to, Timestamp::now());
-    let body = json!({"business": terms.business, "pseudonym": p.pseudonym(&terms.business).to_hex(),
+    let mut body = json!({"business": terms.business, "pseudonym": p.pseudonym(&terms.business).to_hex(),
         "from": from.number(), "to": to.number()});
+    if to.number() >= 2 {
+        body["erasure_key"] = hex::encode(p.erasure_key(&terms.business).as_bytes()).into();
+    }
     let (st, answer) = s.public_post("/v1/persona/level", &body).await;
     assert_eq!(st, 201, "{answer}");
     let key = s.state.ledger_key();
@@ -44,6 +47,12 @@ fn disclosure_at(p: &Persona, terms: &Terms, model: &PublicModel, level: TrustLe
         .disclose(terms, model, Timestamp::now(), &[0u8; 64])
         .unwrap();
     serde_json::to_value(&d).unwrap()
+}
+
+/// A request for the shop's recommendations, signed on the device at `at`.
+fn ask_at(p: &Persona, terms: &Terms, at: Timestamp) -> Value {
+    json!({"business": terms.business, "pseudonym": p.pseudonym(&terms.business).to_hex(), "n": 5,
+        "at": at.millis(), "signature": p.sign_recommendations(&terms.business, at, 5)})
 }
 
 fn empty_model() -> PublicModel {
@@ -79,7 +88,14 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         for item in ["boots", "mug", "boots"] {
             p.record(ItemId::new(item).unwrap());
         }
-        let recs_ask = json!({"business": terms.business, "pseudonym": pseudonym.to_hex(), "n": 5});
+        // No key registered yet: the signature has nothing to verify under.
+        let (st, e) = s
+            .public_post(
+                "/v1/persona/recommendations",
+                &ask_at(&p, &terms, Timestamp::now()),
+            )
+            .await;
+        assert_eq!((st, field(&e)), (401, Some("pseudonym")), "{e}");
 
         // No level change yet, then level 2 only: refused, naming the pseudonym.
         let history = disclosure_at(&p, &terms, &model, TrustLevel::Member);
@@ -93,7 +109,10 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         let (st, e) = s.public_post("/v1/persona/disclosures", &history).await;
         assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
         let (st, e) = s
-            .public_post("/v1/persona/recommendations", &recs_ask)
+            .public_post(
+                "/v1/persona/recommendations",
+                &ask_at(&p, &terms, Timestamp::now()),
+            )
             .await;
         assert_eq!((st, field(&e)), (400, Some("pseudonym")), "{e}");
         let subject = s.state.persona_subject(&pseudonym);
@@ -155,9 +174,32 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
             held
         );
 
+        // Only the device opens them: the pseudonym alone, another
+        // persona's signature, a changed `n` or a stale request are refused.
+        let mut forged = ask_at(&p, &terms, Timestamp::now());
+        forged["signature"] = Persona::new("other", [9; 32])
+            .sign_recommendations(&terms.business, Timestamp::now(), 5)
+            .into();
+        let mut more = ask_at(&p, &terms, Timestamp::now());
+        more["n"] = 50.into();
+        let mut bare = ask_at(&p, &terms, Timestamp::now());
+        bare.as_object_mut().unwrap().remove("signature");
+        let stale = ask_at(&p, &terms, Timestamp(Timestamp::now().millis() - 600_000));
+        for (ask, code, fieldname) in [
+            (forged, 401, "signature"),
+            (more, 401, "signature"),
+            (stale, 400, "at"),
+            (bare, 400, "signature"),
+        ] {
+            let (st, e) = s.public_post("/v1/persona/recommendations", &ask).await;
+            assert_eq!((st, field(&e)), (code, Some(fieldname)), "{e}");
+        }
         // The shop recommends from it: boots were viewed with laces.
         let (st, recs) = s
-            .public_post("/v1/persona/recommendations", &recs_ask)
+            .public_post(
+                "/v1/persona/recommendations",
+                &ask_at(&p, &terms, Timestamp::now()),
+            )
             .await;
         assert_eq!(st, 200, "{recs}");
         assert_eq!(recs["tier"], "personalized", "{recs}");
@@ -240,7 +282,10 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         let (st, e) = s.public_post("/v1/persona/disclosures", &history).await;
         assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
         let (st, e) = s
-            .public_post("/v1/persona/recommendations", &recs_ask)
+            .public_post(
+                "/v1/persona/recommendations",
+                &ask_at(&p, &terms, Timestamp::now()),
+            )
             .await;
         assert_eq!((st, field(&e)), (400, Some("pseudonym")), "{e}");
         // And to 0: nothing is taken from the withdrawn pseudonym.

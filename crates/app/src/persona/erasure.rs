@@ -17,7 +17,7 @@
 use fineline_core::{Pseudonym, Timestamp};
 use fineline_db::WriteOp;
 use fineline_ledger::VerifyingKey;
-use fineline_persona::{ErasureRefusal, ErasureRequest, ERASURE_MAX_SKEW_MS};
+use fineline_persona::{ErasureRequest, RequestRefusal, ERASURE_MAX_SKEW_MS};
 
 use super::{INTERESTS_PREFIX, PSEUDONYM_DOMAIN};
 use crate::rights::Erased;
@@ -40,9 +40,9 @@ struct Nonces {
     seen: Vec<(i64, String)>,
 }
 
-fn refusal(e: ErasureRefusal) -> AppError {
+pub(super) fn refusal(e: RequestRefusal) -> AppError {
     match e {
-        ErasureRefusal::BadSignature | ErasureRefusal::MalformedSignature => {
+        RequestRefusal::BadSignature | RequestRefusal::MalformedSignature => {
             AppError::SignatureRefused {
                 field: e.field().into(),
                 message: e.to_string(),
@@ -54,7 +54,7 @@ fn refusal(e: ErasureRefusal) -> AppError {
 
 impl App {
     /// The erasure key registered for a persona's subject, if any.
-    async fn persona_erasure_key(
+    pub(super) async fn persona_erasure_key(
         &self,
         subject: &Pseudonym,
     ) -> Result<Option<VerifyingKey>, AppError> {

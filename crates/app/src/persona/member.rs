@@ -29,6 +29,9 @@ use crate::ingest::IncomingEvent;
 use crate::recommend::Recommended;
 use crate::{App, AppError};
 
+/// The most items one request for a persona's recommendations may ask for.
+pub const MAX_PERSONA_RECOMMENDATIONS: usize = 100;
+
 /// Most distinct items one level-3 or level-4 disclosure carries.
 pub const MAX_HISTORY_ITEMS: usize = 1000;
 /// Most identity attributes a level-4 disclosure carries.
@@ -221,12 +224,42 @@ impl App {
     /// above (its disclosed history folded in, the read a ledger entry
     /// like any personalized answer); refused below level 3, naming
     /// `pseudonym`.
+    ///
+    /// The request is signed under the persona's key at this business
+    /// (`fineline_persona::recommendations_message`): the answer is derived
+    /// from the person's history, so the pseudonym alone does not open it.
+    /// Checked first: a key is registered and the signature verifies (401
+    /// `signature_refused` naming `pseudonym` or `signature`), then `at`
+    /// within the skew of `now` (400 `at`), then `n` (400, 1 to
+    /// [`MAX_PERSONA_RECOMMENDATIONS`]).
     pub async fn persona_recommend(
         &self,
         business: &str,
         pseudonym: &BusinessPseudonym,
         n: usize,
+        at: Timestamp,
+        signature: &str,
+        now: Timestamp,
     ) -> Result<Recommended, AppError> {
+        let subject = self.persona_subject(pseudonym);
+        let key = self.persona_erasure_key(&subject).await?.ok_or_else(|| {
+            AppError::SignatureRefused {
+                field: "pseudonym".into(),
+                message: "no key is registered for this pseudonym (the device sends it with its level change to level 2 or above)".into(),
+            }
+        })?;
+        // An `n` past u32 was signed by no one: it fails as a signature.
+        let signed_n = u32::try_from(n).unwrap_or(u32::MAX);
+        fineline_persona::verify_recommendations(
+            &key, business, pseudonym, at, signed_n, signature, now,
+        )
+        .map_err(super::erasure::refusal)?;
+        if !(1..=MAX_PERSONA_RECOMMENDATIONS).contains(&n) {
+            return Err(AppError::field(
+                "n",
+                format!("must be 1 to {MAX_PERSONA_RECOMMENDATIONS}"),
+            ));
+        }
         let (offer, _) = self.persona_offer().await?;
         if business != offer.business {
             return Err(AppError::field(
@@ -240,7 +273,6 @@ impl App {
                 "the shop recommends from a history only at level 3 or above (member), while personalization is granted",
             ));
         }
-        let subject = self.persona_subject(pseudonym);
         self.recommend(&subject, n, None, Actor::Subject).await
     }
 }

@@ -413,11 +413,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             println!("sent {}", serde_json::to_string(&d)?);
             println!("receipt verified ({summary})");
             if level.number() >= 3 {
+                // Signed: the shop's answer comes from the shared history.
+                let at = now();
                 let picks = post(
                     &s.http,
                     &format!("{}/v1/persona/recommendations", s.url),
                     &serde_json::json!({"business": s.terms.business,
-                        "pseudonym": p.pseudonym(&s.terms.business).to_hex(), "n": 10}),
+                        "pseudonym": p.pseudonym(&s.terms.business).to_hex(), "n": 10,
+                        "at": at.millis(),
+                        "signature": p.sign_recommendations(&s.terms.business, at, 10)}),
                 )
                 .await?;
                 println!("the shop's recommendations from what it now holds:");

@@ -102,6 +102,7 @@ export async function reporterToken(secret, business, offerVersion) {
 
 export const ERASURE_KEY_LABEL = 'fineline/persona/v1/erasure-key\0';
 export const ERASURE_REQUEST_LABEL = 'fineline/persona/v1/erasure\0';
+export const RECOMMENDATIONS_REQUEST_LABEL = 'fineline/persona/v1/recommendations\0';
 export const ERASURE_NONCE_BYTES = 16;
 export const ERASURE_MAX_SKEW_MS = 5 * 60 * 1000;
 // PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): WebCrypto imports a
@@ -151,6 +152,31 @@ export async function signErasure(secret, business, pseudonymHex, at, nonce) {
   const key = await erasureSigningKey(secret, business);
   const sig = new Uint8Array(await subtle().sign({ name: 'Ed25519' }, key, erasureMessage(business, pseudonymHex, at, nonce)));
   return { business, pseudonym: pseudonymHex, at, nonce: toHex(Uint8Array.from(nonce)), signature: toHex(sig) };
+}
+
+/** The bytes a request for the shop's own recommendations signs
+ *  (erasure.rs `recommendations_message`): label ‖ business ‖ 0 ‖
+ *  pseudonym ‖ at (8 bytes big-endian) ‖ n (4 bytes big-endian). */
+export function recommendationsMessage(business, pseudonymHex, at, n) {
+  const head = enc.encode(RECOMMENDATIONS_REQUEST_LABEL + business + '\0');
+  const out = new Uint8Array(head.length + 32 + 8 + 4);
+  out.set(head, 0);
+  out.set(fromHex(pseudonymHex), head.length);
+  const view = new DataView(out.buffer);
+  view.setBigInt64(head.length + 32, BigInt(at));
+  view.setUint32(head.length + 40, n);
+  return out;
+}
+
+/** A signed request for `business`'s level-3 recommendations, the body
+ *  `POST /v1/persona/recommendations` takes (erasure.rs
+ *  `sign_recommendations`): the answer comes from the person's history,
+ *  so the pseudonym alone must not open it. */
+export async function signRecommendations(secret, business, at, n) {
+  const pseudonym = await businessPseudonym(secret, business);
+  const key = await erasureSigningKey(secret, business);
+  const sig = new Uint8Array(await subtle().sign({ name: 'Ed25519' }, key, recommendationsMessage(business, pseudonym, at, n)));
+  return { business, pseudonym, n, at, signature: toHex(sig) };
 }
 
 // ---------------------------------------------------------------- coins.rs
@@ -481,6 +507,7 @@ export const levelOf = (p, business) => settings(p, business).level;
 export const pseudonymOf = (p, business) => businessPseudonym(p.secret, business);
 export const reporterOf = (p, business, offerVersion) => reporterToken(p.secret, business, offerVersion);
 export const erasureKeyOf = (p, business) => erasureKey(p.secret, business);
+export const recommendationsAskOf = (p, business, at, n) => signRecommendations(p.secret, business, at, n);
 
 function logPush(p, business, at, what) {
   const seq = p.log.entries.length;

@@ -285,8 +285,9 @@ async function shareHistory() {
 
 /** The shop's own recommendations from what this persona shared. */
 async function shopPicks() {
-  const pseudonym = await P.pseudonymOf(S.persona, S.terms.business);
-  const recs = await postJson('/v1/persona/recommendations', { business: S.terms.business, pseudonym, n: 8 });
+  // Signed on this device: the answer comes from the shared history.
+  const ask = await P.recommendationsAskOf(S.persona, S.terms.business, Date.now(), 8);
+  const recs = await postJson('/v1/persona/recommendations', ask);
   if (level() < 3) return;
   $('shop-picks').hidden = false;
   $('shop-picks-grid').replaceChildren(...recs.items.map((r) => {

@@ -597,26 +597,45 @@ pub struct PersonaRecsIn {
     pub business: String,
     /// 64 hex digits: the persona's pseudonym at this business.
     pub pseudonym: String,
-    /// How many items (1-100, default 10).
+    /// How many items (1-100, default 10); the signature covers the
+    /// number used (10 when absent).
     #[serde(default)]
     pub n: Option<usize>,
+    /// When the device made the request (ms since the Unix epoch); within
+    /// 5 minutes of the server's clock.
+    pub at: i64,
+    /// 128 hex digits: Ed25519 over `"fineline/persona/v1/recommendations\0" ‖
+    /// business ‖ "\0" ‖ pseudonym (32 bytes) ‖ at (8 bytes big-endian) ‖
+    /// n (4 bytes big-endian)`, under the key sent with the level change.
+    pub signature: String,
 }
 
 /// The shop's server-side recommendations for a persona at level 3 or 4,
 /// from the history it disclosed (POST, so the pseudonym is in no URL or
-/// log). 400 naming `pseudonym` below level 3 or after a withdrawal.
+/// log). The request is signed on the device under the key its level
+/// change registered, since the answer is derived from the history: 401
+/// `signature_refused` naming `pseudonym` (no key) or `signature`; then
+/// 400 naming `at` (stale or future), `n`, `business`, or `pseudonym`
+/// below level 3 or after a withdrawal.
 #[utoipa::path(post, path = "/v1/persona/recommendations", request_body = PersonaRecsIn,
     responses((status = 200, body = crate::routes::recs::Recommendations),
-        (status = 400, body = crate::error::ErrorBody)))]
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn recommendations(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<PersonaRecsIn>,
 ) -> Result<Json<crate::routes::recs::Recommendations>, ApiError> {
     let pseudonym = BusinessPseudonym::try_from(body.pseudonym)
         .map_err(|_| ApiError::field("pseudonym", "64 hex digits"))?;
-    let n = crate::routes::recs::parse_n(body.n)?;
+    // `n` is judged after the signature, by the application.
     let out = state
-        .persona_recommend(&body.business, &pseudonym, n)
+        .persona_recommend(
+            &body.business,
+            &pseudonym,
+            body.n.unwrap_or(10),
+            Timestamp(body.at),
+            &body.signature,
+            Timestamp::now(),
+        )
         .await?;
     Ok(Json(crate::routes::recs::Recommendations {
         tier: crate::routes::recs::tier_name(out.personalized),
