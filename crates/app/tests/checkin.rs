@@ -7,29 +7,15 @@
 use fineline_app::persona::LevelChange;
 use fineline_app::{App, AppError};
 use fineline_core::Timestamp;
-use fineline_footfall::{OpeningHours, StoreConfig};
 use fineline_ledger::LedgerEntry;
 use fineline_persona::{Persona, TrustLevel, CHECKIN_WINDOW_MS};
 use sha2::{Digest, Sha256};
 
+mod common;
+use common::{persona_app, utc_day};
+
 async fn app(dir: &std::path::Path) -> App {
-    let store = fineline_app::open_database(dir, None).await.unwrap();
-    let vault = fineline_vault::Vault::open_or_create(dir).unwrap();
-    let app = App::load(store, vault).await.unwrap();
-    app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
-        .await
-        .unwrap();
-    for (id, sensor) in [("berlin", "s1"), ("hamburg", "s2")] {
-        app.add_footfall_store(StoreConfig {
-            store_id: id.into(),
-            sensors: vec![sensor.into()],
-            opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
-            time_zone: "UTC".into(),
-        })
-        .await
-        .unwrap();
-    }
-    app
+    persona_app(dir, &[("berlin", "s1"), ("hamburg", "s2")]).await
 }
 
 fn persona(i: u32) -> Persona {
@@ -45,13 +31,6 @@ fn coins(i: u32) -> [u8; 16] {
         chunk.copy_from_slice(&i.to_be_bytes());
     }
     c
-}
-
-fn utc_day(at: Timestamp) -> jiff::civil::Date {
-    jiff::Timestamp::from_millisecond(at.millis())
-        .unwrap()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
 }
 
 fn field_of(e: &AppError) -> Option<&str> {

@@ -9,28 +9,17 @@
 use fineline_app::persona::{LevelChange, PersonaConfig};
 use fineline_app::{App, AppError};
 use fineline_core::{ItemId, Timestamp};
-use fineline_footfall::{OpeningHours, StoreConfig};
 use fineline_ledger::{verify_receipt, LedgerEntry};
 use fineline_persona::{
     BusinessPseudonym, Disclosure, ErasureRequest, Payload, Persona, TrustLevel,
     ERASURE_MAX_SKEW_MS,
 };
 
+mod common;
+use common::{persona_app, utc_day};
+
 async fn app(dir: &std::path::Path) -> App {
-    let store = fineline_app::open_database(dir, None).await.unwrap();
-    let vault = fineline_vault::Vault::open_or_create(dir).unwrap();
-    let app = App::load(store, vault).await.unwrap();
-    app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
-        .await
-        .unwrap();
-    app.add_footfall_store(StoreConfig {
-        store_id: "berlin".into(),
-        sensors: vec!["s1".into()],
-        opening_hours: [Some(OpeningHours::hours(0, 24)); 7],
-        time_zone: "UTC".into(),
-    })
-    .await
-    .unwrap();
+    let app = persona_app(dir, &[("berlin", "s1")]).await;
     app.put_items(vec![fineline_db::ItemRow {
         item: ItemId::new("tent").unwrap(),
         category: "camping".into(),
@@ -96,13 +85,6 @@ async fn regular(app: &App, p: &mut Persona, now: Timestamp, check_in: bool) {
     }
 }
 
-fn today(now: Timestamp) -> jiff::civil::Date {
-    jiff::Timestamp::from_millisecond(now.millis())
-        .unwrap()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-}
-
 /// What the shop holds under `pseudonym`: consent records, topics, the
 /// check-in digest, and the devices counted at level 2.
 async fn held(app: &App, pseudonym: BusinessPseudonym, now: Timestamp) -> (usize, bool, bool, u64) {
@@ -113,7 +95,7 @@ async fn held(app: &App, pseudonym: BusinessPseudonym, now: Timestamp) -> (usize
             .await
             .unwrap()
             .is_some(),
-        app.checked_in("berlin", today(now), &pseudonym)
+        app.checked_in("berlin", utc_day(now), &pseudonym)
             .await
             .unwrap(),
         app.persona_figures(now).await.unwrap().devices_at[2],
@@ -145,7 +127,7 @@ async fn the_device_erases_its_records_and_the_pseudonyms_digests() {
     assert_eq!(held(&app, pp, now).await, (0, false, false, 1));
     assert_eq!(held(&app, qp, now).await, (2, true, true, 1));
     // Its check-in still counts in the day's tally, which names no one.
-    let day = app.checkin_day("berlin", today(now)).await.unwrap();
+    let day = app.checkin_day("berlin", utc_day(now)).await.unwrap();
     assert_eq!(day.pseudonymous(), 2);
     // The shop takes nothing more from it without a new level change.
     let again = p.request_erasure(&business, now, &[8; 16]).unwrap().1;

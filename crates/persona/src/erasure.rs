@@ -61,12 +61,24 @@ pub fn erasure_message(
     at: Timestamp,
     nonce: &[u8; ERASURE_NONCE_BYTES],
 ) -> Vec<u8> {
-    let mut m = ERASURE_REQUEST_LABEL.to_vec();
+    let mut m = signed_head(ERASURE_REQUEST_LABEL, business, pseudonym, at);
+    m.extend_from_slice(nonce);
+    m
+}
+
+/// `label ‖ business ‖ "\0" ‖ pseudonym ‖ at (8 bytes big-endian)`: what
+/// every request signed under the persona's key begins with.
+fn signed_head(
+    label: &[u8],
+    business: &str,
+    pseudonym: &BusinessPseudonym,
+    at: Timestamp,
+) -> Vec<u8> {
+    let mut m = label.to_vec();
     m.extend_from_slice(business.as_bytes());
     m.push(0);
     m.extend_from_slice(&pseudonym.0);
     m.extend_from_slice(&at.millis().to_be_bytes());
-    m.extend_from_slice(nonce);
     m
 }
 
@@ -97,11 +109,7 @@ pub fn recommendations_message(
     at: Timestamp,
     n: u32,
 ) -> Vec<u8> {
-    let mut m = RECOMMENDATIONS_REQUEST_LABEL.to_vec();
-    m.extend_from_slice(business.as_bytes());
-    m.push(0);
-    m.extend_from_slice(&pseudonym.0);
-    m.extend_from_slice(&at.millis().to_be_bytes());
+    let mut m = signed_head(RECOMMENDATIONS_REQUEST_LABEL, business, pseudonym, at);
     m.extend_from_slice(&n.to_be_bytes());
     m
 }
