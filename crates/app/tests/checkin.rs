@@ -12,7 +12,7 @@ use fineline_persona::{Persona, TrustLevel, CHECKIN_WINDOW_MS};
 use sha2::{Digest, Sha256};
 
 mod common;
-use common::{persona_app, utc_day};
+use common::{persona_app, raise_to_regular, utc_day};
 
 async fn app(dir: &std::path::Path) -> App {
     persona_app(dir, &[("berlin", "s1"), ("hamburg", "s2")]).await
@@ -70,16 +70,7 @@ async fn check_ins_are_counted_and_published_in_the_store_report() {
     let key = app.ledger_key();
     for i in 1000..1100 {
         let mut p = persona(i);
-        p.set_level(&business, TrustLevel::Regular, now);
-        app.persona_change_level(LevelChange {
-            business: business.clone(),
-            pseudonym: p.pseudonym(&business),
-            from: TrustLevel::Stranger,
-            to: TrustLevel::Regular,
-            erasure_key: None,
-        })
-        .await
-        .unwrap();
+        raise_to_regular(&app, &mut p, &business, now, false).await;
         let c = p
             .check_in(&business, "berlin", &token, now, &coins(i))
             .unwrap();

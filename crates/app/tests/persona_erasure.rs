@@ -16,7 +16,7 @@ use fineline_persona::{
 };
 
 mod common;
-use common::{persona_app, utc_day};
+use common::{persona_app, raise_to_regular, utc_day};
 
 async fn app(dir: &std::path::Path) -> App {
     let app = persona_app(dir, &[("berlin", "s1")]).await;
@@ -49,16 +49,7 @@ fn refusal(e: AppError) -> (&'static str, String) {
 /// shop keeps.
 async fn regular(app: &App, p: &mut Persona, now: Timestamp, check_in: bool) {
     let business = app.persona_config().business;
-    p.set_level(&business, TrustLevel::Regular, now);
-    app.persona_change_level(LevelChange {
-        business: business.clone(),
-        pseudonym: p.pseudonym(&business),
-        from: TrustLevel::Stranger,
-        to: TrustLevel::Regular,
-        erasure_key: Some(p.erasure_key(&business)),
-    })
-    .await
-    .unwrap();
+    raise_to_regular(app, p, &business, now, true).await;
     app.persona_disclose(
         Disclosure {
             business: business.clone(),

@@ -36,3 +36,25 @@ pub fn utc_day(at: Timestamp) -> jiff::civil::Date {
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
 }
+
+/// Raises `p` from 0 to level 2 at `business`, on the device and at the
+/// shop, with the persona's erasure key when `with_key`.
+pub async fn raise_to_regular(
+    app: &App,
+    p: &mut fineline_persona::Persona,
+    business: &str,
+    now: Timestamp,
+    with_key: bool,
+) {
+    use fineline_persona::TrustLevel;
+    p.set_level(business, TrustLevel::Regular, now);
+    app.persona_change_level(fineline_app::persona::LevelChange {
+        business: business.to_string(),
+        pseudonym: p.pseudonym(business),
+        from: TrustLevel::Stranger,
+        to: TrustLevel::Regular,
+        erasure_key: with_key.then(|| p.erasure_key(business)),
+    })
+    .await
+    .unwrap();
+}
