@@ -18,6 +18,12 @@ fn field(b: &Value) -> Option<&str> {
     b["error"]["field"].as_str()
 }
 
+/// Posts `body` to `path` and checks it is refused with `code`, naming `name`.
+async fn refused(s: &TestServer, path: &str, body: &Value, code: u16, name: &str) {
+    let (st, e) = s.public_post(path, body).await;
+    assert_eq!((st, field(&e)), (code, Some(name)), "{path}: {e}");
+}
+
 /// The device's level change, sent and its receipts kept.
 async fn change(s: &TestServer, p: &mut Persona, terms: &Terms, to: TrustLevel) {
     let from = p.level(&terms.business);
@@ -89,13 +95,14 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
             p.record(ItemId::new(item).unwrap());
         }
         // No key registered yet: the signature has nothing to verify under.
-        let (st, e) = s
-            .public_post(
-                "/v1/persona/recommendations",
-                &ask_at(&p, &terms, Timestamp::now()),
-            )
-            .await;
-        assert_eq!((st, field(&e)), (401, Some("pseudonym")), "{e}");
+        refused(
+            &s,
+            "/v1/persona/recommendations",
+            &ask_at(&p, &terms, Timestamp::now()),
+            401,
+            "pseudonym",
+        )
+        .await;
 
         // No level change yet, then level 2 only: refused, naming the pseudonym.
         let history = disclosure_at(&p, &terms, &model, TrustLevel::Member);
@@ -103,18 +110,31 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
             history["payload"],
             json!({"kind": "history", "pseudonym": pseudonym.to_hex(), "items": ["boots", "mug"]})
         );
-        let (st, e) = s.public_post("/v1/persona/disclosures", &history).await;
-        assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
+        refused(
+            &s,
+            "/v1/persona/disclosures",
+            &history,
+            400,
+            "payload.pseudonym",
+        )
+        .await;
         change(&s, &mut p, &terms, TrustLevel::Regular).await;
-        let (st, e) = s.public_post("/v1/persona/disclosures", &history).await;
-        assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
-        let (st, e) = s
-            .public_post(
-                "/v1/persona/recommendations",
-                &ask_at(&p, &terms, Timestamp::now()),
-            )
-            .await;
-        assert_eq!((st, field(&e)), (400, Some("pseudonym")), "{e}");
+        refused(
+            &s,
+            "/v1/persona/disclosures",
+            &history,
+            400,
+            "payload.pseudonym",
+        )
+        .await;
+        refused(
+            &s,
+            "/v1/persona/recommendations",
+            &ask_at(&p, &terms, Timestamp::now()),
+            400,
+            "pseudonym",
+        )
+        .await;
         let subject = s.state.persona_subject(&pseudonym);
         assert!(s
             .state
@@ -191,8 +211,7 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
             (stale, 400, "at"),
             (bare, 400, "signature"),
         ] {
-            let (st, e) = s.public_post("/v1/persona/recommendations", &ask).await;
-            assert_eq!((st, field(&e)), (code, Some(fieldname)), "{e}");
+            refused(&s, "/v1/persona/recommendations", &ask, code, fieldname).await;
         }
         // The shop recommends from it: boots were viewed with laces.
         let (st, recs) = s
@@ -221,8 +240,14 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
             .into(),
         );
         let known = disclosure_at(&p, &terms, &model, TrustLevel::Known);
-        let (st, e) = s.public_post("/v1/persona/disclosures", &known).await;
-        assert_eq!((st, field(&e)), (400, Some("payload.identity")), "{e}");
+        refused(
+            &s,
+            "/v1/persona/disclosures",
+            &known,
+            400,
+            "payload.identity",
+        )
+        .await;
         change(&s, &mut p, &terms, TrustLevel::Known).await;
         let (st, body) = s.public_post("/v1/persona/disclosures", &known).await;
         assert_eq!(st, 201, "{body}");
@@ -261,38 +286,40 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         // Bad input names the field.
         let mut bad = known.clone();
         bad["payload"]["identity"] = json!({"E-Mail": "x"});
-        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
-        assert_eq!((st, field(&e)), (400, Some("payload.identity")), "{e}");
+        refused(&s, "/v1/persona/disclosures", &bad, 400, "payload.identity").await;
         let mut bad = known.clone();
         bad["payload"]["items"] = json!(["no spaces allowed"]);
-        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
-        assert_eq!((st, field(&e)), (400, Some("payload.items")), "{e}");
+        refused(&s, "/v1/persona/disclosures", &bad, 400, "payload.items").await;
         let mut bad = history.clone();
         bad["level"] = json!(4);
-        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
-        assert_eq!((st, field(&e)), (400, Some("payload")), "{e}");
+        refused(&s, "/v1/persona/disclosures", &bad, 400, "payload").await;
         let mut bad = history.clone();
         bad["reporter"] = json!(pseudonym.to_hex());
-        let (st, e) = s.public_post("/v1/persona/disclosures", &bad).await;
-        assert_eq!((st, field(&e)), (400, Some("reporter")), "{e}");
+        refused(&s, "/v1/persona/disclosures", &bad, 400, "reporter").await;
 
         // Lowering to 2 withdraws: the history and recommendations stop
         // (level 2 still grants personalization, for interests only).
         change(&s, &mut p, &terms, TrustLevel::Regular).await;
-        let (st, e) = s.public_post("/v1/persona/disclosures", &history).await;
-        assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
-        let (st, e) = s
-            .public_post(
-                "/v1/persona/recommendations",
-                &ask_at(&p, &terms, Timestamp::now()),
-            )
-            .await;
-        assert_eq!((st, field(&e)), (400, Some("pseudonym")), "{e}");
+        refused(
+            &s,
+            "/v1/persona/disclosures",
+            &history,
+            400,
+            "payload.pseudonym",
+        )
+        .await;
+        refused(
+            &s,
+            "/v1/persona/recommendations",
+            &ask_at(&p, &terms, Timestamp::now()),
+            400,
+            "pseudonym",
+        )
+        .await;
         // And to 0: nothing is taken from the withdrawn pseudonym.
         change(&s, &mut p, &terms, TrustLevel::Stranger).await;
         for d in [&history, &known] {
-            let (st, e) = s.public_post("/v1/persona/disclosures", d).await;
-            assert_eq!((st, field(&e)), (400, Some("payload.pseudonym")), "{e}");
+            refused(&s, "/v1/persona/disclosures", d, 400, "payload.pseudonym").await;
         }
         assert!(p.log().unreceipted_changes(&terms.business).is_empty());
         let events = s.state.database().events_for(&subject).await.unwrap().len();

@@ -54,13 +54,27 @@ pub(super) fn refusal(e: RequestRefusal) -> AppError {
 
 impl App {
     /// The erasure key registered for a persona's subject, if any.
-    pub(super) async fn persona_erasure_key(
+    async fn persona_erasure_key(
         &self,
         subject: &Pseudonym,
     ) -> Result<Option<VerifyingKey>, AppError> {
         let text: Option<String> = self.setting_json(&erasure_key_setting(subject)).await?;
         text.map(|t| fineline_ledger::parse_public_key(&t).map_err(AppError::internal))
             .transpose()
+    }
+
+    /// The key a persona subject's signed requests must verify under;
+    /// without one, 401 `signature_refused` naming `pseudonym`.
+    pub(super) async fn persona_signing_key(
+        &self,
+        subject: &Pseudonym,
+    ) -> Result<VerifyingKey, AppError> {
+        self.persona_erasure_key(subject).await?.ok_or_else(|| {
+            AppError::SignatureRefused {
+                field: "pseudonym".into(),
+                message: "no erasure key is registered for this pseudonym (the device sends it with its level change to level 2 or above)".into(),
+            }
+        })
     }
 
     /// Whether `key` still has to be registered for `subject`; a different
@@ -118,12 +132,7 @@ impl App {
         now: Timestamp,
     ) -> Result<Erased, AppError> {
         let subject = self.persona_subject(&request.pseudonym);
-        let key = self.persona_erasure_key(&subject).await?.ok_or_else(|| {
-            AppError::SignatureRefused {
-                field: "pseudonym".into(),
-                message: "no erasure key is registered for this pseudonym (the device sends it with its level change to level 2 or above)".into(),
-            }
-        })?;
+        let key = self.persona_signing_key(&subject).await?;
         let nonce = request.verify(&key, now).map_err(refusal)?;
         let (offer, _) = self.persona_offer().await?;
         if request.business != offer.business {

@@ -242,12 +242,7 @@ impl App {
         now: Timestamp,
     ) -> Result<Recommended, AppError> {
         let subject = self.persona_subject(pseudonym);
-        let key = self.persona_erasure_key(&subject).await?.ok_or_else(|| {
-            AppError::SignatureRefused {
-                field: "pseudonym".into(),
-                message: "no key is registered for this pseudonym (the device sends it with its level change to level 2 or above)".into(),
-            }
-        })?;
+        let key = self.persona_signing_key(&subject).await?;
         // An `n` past u32 was signed by no one: it fails as a signature.
         let signed_n = u32::try_from(n).unwrap_or(u32::MAX);
         fineline_persona::verify_recommendations(
