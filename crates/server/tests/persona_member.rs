@@ -61,6 +61,21 @@ fn ask_at(p: &Persona, terms: &Terms, at: Timestamp) -> Value {
         "at": at.millis(), "signature": p.sign_recommendations(&terms.business, at, 5)})
 }
 
+/// At a level under 3 the shop takes no history and opens no
+/// recommendations, each refusal naming the pseudonym.
+async fn below_member_refused(s: &TestServer, p: &Persona, terms: &Terms, history: &Value) {
+    let ask = ask_at(p, terms, Timestamp::now());
+    refused(
+        s,
+        "/v1/persona/disclosures",
+        history,
+        400,
+        "payload.pseudonym",
+    )
+    .await;
+    refused(s, "/v1/persona/recommendations", &ask, 400, "pseudonym").await;
+}
+
 fn empty_model() -> PublicModel {
     // Levels 3 and 4 read no model: the disclosure is the history itself.
     PublicModel {
@@ -119,22 +134,7 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         )
         .await;
         change(&s, &mut p, &terms, TrustLevel::Regular).await;
-        refused(
-            &s,
-            "/v1/persona/disclosures",
-            &history,
-            400,
-            "payload.pseudonym",
-        )
-        .await;
-        refused(
-            &s,
-            "/v1/persona/recommendations",
-            &ask_at(&p, &terms, Timestamp::now()),
-            400,
-            "pseudonym",
-        )
-        .await;
+        below_member_refused(&s, &p, &terms, &history).await;
         let subject = s.state.persona_subject(&pseudonym);
         assert!(s
             .state
@@ -300,22 +300,7 @@ async fn a_member_history_is_taken_only_under_its_grant_and_stops_after_withdraw
         // Lowering to 2 withdraws: the history and recommendations stop
         // (level 2 still grants personalization, for interests only).
         change(&s, &mut p, &terms, TrustLevel::Regular).await;
-        refused(
-            &s,
-            "/v1/persona/disclosures",
-            &history,
-            400,
-            "payload.pseudonym",
-        )
-        .await;
-        refused(
-            &s,
-            "/v1/persona/recommendations",
-            &ask_at(&p, &terms, Timestamp::now()),
-            400,
-            "pseudonym",
-        )
-        .await;
+        below_member_refused(&s, &p, &terms, &history).await;
         // And to 0: nothing is taken from the withdrawn pseudonym.
         change(&s, &mut p, &terms, TrustLevel::Stranger).await;
         for d in [&history, &known] {
