@@ -65,20 +65,44 @@ impl EventScan {
     }
 }
 
+/// Where a paged [`EventTables::scan_events`] goes on from. Opaque: the
+/// embedded store pages through its person-clustered table in key order,
+/// then each of its recent tables by id; PostgreSQL pages by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    /// The embedded store's table: 0 the clustered one, n + 1 recent n.
+    pub(crate) part: u8,
+    /// The embedded store's person key of the last row (0 elsewhere).
+    pub(crate) key: i64,
+    /// The last row's id.
+    pub(crate) id: i64,
+}
+
+/// One page of a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    /// The matching events of this page.
+    pub rows: Vec<EventRow>,
+    /// Where the next page starts; `None` once the scan is complete.
+    pub next: Option<EventCursor>,
+}
+
 /// Subjects' events: reads, paged scans, retention sweeps and deletes.
 #[async_trait]
 pub trait EventTables: WriteTables {
     /// A subject's events, ordered by id.
     async fn events_for(&self, subject: &Pseudonym) -> Result<Vec<EventRow>>;
 
-    /// One page of matching events with `id > after_id`, ordered by id.
-    /// Loop, passing the last id seen, until a page comes back empty.
+    /// One page of at most `limit` matching events, from the start
+    /// (`after: None`) or from where the page before ended (its `next`),
+    /// in an order the store keeps from page to page: each event stored
+    /// before the scan began is seen once. Loop until `next` is `None`.
     async fn scan_events(
         &self,
         scan: EventScan,
-        after_id: i64,
+        after: Option<EventCursor>,
         limit: usize,
-    ) -> Result<Vec<EventRow>>;
+    ) -> Result<EventPage>;
 
     /// Number of stored events, all subjects and purposes.
     async fn count_events(&self) -> Result<u64>;

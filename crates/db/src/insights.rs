@@ -6,9 +6,11 @@
 //! insights need (region, a coarse H3 cell, a fixed-point value) into
 //! `insight_events` (PostgreSQL) or `insight_rows` (SQLite: people and texts
 //! numbered, integers only), only for events whose subject had granted
-//! `partner_insights`. Each row hangs off its event by foreign key with
-//! `ON DELETE CASCADE`, so deleting an event, erasing a person or a
-//! retention sweep removes the copy in the same transaction. SQLite's
+//! `partner_insights`. Each row goes with its event (PostgreSQL: a foreign
+//! key with `ON DELETE CASCADE`; SQLite: a trigger on `events`, whose
+//! person-clustered key has no id index to hang a foreign key on), so
+//! deleting an event, erasing a person or a retention sweep removes the
+//! copy in the same transaction. SQLite's
 //! numbered texts (kinds, items, regions) go in that transaction too, with
 //! the last row naming them: no dimension value outlives its rows.
 //!

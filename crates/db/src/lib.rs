@@ -18,7 +18,7 @@
 //!   RemoveInterest, PutSetting, DeleteSetting, ...). `WriteOutcome { event_ids, rows_deleted }`.
 //! - consent: `policies()`, `consents_for(&subject)`, `consents_page(after, limit)`,
 //!   `all_consents()`, `put_policy(version, published_at, body)`.
-//! - events: `events_for(&subject)`, `scan_events(EventScan, after_id, limit)`,
+//! - events: `events_for(&subject)`, `scan_events(EventScan, after, limit) -> EventPage`,
 //!   `count_events()`, `delete_events_before(purpose, cutoff) -> u64`,
 //!   `put_events(Vec<NewEvent>) -> Vec<i64>`, `delete_event(&subject, id) -> bool`.
 //! - subjects: `legacy_subject_keys()`: key rows an earlier version kept here
@@ -69,7 +69,7 @@ mod write;
 
 pub use consent::{ConsentCursor, ConsentRow, ConsentTables, PolicyRow};
 pub use error::{DatabaseError, Result};
-pub use events::{EventRow, EventScan, EventTables, NewEvent};
+pub use events::{EventCursor, EventPage, EventRow, EventScan, EventTables, NewEvent};
 pub use footfall::{FootfallStoreRow, FootfallTables, VisitSessionRow};
 pub use insights::{
     BudgetAmount, BudgetRow, InsightColumns, InsightEventRow, InsightFact, InsightFacts,

@@ -200,20 +200,26 @@ async fn events_round_trip_and_scan(s: Arc<dyn Database>) {
         from: Timestamp(2),
         to: Timestamp(200),
     };
-    let (mut seen, mut after) = (Vec::new(), 0);
+    let (mut seen, mut after) = (Vec::new(), None);
     loop {
         let page = s.scan_events(scan, after, 37).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        seen.extend(page);
+        assert!(page.rows.len() <= 37);
+        seen.extend(page.rows);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
     }
-    let ats: Vec<i64> = seen.iter().map(|e| e.at.0).collect();
+    // Each event once, in whatever order the store pages in.
+    let mut ats: Vec<i64> = seen.iter().map(|e| e.at.0).collect();
+    ats.sort();
     let expected: Vec<i64> = (2..200).filter(|&i| i != 4).collect();
     assert_eq!(ats, expected);
     assert_eq!(
-        s.scan_events(EventScan::all(), 0, 1000)
+        s.scan_events(EventScan::all(), None, 1000)
             .await
             .unwrap()
+            .rows
             .len(),
         250
     );
@@ -330,9 +336,10 @@ async fn erasure_removes_every_row_of_the_subject_only(s: Arc<dyn Database>) {
     assert!(s.interests_for(&a).await.unwrap().is_empty());
     assert_eq!(s.legacy_subject_keys().await.unwrap(), vec![keys(b)]);
     assert!(s
-        .scan_events(EventScan::all(), 0, 100)
+        .scan_events(EventScan::all(), None, 100)
         .await
         .unwrap()
+        .rows
         .iter()
         .all(|e| e.subject == b));
     assert_eq!(s.events_for(&b).await.unwrap().len(), 2);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
-use fineline_db::{EventScan, InterestRow, WriteOp, WriteSet};
+use fineline_db::{EventPage, EventScan, InterestRow, WriteOp, WriteSet};
 use fineline_recs::{
     eval, Algorithm, Catalogue, Interaction, ItemFacts, Progress, Recommender, RecsConfig, Request,
     Weighting,
@@ -199,14 +199,12 @@ async fn collect(
         ..EventScan::all()
     };
     let mut out = Vec::new();
-    let (mut after, mut seen) = (0i64, 0u64);
+    let (mut after, mut seen) = (None, 0u64);
     loop {
-        let page = database
+        let EventPage { rows: page, next } = database
             .scan_events(scan, after, PAGE)
             .await
             .map_err(AppError::internal)?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
         seen += page.len() as u64;
         let now = Timestamp::now();
         let consents = state.consents.read().unwrap();
@@ -221,6 +219,10 @@ async fn collect(
             done: seen.min(total),
             total: total.max(seen),
         });
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
     }
     let mut catalogue = Catalogue::new();
     let mut titles = HashMap::new();

@@ -6,9 +6,9 @@ use sqlx::Row;
 use super::PostgresDatabase;
 use crate::rows;
 use crate::{
-    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, DatabaseError, EventRow, EventScan,
-    EventTables, InterestRow, ItemRow, LedgerTables, LegacyKeyRow, PolicyRow, Result,
-    SettingsTable, SubjectTables,
+    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, DatabaseError, EventCursor, EventPage,
+    EventRow, EventScan, EventTables, InterestRow, ItemRow, LedgerTables, LegacyKeyRow, PolicyRow,
+    Result, SettingsTable, SubjectTables,
 };
 
 const CONSENT_COLS: &str = "subject, record_id, purpose, state, policy_version, source, at, body";
@@ -124,10 +124,11 @@ impl EventTables for PostgresDatabase {
     async fn scan_events(
         &self,
         scan: EventScan,
-        after_id: i64,
+        after: Option<EventCursor>,
         limit: usize,
-    ) -> Result<Vec<EventRow>> {
-        sqlx::query(&format!(
+    ) -> Result<EventPage> {
+        let after_id = after.map_or(0, |a| a.id);
+        let rows = sqlx::query(&format!(
             "SELECT {EVENT_COLS} FROM events
              WHERE id > $1 AND at >= $2 AND at < $3 AND ($4::text IS NULL OR purpose = $4)
              ORDER BY id LIMIT $5"
@@ -141,7 +142,16 @@ impl EventTables for PostgresDatabase {
         .await?
         .into_iter()
         .map(event)
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+        let next = match rows.last() {
+            Some(last) if rows.len() == limit => Some(EventCursor {
+                part: 0,
+                key: 0,
+                id: last.id,
+            }),
+            _ => None,
+        };
+        Ok(EventPage { rows, next })
     }
 
     async fn count_events(&self) -> Result<u64> {

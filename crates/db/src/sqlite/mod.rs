@@ -15,6 +15,7 @@ mod insights;
 mod reads;
 mod replicas;
 mod schema;
+mod settle;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,8 @@ struct Inner {
     /// WAL frames found at the checkpoint after each erasure, summed: what
     /// an erasure costs in page writes (`bench erasure` reports it).
     erasure_wal_frames: std::sync::atomic::AtomicU64,
+    /// Arrivals waiting to be moved into the person-clustered table.
+    recent: settle::RecentTier,
 }
 
 impl std::fmt::Debug for SqliteDatabase {
@@ -105,6 +108,7 @@ impl SqliteDatabase {
         }
         configure(&writer)?;
         schema::migrate(&mut writer)?;
+        let recent = settle::RecentTier::open(&writer)?;
         Ok(SqliteDatabase {
             inner: Arc::new(Inner {
                 path,
@@ -113,6 +117,7 @@ impl SqliteDatabase {
                 reader_slots: Arc::new(tokio::sync::Semaphore::new(max_readers())),
                 insight_cache: Default::default(),
                 erasure_wal_frames: Default::default(),
+                recent,
             }),
         })
     }
@@ -143,7 +148,7 @@ impl SqliteDatabase {
     }
 
     /// Runs `f` with the writer connection on the blocking pool.
-    async fn write<T, F>(&self, f: F) -> Result<T>
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,

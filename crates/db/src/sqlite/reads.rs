@@ -2,18 +2,19 @@ use async_trait::async_trait;
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::settle::{part_of, recent_table, PARTS};
 use super::{subject_key, SqliteDatabase};
 use crate::rows;
 use crate::{
-    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, DatabaseError, EventRow, EventScan,
-    EventTables, InterestRow, ItemRow, LedgerTables, LegacyKeyRow, PolicyRow, Result,
-    SettingsTable, SubjectTables,
+    CatalogTables, ConsentCursor, ConsentRow, ConsentTables, DatabaseError, EventCursor, EventPage,
+    EventRow, EventScan, EventTables, InterestRow, ItemRow, LedgerTables, LegacyKeyRow, PolicyRow,
+    Result, SettingsTable, SubjectTables,
 };
 
 const CONSENT_COLS: &str = "subject, record_id, purpose, state, policy_version, source, at, body";
-/// Ids the retention sweep reads per window: a bounded read, and a
+/// Rows the retention sweep reads per window: a bounded read, and a
 /// bounded write after it.
-const RETENTION_WINDOW: i64 = 50_000;
+const RETENTION_WINDOW: usize = 50_000;
 
 const EVENT_COLS: &str = "id, key_id, digest, kind, item, purpose, at, sealed_properties";
 
@@ -142,9 +143,16 @@ impl EventTables for SqliteDatabase {
     async fn events_for(&self, subject: &Pseudonym) -> Result<Vec<EventRow>> {
         let (k, key_id, digest) = (subject_key(subject), subject.key_id, subject.digest);
         self.read(move |c| {
+            // One statement, one snapshot: a move between the tiers is
+            // either wholly seen or not at all.
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {EVENT_COLS} FROM events
-                 WHERE subject_key = ?1 AND key_id = ?2 AND digest = ?3 ORDER BY id"
+                 WHERE subject_key = ?1 AND key_id = ?2 AND digest = ?3
+                 UNION ALL
+                 SELECT {EVENT_COLS} FROM {recent}
+                 WHERE subject_key = ?1 AND key_id = ?2 AND digest = ?3
+                 ORDER BY id",
+                recent = recent_table(part_of(k))
             ))?;
             let raws = stmt.query_map(params![k, key_id, &digest[..]], raw_event)?;
             collect(raws, event)
@@ -155,85 +163,191 @@ impl EventTables for SqliteDatabase {
     async fn scan_events(
         &self,
         scan: EventScan,
-        after_id: i64,
+        after: Option<EventCursor>,
         limit: usize,
-    ) -> Result<Vec<EventRow>> {
+    ) -> Result<EventPage> {
+        if after.is_none() {
+            // Under the writer: a move in progress finishes before the
+            // first page is read, and none starts until the scan is done.
+            let inner = self.inner.clone();
+            self.write(move |_| {
+                inner.recent.scan_page(true);
+                Ok(())
+            })
+            .await?;
+        } else {
+            self.inner.recent.scan_page(false);
+        }
         let purpose = scan.purpose.map(rows::purpose_code);
-        let limit = limit as i64;
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM events
-                 WHERE id > ?1 AND at >= ?2 AND at < ?3 AND (?4 IS NULL OR purpose = ?4)
-                 ORDER BY id LIMIT ?5"
-            ))?;
-            let raws = stmt.query_map(
-                params![after_id, scan.from.0, scan.to.0, purpose, limit],
-                raw_event,
-            )?;
-            collect(raws, event)
-        })
-        .await
+        let after = after.unwrap_or(EventCursor {
+            part: 0,
+            key: i64::MIN,
+            id: i64::MIN,
+        });
+        let page = self
+            .read(move |c| {
+                // Part 0 is the clustered table, in its key order (no sort,
+                // no second index); part n + 1 the recent table n, by id.
+                // One snapshot per page.
+                let mut rows = Vec::new();
+                let mut last = after;
+                for part in after.part as usize..=PARTS {
+                    let want = (limit - rows.len()) as i64;
+                    if want == 0 {
+                        break;
+                    }
+                    let (key, id) = if part == after.part as usize {
+                        (after.key, after.id)
+                    } else {
+                        (i64::MIN, i64::MIN)
+                    };
+                    // Same parameters for both (`?1 IS NOT NULL` binds the
+                    // key a recent table does not page by).
+                    let sql = if part == 0 {
+                        format!(
+                            "SELECT {EVENT_COLS}, subject_key FROM events
+                             WHERE (subject_key, id) > (?1, ?2)
+                               AND at >= ?3 AND at < ?4 AND (?5 IS NULL OR purpose = ?5)
+                             ORDER BY subject_key, id LIMIT ?6"
+                        )
+                    } else {
+                        format!(
+                            "SELECT {EVENT_COLS}, subject_key FROM {}
+                             WHERE ?1 IS NOT NULL AND id > ?2
+                               AND at >= ?3 AND at < ?4 AND (?5 IS NULL OR purpose = ?5)
+                             ORDER BY id LIMIT ?6",
+                            recent_table(part - 1)
+                        )
+                    };
+                    let mut stmt = c.prepare_cached(&sql)?;
+                    let mut q =
+                        stmt.query(params![key, id, scan.from.0, scan.to.0, purpose, want])?;
+                    while let Some(r) = q.next()? {
+                        rows.push(raw_event(r)?);
+                        last = EventCursor {
+                            part: part as u8,
+                            key: r.get(8)?,
+                            id: r.get(0)?,
+                        };
+                    }
+                }
+                let next = (rows.len() == limit && limit > 0).then_some(last);
+                Ok(EventPage {
+                    rows: collect(rows.into_iter().map(Ok), event)?,
+                    next,
+                })
+            })
+            .await;
+        if !matches!(page, Ok(EventPage { next: Some(_), .. })) {
+            self.inner.recent.scan_done();
+        }
+        page
     }
 
     async fn count_events(&self) -> Result<u64> {
         self.read(|c| {
-            let n: i64 = c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            let mut n: i64 = c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            for part in 0..PARTS {
+                let sql = format!("SELECT COUNT(*) FROM {}", recent_table(part));
+                n += c.query_row(&sql, [], |r| r.get::<_, i64>(0))?;
+            }
             rows::to_u64(n)
         })
         .await
     }
 
     async fn delete_events_before(&self, purpose: Purpose, cutoff: Timestamp) -> Result<u64> {
-        // No (purpose, at) index (it cost a scattered page per event on
-        // ingestion and erasure): the hourly sweep reads ids window by
-        // window on a reader, then deletes them in a short write each,
-        // checking every row again, so ingestion waits for no scan. Rows
-        // stored while it runs are the next sweep's.
+        self.sweep_events_before(purpose, cutoff, RETENTION_WINDOW)
+            .await
+    }
+}
+
+impl SqliteDatabase {
+    /// The retention sweep, `window` rows at a time. There is no (purpose,
+    /// at) index (it cost a scattered page per event on ingestion and
+    /// erasure): the hourly sweep reads the table window by window in key
+    /// order on a reader, then deletes the matches in a short write each,
+    /// checking every row again, so ingestion waits for no scan. Rows
+    /// stored behind the cursor while it runs are the next sweep's.
+    pub(super) async fn sweep_events_before(
+        &self,
+        purpose: Purpose,
+        cutoff: Timestamp,
+        window: usize,
+    ) -> Result<u64> {
         let code = rows::purpose_code(purpose);
-        let last: i64 = self
-            .read(|c| Ok(c.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?))
-            .await?;
         let mut deleted = 0;
-        let mut low = 0;
-        while low < last {
-            let high = low.saturating_add(RETENTION_WINDOW);
-            let ids: Vec<i64> = self
-                .read(move |c| {
-                    let mut stmt = c.prepare_cached(
-                        "SELECT id FROM events
-                         WHERE id > ?1 AND id <= ?2 AND purpose = ?3 AND at < ?4",
-                    )?;
-                    let ids = stmt
-                        .query_map(params![low, high, code, cutoff.0], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    Ok(ids)
-                })
-                .await?;
-            if !ids.is_empty() {
-                deleted += self
-                    .write(move |c| {
-                        let tx =
-                            c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                        let mut n = 0;
-                        {
-                            let mut delete = tx.prepare_cached(
-                                "DELETE FROM events WHERE id = ?1 AND purpose = ?2 AND at < ?3",
-                            )?;
-                            for id in ids {
-                                n += delete.execute(params![id, code, cutoff.0])?;
+        // The clustered table by key, then each recent table by id; a
+        // window is a page of (key, id, matches) read on a reader.
+        for part in 0..=PARTS {
+            let mut from = (i64::MIN, i64::MIN);
+            loop {
+                let (keys, last) = self
+                    .read(move |c| {
+                        let sql = if part == 0 {
+                            "SELECT subject_key, id, purpose = ?3 AND at < ?4 FROM events
+                             WHERE (subject_key, id) > (?1, ?2)
+                             ORDER BY subject_key, id LIMIT ?5"
+                                .to_string()
+                        } else {
+                            format!(
+                                "SELECT subject_key, id, purpose = ?3 AND at < ?4 FROM {}
+                                 WHERE ?1 IS NOT NULL AND id > ?2 ORDER BY id LIMIT ?5",
+                                recent_table(part - 1)
+                            )
+                        };
+                        let mut stmt = c.prepare_cached(&sql)?;
+                        let mut rows =
+                            stmt.query(params![from.0, from.1, code, cutoff.0, window as i64])?;
+                        let (mut keys, mut last) = (Vec::new(), None);
+                        while let Some(r) = rows.next()? {
+                            let key: (i64, i64) = (r.get(0)?, r.get(1)?);
+                            if r.get::<_, bool>(2)? {
+                                keys.push(key);
                             }
+                            last = Some(key);
                         }
-                        if n > 0 {
-                            super::insight_cache::count_deletion(&tx)?;
-                        }
-                        tx.commit()?;
-                        Ok(n as u64)
+                        Ok((keys, last))
                     })
                     .await?;
+                if !keys.is_empty() {
+                    deleted += self.delete_swept(keys, code, cutoff).await?;
+                }
+                match last {
+                    Some(key) => from = key,
+                    None => break,
+                }
             }
-            low = high;
         }
         Ok(deleted)
+    }
+
+    /// Deletes one window's matches in a short write, checking each again
+    /// (a row may have moved tiers or been deleted since it was read).
+    async fn delete_swept(
+        &self,
+        keys: Vec<(i64, i64)>,
+        code: i64,
+        cutoff: Timestamp,
+    ) -> Result<u64> {
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut n = 0;
+            for (k, id) in keys {
+                n += super::write::delete_events(
+                    &tx,
+                    k,
+                    "subject_key = ?1 AND id = ?2 AND purpose = ?3 AND at < ?4",
+                    params![k, id, code, cutoff.0],
+                )?;
+            }
+            if n > 0 {
+                super::insight_cache::count_deletion(&tx)?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
     }
 }
 
@@ -425,16 +539,16 @@ mod tests {
 
     use crate::{EventTables, NewEvent, WriteOp, WriteSet, WriteTables};
 
-    /// The sweep reaches rows past its first window of ids, and deletes
-    /// only the purpose it was asked for, only before the cutoff.
+    /// The sweep reaches rows past its first window, and deletes only the
+    /// purpose it was asked for, only before the cutoff.
     #[tokio::test]
-    async fn retention_sweeps_every_window_of_ids() {
+    async fn retention_sweeps_every_window() {
         let dir = tempfile::tempdir().unwrap();
         let db = super::SqliteDatabase::open(dir.path().join("db"))
             .await
             .unwrap();
-        let person = Pseudonym::new(1, [7; 32]);
-        let event = |purpose, at| NewEvent {
+        let people: Vec<Pseudonym> = (0..4u8).map(|i| Pseudonym::new(1, [i * 60; 32])).collect();
+        let event = |person, purpose, at| NewEvent {
             subject: person,
             kind: EventKind::new("view").unwrap(),
             item: None,
@@ -442,39 +556,31 @@ mod tests {
             at: Timestamp(at),
             sealed_properties: vec![1],
         };
-        let put = |e| WriteSet::from(WriteOp::PutEvents(vec![e]));
-        db.apply(put(event(Purpose::Location, 10))).await.unwrap();
-        // Far ids, as after a long life of ingestion and erasures.
-        let path = db.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let c = rusqlite::Connection::open(path).unwrap();
-            c.execute_batch(&format!(
-                "UPDATE sqlite_sequence SET seq = {} WHERE name = 'events'",
-                2 * super::RETENTION_WINDOW + 5
-            ))
-            .unwrap();
-        })
-        .await
-        .unwrap();
-        for e in [
-            event(Purpose::Location, 10),
-            event(Purpose::Location, 500),
-            event(Purpose::Analytics, 10),
-        ] {
-            db.apply(put(e)).await.unwrap();
+        for &p in &people {
+            let events = vec![
+                event(p, Purpose::Location, 10),
+                event(p, Purpose::Location, 500),
+                event(p, Purpose::Analytics, 10),
+            ];
+            db.apply(WriteSet::from(WriteOp::PutEvents(events)))
+                .await
+                .unwrap();
         }
+        // Windows of two rows: the last person's rows are in the sixth.
         let n = db
-            .delete_events_before(Purpose::Location, Timestamp(100))
+            .sweep_events_before(Purpose::Location, Timestamp(100), 2)
             .await
             .unwrap();
-        assert_eq!(n, 2);
-        let left: Vec<(Purpose, i64)> = db
-            .events_for(&person)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| (e.purpose, e.at.0))
-            .collect();
-        assert_eq!(left, [(Purpose::Location, 500), (Purpose::Analytics, 10)]);
+        assert_eq!(n, 4);
+        for p in &people {
+            let left: Vec<(Purpose, i64)> = db
+                .events_for(p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| (e.purpose, e.at.0))
+                .collect();
+            assert_eq!(left, [(Purpose::Location, 500), (Purpose::Analytics, 10)]);
+        }
     }
 }

@@ -282,7 +282,79 @@ INSERT INTO day_counts (day, counter, count)
     WHERE s.name = 'daily_counts' AND r.value > 0;
 DELETE FROM settings WHERE name = 'daily_counts';
 "#,
+    // Events in two tiers. The recent tables (`settle::create_recent_tables`,
+    // created with this migration) take arrivals in id order with a
+    // per-person index that stay small; once one is full, the writer
+    // moves it in one sorted batch into `events`, clustered by person:
+    // keyed by (subject_key, id) with no other index, so an erasure
+    // deletes one contiguous range there and a short tail in a recent
+    // table. In arrival order with a per-person index over all
+    // events, an erasure of 1,000 events rewrote ~1,100 scattered pages
+    // (each a whole page in the WAL and again at the checkpoint); clustered
+    // without the recent tier, every batch dirtied a leaf per person of the
+    // big tree and `bench load`'s p99 doubled (docs/benchmarks.md). Ids come
+    // from `event_ids` (AUTOINCREMENT needs a rowid), carried over so none
+    // is reused. `insight_rows` loses its foreign key (its parent key would
+    // need an id index over `events`, scattered again on erasure): a
+    // trigger deletes a settled event's analytic row, and deletions from the
+    // recent tier delete theirs explicitly (a move must keep them).
+    r#"
+CREATE TABLE insight_rows_unlinked (
+    kind INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    event_id INTEGER NOT NULL,
+    person INTEGER NOT NULL,
+    item INTEGER,
+    region INTEGER,
+    h3_cell INTEGER,
+    value INTEGER,
+    PRIMARY KEY (kind, at, event_id)
+) WITHOUT ROWID;
+INSERT INTO insight_rows_unlinked SELECT * FROM insight_rows;
+DROP TABLE insight_rows;
+ALTER TABLE insight_rows_unlinked RENAME TO insight_rows;
+CREATE UNIQUE INDEX insight_rows_by_event ON insight_rows (event_id);
+CREATE TRIGGER insight_rows_release_texts AFTER DELETE ON insight_rows BEGIN
+    UPDATE insight_texts SET refs = refs - 1 WHERE id = old.kind;
+    UPDATE insight_texts SET refs = refs - 1 WHERE id = old.item;
+    UPDATE insight_texts SET refs = refs - 1 WHERE id = old.region;
+    DELETE FROM insight_texts WHERE id IN (old.kind, old.item, old.region) AND refs <= 0;
+END;
+CREATE TABLE events_by_person (
+    subject_key INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    key_id INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    item TEXT,
+    purpose INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    sealed_properties BLOB NOT NULL,
+    PRIMARY KEY (subject_key, id)
+) WITHOUT ROWID;
+INSERT INTO events_by_person
+    (subject_key, id, key_id, digest, kind, item, purpose, at, sealed_properties)
+    SELECT subject_key, id, key_id, digest, kind, item, purpose, at, sealed_properties
+    FROM events ORDER BY subject_key, id;
+CREATE TABLE event_ids (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    last INTEGER NOT NULL
+);
+INSERT INTO event_ids (id, last) VALUES (0, max(
+    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+    COALESCE((SELECT MAX(id) FROM events), 0)));
+DROP TABLE events;
+DELETE FROM sqlite_sequence WHERE name = 'events';
+ALTER TABLE events_by_person RENAME TO events;
+CREATE TRIGGER events_release_insight_rows AFTER DELETE ON events BEGIN
+    DELETE FROM insight_rows WHERE event_id = old.id;
+END;
+"#,
 ];
+
+/// The migration that clusters events by person; its recent tables are
+/// made in code, one per part.
+const RECENT_TABLES_VERSION: i64 = 9;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
     // Off while tables are rebuilt (a dropped parent table would cascade
@@ -312,6 +384,9 @@ fn migrate_in_transaction(conn: &mut Connection) -> Result<()> {
         let version = i as i64 + 1;
         if version > current {
             tx.execute_batch(sql)?;
+            if version == RECENT_TABLES_VERSION {
+                super::settle::create_recent_tables(&tx)?;
+            }
             tx.execute(
                 "INSERT INTO schema_version (version) VALUES (?1)",
                 [version],
@@ -331,254 +406,5 @@ fn migrate_in_transaction(conn: &mut Connection) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn texts(conn: &Connection) -> Vec<(String, i64)> {
-        conn.prepare("SELECT text, refs FROM insight_texts ORDER BY text")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
-    }
-
-    /// Texts an erasure left behind before texts were counted go with the
-    /// upgrade; the rest are counted, and leave with their last row.
-    #[test]
-    fn texts_are_counted_and_leftovers_dropped_on_upgrade() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
-            .unwrap();
-        for (i, sql) in MIGRATIONS[..5].iter().enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
-                .unwrap();
-        }
-        conn.execute_batch(
-            "INSERT INTO events (id, subject, subject_key, kind, item, purpose, at, sealed_properties)
-             VALUES (1, 'k1_aa', 1, 'app_open', 'shoe', 'analytics', 5, x''),
-                    (2, 'k1_bb', 2, 'app_open', NULL, 'analytics', 6, x'');
-             INSERT INTO insight_people (id, key_id, digest) VALUES (1, 1, x'aa'), (2, 1, x'bb');
-             INSERT INTO insight_texts (id, text) VALUES
-                (1, 'app_open'), (2, 'shoe'), (3, 'north'), (4, 'erased-leftover');
-             INSERT INTO insight_rows (kind, at, event_id, person, item, region)
-             VALUES (1, 5, 1, 1, 2, 3), (1, 6, 2, 2, NULL, 3);",
-        )
-        .unwrap();
-        migrate(&mut conn).unwrap();
-        assert_eq!(
-            texts(&conn),
-            [
-                ("app_open".into(), 2),
-                ("north".into(), 2),
-                ("shoe".into(), 1)
-            ]
-        );
-        conn.execute("DELETE FROM events WHERE id = 1", []).unwrap();
-        assert_eq!(texts(&conn), [("app_open".into(), 1), ("north".into(), 1)]);
-        conn.execute("DELETE FROM events WHERE id = 2", []).unwrap();
-        assert!(texts(&conn).is_empty());
-        // A text stored again gets a new number, never an old one.
-        conn.execute("INSERT INTO insight_texts (text, refs) VALUES ('x', 0)", [])
-            .unwrap();
-        let id: i64 = conn
-            .query_row("SELECT id FROM insight_texts WHERE text = 'x'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(id, 5);
-    }
-
-    /// Unsealed days kept as one JSON setting become day counters, zeros
-    /// left out; the setting goes.
-    #[test]
-    fn daily_counts_setting_becomes_day_counters() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
-            .unwrap();
-        for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
-                .unwrap();
-        }
-        let old = br#"{"20000":{"accepted":5,"refused_by_purpose":{"analytics":2,"location":0}},"20001":{"accepted":0,"refused_by_purpose":{"personalization":1}}}"#;
-        conn.execute(
-            "INSERT INTO settings (name, value) VALUES ('daily_counts', ?1)",
-            [old.to_vec()],
-        )
-        .unwrap();
-        migrate(&mut conn).unwrap();
-        let rows: Vec<(i64, String, i64)> = conn
-            .prepare("SELECT day, counter, count FROM day_counts ORDER BY day, counter")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(
-            rows,
-            [
-                (20000, "accepted".into(), 5),
-                (20000, "refused/analytics".into(), 2),
-                (20001, "refused/personalization".into(), 1)
-            ]
-        );
-        let left: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM settings WHERE name = 'daily_counts'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(left, 0);
-    }
-
-    /// A file from before the compact event rows keeps every event with its
-    /// person, purpose and id; ids of erased events are still never reused;
-    /// analytic rows survive the table's rebuild and still go with their
-    /// event.
-    #[tokio::test]
-    async fn event_rows_move_to_the_compact_layout() {
-        use crate::{EventTables, NewEvent, WriteOp, WriteSet, WriteTables};
-        use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
-        use rusqlite::params;
-
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let person = Pseudonym::new(3, [0xab; 32]);
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-            conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
-                .unwrap();
-            for (i, sql) in MIGRATIONS[..6].iter().enumerate() {
-                conn.execute_batch(sql).unwrap();
-                conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
-                    .unwrap();
-            }
-            let mut insert = conn
-                .prepare(
-                    "INSERT INTO events
-                     (id, subject, subject_key, kind, item, purpose, at, sealed_properties)
-                     VALUES (?1, ?2, ?3, 'view', 'shoe', ?4, ?5, x'0102')",
-                )
-                .unwrap();
-            for (i, p) in Purpose::ALL.iter().enumerate() {
-                let id = i as i64 + 1;
-                insert
-                    .execute(params![
-                        id,
-                        person.to_text(),
-                        super::super::subject_key(&person),
-                        p.as_str(),
-                        100 + id
-                    ])
-                    .unwrap();
-            }
-            // An erased event: its id stays taken.
-            insert
-                .execute(params![9, person.to_text(), 0, "analytics", 0])
-                .unwrap();
-            conn.execute("DELETE FROM events WHERE id = 9", []).unwrap();
-            conn.execute_batch(
-                "INSERT INTO insight_people (id, key_id, digest) VALUES (1, 3, zeroblob(32));
-                 INSERT INTO insight_texts (id, text, refs) VALUES (1, 'view', 1);
-                 INSERT INTO insight_rows (kind, at, event_id, person) VALUES (1, 102, 2, 1);",
-            )
-            .unwrap();
-        }
-        let db = super::super::SqliteDatabase::open(&path).await.unwrap();
-        let analytic_rows = |db: &super::super::SqliteDatabase| -> i64 {
-            Connection::open(db.path())
-                .unwrap()
-                .query_row("SELECT COUNT(*) FROM insight_rows", [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(analytic_rows(&db), 1);
-        let events = db.events_for(&person).await.unwrap();
-        assert_eq!(
-            events.iter().map(|e| e.id).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5]
-        );
-        assert_eq!(
-            events.iter().map(|e| e.purpose).collect::<Vec<_>>(),
-            Purpose::ALL
-        );
-        assert!(events.iter().all(|e| e.subject == person
-            && e.sealed_properties == [1, 2]
-            && e.item.as_ref().map(|i| i.as_str()) == Some("shoe")));
-        assert_eq!(events[1].at, Timestamp(102));
-
-        let out = db
-            .apply(WriteSet::from(WriteOp::PutEvents(vec![NewEvent {
-                subject: person,
-                kind: EventKind::new("view").unwrap(),
-                item: Some(ItemId::new("hat").unwrap()),
-                purpose: Purpose::Location,
-                at: Timestamp(200),
-                sealed_properties: vec![3],
-            }])))
-            .await
-            .unwrap();
-        assert_eq!(out.event_ids, [10]);
-        db.apply(WriteSet::from(WriteOp::EraseSubject(person)))
-            .await
-            .unwrap();
-        assert!(db.events_for(&person).await.unwrap().is_empty());
-        assert_eq!(analytic_rows(&db), 0);
-    }
-
-    /// A database from before the integer layout keeps its analytic rows,
-    /// with people and texts numbered.
-    #[test]
-    fn insight_events_move_to_numbered_rows() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE schema_version (version INTEGER NOT NULL);
-             INSERT INTO schema_version (version) VALUES (3);",
-        )
-        .unwrap();
-        for sql in &MIGRATIONS[..3] {
-            conn.execute_batch(sql).unwrap();
-        }
-        let subject = format!("k7_{}", "ab".repeat(32));
-        conn.execute_batch(&format!(
-            "INSERT INTO events (id, subject, subject_key, kind, item, purpose, at, sealed_properties)
-             VALUES (5, '{subject}', 1, 'app_open', 'shoe', 'analytics', 99, x'');
-             INSERT INTO insight_events (event_id, subject, kind, at, item, region, h3_cell, value)
-             VALUES (5, '{subject}', 'app_open', 99, 'shoe', 'north', NULL, 42);"
-        ))
-        .unwrap();
-        migrate(&mut conn).unwrap();
-        let (key_id, digest): (i64, Vec<u8>) = conn
-            .query_row("SELECT key_id, digest FROM insight_people", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!((key_id, digest), (7, vec![0xab; 32]));
-        let row: (String, i64, i64, String, String, i64) = conn
-            .query_row(
-                "SELECT k.text, r.at, r.event_id, i.text, g.text, r.value
-                 FROM insight_rows r JOIN insight_texts k ON k.id = r.kind
-                 JOIN insight_texts i ON i.id = r.item JOIN insight_texts g ON g.id = r.region",
-                [],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
-            )
-            .unwrap();
-        assert_eq!(
-            row,
-            ("app_open".into(), 99, 5, "shoe".into(), "north".into(), 42)
-        );
-    }
-}
+#[path = "schema_tests.rs"]
+mod tests;

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use fineline_core::Pseudonym;
 use rusqlite::{params, Transaction};
 
+use super::settle::{part_of, recent_table};
 use super::{subject_key, SqliteDatabase};
 use crate::rows::{purpose_code, to_i64};
 use crate::{DatabaseError, Result, WriteOp, WriteOutcome, WriteSet, WriteTables};
@@ -26,6 +27,14 @@ impl WriteTables for SqliteDatabase {
                 _ => None,
             })
             .collect();
+        let mut added = [0u64; super::settle::PARTS];
+        for op in &set.ops {
+            if let WriteOp::PutEvents(events) = op {
+                for e in events {
+                    added[part_of(subject_key(&e.subject))] += 1;
+                }
+            }
+        }
         let inner = self.inner.clone();
         let (out, numbers) = self
             .write(move |conn| {
@@ -38,6 +47,9 @@ impl WriteTables for SqliteDatabase {
                     apply_op(&tx, op, &mut out)?;
                 }
                 tx.commit()?;
+                if !out.event_ids.is_empty() {
+                    inner.recent.added(conn, &added);
+                }
                 if erases {
                     // The WAL still holds pre-erasure page images (the wrapped
                     // key among them) until a checkpoint; copy the zeroed pages
@@ -112,15 +124,24 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
             ])?;
         }
         WriteOp::PutEvents(events) => {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO events
-                 (subject_key, key_id, digest, kind, item, purpose, at, sealed_properties)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
+            // The one writer connection holds the write lock: numbering
+            // from the stored high-water mark cannot race another writer.
+            let mut id: i64 = tx
+                .prepare_cached("SELECT last FROM event_ids WHERE id = 0")?
+                .query_row([], |r| r.get(0))?;
             out.event_ids.reserve(events.len());
             for e in events {
-                stmt.execute(params![
-                    subject_key(&e.subject),
+                id += 1;
+                let key = subject_key(&e.subject);
+                tx.prepare_cached(&format!(
+                    "INSERT INTO {}
+                     (subject_key, id, key_id, digest, kind, item, purpose, at, sealed_properties)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    recent_table(part_of(key))
+                ))?
+                .execute(params![
+                    key,
+                    id,
                     e.subject.key_id,
                     &e.subject.digest[..],
                     e.kind.as_str(),
@@ -129,14 +150,26 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
                     e.at.0,
                     e.sealed_properties
                 ])?;
-                out.event_ids.push(tx.last_insert_rowid());
+                out.event_ids.push(id);
             }
+            tx.prepare_cached("UPDATE event_ids SET last = ?1 WHERE id = 0")?
+                .execute([id])?;
         }
         WriteOp::DeleteEvent { subject, id } => {
-            let deleted = tx
-                .prepare_cached("DELETE FROM events WHERE id = ?1 AND key_id = ?2 AND digest = ?3")?
-                .execute(params![id, subject.key_id, &subject.digest[..]])?
-                as u64;
+            // In whichever tier it is; a settled event's analytic row goes
+            // by trigger, a recent one's here.
+            let who = "subject_key = ?1 AND id = ?2 AND key_id = ?3 AND digest = ?4";
+            let deleted = delete_events(
+                tx,
+                subject_key(&subject),
+                who,
+                params![
+                    subject_key(&subject),
+                    id,
+                    subject.key_id,
+                    &subject.digest[..]
+                ],
+            )?;
             // As the retention sweep: only a deletion that happened makes
             // the insights copy refill.
             if deleted > 0 {
@@ -167,21 +200,19 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         }
         WriteOp::EraseSubject(subject) => {
             let s = subject.to_text();
-            out.rows_deleted += tx
-                .prepare_cached(
-                    "DELETE FROM events WHERE subject_key = ?1 AND key_id = ?2 AND digest = ?3",
-                )?
-                .execute(params![
-                    subject_key(&subject),
-                    subject.key_id,
-                    &subject.digest[..]
-                ])? as u64;
+            // One range of the clustered table and the recent tail.
+            out.rows_deleted += delete_events(
+                tx,
+                subject_key(&subject),
+                "subject_key = ?1 AND key_id = ?2 AND digest = ?3",
+                params![subject_key(&subject), subject.key_id, &subject.digest[..]],
+            )?;
             for table in ["consents", "interests", "subjects"] {
                 out.rows_deleted += tx
                     .prepare_cached(&format!("DELETE FROM {table} WHERE subject = ?1"))?
                     .execute([&s])? as u64;
             }
-            // Their analytic rows went with their events (cascade); this
+            // Their analytic rows went with their events; this
             // is the pseudonym the insights scan numbered them by.
             let numbered = tx
                 .prepare_cached("DELETE FROM insight_people WHERE digest = ?1 AND key_id = ?2")?
@@ -255,4 +286,28 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         | WriteOp::ChargeInsightBudget { .. }) => super::insights::apply_op(tx, op, out)?,
     }
     Ok(())
+}
+
+/// Deletes the events matching `filter` (all of one person's key, the
+/// subject key `key`) from the clustered table and the person's recent
+/// table, with the analytic rows of the recent ones (the clustered ones'
+/// go by trigger; a move must not take them, so recent tables have none).
+pub(super) fn delete_events(
+    tx: &Transaction<'_>,
+    key: i64,
+    filter: &str,
+    args: impl rusqlite::Params + Copy,
+) -> Result<u64> {
+    let recent = recent_table(part_of(key));
+    tx.prepare_cached(&format!(
+        "DELETE FROM insight_rows WHERE event_id IN (SELECT id FROM {recent} WHERE {filter})"
+    ))?
+    .execute(args)?;
+    let mut n = tx
+        .prepare_cached(&format!("DELETE FROM {recent} WHERE {filter}"))?
+        .execute(args)?;
+    n += tx
+        .prepare_cached(&format!("DELETE FROM events WHERE {filter}"))?
+        .execute(args)?;
+    Ok(n as u64)
 }
