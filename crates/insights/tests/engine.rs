@@ -245,7 +245,7 @@ fn sum_mean_histogram_and_top_k() {
     for (g, truth) in r.groups.iter().zip([40.0, 100.0]) {
         let e = g.estimate;
         assert!((e.value - truth).abs() < 8.0 * e.std_dev, "{g:?}");
-        assert!(e.std_dev < 3.0, "{g:?}");
+        assert!(e.std_dev < 4.0, "{g:?}");
     }
     let r = run(Metric::Histogram {
         lower: Some(0),
