@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// A file as a fineline that knew only the first `version` migrations
+/// left it.
+fn migrate_to(conn: &Connection, version: usize) {
+    conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
+        .unwrap();
+    for (i, sql) in MIGRATIONS[..version].iter().enumerate() {
+        conn.execute_batch(sql).unwrap();
+        conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
+            .unwrap();
+    }
+}
+
 fn texts(conn: &Connection) -> Vec<(String, i64)> {
     conn.prepare("SELECT text, refs FROM insight_texts ORDER BY text")
         .unwrap()
@@ -17,13 +29,7 @@ fn texts(conn: &Connection) -> Vec<(String, i64)> {
 fn texts_are_counted_and_leftovers_dropped_on_upgrade() {
     let mut conn = Connection::open_in_memory().unwrap();
     conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-    conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
-        .unwrap();
-    for (i, sql) in MIGRATIONS[..5].iter().enumerate() {
-        conn.execute_batch(sql).unwrap();
-        conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
-            .unwrap();
-    }
+    migrate_to(&conn, 5);
     conn.execute_batch(
         "INSERT INTO events (id, subject, subject_key, kind, item, purpose, at, sealed_properties)
          VALUES (1, 'k1_aa', 1, 'app_open', 'shoe', 'analytics', 5, x''),
@@ -64,13 +70,7 @@ fn texts_are_counted_and_leftovers_dropped_on_upgrade() {
 #[test]
 fn daily_counts_setting_becomes_day_counters() {
     let mut conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
-        .unwrap();
-    for (i, sql) in MIGRATIONS[..7].iter().enumerate() {
-        conn.execute_batch(sql).unwrap();
-        conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
-            .unwrap();
-    }
+    migrate_to(&conn, 7);
     let old = br#"{"20000":{"accepted":5,"refused_by_purpose":{"analytics":2,"location":0}},"20001":{"accepted":0,"refused_by_purpose":{"personalization":1}}}"#;
     conn.execute(
         "INSERT INTO settings (name, value) VALUES ('daily_counts', ?1)",
@@ -119,13 +119,7 @@ async fn event_rows_move_to_the_compact_layout() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
-            .unwrap();
-        for (i, sql) in MIGRATIONS[..6].iter().enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
-                .unwrap();
-        }
+        migrate_to(&conn, 6);
         let mut insert = conn
             .prepare(
                 "INSERT INTO events
@@ -267,13 +261,7 @@ async fn events_move_to_the_person_clustered_layout() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
-            .unwrap();
-        for (i, sql) in MIGRATIONS[..8].iter().enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.execute("INSERT INTO schema_version (version) VALUES (?1)", [i + 1])
-                .unwrap();
-        }
+        migrate_to(&conn, 8);
         let mut insert = conn
             .prepare(
                 "INSERT INTO events
