@@ -241,8 +241,18 @@ pub fn simulate(seed: u64, cfg: &SimConfig) -> Result<(Vec<Sighting>, GroundTrut
                         next_id += 1;
                     }
                     let end = start + sim.dwell_ms();
-                    sim.presence(mac, start, end, (-85, -45), 240_000);
-                    visits.push(visit(&store, person, randomized, start, end));
+                    // A stay across a key rotation is two visits to the
+                    // pipeline (the MAC's pseudonym changes, by design), so
+                    // it is simulated and counted as two: the truth stays
+                    // what the pipeline can know.
+                    let rotation = cfg.rotation_days as i64 * 24 * 60 * MINUTE_MS;
+                    let boundary = (start / rotation + 1) * rotation;
+                    for (from, to) in [(start, end.min(boundary - 1)), (boundary, end)] {
+                        if from <= to {
+                            sim.presence(mac, from, to, (-85, -45), 240_000);
+                            visits.push(visit(&store, person, randomized, from, to));
+                        }
+                    }
                     again = !randomized && sim.rng.gen_bool(cfg.second_visit_prob);
                     start = end + sim.rng.gen_range(30 * MINUTE_MS..120 * MINUTE_MS);
                 }
