@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use fineline_core::{ItemId, Pseudonym, Purpose, Timestamp};
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::settle::{part_of, recent_table, PARTS};
+use super::settle::{page_sql, part_of, recent_table, PARTS};
 use super::{subject_key, SqliteDatabase};
 use crate::rows;
 use crate::{
@@ -201,24 +201,12 @@ impl EventTables for SqliteDatabase {
                     } else {
                         (i64::MIN, i64::MIN)
                     };
-                    // Same parameters for both (`?1 IS NOT NULL` binds the
-                    // key a recent table does not page by).
-                    let sql = if part == 0 {
-                        format!(
-                            "SELECT {EVENT_COLS}, subject_key FROM events
-                             WHERE (subject_key, id) > (?1, ?2)
-                               AND at >= ?3 AND at < ?4 AND (?5 IS NULL OR purpose = ?5)
-                             ORDER BY subject_key, id LIMIT ?6"
-                        )
-                    } else {
-                        format!(
-                            "SELECT {EVENT_COLS}, subject_key FROM {}
-                             WHERE ?1 IS NOT NULL AND id > ?2
-                               AND at >= ?3 AND at < ?4 AND (?5 IS NULL OR purpose = ?5)
-                             ORDER BY id LIMIT ?6",
-                            recent_table(part - 1)
-                        )
-                    };
+                    let sql = page_sql(
+                        part,
+                        &format!("{EVENT_COLS}, subject_key"),
+                        "AND at >= ?3 AND at < ?4 AND (?5 IS NULL OR purpose = ?5)",
+                        "?6",
+                    );
                     let mut stmt = c.prepare_cached(&sql)?;
                     let mut q =
                         stmt.query(params![key, id, scan.from.0, scan.to.0, purpose, want])?;
@@ -284,18 +272,8 @@ impl SqliteDatabase {
             loop {
                 let (keys, last) = self
                     .read(move |c| {
-                        let sql = if part == 0 {
-                            "SELECT subject_key, id, purpose = ?3 AND at < ?4 FROM events
-                             WHERE (subject_key, id) > (?1, ?2)
-                             ORDER BY subject_key, id LIMIT ?5"
-                                .to_string()
-                        } else {
-                            format!(
-                                "SELECT subject_key, id, purpose = ?3 AND at < ?4 FROM {}
-                                 WHERE ?1 IS NOT NULL AND id > ?2 ORDER BY id LIMIT ?5",
-                                recent_table(part - 1)
-                            )
-                        };
+                        let columns = "subject_key, id, purpose = ?3 AND at < ?4";
+                        let sql = page_sql(part, columns, "", "?5");
                         let mut stmt = c.prepare_cached(&sql)?;
                         let mut rows =
                             stmt.query(params![from.0, from.1, code, cutoff.0, window as i64])?;

@@ -54,6 +54,40 @@ pub(super) fn recent_table(part: usize) -> String {
     format!("events_recent_{part}")
 }
 
+/// The stored columns of an event, in the clustered and the recent tables.
+const EVENT_COLUMNS: &str =
+    "subject_key, id, key_id, digest, kind, item, purpose, at, sealed_properties";
+
+/// Inserts one event (parameters in [`EVENT_COLUMNS`] order) into recent
+/// table `part`.
+pub(super) fn insert_sql(part: usize) -> String {
+    format!(
+        "INSERT INTO {} ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        recent_table(part)
+    )
+}
+
+/// One page of `columns` from part `part` of the events (0: the clustered
+/// table in key order; n + 1: recent table n, by id), after the key
+/// `(?1, ?2)` (a recent table pages by id only, `?2`), with `filter`
+/// (`AND …`, parameters from `?3`) and at most `limit` (a parameter) rows.
+/// The retention sweep and the paged scan walk the parts alike.
+pub(super) fn page_sql(part: usize, columns: &str, filter: &str, limit: &str) -> String {
+    if part == 0 {
+        format!(
+            "SELECT {columns} FROM events WHERE (subject_key, id) > (?1, ?2) {filter}
+             ORDER BY subject_key, id LIMIT {limit}"
+        )
+    } else {
+        // `?1 IS NOT NULL` uses the key parameter, so both take the same.
+        format!(
+            "SELECT {columns} FROM {} WHERE ?1 IS NOT NULL AND id > ?2 {filter}
+             ORDER BY id LIMIT {limit}",
+            recent_table(part - 1)
+        )
+    }
+}
+
 /// Creates the recent tables (schema migration 9).
 pub(super) fn create_recent_tables(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     for part in 0..PARTS {
@@ -165,10 +199,8 @@ pub(super) fn settle(conn: &mut Connection, part: usize) -> Result<u64> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let moved = tx.execute(
         &format!(
-            "INSERT INTO events
-             (subject_key, id, key_id, digest, kind, item, purpose, at, sealed_properties)
-             SELECT subject_key, id, key_id, digest, kind, item, purpose, at, sealed_properties
-             FROM {t} ORDER BY subject_key, id"
+            "INSERT INTO events ({EVENT_COLUMNS})
+             SELECT {EVENT_COLUMNS} FROM {t} ORDER BY subject_key, id"
         ),
         [],
     )?;

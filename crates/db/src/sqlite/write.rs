@@ -1,11 +1,11 @@
 use async_trait::async_trait;
 use fineline_core::Pseudonym;
-use rusqlite::{params, Transaction};
+use rusqlite::{params, CachedStatement, Transaction};
 
-use super::settle::{part_of, recent_table};
+use super::settle::{insert_sql, part_of, recent_table, PARTS};
 use super::{subject_key, SqliteDatabase};
 use crate::rows::{purpose_code, to_i64};
-use crate::{DatabaseError, Result, WriteOp, WriteOutcome, WriteSet, WriteTables};
+use crate::{DatabaseError, NewEvent, Result, WriteOp, WriteOutcome, WriteSet, WriteTables};
 
 #[async_trait]
 impl WriteTables for SqliteDatabase {
@@ -27,14 +27,6 @@ impl WriteTables for SqliteDatabase {
                 _ => None,
             })
             .collect();
-        let mut added = [0u64; super::settle::PARTS];
-        for op in &set.ops {
-            if let WriteOp::PutEvents(events) = op {
-                for e in events {
-                    added[part_of(subject_key(&e.subject))] += 1;
-                }
-            }
-        }
         let inner = self.inner.clone();
         let (out, numbers) = self
             .write(move |conn| {
@@ -43,8 +35,9 @@ impl WriteTables for SqliteDatabase {
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let numbers = super::insight_cache::numbers_of(&tx, &erased)?;
                 let mut out = WriteOutcome::default();
+                let mut added = [0u64; PARTS];
                 for op in set.ops {
-                    apply_op(&tx, op, &mut out)?;
+                    apply_op(&tx, op, &mut out, &mut added)?;
                 }
                 tx.commit()?;
                 if !out.event_ids.is_empty() {
@@ -81,7 +74,13 @@ fn wal_frames(conn: &rusqlite::Connection, db: &std::path::Path) -> u64 {
     std::fs::metadata(wal).map_or(0, |m| m.len().saturating_sub(32) / (24 + page))
 }
 
-fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result<()> {
+/// Applies one op; `added` counts the events stored per recent table.
+fn apply_op(
+    tx: &Transaction<'_>,
+    op: WriteOp,
+    out: &mut WriteOutcome,
+    added: &mut [u64; PARTS],
+) -> Result<()> {
     match op {
         WriteOp::DropLegacySubjectKeys(subjects) => {
             let mut delete = tx.prepare_cached("DELETE FROM subjects WHERE subject = ?1")?;
@@ -123,38 +122,7 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
                 c.body
             ])?;
         }
-        WriteOp::PutEvents(events) => {
-            // The one writer connection holds the write lock: numbering
-            // from the stored high-water mark cannot race another writer.
-            let mut id: i64 = tx
-                .prepare_cached("SELECT last FROM event_ids WHERE id = 0")?
-                .query_row([], |r| r.get(0))?;
-            out.event_ids.reserve(events.len());
-            for e in events {
-                id += 1;
-                let key = subject_key(&e.subject);
-                tx.prepare_cached(&format!(
-                    "INSERT INTO {}
-                     (subject_key, id, key_id, digest, kind, item, purpose, at, sealed_properties)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    recent_table(part_of(key))
-                ))?
-                .execute(params![
-                    key,
-                    id,
-                    e.subject.key_id,
-                    &e.subject.digest[..],
-                    e.kind.as_str(),
-                    e.item.as_ref().map(|i| i.as_str()),
-                    purpose_code(e.purpose),
-                    e.at.0,
-                    e.sealed_properties
-                ])?;
-                out.event_ids.push(id);
-            }
-            tx.prepare_cached("UPDATE event_ids SET last = ?1 WHERE id = 0")?
-                .execute([id])?;
-        }
+        WriteOp::PutEvents(events) => put_events(tx, events, out, added)?,
         WriteOp::DeleteEvent { subject, id } => {
             // In whichever tier it is; a settled event's analytic row goes
             // by trigger, a recent one's here.
@@ -285,6 +253,48 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, out: &mut WriteOutcome) -> Result
         | WriteOp::SetInsightBudget { .. }
         | WriteOp::ChargeInsightBudget { .. }) => super::insights::apply_op(tx, op, out)?,
     }
+    Ok(())
+}
+
+/// Stores events in the recent tables, numbered from the stored high-water
+/// mark: the one writer connection holds the write lock, so no other
+/// writer can take the same ids.
+fn put_events(
+    tx: &Transaction<'_>,
+    events: Vec<NewEvent>,
+    out: &mut WriteOutcome,
+    added: &mut [u64; PARTS],
+) -> Result<()> {
+    let mut id: i64 = tx
+        .prepare_cached("SELECT last FROM event_ids WHERE id = 0")?
+        .query_row([], |r| r.get(0))?;
+    // One statement per recent table, prepared once per batch.
+    let mut inserts: [Option<CachedStatement<'_>>; PARTS] = Default::default();
+    out.event_ids.reserve(events.len());
+    for e in events {
+        id += 1;
+        let key = subject_key(&e.subject);
+        let part = part_of(key);
+        let insert = match &mut inserts[part] {
+            Some(s) => s,
+            slot => slot.insert(tx.prepare_cached(&insert_sql(part))?),
+        };
+        insert.execute(params![
+            key,
+            id,
+            e.subject.key_id,
+            &e.subject.digest[..],
+            e.kind.as_str(),
+            e.item.as_ref().map(|i| i.as_str()),
+            purpose_code(e.purpose),
+            e.at.0,
+            e.sealed_properties
+        ])?;
+        added[part] += 1;
+        out.event_ids.push(id);
+    }
+    tx.prepare_cached("UPDATE event_ids SET last = ?1 WHERE id = 0")?
+        .execute([id])?;
     Ok(())
 }
 
