@@ -57,6 +57,13 @@ pub struct SimConfig {
     pub session: SessionConfig,
 }
 
+impl SimConfig {
+    /// The key rotation period in milliseconds.
+    fn rotation_ms(&self) -> i64 {
+        self.rotation_days as i64 * 24 * 60 * MINUTE_MS
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         let h = Some(OpeningHours::hours(9, 20));
@@ -245,7 +252,7 @@ pub fn simulate(seed: u64, cfg: &SimConfig) -> Result<(Vec<Sighting>, GroundTrut
                     // pipeline (the MAC's pseudonym changes, by design), so
                     // it is simulated and counted as two: the truth stays
                     // what the pipeline can know.
-                    let rotation = cfg.rotation_days as i64 * 24 * 60 * MINUTE_MS;
+                    let rotation = cfg.rotation_ms();
                     let boundary = (start / rotation + 1) * rotation;
                     for (from, to) in [(start, end.min(boundary - 1)), (boundary, end)] {
                         if from <= to {
@@ -343,7 +350,7 @@ fn truth_reports(
     passers: &[(u32, Date)],
     last_day: Date,
 ) -> Vec<DailyReport> {
-    let rotation_ms = cfg.rotation_days as i64 * 24 * 60 * MINUTE_MS;
+    let rotation_ms = cfg.rotation_ms();
     // Identity as the pipeline can know it: the person within one key period.
     let ident = |v: &TrueVisit| (v.person, period_of(v.start, rotation_ms).unwrap_or(0));
     let mut seen_days: HashMap<(u32, u32), Vec<Date>> = HashMap::new();
