@@ -35,8 +35,8 @@ pub(super) const PARTS: usize = 16;
 
 /// Rows in a part that trigger its move: 16 parts of 625 are 10,000 rows
 /// (~1.5 MB), so erasing someone rewrites at most their share of that; a
-/// move is ~10 ms of writing, and with 1,000 people it writes ~10 rows per
-/// person, one leaf each. (1,250 put the moves into `bench load`'s write
+/// move is a short write, and with 1,000 people it writes ~10 rows per
+/// person, about one leaf each. (1,250 put the moves into `bench load`'s write
 /// p99; holding moves back while writes queued made them larger and
 /// worse.)
 pub(super) const RECENT_PER_PART: u64 = 625;
