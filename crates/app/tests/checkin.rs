@@ -4,6 +4,7 @@
 //! release beside the Wi-Fi figures; stale, forged and replayed
 //! check-ins are refused naming the field.
 
+use fineline_app::footfall_release::RELEASE_GRACE_MS;
 use fineline_app::persona::LevelChange;
 use fineline_app::{App, AppError};
 use fineline_core::Timestamp;
@@ -268,7 +269,16 @@ async fn console_figures_count_levels_withdrawals_and_published_check_ins() {
     app.persona_change_level(change(&c, TrustLevel::Regular, TrustLevel::Stranger))
         .await
         .unwrap();
-    let now = Timestamp::now();
+    // A day is closed RELEASE_GRACE_MS after its (UTC) midnight: until
+    // then yesterday is open and the last seven days hold six closed ones.
+    // Early in a UTC day the test runs as of yesterday 23:00.
+    let real = Timestamp::now().millis();
+    let into_day = real.rem_euclid(86_400_000);
+    let now = if into_day < RELEASE_GRACE_MS + 3_600_000 {
+        Timestamp(real - into_day - 3_600_000)
+    } else {
+        Timestamp(real)
+    };
     let token = app.checkin_token("berlin", now).unwrap().token;
     for i in 0..400 {
         let c = persona(100 + i)
