@@ -10,11 +10,17 @@
 
 use std::time::Instant;
 
-use fineline_analytics::{to_engine, AnalyticStore, Capture, Consenting, Options};
+use fineline_analytics::{to_engine, AnalyticDataset, Capture, Catalogue, Consenting, Options};
 use fineline_insights::bench::{generate, grouped_query, Spec, Synthetic};
 use fineline_insights::{Bounds, Metric, Plan};
 
 const DAY: i64 = 86_400_000;
+/// Catalogue items per category: queries reach categories through items.
+const ITEMS_PER_CATEGORY: usize = 20;
+
+fn item_name(category: u16, i: usize) -> String {
+    format!("sku-{category:02}-{:02}", i % ITEMS_PER_CATEGORY)
+}
 
 fn rss_anon_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -48,7 +54,7 @@ async fn main() {
 
     // Write once; reuse the files if they are there from an earlier run.
     let fresh = !dir.join("dictionary").exists();
-    let store = AnalyticStore::open_dir(&dir, Options::default())
+    let store = AnalyticDataset::open_dir(&dir, Options::default())
         .await
         .expect("open");
     if fresh {
@@ -59,8 +65,10 @@ async fn main() {
                 .map(|i| Capture {
                     person: syn.subject[i] as u64,
                     at: 20_000 * DAY + (i as i64 % 7) * DAY,
+                    event: i as i64 + 1,
+                    purpose: "analytics".into(),
                     kind: "app_open".into(),
-                    category: Some(Synthetic::category_name(syn.category[i])),
+                    item: Some(item_name(syn.category[i], i)),
                     region: Some(Synthetic::region_name(syn.region[i])),
                     h3_cell: None,
                     location: false,
@@ -70,7 +78,7 @@ async fn main() {
             store.append(&chunk).await.expect("append");
         }
         // One file per partition, as compaction leaves them.
-        store.compact(&Default::default()).await.expect("compact");
+        store.compact(1).await.expect("compact");
         println!(
             "write {} rows as Parquet {:.2}s",
             spec.rows,
@@ -89,6 +97,9 @@ async fn main() {
         bounds.max_rows_per_group
     );
     let consenting = Consenting::new((0..spec.people as u64).map(|p| (p, false)));
+    let catalogue = Catalogue::new((0..spec.categories).flat_map(|c| {
+        (0..ITEMS_PER_CATEGORY).map(move |i| (item_name(c, i), Synthetic::category_name(c)))
+    }));
 
     let rss0 = rss_anon_mib();
     let t = Instant::now();
@@ -114,7 +125,7 @@ async fn main() {
         for round in 1..=2 {
             let t = Instant::now();
             let groups = store
-                .aggregate(&q, &declared, &consenting, 7)
+                .aggregate(&q, &declared, &consenting, &catalogue, 7)
                 .await
                 .expect("datafusion");
             let (keys, agg) = to_engine(&groups, None);

@@ -1,4 +1,4 @@
-//! The columnar analytic store for partner insights: rows written as Parquet
+//! The columnar analytic dataset for partner insights: rows written as Parquet
 //! through `object_store`, scanned, filtered, bounded per person and
 //! pre-aggregated on Apache DataFusion in-process.
 //!
@@ -11,8 +11,11 @@
 //! - Parquet files hold numbers only: a pseudonymous person number (fineline
 //!   keeps the link to the pseudonym and drops it on erasure), times, codes
 //!   for the event type, category and region ([`Dictionary`]), an H3 cell, a
-//!   fixed-point value and a per-row random salt. No raw identifier, no
-//!   pseudonym, no sealed property.
+//!   fixed-point value, the event's id and purpose, and a per-row random
+//!   salt. No raw identifier, no pseudonym, no sealed property.
+//! - Rows leave answers the moment their removal is recorded ([`Marks`]:
+//!   erasures, deleted events, retention cutoffs), and leave the files at
+//!   the next compaction.
 //! - Files are partitioned `day=D/bucket=B/` (B = person number mod the
 //!   bucket count), so a time range reads only its days and an erasure
 //!   rewrites only one bucket per day.
@@ -25,26 +28,32 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "engine")]
+mod bound;
+#[cfg(feature = "engine")]
+mod dataset;
+#[cfg(feature = "engine")]
 mod dictionary;
+#[cfg(feature = "engine")]
+mod marks;
 #[cfg(feature = "engine")]
 mod query;
 #[cfg(feature = "engine")]
 mod row;
 #[cfg(feature = "engine")]
-mod store;
-#[cfg(feature = "engine")]
 mod udf;
 
 #[cfg(feature = "engine")]
+pub use dataset::{AnalyticDataset, Compacted, CopyState, Options};
+#[cfg(feature = "engine")]
 pub use dictionary::Dictionary;
 #[cfg(feature = "engine")]
-pub use query::{to_engine, Consenting, GroupAggregate};
+pub use marks::Marks;
+#[cfg(feature = "engine")]
+pub use query::{to_engine, Catalogue, Consenting, GroupAggregate};
 #[cfg(feature = "engine")]
 pub use row::{AnalyticRow, Capture};
-#[cfg(feature = "engine")]
-pub use store::{AnalyticStore, Compacted, Options};
 
-/// Why the analytic store could not write, compact or answer.
+/// Why the analytic dataset could not write, compact or answer.
 #[cfg(feature = "engine")]
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {
@@ -66,7 +75,10 @@ pub enum AnalyticsError {
     /// A stored file does not have the layout this version writes.
     #[error("analytic file {0}: {1}")]
     Corrupt(String, String),
-    /// The query is outside what the analytic store answers.
+    /// A bounding task died (a panic: a bug, not the caller's fault).
+    #[error("analytic bounding task: {0}")]
+    Task(String),
+    /// The query is outside what the analytic dataset answers.
     #[error("analytic query: {0}")]
     Query(#[from] fineline_insights::QueryError),
 }

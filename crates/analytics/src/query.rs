@@ -1,28 +1,29 @@
-//! An insights query on DataFusion: scan and filter the partitions, join the
-//! consenting set, bound each person's contribution, pre-aggregate per
-//! group. The answer is exact integers before noise; fineline adds the noise.
+//! An insights query: DataFusion scans and filters each person bucket's
+//! partitions in the time range and computes the group keys; each bucket's
+//! rows are then bounded per person and pre-aggregated ([`crate::bound`]),
+//! buckets in parallel, and the buckets' totals added up. The answer is
+//! exact integers before noise; fineline adds the noise.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, BooleanArray, Decimal128Array, Int64Array, RecordBatch, UInt64Array,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::JoinType;
-use datafusion::dataframe::DataFrame;
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct, sum};
-use datafusion::functions_window::expr_fn::{dense_rank, row_number};
-use datafusion::logical_expr::{cast, try_cast, when, ExprFunctionExt};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{cast, when};
 use datafusion::prelude::{col, lit, Expr, ParquetReadOptions};
 use fineline_insights::rows::Aggregates;
 use fineline_insights::{
     DeclaredKeys, Dimension, Filter, GroupKey, KeyValue, Metric, Query, RowSet,
 };
+use futures_util::{StreamExt, TryStreamExt};
 
+use crate::bound::{self, Bounding, Key, Totals};
+use crate::dataset::{AnalyticDataset, Dropping};
 use crate::row::{self, DAY_MS, HOUR_MS};
-use crate::store::AnalyticStore;
 use crate::{udf, AnalyticsError, Result};
+
+/// Buckets scanned and bounded at once: one per core of the machine this
+/// was measured on; DataFusion parallelises within each scan too.
+const BUCKETS_AT_ONCE: usize = 2;
 
 /// Who counts now: each consenting person's number and whether they grant
 /// `location` too. Anyone absent (withdrawn, erased, never asked) is out of
@@ -50,18 +51,50 @@ impl Consenting {
         self.people.is_empty()
     }
 
-    fn batch(&self) -> Result<RecordBatch> {
-        let schema = Schema::new(vec![
-            Field::new("c_person", DataType::UInt64, false),
-            Field::new("c_location", DataType::Boolean, false),
-        ]);
-        Ok(RecordBatch::try_new(
-            Arc::new(schema),
-            vec![
-                Arc::new(UInt64Array::from(self.people.clone())),
-                Arc::new(BooleanArray::from(self.location.clone())),
-            ],
-        )?)
+    fn map(&self) -> HashMap<u64, bool> {
+        self.people
+            .iter()
+            .copied()
+            .zip(self.location.iter().copied())
+            .collect()
+    }
+}
+
+/// The catalogue at query time: each item's category now. Only queries
+/// that filter or group by category read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalogue {
+    items: Vec<(String, String)>,
+    categories: Vec<String>,
+}
+
+impl Catalogue {
+    /// Items with their categories.
+    pub fn new(items: impl IntoIterator<Item = (String, String)>) -> Self {
+        let items: Vec<(String, String)> = items.into_iter().collect();
+        let mut categories: Vec<String> = items.iter().map(|(_, c)| c.clone()).collect();
+        categories.sort();
+        categories.dedup();
+        Catalogue { items, categories }
+    }
+
+    /// A category's number in this query (its rank among the categories).
+    fn code(&self, category: &str) -> Option<u32> {
+        self.categories
+            .binary_search_by(|c| c.as_str().cmp(category))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    /// Category number by item code, for the items ever written.
+    fn by_item(&self, dict: &crate::Dictionary) -> Vec<Option<u32>> {
+        let mut out = vec![None; dict.len()];
+        for (item, cat) in &self.items {
+            if let Some(i) = dict.lookup(item) {
+                out[i as usize] = self.code(cat);
+            }
+        }
+        out
     }
 }
 
@@ -85,26 +118,31 @@ fn key(i: usize) -> String {
     format!("k{i}")
 }
 
-fn u64_of(e: Expr) -> Expr {
-    // Keys are codes, days, hours and cells: only a day before 1970 fails
-    // the cast, and it then hashes as 0, with the key itself as tiebreak.
-    try_cast(e, DataType::UInt64)
-}
-
-impl AnalyticStore {
+impl AnalyticDataset {
     /// The pre-noise aggregates of `query` over the stored rows of people in
-    /// `consenting`. `declared` restricts rows to public keys exactly as
-    /// `fineline_insights::Plan::run` does before bounding; `seed` keys the
-    /// bounding's random choices. Groups no one kept are absent.
+    /// `consenting`, leaving out every row a pending mark removes. Categories
+    /// come from `catalogue`. `declared` restricts rows to public keys
+    /// exactly as `fineline_insights::Plan::run` does before bounding;
+    /// `seed` keys the bounding's random choices. Groups no one kept are
+    /// absent.
     pub async fn aggregate(
         &self,
         query: &Query,
         declared: &DeclaredKeys,
         consenting: &Consenting,
+        catalogue: &Catalogue,
         seed: u64,
     ) -> Result<Vec<GroupAggregate>> {
         query.validate()?;
         let dict = self.dictionary();
+        let (marks, _) = self.pending_marks().await?;
+        let category_codes = |texts: &[String]| -> Vec<Expr> {
+            texts
+                .iter()
+                .filter_map(|t| catalogue.code(t))
+                .map(lit)
+                .collect()
+        };
         let codes = |texts: &[String], lower: bool| -> Vec<Expr> {
             texts
                 .iter()
@@ -131,7 +169,7 @@ impl AnalyticStore {
                     (from, to) = (from.max(*a), to.min(*b));
                     continue;
                 }
-                Filter::ItemCategory { any_of } => ("category", codes(any_of, false)),
+                Filter::ItemCategory { any_of } => ("category", category_codes(any_of)),
                 Filter::Region { any_of } => ("region", codes(any_of, true)),
             };
             if list.is_empty() {
@@ -150,7 +188,7 @@ impl AnalyticStore {
                 let (column, list) = match d {
                     Dimension::ItemCategory => (
                         "category",
-                        codes(declared.item_categories.as_deref().unwrap_or(&[]), false),
+                        category_codes(declared.item_categories.as_deref().unwrap_or(&[])),
                     ),
                     Dimension::Region => (
                         "region",
@@ -168,36 +206,26 @@ impl AnalyticStore {
                 filters.push(col(column).in_list(list, false));
             }
         }
-
-        // Only the days the time range touches are listed, let alone read.
-        let (first, last) = (
-            from.div_euclid(DAY_MS),
-            to.saturating_sub(1).div_euclid(DAY_MS),
-        );
-        let paths: Vec<String> = self
-            .days()
-            .await?
-            .into_iter()
-            .filter(|d| (first..=last).contains(d))
-            .map(|d| format!("{}/day={d}/", crate::store::STORE_URL))
-            .collect();
-        if paths.is_empty() {
-            return Ok(Vec::new());
+        // Marked rows: out of the answer before compaction takes them out
+        // of the files.
+        let drop = Dropping::new(&marks, &dict);
+        if !marks.erased.is_empty() {
+            let erased = marks.erased.iter().map(|p| lit(*p)).collect();
+            filters.push(col("person").in_list(erased, true));
         }
-        let schema = row::schema();
-        let ctx = self.session()?;
-        let mut df = ctx
-            .read_parquet(paths, ParquetReadOptions::default().schema(&schema))
-            .await?;
-        for f in filters {
-            df = df.filter(f)?;
+        if !marks.retracted.is_empty() {
+            let events = marks.retracted.iter().map(|(_, e)| lit(*e)).collect();
+            filters.push(col("event").in_list(events, true));
         }
-        let people = ctx.read_batch(consenting.batch()?)?;
-        df = df
-            .join(people, JoinType::Inner, &["person"], &["c_person"], None)?
-            .filter(col("location").is_false().or(col("c_location")))?;
+        for (purpose, cutoff) in &drop.expired {
+            filters.push(
+                col("purpose")
+                    .not_eq(lit(*purpose))
+                    .or(col("at").gt_eq(lit(*cutoff))),
+            );
+        }
 
-        let mut keys: Vec<Expr> = Vec::new();
+        let mut keys: Vec<(String, Expr)> = Vec::new();
         for (i, d) in query.group_by.iter().enumerate() {
             let e = match d {
                 Dimension::ItemCategory => col("category"),
@@ -208,180 +236,156 @@ impl AnalyticStore {
                 }
                 Dimension::H3Cell { res } => udf::h3_parent(*res).call(vec![col("h3_cell")]),
             };
-            df = df.with_column(&key(i), cast(e, DataType::Int64))?;
-            // A grouped dimension an event lacks puts it in no group.
-            df = df.filter(col(key(i)).is_not_null())?;
-            keys.push(col(key(i)));
+            keys.push((key(i), cast(e, DataType::Int64)));
         }
-        let mix = udf::mix();
-        // The order a person's groups are kept in: a keyed hash of the
-        // person and the key, so it depends on that person's rows only.
-        let group_hash = keys
-            .iter()
-            .fold(mix.call(vec![lit(seed), col("person")]), |h, k| {
-                mix.call(vec![h, u64_of(k.clone())])
-            });
-        let mut group_order = vec![group_hash.sort(true, true)];
-        group_order.extend(keys.iter().map(|k| k.clone().sort(true, true)));
-        let g = query.bounds.max_groups as i64;
-        let r = query.bounds.max_rows_per_group as i64;
-
-        let (clamp, bins) = match query.metric {
-            Metric::Histogram { bins, .. } => (query.clamp(), Some(bins)),
-            _ => (query.clamp(), None),
-        };
-        let Some((lo, hi)) = clamp else {
-            // Counting: which of a person's rows in a group are kept does not
-            // change a count, so group first and cap (far fewer rows to rank).
-            let mut by: Vec<Expr> = vec![col("person")];
-            by.extend(keys.iter().cloned());
-            let per = df
-                .aggregate(by, vec![count(lit(1)).alias("n")])?
-                .with_column("n", when(col("n").gt(lit(r)), lit(r)).otherwise(col("n"))?)?
-                .window(vec![row_number()
-                    .partition_by(vec![col("person")])
-                    .order_by(group_order)
-                    .build()?
-                    .alias("gr")])?
-                .filter(col("gr").lt_eq(lit(g)))?;
-            let out = per.aggregate(
-                keys.clone(),
-                vec![
-                    cast(sum(col("n")), DataType::Int64).alias("count"),
-                    count(lit(1)).alias("distinct"),
-                ],
-            )?;
-            return self.decode(query, &dict, out, None, None).await;
+        let by_category = query.group_by.contains(&Dimension::ItemCategory)
+            || query
+                .filters
+                .iter()
+                .any(|f| matches!(f, Filter::ItemCategory { .. }));
+        let scan = Scan {
+            filters,
+            keys,
+            // An event without an item, or with one no longer in the
+            // catalogue, has no category: out of such a query.
+            category: by_category.then(|| Arc::new(catalogue.by_item(&dict))),
         };
 
-        let value = when(col("value").is_null(), lit(0i64)).otherwise(col("value"))?;
-        let clamped = when(col("v").lt(lit(lo)), lit(lo))
-            .when(col("v").gt(lit(hi)), lit(hi))
-            .otherwise(col("v"))?;
-        let row_hash = mix.call(vec![mix.call(vec![lit(seed), col("salt")]), col("person")]);
-        let mut per_group: Vec<Expr> = vec![col("person")];
-        per_group.extend(keys.iter().cloned());
-        let bounded = df
-            .with_column("v", value)?
-            .window(vec![row_number()
-                .partition_by(per_group)
-                .order_by(vec![
-                    row_hash.sort(true, true),
-                    col("at").sort(true, true),
-                    col("v").sort(true, true),
-                ])
-                .build()?
-                .alias("rn")])?
-            .filter(col("rn").lt_eq(lit(r)))?
-            .window(vec![dense_rank()
-                .partition_by(vec![col("person")])
-                .order_by(group_order)
-                .build()?
-                .alias("gr")])?
-            .filter(col("gr").lt_eq(lit(g)))?
-            .with_column("vc", clamped)?;
-        let bounded = if bins.is_some() {
-            bounded.cache().await?
-        } else {
-            bounded
-        };
-        let out = bounded.clone().aggregate(
-            keys.clone(),
-            vec![
-                count(lit(1)).alias("count"),
-                count_distinct(col("person")).alias("distinct"),
-                sum(cast(col("vc"), DataType::Decimal128(38, 0))).alias("sum"),
-            ],
-        )?;
-        let binned = match bins {
-            Some(b) => {
-                let mut by = keys.clone();
-                by.push(udf::bin(lo, hi, b).call(vec![col("vc")]).alias("bin"));
-                Some(bounded.aggregate(by, vec![count(lit(1)).alias("n")])?)
-            }
-            None => None,
-        };
-        self.decode(query, &dict, out, binned, bins).await
-    }
-
-    async fn decode(
-        &self,
-        query: &Query,
-        dict: &crate::Dictionary,
-        out: DataFrame,
-        binned: Option<DataFrame>,
-        bins: Option<u32>,
-    ) -> Result<Vec<GroupAggregate>> {
-        let key_of = |batch: &RecordBatch, i: usize| -> Result<GroupKey> {
-            let mut values = Vec::with_capacity(query.group_by.len());
-            for (j, d) in query.group_by.iter().enumerate() {
-                let v = int64(batch, &key(j))?.value(i);
-                let text = || {
-                    dict.text(v as u32).map(str::to_string).ok_or_else(|| {
-                        AnalyticsError::Corrupt("dictionary".into(), format!("no text {v}"))
-                    })
-                };
-                values.push(match d {
-                    Dimension::ItemCategory => KeyValue::ItemCategory(text()?),
-                    Dimension::Region => KeyValue::Region(text()?),
-                    Dimension::Day => KeyValue::Day(v),
-                    Dimension::Hour => KeyValue::Hour(v as u8),
-                    Dimension::H3Cell { .. } => KeyValue::H3Cell(v as u64),
-                });
-            }
-            Ok(GroupKey(values))
-        };
-        let mut groups: Vec<GroupAggregate> = Vec::new();
-        for batch in out.collect().await? {
-            let (c, d) = (int64(&batch, "count")?, int64(&batch, "distinct")?);
-            let s = batch
-                .column_by_name("sum")
-                .and_then(|a| a.as_any().downcast_ref::<Decimal128Array>());
-            for i in 0..batch.num_rows() {
-                // With no group_by, an empty scan still aggregates to one row.
-                if d.value(i) == 0 {
-                    continue;
+        // Only the partitions of the days the time range touches, by bucket.
+        let (first, last) = (
+            from.div_euclid(DAY_MS),
+            to.saturating_sub(1).div_euclid(DAY_MS),
+        );
+        let mut buckets: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
+        for f in self.files().await? {
+            let dir = f.as_ref().rsplit_once('/').map_or("", |(d, _)| d);
+            if let Some((day, bucket)) = crate::dataset::parse_partition(dir) {
+                if (first..=last).contains(&day) {
+                    buckets
+                        .entry(bucket)
+                        .or_default()
+                        .insert(format!("{}/{dir}/", crate::dataset::STORE_URL));
                 }
-                groups.push(GroupAggregate {
-                    key: key_of(&batch, i)?,
-                    count: c.value(i),
-                    distinct: d.value(i),
-                    sum: s.map_or(0, |s| saturate(s.value(i))),
-                    bins: vec![0; bins.unwrap_or(0) as usize],
-                });
             }
+        }
+        let bounding = Bounding {
+            dims: query.group_by.len(),
+            max_groups: query.bounds.max_groups as usize,
+            max_rows: query.bounds.max_rows_per_group as usize,
+            clamp: query.clamp(),
+            bins: match query.metric {
+                Metric::Histogram { bins, .. } => Some(bins),
+                _ => None,
+            },
+            seed,
+        };
+        let consenting = Arc::new(consenting.map());
+        let totals = futures_util::stream::iter(buckets.into_values())
+            .map(|dirs| self.bound_bucket(&scan, dirs, bounding, consenting.clone()))
+            .buffer_unordered(BUCKETS_AT_ONCE)
+            .try_fold(HashMap::<Key, Totals>::new(), |mut all, part| async move {
+                for (k, t) in part {
+                    all.entry(k).or_default().add(&t);
+                }
+                Ok(all)
+            })
+            .await?;
+        let mut groups = Vec::with_capacity(totals.len());
+        for (k, t) in totals {
+            groups.push(GroupAggregate {
+                key: decode(query, &dict, catalogue, &k)?,
+                count: t.count,
+                distinct: t.distinct,
+                sum: saturate(t.sum),
+                bins: t.bins,
+            });
         }
         groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        if let Some(binned) = binned {
-            let at: HashMap<GroupKey, usize> = groups
-                .iter()
-                .enumerate()
-                .map(|(i, g)| (g.key.clone(), i))
-                .collect();
-            for batch in binned.collect().await? {
-                let (b, n) = (int64(&batch, "bin")?, int64(&batch, "n")?);
-                for i in 0..batch.num_rows() {
-                    let k = key_of(&batch, i)?;
-                    let g = at.get(&k).ok_or_else(|| {
-                        AnalyticsError::Corrupt("aggregate".into(), "bin of no group".into())
-                    })?;
-                    groups[*g].bins[b.value(i) as usize] += n.value(i);
-                }
-            }
-        }
         Ok(groups)
     }
+
+    /// One bucket: scanned on DataFusion, bounded on a blocking thread.
+    async fn bound_bucket(
+        &self,
+        scan: &Scan,
+        dirs: BTreeSet<String>,
+        bounding: Bounding,
+        consenting: Arc<HashMap<u64, bool>>,
+    ) -> Result<HashMap<Key, Totals>> {
+        let ctx = self.session()?;
+        let schema = row::schema();
+        let mut df = ctx
+            .read_parquet(
+                dirs.into_iter().collect::<Vec<_>>(),
+                ParquetReadOptions::default().schema(&schema),
+            )
+            .await?;
+        if let Some(by_item) = &scan.category {
+            df = df.with_column(
+                "category",
+                udf::category(by_item.clone()).call(vec![col("item")]),
+            )?;
+        }
+        for f in &scan.filters {
+            df = df.filter(f.clone())?;
+        }
+        let mut out: Vec<Expr> = vec![col("person")];
+        for (name, e) in &scan.keys {
+            df = df.with_column(name, e.clone())?;
+            // A grouped dimension an event lacks puts it in no group.
+            df = df.filter(col(name.as_str()).is_not_null())?;
+            out.push(col(name.as_str()));
+        }
+        let value = when(col("value").is_null(), lit(0i64)).otherwise(col("value"))?;
+        out.extend([col("salt"), col("at"), value.alias("v"), col("location")]);
+        let batches = df.select(out)?.collect().await?;
+        tokio::task::spawn_blocking(move || bound::bound(&bounding, &batches, &consenting))
+            .await
+            .map_err(|e| AnalyticsError::Task(e.to_string()))?
+    }
+}
+
+/// The per-bucket scan's plan: row filters, group key expressions, and the
+/// item → category table when the query needs categories.
+struct Scan {
+    filters: Vec<Expr>,
+    keys: Vec<(String, Expr)>,
+    category: Option<Arc<Vec<Option<u32>>>>,
+}
+
+/// A key as the scan computed it, in the query's words.
+fn decode(
+    query: &Query,
+    dict: &crate::Dictionary,
+    catalogue: &Catalogue,
+    key: &Key,
+) -> Result<GroupKey> {
+    let mut values = Vec::with_capacity(query.group_by.len());
+    for (d, &v) in query.group_by.iter().zip(key) {
+        let missing = |what: &str| AnalyticsError::Corrupt(what.into(), format!("no text {v}"));
+        values.push(match d {
+            Dimension::ItemCategory => KeyValue::ItemCategory(
+                catalogue
+                    .categories
+                    .get(v as usize)
+                    .cloned()
+                    .ok_or_else(|| missing("catalogue"))?,
+            ),
+            Dimension::Region => KeyValue::Region(
+                dict.text(v as u32)
+                    .ok_or_else(|| missing("dictionary"))?
+                    .to_string(),
+            ),
+            Dimension::Day => KeyValue::Day(v),
+            Dimension::Hour => KeyValue::Hour(v as u8),
+            Dimension::H3Cell { .. } => KeyValue::H3Cell(v as u64),
+        });
+    }
+    Ok(GroupKey(values))
 }
 
 fn saturate(v: i128) -> i64 {
     v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
-}
-
-fn int64<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
-    batch
-        .column_by_name(name)
-        .and_then(|a| a.as_any().downcast_ref::<Int64Array>())
-        .ok_or_else(|| AnalyticsError::Corrupt("aggregate".into(), format!("no int64 {name}")))
 }
 
 /// The engine's view of `groups`: a key set numbering them in order and

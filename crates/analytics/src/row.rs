@@ -16,7 +16,7 @@ pub(crate) const DAY_MS: i64 = 86_400_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// What ingestion hands over for one consented event: texts still as the
-/// business sent them, coded by [`crate::AnalyticStore::append`].
+/// business sent them, coded by [`crate::AnalyticDataset::append`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capture {
     /// The person's pseudonymous number (fineline keeps its link to the
@@ -24,10 +24,18 @@ pub struct Capture {
     pub person: u64,
     /// When the event happened, ms since the Unix epoch.
     pub at: i64,
+    /// The event's id in the database: a correction that deletes the
+    /// event retracts this row ([`crate::Marks`]).
+    pub event: i64,
+    /// The purpose the event was sent under: a retention sweep of that
+    /// purpose expires the row.
+    pub purpose: String,
     /// Event type (`app_open`, `purchase`, `location`...).
     pub kind: String,
-    /// Catalogue category of the event's item, if any.
-    pub category: Option<String>,
+    /// The event's catalogue item, if any: its category is looked up at
+    /// query time ([`crate::Catalogue`]), so a re-categorised item counts
+    /// under its category now, as in the database.
+    pub item: Option<String>,
     /// Region the business's systems sent (lowercased by capture).
     pub region: Option<String>,
     /// H3 cell at the finest released resolution, for location events whose
@@ -40,17 +48,21 @@ pub struct Capture {
 }
 
 /// A row as stored: codes in place of texts, and a random salt that orders
-/// a person's rows when bounding samples them (no event id is kept).
+/// a person's rows when bounding samples them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnalyticRow {
     /// Pseudonymous person number.
     pub person: u64,
     /// Event time, ms since the epoch.
     pub at: i64,
+    /// The event's id.
+    pub event: i64,
+    /// Dictionary code of the purpose.
+    pub purpose: u32,
     /// Dictionary code of the event type.
     pub kind: u32,
-    /// Dictionary code of the category.
-    pub category: Option<u32>,
+    /// Dictionary code of the item.
+    pub item: Option<u32>,
     /// Dictionary code of the region.
     pub region: Option<u32>,
     /// H3 cell.
@@ -69,8 +81,10 @@ impl AnalyticRow {
         AnalyticRow {
             person: c.person,
             at: c.at,
+            event: c.event,
+            purpose: dict.code(&c.purpose),
             kind: dict.code(&c.kind),
-            category: c.category.as_deref().map(|t| dict.code(t)),
+            item: c.item.as_deref().map(|t| dict.code(t)),
             region: c.region.as_deref().map(|t| dict.code(t)),
             h3_cell: c.h3_cell,
             location: c.location,
@@ -91,8 +105,10 @@ pub(crate) fn schema() -> SchemaRef {
         Field::new("person", DataType::UInt64, false),
         Field::new("at", DataType::Int64, false),
         Field::new("day", DataType::Int64, false),
+        Field::new("event", DataType::Int64, false),
+        Field::new("purpose", DataType::UInt32, false),
         Field::new("kind", DataType::UInt32, false),
-        Field::new("category", DataType::UInt32, true),
+        Field::new("item", DataType::UInt32, true),
         Field::new("region", DataType::UInt32, true),
         Field::new("h3_cell", DataType::UInt64, true),
         Field::new("location", DataType::Boolean, false),
@@ -107,8 +123,12 @@ pub(crate) fn to_batch(rows: &[AnalyticRow]) -> Result<RecordBatch> {
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.person))),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.at))),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.day()))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.event))),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.purpose),
+        )),
         Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.kind))),
-        Arc::new(UInt32Array::from_iter(rows.iter().map(|r| r.category))),
+        Arc::new(UInt32Array::from_iter(rows.iter().map(|r| r.item))),
         Arc::new(UInt32Array::from_iter(rows.iter().map(|r| r.region))),
         Arc::new(UInt64Array::from_iter(rows.iter().map(|r| r.h3_cell))),
         Arc::new(BooleanArray::from_iter(

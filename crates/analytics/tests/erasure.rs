@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use fineline_analytics::{AnalyticStore, Capture, Consenting, GroupAggregate, Options};
+use fineline_analytics::{
+    AnalyticDataset, Capture, Catalogue, Consenting, GroupAggregate, Marks, Options,
+};
 use fineline_insights::{DeclaredKeys, Dimension, KeyValue, Query};
 
 const DAY: i64 = 86_400_000;
@@ -15,8 +17,10 @@ fn capture(person: u64, day: i64, region: &str) -> Capture {
     Capture {
         person,
         at: 20_000 * DAY + day * DAY + 3_600_000,
+        event: 1,
+        purpose: "analytics".into(),
         kind: "app_open".into(),
-        category: Some("games".into()),
+        item: Some("g-1".into()),
         region: Some(region.into()),
         h3_cell: None,
         location: false,
@@ -44,11 +48,17 @@ fn holds(files: &[Vec<u8>], person: u64) -> bool {
         .any(|f| f.windows(8).any(|w| w == le || w == be))
 }
 
-async fn counts(store: &AnalyticStore, consenting: &Consenting) -> Vec<GroupAggregate> {
+async fn counts(store: &AnalyticDataset, consenting: &Consenting) -> Vec<GroupAggregate> {
     let mut q = Query::app_insights(None);
     q.group_by = vec![Dimension::Region];
     store
-        .aggregate(&q, &DeclaredKeys::default(), consenting, 7)
+        .aggregate(
+            &q,
+            &DeclaredKeys::default(),
+            consenting,
+            &Catalogue::default(),
+            7,
+        )
         .await
         .unwrap()
 }
@@ -61,7 +71,7 @@ async fn erased_people_are_out_of_answers_at_once_and_out_of_files_after_compact
         buckets: 2,
         compress: false,
     };
-    let store = AnalyticStore::open_dir(dir.path(), opts).await.unwrap();
+    let store = AnalyticDataset::open_dir(dir.path(), opts).await.unwrap();
     let people: Vec<u64> = (0..6).map(|i| BASE + i).collect();
     // Three appends over two days: several files per partition, as
     // continuous capture leaves them.
@@ -82,7 +92,8 @@ async fn erased_people_are_out_of_answers_at_once_and_out_of_files_after_compact
         assert!(holds(&before, *p), "the check must see a stored person");
     }
 
-    // At once: the consenting set no longer has them.
+    // At once: the consenting set no longer has them, and the store's mark
+    // takes them out of answers even for a caller whose set still does.
     let everyone = Consenting::new(people.iter().map(|&p| (p, false)));
     let remaining = Consenting::new(
         people
@@ -92,6 +103,14 @@ async fn erased_people_are_out_of_answers_at_once_and_out_of_files_after_compact
     );
     let all = counts(&store, &everyone).await;
     let after_erasure = counts(&store, &remaining).await;
+    store
+        .record(&Marks {
+            erased: erased.iter().copied().collect(),
+            ..Marks::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts(&store, &everyone).await, after_erasure);
     let north = |g: &[GroupAggregate]| {
         g.iter()
             .find(|g| g.key.0 == vec![KeyValue::Region("north".into())])
@@ -104,8 +123,11 @@ async fn erased_people_are_out_of_answers_at_once_and_out_of_files_after_compact
     );
     assert_eq!(north(&after_erasure), None, "both north people erased");
 
-    let done = store.compact(&erased).await.unwrap();
+    // Only the marks make partitions worth rewriting here (no merge bound).
+    let done = store.compact(usize::MAX).await.unwrap();
     assert_eq!(done.rows_dropped, 2 * 6);
+    assert_eq!(done.marks_applied, 1);
+    assert!(store.pending_marks().await.unwrap().0.is_empty());
     let after = all_files(dir.path());
     for p in &erased {
         assert!(
@@ -123,6 +145,6 @@ async fn erased_people_are_out_of_answers_at_once_and_out_of_files_after_compact
 
     // A reopened store reads its dictionary back: the same answers.
     drop(store);
-    let store = AnalyticStore::open_dir(dir.path(), opts).await.unwrap();
+    let store = AnalyticDataset::open_dir(dir.path(), opts).await.unwrap();
     assert_eq!(counts(&store, &remaining).await, after_erasure);
 }

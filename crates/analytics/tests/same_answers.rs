@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use fineline_analytics::{AnalyticStore, Capture, Consenting, GroupAggregate, Options};
+use fineline_analytics::{
+    AnalyticDataset, Capture, Catalogue, Consenting, GroupAggregate, Marks, Options,
+};
 use fineline_core::Pseudonym;
 use fineline_insights::rows::{bound_and_aggregate, Accumulate};
 use fineline_insights::{
@@ -24,7 +26,15 @@ const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
 const T0: i64 = 20_100 * DAY;
 const KINDS: [&str; 3] = ["app_open", "purchase", "location"];
-const CATS: [&str; 3] = ["games", "news", "maps"];
+/// Items and their categories now; `x-9` is not in the catalogue (an item
+/// removed since), so it has no category.
+const ITEMS: [(&str, &str); 4] = [
+    ("g-1", "games"),
+    ("n-1", "news"),
+    ("m-1", "maps"),
+    ("g-2", "games"),
+];
+const PURPOSES: [&str; 2] = ["analytics", "ads"];
 const REGIONS: [&str; 2] = ["north", "south"];
 
 fn cells() -> Vec<u64> {
@@ -51,6 +61,24 @@ struct Case {
     consent: Vec<(bool, bool)>,
     query: Query,
     declared: DeclaredKeys,
+    /// Rows (by index) whose event was deleted since.
+    retracted: Vec<usize>,
+    /// A purpose's retention cutoff swept since.
+    expired: Option<(usize, i64)>,
+    /// Compact before asking: answers must not change.
+    compact: bool,
+}
+
+fn category(item: &Option<String>) -> Option<String> {
+    let item = item.as_deref()?;
+    ITEMS
+        .iter()
+        .find(|(i, _)| *i == item)
+        .map(|(_, c)| c.to_string())
+}
+
+fn catalogue() -> Catalogue {
+    Catalogue::new(ITEMS.iter().map(|(i, c)| (i.to_string(), c.to_string())))
 }
 
 fn arb_row(people: usize) -> impl Strategy<Value = Capture> {
@@ -59,18 +87,21 @@ fn arb_row(people: usize) -> impl Strategy<Value = Capture> {
         0i64..3,
         0i64..24,
         0usize..3,
-        proptest::option::of(0usize..3),
+        proptest::option::of(0usize..5),
         proptest::option::of(0usize..2),
         0usize..4,
         proptest::option::of(-100i64..300),
+        0usize..2,
     )
-        .prop_map(|(p, day, hour, kind, cat, region, cell, value)| {
+        .prop_map(|(p, day, hour, kind, item, region, cell, value, purpose)| {
             let location = KINDS[kind] == "location";
             Capture {
                 person: person(p),
                 at: T0 + day * DAY + hour * HOUR + 17,
+                event: 0,
+                purpose: PURPOSES[purpose].into(),
                 kind: KINDS[kind].into(),
-                category: cat.map(|c| CATS[c].into()),
+                item: item.map(|i| ITEMS.get(i).map_or("x-9", |(i, _)| i).into()),
                 region: region.map(|r| REGIONS[r].into()),
                 h3_cell: location.then(|| cells()[cell]),
                 location,
@@ -109,9 +140,30 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 any::<bool>(),
             ),
             any::<bool>(),
+            (
+                proptest::collection::vec(0usize..80, 0..4),
+                proptest::option::of((0usize..2, 0i64..72)),
+                any::<bool>(),
+            ),
         )
             .prop_map(
-                |(rows, consent, metric, kinds, dims, res, bounds, filters, declared)| {
+                |(
+                    mut rows,
+                    consent,
+                    metric,
+                    kinds,
+                    dims,
+                    res,
+                    bounds,
+                    filters,
+                    declared,
+                    marks,
+                )| {
+                    for (i, r) in rows.iter_mut().enumerate() {
+                        r.event = i as i64 + 1;
+                    }
+                    let (retracted, expired, compact) = marks;
+                    let expired = expired.map(|(p, h)| (p, T0 + h * HOUR));
                     let (loose, g, r) = bounds;
                     let (time, by_region, by_cat) = filters;
                     let mut filters = Vec::new();
@@ -172,10 +224,13 @@ fn arb_case() -> impl Strategy<Value = Case> {
                         DeclaredKeys::default()
                     };
                     Case {
+                        retracted: retracted.into_iter().filter(|&i| i < rows.len()).collect(),
                         rows,
                         consent,
                         query,
                         declared,
+                        expired,
+                        compact,
                     }
                 },
             )
@@ -193,16 +248,22 @@ fn parent(cell: u64, res: u8) -> Option<u64> {
 fn reference_rows(case: &Case) -> RowSet {
     let q = &case.query;
     let mut rows = RowSet::new();
-    for c in &case.rows {
+    for (n, c) in case.rows.iter().enumerate() {
         let i = ((c.person - 17) / 1_000_003) as usize;
         let (insights, location) = case.consent[i];
         if !insights || (c.location && !location) || !q.event_types.contains(&c.kind) {
             continue;
         }
+        let expired = case
+            .expired
+            .is_some_and(|(p, cutoff)| c.purpose == PURPOSES[p] && c.at < cutoff);
+        if case.retracted.contains(&n) || expired {
+            continue;
+        }
         let pass = q.filters.iter().all(|f| match f {
             Filter::TimeRange { from, to } => (*from..*to).contains(&c.at),
             Filter::ItemCategory { any_of } => {
-                c.category.as_ref().is_some_and(|x| any_of.contains(x))
+                category(&c.item).is_some_and(|x| any_of.contains(&x))
             }
             Filter::Region { any_of } => c
                 .region
@@ -216,7 +277,7 @@ fn reference_rows(case: &Case) -> RowSet {
             .group_by
             .iter()
             .map(|d| match d {
-                Dimension::ItemCategory => c.category.clone().map(KeyValue::ItemCategory),
+                Dimension::ItemCategory => category(&c.item).map(KeyValue::ItemCategory),
                 Dimension::Region => c.region.clone().map(KeyValue::Region),
                 Dimension::Day => Some(KeyValue::Day(c.at.div_euclid(DAY))),
                 Dimension::Hour => Some(KeyValue::Hour((c.at.rem_euclid(DAY) / HOUR) as u8)),
@@ -291,7 +352,7 @@ fn groups_bind(case: &Case, reference: &[GroupAggregate]) -> bool {
 }
 
 async fn analytic(case: &Case, dir: &std::path::Path) -> Vec<GroupAggregate> {
-    let store = AnalyticStore::open_dir(
+    let store = AnalyticDataset::open_dir(
         dir,
         Options {
             buckets: 3,
@@ -304,6 +365,24 @@ async fn analytic(case: &Case, dir: &std::path::Path) -> Vec<GroupAggregate> {
     let half = case.rows.len() / 2;
     store.append(&case.rows[..half]).await.unwrap();
     store.append(&case.rows[half..]).await.unwrap();
+    let marks = Marks {
+        retracted: case
+            .retracted
+            .iter()
+            .map(|&i| (case.rows[i].person, case.rows[i].event))
+            .collect(),
+        expired: case
+            .expired
+            .iter()
+            .map(|&(p, t)| (PURPOSES[p].to_string(), t))
+            .collect(),
+        ..Marks::default()
+    };
+    store.record(&marks).await.unwrap();
+    if case.compact {
+        store.compact(1).await.unwrap();
+        assert!(store.pending_marks().await.unwrap().0.is_empty());
+    }
     let consenting = Consenting::new(
         case.consent
             .iter()
@@ -312,7 +391,7 @@ async fn analytic(case: &Case, dir: &std::path::Path) -> Vec<GroupAggregate> {
             .map(|(i, c)| (person(i), c.1)),
     );
     store
-        .aggregate(&case.query, &case.declared, &consenting, 5)
+        .aggregate(&case.query, &case.declared, &consenting, &catalogue(), 5)
         .await
         .unwrap()
 }

@@ -286,7 +286,7 @@ impl App {
             return Err(AppError::not_found(format!("no event {id} of this person")));
         }
         self.notify_event_deleted(subject, id);
-        Ok(())
+        self.analytics_event_deleted(subject, id).await
     }
 
     /// The person's keys, or not found: without keys nothing is held

@@ -119,6 +119,10 @@ impl App {
 
         let mut rows = Vec::with_capacity(accepted.len());
         let mut insight_rows = Vec::new();
+        // The analytic store's person number of each insight row, when
+        // the deployment has that store.
+        let mut insight_people = Vec::new();
+        let analytics = self.analytics();
         // Keys and associated data once per person per batch, not per event.
         let mut keyed: HashMap<Pseudonym, Option<(_, Vec<u8>)>> = HashMap::new();
         for (i, subject, ev) in accepted {
@@ -147,6 +151,7 @@ impl App {
                 continue;
             };
             let props = ev.properties.as_ref().map(|p| p.get());
+            let captured = insight_rows.len();
             insight_rows.extend(crate::insights_data::capture(
                 self,
                 &subject,
@@ -158,6 +163,11 @@ impl App {
                 },
                 rows.len(),
             ));
+            if let (Some(a), true) = (analytics, insight_rows.len() > captured) {
+                let number = crate::analytics::person_number(&keys.salt);
+                a.met(subject, number);
+                insight_people.push(number);
+            }
             let sealed_properties = keys
                 .data_key
                 .seal(props.map_or(b"{}".as_slice(), str::as_bytes), &aad);
@@ -174,6 +184,7 @@ impl App {
         let batch = crate::ingest_writer::Batch {
             events: rows,
             insight_rows,
+            insight_people,
             refused,
         };
         crate::ingest_writer::store_batch(self, batch).await?;

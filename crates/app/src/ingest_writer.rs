@@ -29,6 +29,8 @@ pub struct Batch {
     pub events: Vec<NewEvent>,
     /// `event` indexes into `events`.
     pub insight_rows: Vec<InsightEventRow>,
+    /// With an analytic store: the person number of each insight row.
+    pub insight_people: Vec<u64>,
     /// Refusals for lack of consent, by purpose, for the daily totals.
     pub refused: BTreeMap<Purpose, u64>,
 }
@@ -110,12 +112,14 @@ async fn write_group(state: &App, group: Vec<Queued>) {
     let total: usize = writing.iter().map(|q| q.batch.events.len()).sum();
     let mut events = Vec::with_capacity(total);
     let mut insight_rows = Vec::new();
+    let mut analytic_people = Vec::new();
     let mut replies = Vec::with_capacity(writing.len());
     let mut arrived = Vec::with_capacity(total);
     for q in writing {
         let Batch {
             events: batch_events,
             insight_rows: rows,
+            insight_people: people,
             refused,
         } = q.batch;
         counts.accepted += batch_events.len() as u64;
@@ -123,6 +127,7 @@ async fn write_group(state: &App, group: Vec<Queued>) {
             *counts.refused_by_purpose.entry(p).or_default() += c;
         }
         let offset = events.len();
+        analytic_people.extend(people);
         insight_rows.extend(rows.into_iter().map(|mut r| {
             r.event += offset;
             r
@@ -146,6 +151,15 @@ async fn write_group(state: &App, group: Vec<Queued>) {
         events.extend(batch_events);
         replies.push(q.reply);
     }
+    // The analytic store's copy is made after the commit, from what the
+    // write moves into the database.
+    let copy = state
+        .analytics()
+        .filter(|_| !insight_rows.is_empty())
+        .map(|a| {
+            let purposes: Vec<Purpose> = events.iter().map(|e| e.purpose).collect();
+            (a, insight_rows.clone(), purposes)
+        });
     let mut ops = vec![
         WriteOp::PutEvents(events),
         WriteOp::PutInsightEvents(insight_rows),
@@ -157,6 +171,9 @@ async fn write_group(state: &App, group: Vec<Queued>) {
                 e.id = *id;
             }
             state.recs.events_added(&arrived);
+            if let Some((analytics, rows, purposes)) = copy {
+                analytics.committed(&rows, &analytic_people, &stored.event_ids, &purposes);
+            }
             for reply in replies {
                 let _ = reply.send(Ok(()));
             }

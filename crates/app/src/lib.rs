@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod analytics;
 pub mod api_keys;
 pub mod backup;
 pub mod budget;

@@ -51,6 +51,9 @@ pub async fn sweep(state: &App, now: Timestamp) -> Result<SweepReport, AppError>
     let mut report = SweepReport::default();
     for (purpose, days) in retention {
         let cutoff = Timestamp(now.millis().saturating_sub(days as i64 * DAY_MS));
+        // The analytic copy's mark first: rows past retention may leave
+        // it before they leave the record, never after.
+        state.analytics_expired(purpose, cutoff).await?;
         let n = state
             .database()
             .delete_events_before(purpose, cutoff)

@@ -69,6 +69,9 @@ impl App {
                 ops
             })
             .await?;
+        // After the rows, before the salt the person's number comes from
+        // is shredded.
+        self.analytics_erased(subject, &keys.salt).await?;
         // After the rows: a failure between leaves a key a retry shreds.
         let shredded = self.shred_subject_keys(subject).await?;
         self.forget_subject(subject);

@@ -56,6 +56,8 @@ pub struct Inner {
     insights_floor: std::sync::atomic::AtomicU64,
     /// The hot standby serving reads that may go there; see `crate::standby`.
     pub(crate) standby: std::sync::OnceLock<crate::standby::Standby>,
+    /// The columnar analytic store, when configured; see `crate::analytics`.
+    pub(crate) analytics: std::sync::OnceLock<Arc<crate::analytics::Analytics>>,
 }
 
 impl std::ops::Deref for App {
@@ -113,6 +115,7 @@ impl App {
             replica,
             insights_floor: std::sync::atomic::AtomicU64::new(MIN_FLOOR),
             standby: std::sync::OnceLock::new(),
+            analytics: std::sync::OnceLock::new(),
         })))
     }
 
@@ -194,6 +197,9 @@ impl App {
         }
         if let Err(e) = self.flush_sessions().await {
             tracing::error!(error = %e, "footfall flush at shutdown failed");
+        }
+        if let Err(e) = self.close_analytics().await {
+            tracing::error!(error = %e, "analytic rows not written at shutdown");
         }
         self.resign_leadership().await;
         let keys = self.vault.key_store().clone();

@@ -302,6 +302,11 @@ impl ConsentIndex {
         self.subjects.remove(subject).is_some()
     }
 
+    /// Everyone with a consent record, in no particular order.
+    pub fn subjects(&self) -> impl Iterator<Item = &Pseudonym> + '_ {
+        self.subjects.keys()
+    }
+
     /// How many people have any consent record.
     pub fn subject_count(&self) -> usize {
         self.subjects.len()

@@ -213,6 +213,7 @@ pub async fn serve_on(
     let recs = recs_service::spawn(state.app().clone());
     let footfall = footfall::spawn(state.app().clone());
     let replication = fineline_app::replication::spawn(state.app().clone());
+    let analytics = fineline_app::analytics::spawn(state.app().clone());
     // The peer address is the per-client rate limit bucket.
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
@@ -224,7 +225,7 @@ pub async fn serve_on(
         task.abort();
     }
     footfall.abort();
-    if let Some(task) = replication {
+    for task in [replication, analytics].into_iter().flatten() {
         task.abort();
     }
     state.shut_down().await;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{backends, TestServer};
+use common::{backends, Backend, TestServer};
 use fineline_app::budget::analyst_id;
 use fineline_core::Timestamp;
 use fineline_ledger::LedgerEntry;
@@ -67,6 +67,37 @@ async fn grant_many(srv: &TestServer, prefix: &str, n: usize, purposes: &'static
 fn app_event(subject: &str, region: &str, at: i64) -> Value {
     json!({"subject_id": subject, "type": "app_open", "item": "app-1",
            "properties": {"region": region}, "timestamp": at, "purpose": "analytics"})
+}
+
+/// Every backend, each answering insights from the database and from an
+/// analytic dataset (`serve --analytics`).
+fn setups() -> Vec<(Backend, bool)> {
+    backends()
+        .into_iter()
+        .flat_map(|b| [(b, false), (b, true)])
+        .collect()
+}
+
+/// A server on `backend`, with an analytic dataset in a directory of its
+/// own (returned, to outlive the server) when `analytics`.
+async fn start(backend: Backend, analytics: bool) -> (TestServer, Option<tempfile::TempDir>) {
+    if !analytics {
+        return (TestServer::start(backend).await, None);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = fineline_app::analytics::Analytics::open(dir.path().to_str().unwrap())
+        .await
+        .unwrap();
+    let srv = TestServer::start_with(backend, move |state| {
+        // The hook is synchronous; these tests run on a multi-thread runtime.
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(state.enable_analytics(dataset))
+                .unwrap();
+        });
+    })
+    .await;
+    (srv, Some(dir))
 }
 
 async fn releases(srv: &TestServer) -> usize {
@@ -135,8 +166,8 @@ async fn fifty_parallel_queries_at_a_budget_for_ten_see_exactly_ten_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_people_granting_partner_insights_now_are_counted_and_small_groups_vanish() {
-    for backend in backends() {
-        let srv = TestServer::start(backend).await;
+    for (backend, analytics) in setups() {
+        let (srv, _dataset) = start(backend, analytics).await;
         srv.publish_demo_policy(1).await;
         set_budget(&srv, 100 * SHARP).await;
         // 160 so that after 40 withdraw the group is still over the 100-person floor.
@@ -173,7 +204,10 @@ async fn only_people_granting_partner_insights_now_are_counted_and_small_groups_
         assert_eq!(groups.len(), 1, "the 3-person region is suppressed: {b}");
         assert_eq!(groups[0]["key"]["region"], "north");
         let v = groups[0]["value"].as_f64().unwrap();
-        assert!((v - 160.0).abs() <= 3.0, "only consenting people: {v}");
+        assert!(
+            (v - 160.0).abs() <= 3.0,
+            "only consenting people (analytics {analytics}): {v}"
+        );
         assert!(b["privacy"]["epsilon"].as_f64().unwrap() > 0.0);
         assert!(groups[0]["ci95"][1].as_f64().unwrap() >= v);
 
@@ -201,8 +235,8 @@ async fn only_people_granting_partner_insights_now_are_counted_and_small_groups_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn heatmaps_are_geojson_of_h3_cells_above_the_location_floor() {
-    for backend in backends() {
-        let srv = TestServer::start(backend).await;
+    for (backend, analytics) in setups() {
+        let (srv, _dataset) = start(backend, analytics).await;
         srv.publish_demo_policy(1).await;
         set_budget(&srv, 100 * SHARP).await;
         grant_many(

@@ -149,6 +149,11 @@ pub struct BenchArgs {
     /// Run on PostgreSQL (a fresh schema, dropped afterwards) instead of the embedded database.
     #[arg(long, env = "FINELINE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Also write the same rows to an analytic dataset (Parquet in a
+    /// temporary directory, as `serve --analytics` keeps it) and answer each
+    /// query there on DataFusion, in the same run.
+    #[arg(long)]
+    pub analytics: bool,
 }
 
 const BATCH: usize = 20_000;
@@ -263,6 +268,11 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         cpu_seconds() - cpu0,
         anon_rss_mib() - rss0
     );
+    let dataset = if a.analytics {
+        Some(crate::cmd::insights_analytics::write(&syn, &dir.path().join("analytics")).await?)
+    } else {
+        None
+    };
     for (round, metric) in [1, 2]
         .into_iter()
         .flat_map(|r| metrics.clone().map(|m| (r, m)))
@@ -304,6 +314,12 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             o.floor,
             o.mae / o.floor
         );
+        if let Some(dataset) = &dataset {
+            crate::cmd::insights_analytics::round(
+                dataset, &syn, &q, a.repeats, round, total, o.floor,
+            )
+            .await?;
+        }
     }
     println!("peak RSS {:.0} MiB", peak_rss_mib());
     if let Some(pg) = pg {

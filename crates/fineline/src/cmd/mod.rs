@@ -4,6 +4,7 @@ pub mod demo;
 pub mod demo_shop;
 pub mod import;
 pub mod insights;
+pub mod insights_analytics;
 pub mod keys;
 pub mod persona;
 pub mod serve;

@@ -19,6 +19,13 @@ pub struct Args {
     #[arg(long, env = "FINELINE_READ_DATABASE_WAIT_MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub read_database_wait_ms: u64,
+    /// Answer partner insights from a columnar analytic dataset: committed
+    /// analytic rows are copied there as Parquet (partitioned by day and
+    /// person bucket) and queries are scanned, bounded and pre-aggregated on
+    /// Apache DataFusion. A directory or file:// URL; without it, insights
+    /// read the database.
+    #[arg(long, env = "FINELINE_ANALYTICS")]
+    pub analytics: Option<String>,
     #[command(flatten)]
     pub recs: crate::RecsArgs,
     /// Address to listen on (loopback by default: put a TLS proxy in front
@@ -103,6 +110,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let wait = std::time::Duration::from_millis(args.read_database_wait_ms);
         app.set_standby(fineline_app::open_standby(url)?, wait)
             .await?;
+    }
+    if let Some(location) = &args.analytics {
+        let analytics = fineline_app::analytics::Analytics::open(location)
+            .await
+            .map_err(|e| anyhow::anyhow!("--analytics: {e}"))?;
+        if let Some(rows) = app.enable_analytics(analytics).await? {
+            println!("analytic dataset at {location}: filled from stored events ({rows} rows)");
+        }
     }
     let state = fineline_server::AppState::new(app);
     state.tokens().set_max_ttl(token_max_ttl);

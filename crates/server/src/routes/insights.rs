@@ -21,8 +21,9 @@ use crate::routes::insights_wire::QueryIn;
 use crate::state::AppState;
 use crate::wire::Remaining;
 use crate::wire_events::parse_time;
+use fineline_app::analytics::Scanned;
 use fineline_app::budget::{self, Analyst};
-use fineline_app::insights_data::{load_rows, LOCATION_KIND};
+use fineline_app::insights_data::LOCATION_KIND;
 
 /// Default window of heatmap and app reports: the last 30 days.
 const DEFAULT_WINDOW_MS: i64 = 30 * 86_400_000;
@@ -171,14 +172,18 @@ async fn answer(
 ) -> Result<(Release, bool, Remaining), ApiError> {
     let declared = declared_keys(state, query).await?;
     let plan = Plan::new(query, &declared, state.insights_floor()).map_err(insight_error)?;
-    let rows = load_rows(state, query).await?;
-    let remaining = budget::charge_cost(state, &analyst.id, plan.cost(), digest(query)).await?;
+    // Bounding's random choices: fresh per query, never shown.
     let seed = rand::random::<u64>();
+    let scanned = state.scan_insights(query, &declared, seed).await?;
+    let remaining = budget::charge_cost(state, &analyst.id, plan.cost(), digest(query)).await?;
     let keys_public = plan.keys_are_public();
-    let release = tokio::task::spawn_blocking(move || plan.run(&rows, seed))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let release = tokio::task::spawn_blocking(move || match scanned {
+        Scanned::Rows(rows) => plan.run(&rows, seed),
+        Scanned::Aggregated(keys, agg) => plan.release(&keys, &agg),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     Ok((release, keys_public, remaining.into()))
 }
 

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{Array, BooleanArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{
+    Array, BooleanArray, Int64Array, RecordBatch, UInt32Array, UInt64Array,
+};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -19,13 +21,29 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::dictionary::Dictionary;
-use crate::row::{self, AnalyticRow, Capture};
+use crate::marks::{Marks, MARKS};
+use crate::row::{self, AnalyticRow, Capture, DAY_MS};
 use crate::{AnalyticsError, Result};
 
 /// Where the dictionary lives: outside every `day=` partition, so scans never read it.
 const DICTIONARY: &str = "dictionary/texts.parquet";
-/// Every store registers under this URL in its own session.
+/// Every dataset registers its object store under this URL in its own session.
 pub(crate) const STORE_URL: &str = "fineline-analytics://store";
+
+/// Where the copy's state is kept ([`CopyState`]).
+const COPY_STATE: &str = "state/copy.txt";
+
+/// Whether a dataset holds a whole copy of its source's analytic rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyState {
+    /// Never filled: rows written before the copy began are missing.
+    Never,
+    /// A writer is (or was, if it crashed) copying: rows it had queued
+    /// but not written when it stopped may be missing.
+    Running,
+    /// The last writer stopped after writing everything it queued.
+    Closed,
+}
 
 /// How partitions are laid out and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +71,15 @@ pub struct Compacted {
     pub partitions: usize,
     /// Files read and deleted.
     pub files_removed: usize,
-    /// Rows of erased people dropped.
+    /// Marked rows dropped.
     pub rows_dropped: usize,
+    /// Mark objects applied and deleted.
+    pub marks_applied: usize,
 }
 
 /// Analytic rows on an object store (a local directory now; an S3-compatible
 /// bucket is the same [`ObjectStore`]), and the DataFusion session over them.
-pub struct AnalyticStore {
+pub struct AnalyticDataset {
     pub(crate) store: Arc<dyn ObjectStore>,
     options: Options,
     pub(crate) dict: Mutex<Dictionary>,
@@ -69,17 +89,17 @@ pub struct AnalyticStore {
     files_written: AtomicU64,
 }
 
-impl std::fmt::Debug for AnalyticStore {
+impl std::fmt::Debug for AnalyticDataset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnalyticStore")
+        f.debug_struct("AnalyticDataset")
             .field("store", &self.store.to_string())
             .field("options", &self.options)
             .finish()
     }
 }
 
-impl AnalyticStore {
-    /// Opens (creating) a store in a local directory.
+impl AnalyticDataset {
+    /// Opens (creating) a dataset in a local directory.
     pub async fn open_dir(dir: &std::path::Path, options: Options) -> Result<Self> {
         let loc =
             |e: std::io::Error| AnalyticsError::Location(dir.display().to_string(), e.to_string());
@@ -88,7 +108,7 @@ impl AnalyticStore {
         Self::open(Arc::new(fs), options).await
     }
 
-    /// Opens a store on any object store, reading its dictionary.
+    /// Opens a dataset on any object store, reading its dictionary.
     pub async fn open(store: Arc<dyn ObjectStore>, options: Options) -> Result<Self> {
         if !(1..=4096).contains(&options.buckets) {
             return Err(AnalyticsError::Location(
@@ -107,7 +127,7 @@ impl AnalyticStore {
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        Ok(AnalyticStore {
+        Ok(AnalyticDataset {
             store,
             options,
             dict: Mutex::new(dict),
@@ -116,7 +136,7 @@ impl AnalyticStore {
         })
     }
 
-    /// A fresh DataFusion session over this store for one query. Not kept:
+    /// A fresh DataFusion session over this dataset for one query. Not kept:
     /// a session caches file listings, and compaction deletes files.
     pub(crate) fn session(&self) -> Result<SessionContext> {
         let ctx = SessionContext::new();
@@ -148,17 +168,21 @@ impl AnalyticStore {
         WriterProperties::builder().set_compression(c).build()
     }
 
-    fn new_file(&self, day: i64, bucket: u16) -> Path {
-        // Unique across processes and restarts without coordination: time,
-        // this store's counter, and random bits.
+    /// A file name unique across processes and restarts without
+    /// coordination (time, this dataset's counter, random bits), sorting in
+    /// the order written.
+    fn new_name(&self) -> String {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let n = self.files_written.fetch_add(1, Ordering::Relaxed);
         let r: u32 = rand::random();
-        Path::from(format!(
-            "day={day}/bucket={bucket:04}/{nanos:024}-{n:06}-{r:08x}.parquet"
-        ))
+        format!("{nanos:024}-{n:06}-{r:08x}")
+    }
+
+    fn new_file(&self, day: i64, bucket: u16) -> Path {
+        let name = self.new_name();
+        Path::from(format!("day={day}/bucket={bucket:04}/{name}.parquet"))
     }
 
     async fn put_batch(&self, path: &Path, batch: &RecordBatch) -> Result<()> {
@@ -233,16 +257,132 @@ impl AnalyticStore {
         Ok(files)
     }
 
-    /// Rewrites each partition as one file without the rows of `erased`
-    /// people, deleting the files it replaces. Partitions already a single
-    /// file with none of them are left alone.
+    /// Every person number any stored file holds: what an audit of an
+    /// erasure reads (the files themselves, not an answer).
+    pub async fn stored_people(&self) -> Result<HashSet<u64>> {
+        let mut people = HashSet::new();
+        for f in self.files().await? {
+            let bytes = self.store.get(&f).await?.bytes().await?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+            let mask = datafusion::parquet::arrow::ProjectionMask::columns(
+                reader.parquet_schema(),
+                ["person"],
+            );
+            for batch in reader.with_projection(mask).build()? {
+                let batch = batch?;
+                let col = batch
+                    .column_by_name("person")
+                    .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+                    .ok_or_else(|| AnalyticsError::Corrupt(f.to_string(), "no person".into()))?;
+                people.extend(col.values().iter().copied());
+            }
+        }
+        Ok(people)
+    }
+
+    /// The copy's state as last recorded.
+    pub async fn copy_state(&self) -> Result<CopyState> {
+        match self.store.get(&Path::from(COPY_STATE)).await {
+            Ok(got) => Ok(match got.bytes().await?.as_ref() {
+                b"running" => CopyState::Running,
+                b"closed" => CopyState::Closed,
+                other => {
+                    return Err(AnalyticsError::Corrupt(
+                        COPY_STATE.into(),
+                        format!("unknown state {:?}", String::from_utf8_lossy(other)),
+                    ))
+                }
+            }),
+            Err(object_store::Error::NotFound { .. }) => Ok(CopyState::Never),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records the copy's state.
+    pub async fn set_copy_state(&self, state: CopyState) -> Result<()> {
+        let text: &[u8] = match state {
+            CopyState::Never => {
+                return match self.store.delete(&Path::from(COPY_STATE)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            CopyState::Running => b"running",
+            CopyState::Closed => b"closed",
+        };
+        self.store
+            .put(&Path::from(COPY_STATE), PutPayload::from(text.to_vec()))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes every partition file and mark (the dictionary stays: codes
+    /// are never reused), before the copy is made again from its source.
+    pub async fn clear(&self) -> Result<()> {
+        let _turn = self.writing.lock().await;
+        let (_, marks) = self.pending_marks().await?;
+        for f in self.files().await?.iter().chain(&marks) {
+            self.store.delete(f).await?;
+        }
+        Ok(())
+    }
+
+    /// Records `marks` on the store: from now on queries leave their rows
+    /// out, and the next [`AnalyticDataset::compact`] removes them.
+    pub async fn record(&self, marks: &Marks) -> Result<()> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let name = self.new_name();
+        let path = Path::from(format!("{MARKS}/{name}.txt"));
+        self.store
+            .put(&path, PutPayload::from(marks.to_text().into_bytes()))
+            .await?;
+        Ok(())
+    }
+
+    /// Every mark not yet compacted away, merged, and the objects holding them.
+    pub async fn pending_marks(&self) -> Result<(Marks, Vec<Path>)> {
+        let prefix = Path::from(MARKS);
+        let mut files: Vec<Path> = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
+        files.sort();
+        let mut marks = Marks::default();
+        for f in &files {
+            let bytes = self.store.get(f).await?.bytes().await?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|e| AnalyticsError::Corrupt(f.to_string(), e.to_string()))?;
+            marks.merge(Marks::parse(text, f.as_ref())?);
+        }
+        Ok((marks, files))
+    }
+
+    /// Rewrites, as one file each, the partitions that pending marks touch
+    /// (the buckets of erased people and deleted events, the days before a
+    /// purpose's cutoff) and those holding more than `merge_over` files,
+    /// without the marked rows; then deletes the files replaced and the
+    /// marks applied.
     ///
     /// The new file is written before the old ones are deleted: a crash in
     /// between leaves both, and the next compaction must run before queries
-    /// are trusted again (a query would count the partition twice). The
-    /// erased people are already out of every answer by the consenting set.
-    pub async fn compact(&self, erased: &HashSet<u64>) -> Result<Compacted> {
+    /// are trusted again (a query would count the partition twice). Marked
+    /// rows are already out of every answer, compacted or not.
+    pub async fn compact(&self, merge_over: usize) -> Result<Compacted> {
         let _turn = self.writing.lock().await;
+        let (marks, mark_files) = self.pending_marks().await?;
+        let drop = Dropping::new(&marks, &self.dictionary());
+        let buckets: HashSet<u16> = marks
+            .erased
+            .iter()
+            .copied()
+            .chain(marks.retracted.iter().map(|(p, _)| *p))
+            .map(|p| self.bucket(p))
+            .collect();
+        let latest_cutoff = drop.expired.iter().map(|(_, t)| *t).max();
         let mut by_part: BTreeMap<String, Vec<Path>> = BTreeMap::new();
         for f in self.files().await? {
             let dir = f
@@ -254,13 +394,21 @@ impl AnalyticStore {
         }
         let mut done = Compacted::default();
         for (dir, files) in by_part {
+            let (day, bucket) = parse_partition(&dir)
+                .ok_or_else(|| AnalyticsError::Corrupt(dir.clone(), "not day=/bucket=".into()))?;
+            let touched = buckets.contains(&bucket)
+                || latest_cutoff.is_some_and(|t| day.saturating_mul(DAY_MS) < t)
+                || files.len() > merge_over;
+            if !touched {
+                continue;
+            }
             let mut batches = Vec::new();
             let mut dropped = 0;
             for f in &files {
                 let bytes = self.store.get(f).await?.bytes().await?;
                 for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
                     let batch = batch?;
-                    let keep = keep_mask(&batch, erased, f.as_ref())?;
+                    let keep = drop.keep_mask(&batch, f.as_ref())?;
                     dropped += keep.false_count();
                     batches.push(filter_record_batch(&batch, &keep)?);
                 }
@@ -270,9 +418,6 @@ impl AnalyticStore {
             }
             let merged = concat_batches(&row::schema(), &batches)?;
             if merged.num_rows() > 0 {
-                let (day, bucket) = parse_partition(&dir).ok_or_else(|| {
-                    AnalyticsError::Corrupt(dir.clone(), "not day=/bucket=".into())
-                })?;
                 self.put_batch(&self.new_file(day, bucket), &merged).await?;
             }
             for f in &files {
@@ -282,24 +427,69 @@ impl AnalyticStore {
             done.files_removed += files.len();
             done.rows_dropped += dropped;
         }
+        for f in &mark_files {
+            self.store.delete(f).await?;
+        }
+        done.marks_applied = mark_files.len();
         Ok(done)
     }
 }
 
-fn parse_partition(dir: &str) -> Option<(i64, u16)> {
+/// Marks as the row columns test them: purposes as dictionary codes (a
+/// purpose never written has no rows to drop).
+pub(crate) struct Dropping<'a> {
+    marks: &'a Marks,
+    pub(crate) expired: Vec<(u32, i64)>,
+}
+
+impl<'a> Dropping<'a> {
+    pub(crate) fn new(marks: &'a Marks, dict: &Dictionary) -> Self {
+        let expired = marks
+            .expired
+            .iter()
+            .filter_map(|(p, t)| Some((dict.lookup(p)?, *t)))
+            .collect();
+        Dropping { marks, expired }
+    }
+
+    fn keep_mask(&self, batch: &RecordBatch, file: &str) -> Result<BooleanArray> {
+        let corrupt = |c: &str| AnalyticsError::Corrupt(file.into(), format!("no column {c}"));
+        let col = |c: &str| batch.column_by_name(c).ok_or_else(|| corrupt(c));
+        let people = col("person")?
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| corrupt("person"))?;
+        let events = col("event")?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| corrupt("event"))?;
+        let at = col("at")?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| corrupt("at"))?;
+        let purposes = col("purpose")?
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(|| corrupt("purpose"))?;
+        Ok((0..people.len())
+            .map(|i| {
+                let p = people.value(i);
+                let gone = self.marks.erased.contains(&p)
+                    || self.marks.retracted.contains(&(p, events.value(i)))
+                    || self
+                        .expired
+                        .iter()
+                        .any(|&(code, t)| purposes.value(i) == code && at.value(i) < t);
+                Some(!gone)
+            })
+            .collect())
+    }
+}
+
+pub(crate) fn parse_partition(dir: &str) -> Option<(i64, u16)> {
     let (d, b) = dir.split_once('/')?;
     Some((
         d.strip_prefix("day=")?.parse().ok()?,
         b.strip_prefix("bucket=")?.parse().ok()?,
     ))
-}
-
-fn keep_mask(batch: &RecordBatch, erased: &HashSet<u64>, file: &str) -> Result<BooleanArray> {
-    let people = batch
-        .column_by_name("person")
-        .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-        .ok_or_else(|| AnalyticsError::Corrupt(file.into(), "no u64 person column".into()))?;
-    Ok((0..people.len())
-        .map(|i| Some(!erased.contains(&people.value(i))))
-        .collect())
 }

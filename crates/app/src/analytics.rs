@@ -1,0 +1,505 @@
+//! Partner insights on the columnar analytic dataset (`serve --analytics`):
+//! analytic rows copied as Parquet after their events commit, queries
+//! scanned, bounded and pre-aggregated on DataFusion, and the marks that
+//! take erased people, deleted events and expired rows out of it.
+//!
+//! the database stays the record: its analytic rows are written in
+//! the events' transaction as before. The Parquet copy is written after
+//! the commit, a second at most later (a crash loses at most that second of
+//! the copy, never an event). Noise, floors, budgets and the ledger entry
+//! stay with `fineline_insights::Plan` and the caller, as on the other path.
+//!
+//! Parquet names people by a number derived from their per-person salt in
+//! the vault ([`person_number`]): no pseudonym reaches the files, and once
+//! an erasure shreds the salt nothing links the number to anyone; a person
+//! who comes back gets a new salt and a new number.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use fineline_analytics::{
+    to_engine, AnalyticDataset, Capture, Catalogue, Compacted, Consenting, CopyState, Marks,
+    Options,
+};
+use fineline_core::{Pseudonym, Purpose, Timestamp};
+use fineline_db::{EventScan, InsightEventRow};
+use fineline_insights::rows::Aggregates;
+use fineline_insights::{DeclaredKeys, Metric, Query, RowSet};
+use fineline_vault::{subject_aad, SubjectKeys};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::error::AppError;
+use crate::insights_data::{capture, EventView, LOCATION_KIND};
+use crate::state::App;
+
+/// Longest a captured row waits before it is written as Parquet.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Rows that make a flush start before [`FLUSH_EVERY`].
+const FLUSH_ROWS: usize = 200_000;
+/// Events per page when the dataset is made again from the database.
+const REBUILD_PAGE: usize = 20_000;
+/// How often the leader compacts: marks applied, small files merged.
+pub const COMPACT_EVERY: Duration = Duration::from_secs(600);
+/// A partition with more files than this is merged at the next compaction
+/// (one file per flush per partition accumulates otherwise).
+pub const MERGE_OVER: usize = 16;
+
+/// The number Parquet rows name a person by: an HMAC of a fixed label
+/// under the person's vault salt (random per person, shredded on erasure).
+pub fn person_number(salt: &[u8; 32]) -> u64 {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(salt).expect("HMAC takes any key length");
+    mac.update(b"fineline analytic person number v1");
+    let out = mac.finalize().into_bytes();
+    u64::from_le_bytes(out[..8].try_into().expect("8 bytes"))
+}
+
+/// The dataset's row of an analytic row the database keeps.
+fn to_capture(r: &InsightEventRow, person: u64, event: i64, purpose: Purpose) -> Capture {
+    Capture {
+        person,
+        at: r.at.0,
+        event,
+        purpose: purpose.as_str().to_string(),
+        location: r.kind == LOCATION_KIND,
+        kind: r.kind.clone(),
+        item: r.item.as_ref().map(|i| i.as_str().to_string()),
+        region: r.region.clone(),
+        h3_cell: r.h3_cell,
+        value: r.value,
+    }
+}
+
+/// The analytic dataset of a deployment and what feeds it.
+pub struct Analytics {
+    dataset: AnalyticDataset,
+    /// Numbers of people met since start (ingested, or looked up by a
+    /// query): the consenting set is built from these.
+    numbers: Mutex<HashMap<Pseudonym, u64>>,
+    /// Rows of committed events not yet written.
+    pending: Mutex<Vec<Capture>>,
+    /// One flush at a time, so rows reach the files in commit order.
+    flushing: tokio::sync::Mutex<()>,
+    wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Analytics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analytics")
+            .field("dataset", &self.dataset)
+            .finish()
+    }
+}
+
+/// Where a query's pre-noise figures come from.
+pub enum Scanned {
+    /// the database: rows for `Plan::run` to bound.
+    Rows(RowSet),
+    /// The analytic dataset: groups already bounded, for `Plan::release`.
+    Aggregated(RowSet, Aggregates),
+}
+
+impl Analytics {
+    /// Opens the analytic dataset at `location`: a directory (created if
+    /// missing) or `file://` URL. `ballista://` is refused: the distributed
+    /// client is not part of this build.
+    pub async fn open(location: &str) -> Result<Self, AppError> {
+        let dir = if let Some(rest) = location.strip_prefix("file://") {
+            rest
+        } else if location.starts_with("ballista://") {
+            return Err(AppError::field(
+                "analytics",
+                "ballista:// is not supported by this build: the Ballista client is not built \
+                 yet; give a directory for DataFusion in-process",
+            ));
+        } else if location.contains("://") {
+            return Err(AppError::field(
+                "analytics",
+                "give a directory or a file:// URL for the analytic dataset",
+            ));
+        } else {
+            location
+        };
+        let dataset = AnalyticDataset::open_dir(std::path::Path::new(dir), Options::default())
+            .await
+            .map_err(|e| AppError::field("analytics", e.to_string()))?;
+        Ok(Analytics {
+            dataset,
+            numbers: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Vec::new()),
+            flushing: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The dataset itself (files, marks, compaction).
+    pub fn dataset(&self) -> &AnalyticDataset {
+        &self.dataset
+    }
+
+    /// Remembers `subject`'s number (ingestion has their keys at hand).
+    pub(crate) fn met(&self, subject: Pseudonym, number: u64) {
+        self.numbers.lock().unwrap().insert(subject, number);
+    }
+
+    fn number_of(&self, subject: &Pseudonym) -> Option<u64> {
+        self.numbers.lock().unwrap().get(subject).copied()
+    }
+
+    /// Queues the analytic rows of a committed write: `rows[i]` is about
+    /// `numbers[i]`, `ids` and `purposes` are the write's events in order.
+    pub(crate) fn committed(
+        &self,
+        rows: &[InsightEventRow],
+        numbers: &[u64],
+        ids: &[i64],
+        purposes: &[Purpose],
+    ) {
+        let captures = rows.iter().zip(numbers).filter_map(|(r, &person)| {
+            Some(to_capture(
+                r,
+                person,
+                *ids.get(r.event)?,
+                *purposes.get(r.event)?,
+            ))
+        });
+        let mut pending = self.pending.lock().unwrap();
+        pending.extend(captures);
+        if pending.len() >= FLUSH_ROWS {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Writes every queued row.
+    pub async fn flush(&self) -> Result<(), AppError> {
+        let _turn = self.flushing.lock().await;
+        let rows = std::mem::take(&mut *self.pending.lock().unwrap());
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.dataset.append(&rows).await {
+            // Back at the front, so the next flush retries them in order.
+            let mut pending = self.pending.lock().unwrap();
+            let later = std::mem::replace(&mut *pending, rows);
+            pending.extend(later);
+            return Err(AppError::internal(e));
+        }
+        Ok(())
+    }
+
+    /// Records marks on the store: they leave answers now.
+    async fn record(&self, marks: Marks) -> Result<(), AppError> {
+        self.dataset
+            .record(&marks)
+            .await
+            .map_err(AppError::internal)
+    }
+
+    /// Applies marks and merges small files.
+    pub async fn compact(&self) -> Result<Compacted, AppError> {
+        self.flush().await?;
+        self.dataset
+            .compact(MERGE_OVER)
+            .await
+            .map_err(AppError::internal)
+    }
+}
+
+impl App {
+    /// Turns on the analytic dataset: from now on committed analytic rows are
+    /// copied there and insights queries are answered from it. Once, before
+    /// serving. A dataset never filled, or left by a process that did not
+    /// stop cleanly (rows it had queued are missing), is first made again
+    /// from every stored event; returns how many rows that copied.
+    pub async fn enable_analytics(&self, analytics: Analytics) -> Result<Option<u64>, AppError> {
+        let state = analytics
+            .dataset
+            .copy_state()
+            .await
+            .map_err(AppError::internal)?;
+        let rebuilt = match state {
+            CopyState::Closed => None,
+            CopyState::Never | CopyState::Running => {
+                Some(self.rebuild_analytics(&analytics).await?)
+            }
+        };
+        analytics
+            .dataset
+            .set_copy_state(CopyState::Running)
+            .await
+            .map_err(AppError::internal)?;
+        self.analytics
+            .set(std::sync::Arc::new(analytics))
+            .map_err(|_| AppError::conflict("the analytic dataset is already set"))?;
+        Ok(rebuilt)
+    }
+
+    /// Empties the dataset and copies into it the analytic row of every
+    /// stored event whose person had granted `partner_insights` at its time,
+    /// as ingestion would have: properties opened with the person's key.
+    async fn rebuild_analytics(&self, analytics: &Analytics) -> Result<u64, AppError> {
+        analytics
+            .dataset
+            .clear()
+            .await
+            .map_err(AppError::internal)?;
+        let mut after = None;
+        let mut copied = 0u64;
+        loop {
+            let page = self
+                .database()
+                .scan_events(EventScan::all(), after, REBUILD_PAGE)
+                .await?;
+            let mut people: Vec<Pseudonym> = page.rows.iter().map(|e| e.subject).collect();
+            people.sort_unstable();
+            people.dedup();
+            let store = self.vault.key_store().clone();
+            let keys: HashMap<Pseudonym, SubjectKeys> = tokio::task::spawn_blocking(move || {
+                people
+                    .into_iter()
+                    .filter_map(|p| store.get(&p).transpose().map(|k| k.map(|k| (p, k))))
+                    .collect::<Result<_, _>>()
+            })
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
+            let mut rows = Vec::new();
+            for e in &page.rows {
+                // Erased since: nothing of theirs is copied.
+                let Some(k) = keys.get(&e.subject) else {
+                    continue;
+                };
+                let props = k
+                    .data_key
+                    .open(&e.sealed_properties, &subject_aad(&e.subject))
+                    .ok()
+                    .and_then(|p| String::from_utf8(p).ok());
+                let view = EventView {
+                    at: e.at,
+                    kind: &e.kind,
+                    item: e.item.as_ref(),
+                    properties: props.as_deref(),
+                };
+                if let Some(row) = capture(self, &e.subject, view, 0) {
+                    let number = person_number(&k.salt);
+                    rows.push(to_capture(&row, number, e.id, e.purpose));
+                }
+            }
+            analytics
+                .dataset
+                .append(&rows)
+                .await
+                .map_err(AppError::internal)?;
+            copied += rows.len() as u64;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(
+            rows = copied,
+            "analytic dataset made again from stored events"
+        );
+        Ok(copied)
+    }
+
+    /// Writes what is queued and records that the copy is whole (a clean stop).
+    pub(crate) async fn close_analytics(&self) -> Result<(), AppError> {
+        let Some(analytics) = self.analytics() else {
+            return Ok(());
+        };
+        analytics.flush().await?;
+        analytics
+            .dataset
+            .set_copy_state(CopyState::Closed)
+            .await
+            .map_err(AppError::internal)
+    }
+
+    /// The analytic dataset, if the deployment has one.
+    pub fn analytics(&self) -> Option<&std::sync::Arc<Analytics>> {
+        self.analytics.get()
+    }
+
+    /// The pre-noise figures of `query`: from the analytic dataset when there
+    /// is one, else from the database. `seed` keys the analytic dataset's
+    /// bounding; `Plan::run` takes it for the rows.
+    pub async fn scan_insights(
+        &self,
+        query: &Query,
+        declared: &DeclaredKeys,
+        seed: u64,
+    ) -> Result<Scanned, AppError> {
+        let Some(analytics) = self.analytics() else {
+            return Ok(Scanned::Rows(
+                crate::insights_data::load_rows(self, query).await?,
+            ));
+        };
+        // Everything committed before the query counts, as on the other path.
+        analytics.flush().await?;
+        let consenting = self.consenting(analytics).await?;
+        let catalogue = Catalogue::new(
+            self.database()
+                .items()
+                .await?
+                .into_iter()
+                .map(|i| (i.item.as_str().to_string(), i.category)),
+        );
+        let groups = analytics
+            .dataset
+            .aggregate(query, declared, &consenting, &catalogue, seed)
+            .await
+            .map_err(|e| match e {
+                fineline_analytics::AnalyticsError::Query(q) => {
+                    AppError::field("query", q.to_string())
+                }
+                e => AppError::internal(e),
+            })?;
+        let bins = match query.metric {
+            Metric::Histogram { bins, .. } => Some(bins),
+            _ => None,
+        };
+        let (keys, agg) = to_engine(&groups, bins);
+        Ok(Scanned::Aggregated(keys, agg))
+    }
+
+    /// Who counts now: everyone granting `partner_insights` (with their
+    /// `location` grant), by number. Numbers not met since start are looked
+    /// up in the key store once.
+    async fn consenting(&self, analytics: &Analytics) -> Result<Consenting, AppError> {
+        let now = Timestamp::now();
+        let granting: Vec<(Pseudonym, bool)> = {
+            let index = self.consents.read().unwrap();
+            index
+                .subjects()
+                .filter(|s| index.allowed(s, Purpose::PartnerInsights, now))
+                .map(|s| (*s, index.allowed(s, Purpose::Location, now)))
+                .collect()
+        };
+        let missing: Vec<Pseudonym> = {
+            let numbers = analytics.numbers.lock().unwrap();
+            granting
+                .iter()
+                .filter(|(s, _)| !numbers.contains_key(s))
+                .map(|(s, _)| *s)
+                .collect()
+        };
+        if !missing.is_empty() {
+            let keys = self.vault.key_store().clone();
+            let found = tokio::task::spawn_blocking(move || {
+                missing
+                    .into_iter()
+                    .filter_map(|s| match keys.get(&s) {
+                        Ok(Some(k)) => Some(Ok((s, person_number(&k.salt)))),
+                        Ok(None) => None,
+                        Err(e) => Some(Err(e)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
+            analytics.numbers.lock().unwrap().extend(found);
+        }
+        let numbers = analytics.numbers.lock().unwrap();
+        Ok(Consenting::new(
+            granting
+                .iter()
+                .filter_map(|(s, loc)| numbers.get(s).map(|n| (*n, *loc))),
+        ))
+    }
+
+    /// An erasure committed: the person's rows leave every answer now and
+    /// the files at the next compaction. Called before their salt is
+    /// shredded (the number cannot be derived after).
+    pub(crate) async fn analytics_erased(
+        &self,
+        subject: &Pseudonym,
+        salt: &[u8; 32],
+    ) -> Result<(), AppError> {
+        let Some(analytics) = self.analytics() else {
+            return Ok(());
+        };
+        // Rows still queued go to the files first, so the mark covers them.
+        analytics.flush().await?;
+        analytics.numbers.lock().unwrap().remove(subject);
+        analytics
+            .record(Marks {
+                erased: [person_number(salt)].into(),
+                ..Marks::default()
+            })
+            .await
+    }
+
+    /// A person deleted one of their events: its analytic row goes too.
+    pub(crate) async fn analytics_event_deleted(
+        &self,
+        subject: &Pseudonym,
+        event: i64,
+    ) -> Result<(), AppError> {
+        let Some(analytics) = self.analytics() else {
+            return Ok(());
+        };
+        let number = match analytics.number_of(subject) {
+            Some(n) => n,
+            None => match self.subject_keys(subject).await? {
+                Some(k) => person_number(&k.salt),
+                None => return Ok(()),
+            },
+        };
+        analytics.flush().await?;
+        analytics
+            .record(Marks {
+                retracted: [(number, event)].into(),
+                ..Marks::default()
+            })
+            .await
+    }
+
+    /// A retention sweep deleted `purpose`'s events before `cutoff`.
+    pub(crate) async fn analytics_expired(
+        &self,
+        purpose: Purpose,
+        cutoff: Timestamp,
+    ) -> Result<(), AppError> {
+        let Some(analytics) = self.analytics() else {
+            return Ok(());
+        };
+        analytics.flush().await?;
+        analytics
+            .record(Marks {
+                expired: [(purpose.as_str().to_string(), cutoff.0)].into(),
+                ..Marks::default()
+            })
+            .await
+    }
+}
+
+/// Flushes queued rows every [`FLUSH_EVERY`] (sooner when many wait) and,
+/// on the leader, compacts every [`COMPACT_EVERY`]; `None` without an
+/// analytic dataset.
+pub fn spawn(app: App) -> Option<tokio::task::JoinHandle<()>> {
+    let analytics = app.analytics()?.clone();
+    Some(tokio::spawn(async move {
+        let mut last_compaction = tokio::time::Instant::now();
+        loop {
+            let _ = tokio::time::timeout(FLUSH_EVERY, analytics.wake.notified()).await;
+            if let Err(e) = analytics.flush().await {
+                tracing::warn!(error = %e, "analytic rows not written; will retry");
+            }
+            if last_compaction.elapsed() >= COMPACT_EVERY && app.is_leader() {
+                last_compaction = tokio::time::Instant::now();
+                match analytics.compact().await {
+                    Ok(done) => tracing::info!(
+                        partitions = done.partitions,
+                        rows_dropped = done.rows_dropped,
+                        marks = done.marks_applied,
+                        "analytic dataset compacted"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "analytic compaction failed; will retry"),
+                }
+            }
+        }
+    }))
+}

@@ -1,0 +1,380 @@
+//! The analytic dataset wired into the application (`serve --analytics`):
+//! events ingested through the use case reach the Parquet copy, and an
+//! insights query answered there has the same figures before noise as the
+//! same query on the database, on SQLite and (with
+//! `FINELINE_TEST_DATABASE_URL`) PostgreSQL, after a withdrawal, an
+//! erasure, a deleted event and a re-categorised item. An erased person's
+//! number is out of the Parquet bytes after compaction.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fineline_app::analytics::{person_number, Analytics, Scanned};
+use fineline_app::consent::ConsentChange;
+use fineline_app::ingest::IncomingEvent;
+use fineline_app::App;
+use fineline_consent::ConsentSource;
+use fineline_core::{EventKind, ItemId, Pseudonym, Purpose, Timestamp};
+use fineline_db::{ItemRow, PostgresDatabase};
+use fineline_insights::rows::{bound_and_aggregate, Accumulate, Aggregates};
+use fineline_insights::{Bounds, DeclaredKeys, Dimension, Filter, GroupKey, Metric, Query, RowSet};
+
+const PEOPLE: usize = 24;
+const DAY: i64 = 86_400_000;
+
+fn change(grant: &[Purpose], withdraw: &[Purpose]) -> ConsentChange {
+    ConsentChange {
+        policy_version: None,
+        source: ConsentSource::Api,
+        grant: grant.to_vec(),
+        withdraw: withdraw.to_vec(),
+        tc_string: None,
+        gpc: false,
+    }
+}
+
+fn item(category: &str, n: usize) -> ItemRow {
+    ItemRow {
+        item: ItemId::new(&format!("sku-{category}-{n}")).unwrap(),
+        category: category.into(),
+        title: format!("{category} {n}"),
+        repeatable: false,
+    }
+}
+
+async fn seed(app: &App, analytics_dir: &std::path::Path) -> Vec<Pseudonym> {
+    app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
+        .await
+        .unwrap();
+    let filled = app
+        .enable_analytics(
+            Analytics::open(analytics_dir.to_str().unwrap())
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(filled, Some(0), "a new dataset is filled from no events");
+    let cats = ["games", "news", "maps"];
+    app.put_items(
+        cats.iter()
+            .flat_map(|c| (0..3).map(move |n| item(c, n)))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    let mut people = Vec::new();
+    for p in 0..PEOPLE {
+        let person = app.pseudonymize(&format!("person-{p}@example.com"));
+        let mut grant = vec![Purpose::PartnerInsights, Purpose::Analytics];
+        if p % 2 == 0 {
+            grant.push(Purpose::Location);
+        }
+        app.change_consent(person, change(&grant, &[]))
+            .await
+            .unwrap();
+        people.push(person);
+    }
+    // Events after the grants (earlier ones are refused), a few ms apart.
+    let now = Timestamp::now().0;
+    // Three batches, so the copy spans several flushes and files.
+    for batch in 0..3 {
+        let mut events = Vec::new();
+        for (p, _) in people.iter().enumerate() {
+            for e in 0..(2 + (p + batch) % 5) {
+                let n = events.len();
+                let at = Timestamp(now + ((p * 7 + e * 3 + batch) % 50) as i64);
+                let (kind, props) = match (p + e + batch) % 4 {
+                    0 => (
+                        "location",
+                        format!(
+                            r#"{{"lat":{},"lng":{},"region":"North"}}"#,
+                            51.50 + (e % 3) as f64 * 0.2,
+                            -0.12
+                        ),
+                    ),
+                    1 => (
+                        "purchase",
+                        format!(r#"{{"value":{},"region":"south"}}"#, 50 * e + p),
+                    ),
+                    _ => ("app_open", r#"{"region":"north"}"#.to_string()),
+                };
+                let cat = ["games", "news", "maps"][(p + e) % 3];
+                events.push((
+                    n,
+                    IncomingEvent {
+                        subject_id: format!("person-{p}@example.com"),
+                        kind: EventKind::new(kind).unwrap(),
+                        item: (kind != "location")
+                            .then(|| ItemId::new(&format!("sku-{cat}-{}", e % 3)).unwrap()),
+                        properties: Some(serde_json::value::RawValue::from_string(props).unwrap()),
+                        at,
+                        purpose: Purpose::Analytics,
+                    },
+                ));
+            }
+        }
+        let done = app.ingest(events).await.unwrap();
+        assert!(done.refused.is_empty(), "{:?}", done.refused);
+    }
+    people
+}
+
+fn queries(now: i64) -> Vec<(Query, DeclaredKeys)> {
+    let loose = Bounds {
+        max_groups: 1000,
+        max_rows_per_group: 1000,
+    };
+    let base = |metric, kinds: &[&str], group_by| Query {
+        metric,
+        event_types: kinds.iter().map(|k| k.to_string()).collect(),
+        filters: vec![Filter::TimeRange {
+            from: now - 10 * DAY,
+            to: now + DAY,
+        }],
+        group_by,
+        cost_nano_rho: None,
+        mechanism: fineline_insights::Mechanism::Gaussian,
+        bounds: loose,
+        min_subjects: None,
+    };
+    let cats = DeclaredKeys {
+        item_categories: Some(vec!["games".into(), "news".into(), "maps".into()]),
+        ..DeclaredKeys::default()
+    };
+    vec![
+        (
+            base(
+                Metric::Count,
+                &["app_open", "purchase"],
+                vec![Dimension::ItemCategory],
+            ),
+            cats.clone(),
+        ),
+        (
+            base(
+                Metric::Sum {
+                    lower: Some(0),
+                    upper: Some(200),
+                },
+                &["purchase"],
+                vec![Dimension::Region, Dimension::Day],
+            ),
+            DeclaredKeys::default(),
+        ),
+        (
+            base(
+                Metric::Histogram {
+                    lower: Some(0),
+                    upper: Some(400),
+                    bins: 4,
+                },
+                &["purchase"],
+                vec![Dimension::ItemCategory],
+            ),
+            cats,
+        ),
+        (
+            Query::heatmap(5, vec!["location".into()], None),
+            DeclaredKeys::default(),
+        ),
+        (
+            base(
+                Metric::DistinctSubjects,
+                &["app_open", "location", "purchase"],
+                vec![Dimension::Hour],
+            ),
+            DeclaredKeys::default(),
+        ),
+    ]
+}
+
+type Figures = BTreeMap<GroupKey, (i64, i64, i64, Vec<i64>)>;
+
+fn figures(keys: &RowSet, agg: &Aggregates) -> Figures {
+    (0..keys.num_keys())
+        .filter(|&i| agg.distinct[i] > 0)
+        .map(|i| {
+            (
+                keys.key(i as u32).clone(),
+                (
+                    agg.count[i],
+                    agg.distinct[i],
+                    agg.sum[i],
+                    agg.bins.get(i).cloned().unwrap_or_default(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Both paths' figures for `q` before noise.
+async fn both(app: &App, q: &Query, declared: &DeclaredKeys) -> (Figures, Figures) {
+    let rows = fineline_app::insights_data::load_rows(app, q)
+        .await
+        .unwrap();
+    let allowed = declared.public_keys(&q.group_by).map(|keys| {
+        let mut a = vec![false; rows.num_keys()];
+        keys.iter()
+            .filter_map(|k| rows.lookup_key(k))
+            .for_each(|i| a[i as usize] = true);
+        a
+    });
+    let bins = match q.metric {
+        Metric::Histogram { bins, .. } => Some(bins),
+        _ => None,
+    };
+    let acc = Accumulate {
+        clamp: q.clamp(),
+        bins,
+    };
+    let want = figures(
+        &rows,
+        &bound_and_aggregate(&rows, q.bounds, acc, allowed.as_deref(), 3),
+    );
+    let Scanned::Aggregated(keys, agg) = app.scan_insights(q, declared, 3).await.unwrap() else {
+        panic!("the analytic dataset must answer");
+    };
+    (want, figures(&keys, &agg))
+}
+
+async fn assert_same(app: &App, when: &str) {
+    let now = Timestamp::now().0;
+    for (q, declared) in queries(now) {
+        let (want, got) = both(app, &q, &declared).await;
+        assert!(!want.is_empty(), "{when}: {:?} found nothing", q.metric);
+        assert_eq!(got, want, "{when}: {:?} by {:?}", q.metric, q.group_by);
+    }
+}
+
+async fn the_two_paths_agree(app: App, analytics_dir: &std::path::Path) {
+    let people = seed(&app, analytics_dir).await;
+    assert_same(&app, "as ingested").await;
+
+    // A withdrawal: out of both at once.
+    app.change_consent(people[1], change(&[], &[Purpose::PartnerInsights]))
+        .await
+        .unwrap();
+    // A location withdrawal: their location rows out, the rest kept.
+    app.change_consent(people[2], change(&[], &[Purpose::Location]))
+        .await
+        .unwrap();
+    // A deleted event (a purchase, so sums move).
+    let events = app.database().events_for(&people[3]).await.unwrap();
+    let purchase = events
+        .iter()
+        .find(|e| e.kind.as_str() == "purchase")
+        .expect("person 3 bought something");
+    app.delete_event(&people[3], purchase.id).await.unwrap();
+    // An erasure.
+    let salt = app.subject_keys(&people[4]).await.unwrap().unwrap().salt;
+    let erased = person_number(&salt);
+    app.erase(&people[4]).await.unwrap();
+    // A re-categorised item: both paths count it under its category now.
+    app.put_items(vec![ItemRow {
+        category: "news".into(),
+        ..item("games", 0)
+    }])
+    .await
+    .unwrap();
+    assert_same(&app, "after the changes").await;
+
+    // In the files until compaction, out of them after.
+    let analytics = app.analytics().unwrap().clone();
+    let stored = analytics.dataset().stored_people().await.unwrap();
+    assert!(stored.contains(&erased));
+    let done = analytics.compact().await.unwrap();
+    assert!(done.rows_dropped > 0, "{done:?}");
+    assert!(analytics
+        .dataset()
+        .pending_marks()
+        .await
+        .unwrap()
+        .0
+        .is_empty());
+    let stored = analytics.dataset().stored_people().await.unwrap();
+    assert!(!stored.contains(&erased));
+    assert!(stored.len() >= PEOPLE - 2, "others kept: {}", stored.len());
+    assert_same(&app, "after compaction").await;
+}
+
+async fn embedded(dir: &std::path::Path) -> App {
+    let database = fineline_app::open_database(dir, None).await.unwrap();
+    let vault = fineline_vault::Vault::open_or_create(dir).unwrap();
+    App::load(database, vault).await.unwrap()
+}
+
+#[tokio::test]
+async fn on_the_embedded_store_both_paths_give_the_same_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = embedded(dir.path()).await;
+    let analytics_dir = dir.path().join("analytics");
+    the_two_paths_agree(app.clone(), &analytics_dir).await;
+
+    // Rows queued when a process dies are lost from the copy: the next
+    // start makes the dataset again from the stored events.
+    let now = Timestamp::now().0;
+    app.ingest(vec![(
+        0,
+        IncomingEvent {
+            subject_id: "person-0@example.com".into(),
+            kind: EventKind::new("app_open").unwrap(),
+            item: Some(ItemId::new("sku-maps-1").unwrap()),
+            properties: None,
+            at: Timestamp(now - 5000),
+            purpose: Purpose::Analytics,
+        },
+    )])
+    .await
+    .unwrap();
+    drop(app); // no shut_down, and the row still queued: a crash
+    let app = embedded(dir.path()).await;
+    let rebuilt = app
+        .enable_analytics(
+            Analytics::open(analytics_dir.to_str().unwrap())
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .expect("an unclean stop makes the dataset again");
+    assert!(rebuilt > 100, "{rebuilt}");
+    assert_same(&app, "after a rebuild").await;
+
+    // A clean stop leaves the copy as it is.
+    app.shut_down().await;
+    drop(app);
+    let app = embedded(dir.path()).await;
+    let again = app
+        .enable_analytics(
+            Analytics::open(analytics_dir.to_str().unwrap())
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    assert_same(&app, "after a clean restart").await;
+}
+
+#[tokio::test]
+async fn on_postgresql_both_paths_give_the_same_figures() {
+    let Ok(base) = std::env::var("FINELINE_TEST_DATABASE_URL") else {
+        eprintln!("skipped: FINELINE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let schema = PostgresDatabase::open_isolated(&base).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!(
+        "{base}{sep}options=-c%20search_path%3D{}",
+        schema.schema().unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let database = Arc::new(PostgresDatabase::connect(&url).await.unwrap());
+    let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
+    let app = App::load(database, vault).await.unwrap();
+    the_two_paths_agree(app.clone(), &dir.path().join("analytics")).await;
+    app.resign_leadership().await;
+    drop(app);
+    schema.drop_isolated().await.unwrap();
+}

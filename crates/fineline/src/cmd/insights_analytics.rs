@@ -1,0 +1,121 @@
+//! `fineline bench insights --analytics`: the same synthetic rows written to
+//! an analytic dataset (Parquet) and each query answered there on
+//! DataFusion, beside the database's figures in the same run.
+
+use std::path::Path;
+use std::time::Instant;
+
+use fineline_analytics::{to_engine, AnalyticDataset, Capture, Catalogue, Consenting, Options};
+use fineline_insights::bench::Synthetic;
+use fineline_insights::{Plan, Query};
+
+use crate::cmd::bench::anon_rss_mib;
+
+/// Rows per append: a flush of `serve --analytics` under load is this size.
+const CHUNK: usize = 200_000;
+/// The days the rows spread over (one partition per day and bucket).
+const DAYS: i64 = 7;
+
+/// The item an event is about: `app{category}`, as the database load names them.
+fn item(c: u16) -> String {
+    format!("app{c}")
+}
+
+/// Writes `syn`'s rows to a dataset in `dir`, compacted to one file per
+/// partition, and prints how long that took and its size.
+pub async fn write(syn: &Synthetic, dir: &Path) -> anyhow::Result<AnalyticDataset> {
+    let dataset = AnalyticDataset::open_dir(dir, Options::default()).await?;
+    let t = Instant::now();
+    let now = fineline_core::Timestamp::now().0;
+    let n = syn.subject.len();
+    for start in (0..n).step_by(CHUNK) {
+        let rows: Vec<Capture> = (start..(start + CHUNK).min(n))
+            .map(|i| Capture {
+                person: syn.subject[i] as u64,
+                // Within the last week, as the database's rows are within a day:
+                // the query has no time filter, so both read everything.
+                at: now - (i as i64 % DAYS) * 86_400_000 - 1,
+                event: i as i64 + 1,
+                purpose: "analytics".into(),
+                kind: "app_open".into(),
+                item: Some(item(syn.category[i])),
+                region: Some(Synthetic::region_name(syn.region[i])),
+                h3_cell: None,
+                location: false,
+                value: Some(syn.value[i]),
+            })
+            .collect();
+        dataset.append(&rows).await?;
+    }
+    let written = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    dataset.compact(1).await?;
+    let files = dataset.files().await?;
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f.as_ref())).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "analytic dataset: wrote {n} rows as Parquet in {written:.1}s, compacted in {:.1}s: {} files, {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        files.len(),
+        bytes as f64 / 1_048_576.0
+    );
+    Ok(dataset)
+}
+
+/// Answers `query` on the dataset (everyone consenting), times it against
+/// the database path's `database_secs`, and measures the release's error
+/// over `repeats` noise draws against `floor` (the mechanism's own).
+pub async fn round(
+    dataset: &AnalyticDataset,
+    syn: &Synthetic,
+    query: &Query,
+    repeats: usize,
+    round: usize,
+    database_secs: f64,
+    floor: f64,
+) -> anyhow::Result<()> {
+    let consenting = Consenting::new((0..syn.spec.people as u64).map(|p| (p, true)));
+    let catalogue =
+        Catalogue::new((0..syn.spec.categories).map(|c| (item(c), Synthetic::category_name(c))));
+    let declared = syn.declared();
+    let rss0 = anon_rss_mib();
+    let t = Instant::now();
+    let groups = dataset
+        .aggregate(query, &declared, &consenting, &catalogue, rand::random())
+        .await?;
+    let (keys, agg) = to_engine(&groups, None);
+    let plan = Plan::new(query, &declared, 0)?;
+    let release = plan.release(&keys, &agg)?;
+    let secs = t.elapsed().as_secs_f64();
+    let rss = anon_rss_mib() - rss0;
+    let is_sum = query.clamp().is_some();
+    let truth = |key: &fineline_insights::GroupKey| -> i64 {
+        keys.lookup_key(key).map_or(0, |k| {
+            if is_sum {
+                agg.sum[k as usize]
+            } else {
+                agg.count[k as usize]
+            }
+        })
+    };
+    let mut abs = 0.0;
+    let mut n = 0usize;
+    for _ in 0..repeats {
+        for g in plan.release(&keys, &agg)?.groups {
+            abs += (g.estimate.value - truth(&g.key) as f64).abs();
+            n += 1;
+        }
+    }
+    let mae = abs / n.max(1) as f64;
+    println!(
+        "analytic round {round} {:<5} {secs:.3}s end to end on DataFusion ({:.2}x the database path), {} groups  MAE {mae:.3}  floor {floor:.3}  MAE/floor {:.3}  anonymous resident memory {rss:+.0} MiB",
+        if is_sum { "sum" } else { "count" },
+        secs / database_secs,
+        release.groups.len(),
+        mae / floor
+    );
+    Ok(())
+}
