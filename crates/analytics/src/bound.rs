@@ -160,7 +160,7 @@ pub(crate) fn bound(
             groups.push((hash, key, t));
         }
         if groups.len() > b.max_groups {
-            groups.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+            groups.sort_unstable_by_key(|x| (x.0, x.1));
             groups.truncate(b.max_groups);
         }
         for (_, key, t) in &groups {

@@ -117,7 +117,8 @@ pub struct DatabaseArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(cmd::serve::Args),
+    // Boxed: the server's flags outweigh every other command's.
+    Serve(Box<cmd::serve::Args>),
     /// Train the recommender from the database, with a progress bar.
     Train(cmd::train::Args),
     /// Manage API keys.
@@ -178,7 +179,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
-            Command::Serve(a) => cmd::serve::run(a).await,
+            Command::Serve(a) => cmd::serve::run(*a).await,
             Command::Train(a) => cmd::train::run(a).await,
             Command::Keys { command } => cmd::keys::run_keys(command).await,
             Command::Tokens { command } => cmd::keys::run_tokens(command).await,

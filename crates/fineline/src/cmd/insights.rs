@@ -154,6 +154,14 @@ pub struct BenchArgs {
     /// query there on DataFusion, in the same run.
     #[arg(long)]
     pub analytics: bool,
+    /// Only the analytic dataset: no database is loaded (for sizes the
+    /// database path would take hours to load).
+    #[arg(long, requires = "analytics")]
+    pub analytics_only: bool,
+    /// Where to write the analytic dataset, kept afterwards (e.g. for
+    /// scripts/pipelinedp-crosscheck.py); a temporary directory if absent.
+    #[arg(long, requires = "analytics")]
+    pub analytics_dir: Option<std::path::PathBuf>,
 }
 
 const BATCH: usize = 20_000;
@@ -224,6 +232,28 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
     };
     let syn = generate(spec);
     let dir = tempfile::tempdir()?;
+    let analytics_dir = a
+        .analytics_dir
+        .clone()
+        .unwrap_or_else(|| dir.path().join("analytics"));
+    if a.analytics_only {
+        let dataset = crate::cmd::insights_analytics::write(&syn, &analytics_dir).await?;
+        for round in [1, 2] {
+            for metric in [
+                Metric::Count,
+                Metric::Sum {
+                    lower: Some(0),
+                    upper: Some(100),
+                },
+            ] {
+                let q = grouped_query(metric, a.epsilon, Bounds::default());
+                crate::cmd::insights_analytics::round(&dataset, &syn, &q, a.repeats, round, None)
+                    .await?;
+            }
+        }
+        println!("peak RSS {:.0} MiB", peak_rss_mib());
+        return Ok(());
+    }
     let (database, pg): (std::sync::Arc<dyn fineline_db::Database>, _) = match &a.database_url {
         Some(url) => {
             let s = fineline_db::PostgresDatabase::open_isolated(url).await?;
@@ -269,7 +299,7 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         anon_rss_mib() - rss0
     );
     let dataset = if a.analytics {
-        Some(crate::cmd::insights_analytics::write(&syn, &dir.path().join("analytics")).await?)
+        Some(crate::cmd::insights_analytics::write(&syn, &analytics_dir).await?)
     } else {
         None
     };
@@ -315,10 +345,8 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             o.mae / o.floor
         );
         if let Some(dataset) = &dataset {
-            crate::cmd::insights_analytics::round(
-                dataset, &syn, &q, a.repeats, round, total, o.floor,
-            )
-            .await?;
+            crate::cmd::insights_analytics::round(dataset, &syn, &q, a.repeats, round, Some(total))
+                .await?;
         }
     }
     println!("peak RSS {:.0} MiB", peak_rss_mib());
