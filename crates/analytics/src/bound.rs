@@ -18,6 +18,11 @@ use fineline_insights::rows::bin_of;
 use crate::udf::mix_u64;
 use crate::{AnalyticsError, Result};
 
+/// Consenting people by number, with their `location` grant: looked up
+/// once per scanned row, so with a fast non-cryptographic hash (the keys
+/// are already uniform hash outputs).
+pub(crate) type People = HashMap<u64, bool, foldhash::fast::RandomState>;
+
 /// Most dimensions a query groups by (each at most once).
 pub(crate) const MAX_DIMS: usize = 5;
 /// A group's key values as the scan computed them (unused places 0).
@@ -64,8 +69,7 @@ impl Totals {
 struct Row {
     person: u64,
     key: Key,
-    /// The row's place in its person's sample: a keyed hash of its salt.
-    order: u64,
+    salt: u64,
     at: i64,
     value: i64,
 }
@@ -89,7 +93,7 @@ fn hashed(k: i64) -> u64 {
 pub(crate) fn bound(
     b: &Bounding,
     batches: &[RecordBatch],
-    consenting: &HashMap<u64, bool>,
+    consenting: &People,
 ) -> Result<HashMap<Key, Totals>> {
     let mut rows: Vec<Row> = Vec::with_capacity(batches.iter().map(|x| x.num_rows()).sum());
     for batch in batches {
@@ -115,15 +119,15 @@ pub(crate) fn bound(
             rows.push(Row {
                 person: p,
                 key,
-                order: mix_u64(mix_u64(b.seed, salt.value(i)), p),
+                salt: salt.value(i),
                 at: at.value(i),
                 value: if value.is_null(i) { 0 } else { value.value(i) },
             });
         }
     }
-    rows.sort_unstable_by(|x, y| {
-        (x.person, x.key, x.order, x.at, x.value).cmp(&(y.person, y.key, y.order, y.at, y.value))
-    });
+    // By person and group only: which rows of a group are kept matters only
+    // in the few groups with more rows than the bound, sorted on their own.
+    rows.sort_unstable_by_key(|r| (r.person, r.key));
 
     let mut out: HashMap<Key, Totals> = HashMap::new();
     // One person's groups at a time: (group hash, key, bounded totals).
@@ -134,25 +138,31 @@ pub(crate) fn bound(
         groups.clear();
         while i < rows.len() && rows[i].person == person {
             let key = rows[i].key;
+            let start = i;
+            while i < rows.len() && rows[i].person == person && rows[i].key == key {
+                i += 1;
+            }
+            let group = &mut rows[start..i];
             let mut t = Totals {
+                count: group.len().min(b.max_rows) as i64,
                 distinct: 1,
                 bins: vec![0; b.bins.unwrap_or(0) as usize],
                 ..Totals::default()
             };
-            let mut kept = 0;
-            while i < rows.len() && rows[i].person == person && rows[i].key == key {
-                if kept < b.max_rows {
-                    kept += 1;
-                    t.count += 1;
-                    if let Some((lo, hi)) = b.clamp {
-                        let v = rows[i].value.clamp(lo, hi);
-                        t.sum += v as i128;
-                        if let Some(n) = b.bins {
-                            t.bins[bin_of(v, lo, hi, n)] += 1;
-                        }
+            if let Some((lo, hi)) = b.clamp {
+                if group.len() > b.max_rows {
+                    // A keyed hash of each row's salt, then time and value.
+                    group.sort_unstable_by_key(|r| {
+                        (mix_u64(mix_u64(b.seed, r.salt), person), r.at, r.value)
+                    });
+                }
+                for r in &group[..group.len().min(b.max_rows)] {
+                    let v = r.value.clamp(lo, hi);
+                    t.sum += v as i128;
+                    if let Some(n) = b.bins {
+                        t.bins[bin_of(v, lo, hi, n)] += 1;
                     }
                 }
-                i += 1;
             }
             let hash = key[..b.dims]
                 .iter()
@@ -218,7 +228,7 @@ mod tests {
         rows.push((1, 8, 9, -5));
         rows.push((1, 9, 10, 3));
         rows.push((2, 7, 11, 4));
-        let consenting: HashMap<u64, bool> = [(1, false), (2, false)].into();
+        let consenting: People = [(1, false), (2, false)].into_iter().collect();
         let out = bound(&bounding(2, 3), &[batch(&rows)], &consenting).unwrap();
         let kept: i64 = out.values().map(|t| t.distinct).sum();
         assert_eq!(kept, 2 + 1, "person 1 keeps 2 groups, person 2 one");
@@ -235,7 +245,8 @@ mod tests {
     #[test]
     fn people_not_consenting_are_left_out() {
         let rows = [(1, 7, 0, 1), (2, 7, 1, 1)];
-        let out = bound(&bounding(9, 9), &[batch(&rows)], &[(2, false)].into()).unwrap();
+        let only_2: People = [(2, false)].into_iter().collect();
+        let out = bound(&bounding(9, 9), &[batch(&rows)], &only_2).unwrap();
         assert_eq!(out[&[7, 0, 0, 0, 0]].distinct, 1);
     }
 
@@ -244,7 +255,7 @@ mod tests {
         let mine: Vec<(u64, i64, u64, i64)> = (0..20).map(|s| (1, s % 6, s as u64, 1)).collect();
         let mut with_others = mine.clone();
         with_others.extend((0..50).map(|s| (2 + s % 3, s as i64 % 6, 1000 + s, 1)));
-        let only_me: HashMap<u64, bool> = [(1, false)].into();
+        let only_me: People = [(1, false)].into_iter().collect();
         let a = bound(&bounding(2, 2), &[batch(&mine)], &only_me).unwrap();
         let b = bound(&bounding(2, 2), &[batch(&with_others)], &only_me).unwrap();
         assert_eq!(a, b);

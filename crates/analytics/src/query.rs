@@ -51,7 +51,7 @@ impl Consenting {
         self.people.is_empty()
     }
 
-    fn map(&self) -> HashMap<u64, bool> {
+    fn map(&self) -> crate::bound::People {
         self.people
             .iter()
             .copied()
@@ -310,7 +310,7 @@ impl AnalyticDataset {
         scan: &Scan,
         dirs: BTreeSet<String>,
         bounding: Bounding,
-        consenting: Arc<HashMap<u64, bool>>,
+        consenting: Arc<crate::bound::People>,
     ) -> Result<HashMap<Key, Totals>> {
         let ctx = self.session()?;
         let schema = row::schema();
