@@ -99,6 +99,37 @@ impl std::fmt::Debug for AnalyticDataset {
 }
 
 impl AnalyticDataset {
+    /// Opens the dataset at `location`: a local directory (created if
+    /// missing), a `file://` URL, or `s3://BUCKET[/PREFIX]` (credentials,
+    /// region and, for S3-compatible stores, `AWS_ENDPOINT` and
+    /// `AWS_ALLOW_HTTP` from the environment, as the AWS tools read them).
+    pub async fn open_url(location: &str, options: Options) -> Result<Self> {
+        let bad = |why: String| AnalyticsError::Location(location.to_string(), why);
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("no bucket after s3://".into()));
+            }
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()?;
+            let prefix = prefix.trim_matches('/');
+            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+            };
+            return Self::open(store, options).await;
+        }
+        let dir = location.strip_prefix("file://").unwrap_or(location);
+        if dir.is_empty() || dir.contains("://") {
+            return Err(bad(
+                "a directory, a file:// URL or s3://BUCKET[/PREFIX]".into()
+            ));
+        }
+        Self::open_dir(std::path::Path::new(dir), options).await
+    }
+
     /// Opens (creating) a dataset in a local directory.
     pub async fn open_dir(dir: &std::path::Path, options: Options) -> Result<Self> {
         let loc =

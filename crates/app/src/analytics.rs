@@ -102,26 +102,17 @@ pub enum Scanned {
 
 impl Analytics {
     /// Opens the analytic dataset at `location`: a directory (created if
-    /// missing) or `file://` URL. `ballista://` is refused: the distributed
-    /// client is not part of this build.
+    /// missing), a `file://` URL or `s3://BUCKET[/PREFIX]`. `ballista://`
+    /// is refused: the distributed client is not part of this build.
     pub async fn open(location: &str) -> Result<Self, AppError> {
-        let dir = if let Some(rest) = location.strip_prefix("file://") {
-            rest
-        } else if location.starts_with("ballista://") {
+        if location.starts_with("ballista://") {
             return Err(AppError::field(
                 "analytics",
                 "ballista:// is not supported by this build: the Ballista client is not built \
-                 yet; give a directory for DataFusion in-process",
+                 yet; give a directory or an s3:// bucket for DataFusion in-process",
             ));
-        } else if location.contains("://") {
-            return Err(AppError::field(
-                "analytics",
-                "give a directory or a file:// URL for the analytic dataset",
-            ));
-        } else {
-            location
-        };
-        let dataset = AnalyticDataset::open_dir(std::path::Path::new(dir), Options::default())
+        }
+        let dataset = AnalyticDataset::open_url(location, Options::default())
             .await
             .map_err(|e| AppError::field("analytics", e.to_string()))?;
         Ok(Analytics {

@@ -42,18 +42,17 @@ fn item(category: &str, n: usize) -> ItemRow {
     }
 }
 
+/// Turns on the dataset in `dir`; how many rows it was filled with, if any.
+async fn enable(app: &App, dir: &std::path::Path) -> Option<u64> {
+    let dataset = Analytics::open(dir.to_str().unwrap()).await.unwrap();
+    app.enable_analytics(dataset).await.unwrap()
+}
+
 async fn seed(app: &App, analytics_dir: &std::path::Path) -> Vec<Pseudonym> {
     app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
         .await
         .unwrap();
-    let filled = app
-        .enable_analytics(
-            Analytics::open(analytics_dir.to_str().unwrap())
-                .await
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let filled = enable(app, analytics_dir).await;
     assert_eq!(filled, Some(0), "a new dataset is filled from no events");
     let cats = ["games", "news", "maps"];
     app.put_items(
@@ -329,14 +328,8 @@ async fn on_the_embedded_store_both_paths_give_the_same_figures() {
     .unwrap();
     drop(app); // no shut_down, and the row still queued: a crash
     let app = embedded(dir.path()).await;
-    let rebuilt = app
-        .enable_analytics(
-            Analytics::open(analytics_dir.to_str().unwrap())
-                .await
-                .unwrap(),
-        )
+    let rebuilt = enable(&app, &analytics_dir)
         .await
-        .unwrap()
         .expect("an unclean stop makes the dataset again");
     assert!(rebuilt > 100, "{rebuilt}");
     assert_same(&app, "after a rebuild").await;
@@ -345,14 +338,7 @@ async fn on_the_embedded_store_both_paths_give_the_same_figures() {
     app.shut_down().await;
     drop(app);
     let app = embedded(dir.path()).await;
-    let again = app
-        .enable_analytics(
-            Analytics::open(analytics_dir.to_str().unwrap())
-                .await
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let again = enable(&app, &analytics_dir).await;
     assert_eq!(again, None);
     assert_same(&app, "after a clean restart").await;
 }

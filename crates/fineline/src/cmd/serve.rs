@@ -22,8 +22,9 @@ pub struct Args {
     /// Answer partner insights from a columnar analytic dataset: committed
     /// analytic rows are copied there as Parquet (partitioned by day and
     /// person bucket) and queries are scanned, bounded and pre-aggregated on
-    /// Apache DataFusion. A directory or file:// URL; without it, insights
-    /// read the database.
+    /// Apache DataFusion. A directory, a file:// URL or s3://BUCKET[/PREFIX]
+    /// (credentials, region and endpoint from the AWS_* variables); without
+    /// it, insights read the database.
     #[arg(long, env = "FINELINE_ANALYTICS")]
     pub analytics: Option<String>,
     #[command(flatten)]
