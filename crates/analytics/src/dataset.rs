@@ -272,8 +272,15 @@ impl AnalyticDataset {
 
     /// Every Parquet file of the partitions, in path order.
     pub async fn files(&self) -> Result<Vec<Path>> {
+        self.files_of(self.days().await?).await
+    }
+
+    /// The Parquet files of the partitions of `days`, in path order: a
+    /// query lists only the days it reads (on S3 a listing is a request
+    /// per thousand objects).
+    pub(crate) async fn files_of(&self, days: impl IntoIterator<Item = i64>) -> Result<Vec<Path>> {
         let mut files: Vec<Path> = Vec::new();
-        for day in self.days().await? {
+        for day in days {
             let prefix = Path::from(format!("day={day}"));
             let mut listed: Vec<Path> = self
                 .store

@@ -257,15 +257,15 @@ impl AnalyticDataset {
             to.saturating_sub(1).div_euclid(DAY_MS),
         );
         let mut buckets: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
-        for f in self.files().await? {
+        let days = self.days().await?;
+        let in_range = days.into_iter().filter(|d| (first..=last).contains(d));
+        for f in self.files_of(in_range).await? {
             let dir = f.as_ref().rsplit_once('/').map_or("", |(d, _)| d);
-            if let Some((day, bucket)) = crate::dataset::parse_partition(dir) {
-                if (first..=last).contains(&day) {
-                    buckets
-                        .entry(bucket)
-                        .or_default()
-                        .insert(format!("{}/{dir}/", crate::dataset::STORE_URL));
-                }
+            if let Some((_, bucket)) = crate::dataset::parse_partition(dir) {
+                buckets
+                    .entry(bucket)
+                    .or_default()
+                    .insert(format!("{}/{dir}/", crate::dataset::STORE_URL));
             }
         }
         let bounding = Bounding {
