@@ -119,8 +119,8 @@ impl App {
 
         let mut rows = Vec::with_capacity(accepted.len());
         let mut insight_rows = Vec::new();
-        // The analytic store's person number of each insight row, when
-        // the deployment has that store.
+        // The analytic dataset's person number of each insight row, when
+        // the deployment has one.
         let mut insight_people = Vec::new();
         let analytics = self.analytics();
         // Keys and associated data once per person per batch, not per event.

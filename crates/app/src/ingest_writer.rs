@@ -29,7 +29,7 @@ pub struct Batch {
     pub events: Vec<NewEvent>,
     /// `event` indexes into `events`.
     pub insight_rows: Vec<InsightEventRow>,
-    /// With an analytic store: the person number of each insight row.
+    /// With an analytic dataset: the person number of each insight row.
     pub insight_people: Vec<u64>,
     /// Refusals for lack of consent, by purpose, for the daily totals.
     pub refused: BTreeMap<Purpose, u64>,
@@ -151,7 +151,7 @@ async fn write_group(state: &App, group: Vec<Queued>) {
         events.extend(batch_events);
         replies.push(q.reply);
     }
-    // The analytic store's copy is made after the commit, from what the
+    // The analytic dataset's copy is made after the commit, from what the
     // write moves into the database.
     let copy = state
         .analytics()

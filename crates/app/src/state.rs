@@ -56,7 +56,7 @@ pub struct Inner {
     insights_floor: std::sync::atomic::AtomicU64,
     /// The hot standby serving reads that may go there; see `crate::standby`.
     pub(crate) standby: std::sync::OnceLock<crate::standby::Standby>,
-    /// The columnar analytic store, when configured; see `crate::analytics`.
+    /// The columnar analytic dataset, when configured; see `crate::analytics`.
     pub(crate) analytics: std::sync::OnceLock<Arc<crate::analytics::Analytics>>,
 }
 
