@@ -23,12 +23,21 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use crate::dictionary::Dictionary;
 use crate::marks::{Marks, MARKS};
 use crate::row::{self, AnalyticRow, Capture, DAY_MS};
-use crate::{AnalyticsError, Result};
+use crate::{AnalyticsError, Engine, Result};
 
 /// Where the dictionary lives: outside every `day=` partition, so scans never read it.
 const DICTIONARY: &str = "dictionary/texts.parquet";
 /// Every dataset registers its object store under this URL in its own session.
 pub(crate) const STORE_URL: &str = "fineline-analytics://store";
+
+/// A query's consenting set older than this was left by a query that died.
+const STALE_QUERY_MS: i64 = 3_600_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 /// Where the copy's state is kept ([`CopyState`]).
 const COPY_STATE: &str = "state/copy.txt";
@@ -87,6 +96,7 @@ pub struct AnalyticDataset {
     /// a file an append wrote after it listed the partition.
     writing: tokio::sync::Mutex<()>,
     files_written: AtomicU64,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for AnalyticDataset {
@@ -98,36 +108,64 @@ impl std::fmt::Debug for AnalyticDataset {
     }
 }
 
+/// The object store at `location` (see [`AnalyticDataset::open_url`]): a
+/// process that runs plans over the dataset (a cluster's scheduler and
+/// executors) opens the same store from the same location.
+pub fn store_at(location: &str) -> Result<Arc<dyn ObjectStore>> {
+    let bad = |why: String| AnalyticsError::Location(location.to_string(), why);
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("no bucket after s3://".into()));
+        }
+        let s3 = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()?;
+        let prefix = prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        };
+        return Ok(store);
+    }
+    let dir = location.strip_prefix("file://").unwrap_or(location);
+    if dir.is_empty() || dir.contains("://") {
+        return Err(bad(
+            "a directory, a file:// URL or s3://BUCKET[/PREFIX]".into()
+        ));
+    }
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
+    Ok(Arc::new(LocalFileSystem::new_with_prefix(dir)?))
+}
+
 impl AnalyticDataset {
     /// Opens the dataset at `location`: a local directory (created if
     /// missing), a `file://` URL, or `s3://BUCKET[/PREFIX]` (credentials,
     /// region and, for S3-compatible stores, `AWS_ENDPOINT` and
     /// `AWS_ALLOW_HTTP` from the environment, as the AWS tools read them).
     pub async fn open_url(location: &str, options: Options) -> Result<Self> {
-        let bad = |why: String| AnalyticsError::Location(location.to_string(), why);
-        if let Some(rest) = location.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(bad("no bucket after s3://".into()));
-            }
-            let s3 = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()?;
-            let prefix = prefix.trim_matches('/');
-            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                Arc::new(s3)
-            } else {
-                Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
-            };
-            return Self::open(store, options).await;
-        }
-        let dir = location.strip_prefix("file://").unwrap_or(location);
-        if dir.is_empty() || dir.contains("://") {
-            return Err(bad(
-                "a directory, a file:// URL or s3://BUCKET[/PREFIX]".into()
-            ));
-        }
-        Self::open_dir(std::path::Path::new(dir), options).await
+        Self::open(store_at(location)?, options).await
+    }
+
+    /// Where queries run from now on.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Another handle on the same store whose queries run on `engine`
+    /// (for comparing engines; writes belong to one handle).
+    pub async fn reopen(&self, engine: Engine) -> Result<Self> {
+        Ok(Self::open(self.store.clone(), self.options)
+            .await?
+            .with_engine(engine))
+    }
+
+    /// Where queries run.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Opens (creating) a dataset in a local directory.
@@ -164,6 +202,7 @@ impl AnalyticDataset {
             dict: Mutex::new(dict),
             writing: tokio::sync::Mutex::new(()),
             files_written: AtomicU64::new(0),
+            engine: Engine::default(),
         })
     }
 
@@ -469,6 +508,19 @@ impl AnalyticDataset {
             self.store.delete(f).await?;
         }
         done.marks_applied = mark_files.len();
+        // Consenting sets a query could not delete (its process died): they
+        // name people who may since have withdrawn or been erased.
+        let stale = now_ms() - STALE_QUERY_MS;
+        let queries: Vec<_> = self
+            .store
+            .list(Some(&Path::from(crate::plan::QUERIES)))
+            .try_collect()
+            .await?;
+        for q in queries {
+            if q.last_modified.timestamp_millis() < stale {
+                self.store.delete(&q.location).await?;
+            }
+        }
         Ok(done)
     }
 }

@@ -29,12 +29,16 @@
 
 #[cfg(feature = "engine")]
 mod bound;
+#[cfg(feature = "ballista")]
+pub mod cluster;
 #[cfg(feature = "engine")]
 mod dataset;
 #[cfg(feature = "engine")]
 mod dictionary;
 #[cfg(feature = "engine")]
 mod marks;
+#[cfg(feature = "engine")]
+mod plan;
 #[cfg(feature = "engine")]
 mod query;
 #[cfg(feature = "engine")]
@@ -43,7 +47,7 @@ mod row;
 mod udf;
 
 #[cfg(feature = "engine")]
-pub use dataset::{AnalyticDataset, Compacted, CopyState, Options};
+pub use dataset::{store_at, AnalyticDataset, Compacted, CopyState, Options};
 #[cfg(feature = "engine")]
 pub use dictionary::Dictionary;
 #[cfg(feature = "engine")]
@@ -52,6 +56,33 @@ pub use marks::Marks;
 pub use query::{to_engine, Catalogue, Consenting, GroupAggregate};
 #[cfg(feature = "engine")]
 pub use row::{AnalyticRow, Capture};
+#[cfg(feature = "engine")]
+pub use udf::functions;
+
+/// Where a query's bounding and pre-aggregation run.
+#[cfg(feature = "engine")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// DataFusion scans each person bucket in this process and fineline
+    /// bounds its rows in Rust: the fastest on one machine.
+    #[default]
+    InProcess,
+    /// The whole query as one DataFusion plan (window functions bound each
+    /// person) in this process: the plan a cluster runs, here so tests and
+    /// benchmarks hold it to the same answers.
+    Plan,
+    /// The same plan on an Apache Ballista cluster (`ballista://HOST:PORT`)
+    /// whose scheduler and executors registered [`functions`] and this
+    /// dataset's store.
+    #[cfg(feature = "ballista")]
+    Ballista {
+        /// The scheduler, `ballista://HOST:PORT`.
+        url: String,
+        /// How long a query may take before it fails (the engine does not
+        /// fail a job whose executors are all gone: it waits).
+        deadline: std::time::Duration,
+    },
+}
 
 /// Why the analytic dataset could not write, compact or answer.
 #[cfg(feature = "engine")]
@@ -78,6 +109,9 @@ pub enum AnalyticsError {
     /// A bounding task died (a panic: a bug, not the caller's fault).
     #[error("analytic bounding task: {0}")]
     Task(String),
+    /// The engine cluster failed the query or did not answer in time.
+    #[error("analytic cluster: {0}")]
+    Cluster(String),
     /// The query is outside what the analytic dataset answers.
     #[error("analytic query: {0}")]
     Query(#[from] fineline_insights::QueryError),

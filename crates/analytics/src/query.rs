@@ -19,7 +19,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::bound::{self, Bounding, Key, Totals};
 use crate::dataset::{AnalyticDataset, Dropping};
 use crate::row::{self, DAY_MS, HOUR_MS};
-use crate::{udf, AnalyticsError, Result};
+use crate::{udf, AnalyticsError, Engine, Result};
 
 /// Buckets scanned and bounded at once: one per core of the machine this
 /// was measured on; DataFusion parallelises within each scan too.
@@ -49,6 +49,11 @@ impl Consenting {
     /// Whether no one consents.
     pub fn is_empty(&self) -> bool {
         self.people.is_empty()
+    }
+
+    /// The people and their `location` grants, in the same order.
+    pub(crate) fn columns(&self) -> (&[u64], &[bool]) {
+        (&self.people, &self.location)
     }
 
     fn map(&self) -> crate::bound::People {
@@ -213,9 +218,15 @@ impl AnalyticDataset {
             let erased = marks.erased.iter().map(|p| lit(*p)).collect();
             filters.push(col("person").in_list(erased, true));
         }
-        if !marks.retracted.is_empty() {
-            let events = marks.retracted.iter().map(|(_, e)| lit(*e)).collect();
-            filters.push(col("event").in_list(events, true));
+        // A deleted event by (person, event), as compaction applies it: a
+        // mark naming someone else's event (recorded before the deletion
+        // found it was not theirs) drops no row.
+        for (person, event) in &marks.retracted {
+            filters.push(
+                col("event")
+                    .not_eq(lit(*event))
+                    .or(col("person").not_eq(lit(*person))),
+            );
         }
         for (purpose, cutoff) in &drop.expired {
             filters.push(
@@ -234,7 +245,7 @@ impl AnalyticDataset {
                 Dimension::Hour => {
                     ((col("at") % lit(DAY_MS) + lit(DAY_MS)) % lit(DAY_MS)) / lit(HOUR_MS)
                 }
-                Dimension::H3Cell { res } => udf::h3_parent(*res).call(vec![col("h3_cell")]),
+                Dimension::H3Cell { res } => udf::h3_parent(col("h3_cell"), *res),
             };
             keys.push((key(i), cast(e, DataType::Int64)));
         }
@@ -279,17 +290,33 @@ impl AnalyticDataset {
             },
             seed,
         };
-        let consenting = Arc::new(consenting.map());
-        let totals = futures_util::stream::iter(buckets.into_values())
-            .map(|dirs| self.bound_bucket(&scan, dirs, bounding, consenting.clone()))
-            .buffer_unordered(BUCKETS_AT_ONCE)
-            .try_fold(HashMap::<Key, Totals>::new(), |mut all, part| async move {
-                for (k, t) in part {
-                    all.entry(k).or_default().add(&t);
-                }
-                Ok(all)
-            })
-            .await?;
+        let totals = match self.engine() {
+            Engine::InProcess => {
+                let consenting = Arc::new(consenting.map());
+                futures_util::stream::iter(buckets.into_values())
+                    .map(|dirs| self.bound_bucket(&scan, dirs, bounding, consenting.clone()))
+                    .buffer_unordered(BUCKETS_AT_ONCE)
+                    .try_fold(HashMap::<Key, Totals>::new(), |mut all, part| async move {
+                        for (k, t) in part {
+                            all.entry(k).or_default().add(&t);
+                        }
+                        Ok(all)
+                    })
+                    .await?
+            }
+            engine => {
+                let dirs = buckets.into_values().flatten().collect();
+                let ctx = match engine {
+                    #[cfg(feature = "ballista")]
+                    Engine::Ballista(url) => {
+                        crate::cluster::connect(url, self.store.clone()).await?
+                    }
+                    _ => self.session()?,
+                };
+                self.aggregate_on_plan(ctx, &scan, dirs, bounding, consenting)
+                    .await?
+            }
+        };
         let mut groups = Vec::with_capacity(totals.len());
         for (k, t) in totals {
             groups.push(GroupAggregate {
@@ -321,10 +348,7 @@ impl AnalyticDataset {
             )
             .await?;
         if let Some(by_item) = &scan.category {
-            df = df.with_column(
-                "category",
-                udf::category(by_item.clone()).call(vec![col("item")]),
-            )?;
+            df = df.with_column("category", udf::category(col("item"), by_item))?;
         }
         for f in &scan.filters {
             df = df.filter(f.clone())?;
@@ -347,10 +371,10 @@ impl AnalyticDataset {
 
 /// The per-bucket scan's plan: row filters, group key expressions, and the
 /// item → category table when the query needs categories.
-struct Scan {
-    filters: Vec<Expr>,
-    keys: Vec<(String, Expr)>,
-    category: Option<Arc<Vec<Option<u32>>>>,
+pub(crate) struct Scan {
+    pub filters: Vec<Expr>,
+    pub keys: Vec<(String, Expr)>,
+    pub category: Option<Arc<Vec<Option<u32>>>>,
 }
 
 /// A key as the scan computed it, in the query's words.

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use fineline_analytics::{
-    AnalyticDataset, Capture, Catalogue, Consenting, GroupAggregate, Marks, Options,
+    AnalyticDataset, Capture, Catalogue, Consenting, Engine, GroupAggregate, Marks, Options,
 };
 use fineline_core::Pseudonym;
 use fineline_insights::rows::{bound_and_aggregate, Accumulate};
@@ -351,16 +351,34 @@ fn groups_bind(case: &Case, reference: &[GroupAggregate]) -> bool {
     all != reference.iter().map(|g| g.distinct).sum::<i64>()
 }
 
-async fn analytic(case: &Case, dir: &std::path::Path) -> Vec<GroupAggregate> {
-    let store = AnalyticDataset::open_dir(
-        dir,
-        Options {
-            buckets: 3,
-            compress: true,
-        },
-    )
-    .await
-    .unwrap();
+const OPTIONS: Options = Options {
+    buckets: 3,
+    compress: true,
+};
+
+/// A running Ballista cluster to hold to the same answers
+/// (scripts/ballista.sh): its scheduler's URL and the dataset location its
+/// processes opened. Cases then run in that location, one at a time.
+fn cluster() -> Option<(String, String)> {
+    Some((
+        std::env::var("FINELINE_TEST_BALLISTA_URL").ok()?,
+        std::env::var("FINELINE_TEST_BALLISTA_DATA").ok()?,
+    ))
+}
+
+/// The aggregates in-process (bounded in Rust), then by each other engine
+/// on the same files: the one plan a cluster runs (bounded by window
+/// functions) in this process and, when one is running, on a cluster.
+async fn analytic(
+    case: &Case,
+    dir: &std::path::Path,
+) -> (Vec<GroupAggregate>, Vec<(Engine, Vec<GroupAggregate>)>) {
+    let location = match cluster() {
+        Some((_, data)) => data,
+        None => dir.to_str().unwrap().to_string(),
+    };
+    let store = AnalyticDataset::open_url(&location, OPTIONS).await.unwrap();
+    store.clear().await.unwrap();
     // Two appends: answers must not depend on how rows fall into files.
     let half = case.rows.len() / 2;
     store.append(&case.rows[..half]).await.unwrap();
@@ -390,10 +408,31 @@ async fn analytic(case: &Case, dir: &std::path::Path) -> Vec<GroupAggregate> {
             .filter(|(_, c)| c.0)
             .map(|(i, c)| (person(i), c.1)),
     );
-    store
+    let in_process = store
         .aggregate(&case.query, &case.declared, &consenting, &catalogue(), 5)
         .await
-        .unwrap()
+        .unwrap();
+    #[allow(unused_mut)]
+    let mut engines = vec![Engine::Plan];
+    #[cfg(feature = "ballista")]
+    if let Some((url, _)) = cluster() {
+        engines.push(Engine::Ballista {
+            url,
+            deadline: std::time::Duration::from_secs(120),
+        });
+    }
+    let mut others = Vec::new();
+    for engine in engines {
+        let got = AnalyticDataset::open_url(&location, OPTIONS)
+            .await
+            .unwrap()
+            .with_engine(engine.clone())
+            .aggregate(&case.query, &case.declared, &consenting, &catalogue(), 5)
+            .await
+            .unwrap();
+        others.push((engine, got));
+    }
+    (in_process, others)
 }
 
 proptest! {
@@ -403,7 +442,11 @@ proptest! {
     fn same_pre_noise_aggregates_as_the_engine(case in arb_case()) {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let got = rt.block_on(analytic(&case, dir.path()));
+        let (got, others) = rt.block_on(analytic(&case, dir.path()));
+        // The same seed keeps the same rows, whichever engine bounds them.
+        for (engine, answer) in &others {
+            prop_assert_eq!(answer, &got, "{:?}'s answer", engine);
+        }
         let rows = reference_rows(&case);
         let want = reference(&case, &rows);
         let b = case.query.bounds;

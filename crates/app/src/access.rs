@@ -282,11 +282,14 @@ impl App {
 
     /// Delete one of the person's events; another person's id is not found.
     pub async fn delete_event(&self, subject: &Pseudonym, id: i64) -> Result<(), AppError> {
+        // Out of the analytic copy's answers before out of the record, so
+        // a failure between the two never leaves the row counted there.
+        self.analytics_event_deleted(subject, id).await?;
         if !self.database().delete_event(subject, id).await? {
             return Err(AppError::not_found(format!("no event {id} of this person")));
         }
         self.notify_event_deleted(subject, id);
-        self.analytics_event_deleted(subject, id).await
+        Ok(())
     }
 
     /// The person's keys, or not found: without keys nothing is held

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+pub use fineline_analytics::Engine;
 use fineline_analytics::{
     to_engine, AnalyticDataset, Capture, Catalogue, Compacted, Consenting, CopyState, Marks,
     Options,
@@ -82,6 +83,9 @@ pub struct Analytics {
     /// One flush at a time, so rows reach the files in commit order.
     flushing: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
+    /// Marks not yet on the store (it failed): queries are refused until
+    /// they are, so no answer counts rows the record no longer holds.
+    unrecorded: Mutex<Marks>,
 }
 
 impl std::fmt::Debug for Analytics {
@@ -102,25 +106,27 @@ pub enum Scanned {
 
 impl Analytics {
     /// Opens the analytic dataset at `location`: a directory (created if
-    /// missing), a `file://` URL or `s3://BUCKET[/PREFIX]`. `ballista://`
-    /// is refused: the distributed client is not part of this build.
-    pub async fn open(location: &str) -> Result<Self, AppError> {
+    /// missing), a `file://` URL or `s3://BUCKET[/PREFIX]`, queried where
+    /// `engine` says.
+    pub async fn open(location: &str, engine: Engine) -> Result<Self, AppError> {
         if location.starts_with("ballista://") {
             return Err(AppError::field(
                 "analytics",
-                "ballista:// is not supported by this build: the Ballista client is not built \
-                 yet; give a directory or an s3:// bucket for DataFusion in-process",
+                "the dataset's location is a directory, a file:// URL or an s3:// bucket; \
+                 a ballista:// cluster is where it is queried (--analytics-cluster)",
             ));
         }
         let dataset = AnalyticDataset::open_url(location, Options::default())
             .await
-            .map_err(|e| AppError::field("analytics", e.to_string()))?;
+            .map_err(|e| AppError::field("analytics", e.to_string()))?
+            .with_engine(engine);
         Ok(Analytics {
             dataset,
             numbers: Mutex::new(HashMap::new()),
             pending: Mutex::new(Vec::new()),
             flushing: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
+            unrecorded: Mutex::new(Marks::default()),
         })
     }
 
@@ -179,17 +185,49 @@ impl Analytics {
         Ok(())
     }
 
-    /// Records marks on the store: they leave answers now.
+    /// Records `marks` on the store, with any an earlier call could not:
+    /// they leave answers now. Queued rows are written first, so the marks
+    /// cover them before a compaction can apply and drop the marks. On
+    /// failure the marks are kept, and queries refused, until a later call
+    /// (the next query, mark or compaction) records them.
     async fn record(&self, marks: Marks) -> Result<(), AppError> {
+        let all = {
+            let mut unrecorded = self.unrecorded.lock().unwrap();
+            unrecorded.merge(marks);
+            unrecorded.clone()
+        };
+        if all.is_empty() {
+            return Ok(());
+        }
+        self.flush().await?;
         self.dataset
-            .record(&marks)
+            .record(&all)
             .await
-            .map_err(AppError::internal)
+            .map_err(AppError::internal)?;
+        let mut unrecorded = self.unrecorded.lock().unwrap();
+        // Only what was recorded: marks added meanwhile wait for the next call.
+        unrecorded.erased.retain(|p| !all.erased.contains(p));
+        unrecorded.retracted.retain(|r| !all.retracted.contains(r));
+        unrecorded
+            .expired
+            .retain(|p, t| all.expired.get(p).is_none_or(|done| *t > *done));
+        Ok(())
+    }
+
+    /// Records marks earlier calls could not; an error means answers from
+    /// the dataset could still count rows the record no longer holds.
+    async fn record_unrecorded(&self) -> Result<(), AppError> {
+        self.record(Marks::default()).await.map_err(|e| {
+            AppError::Unavailable(format!(
+                "insights are unavailable until the analytic dataset records a pending \
+                 erasure, deletion or retention cutoff: {e}"
+            ))
+        })
     }
 
     /// Applies marks and merges small files.
     pub async fn compact(&self) -> Result<Compacted, AppError> {
-        self.flush().await?;
+        self.record_unrecorded().await?;
         self.dataset
             .compact(MERGE_OVER)
             .await
@@ -327,8 +365,10 @@ impl App {
                 crate::insights_data::load_rows(self, query).await?,
             ));
         };
-        // Everything committed before the query counts, as on the other path.
+        // Everything committed before the query counts, as on the other
+        // path, and nothing the record has dropped.
         analytics.flush().await?;
+        analytics.record_unrecorded().await?;
         let consenting = self.consenting(analytics).await?;
         let catalogue = Catalogue::new(
             self.database()
@@ -345,6 +385,7 @@ impl App {
                 fineline_analytics::AnalyticsError::Query(q) => {
                     AppError::field("query", q.to_string())
                 }
+                fineline_analytics::AnalyticsError::Cluster(m) => AppError::Unavailable(m),
                 e => AppError::internal(e),
             })?;
         let bins = match query.metric {
@@ -412,8 +453,6 @@ impl App {
         let Some(analytics) = self.analytics() else {
             return Ok(());
         };
-        // Rows still queued go to the files first, so the mark covers them.
-        analytics.flush().await?;
         analytics.numbers.lock().unwrap().remove(subject);
         analytics
             .record(Marks {
@@ -423,7 +462,9 @@ impl App {
             .await
     }
 
-    /// A person deleted one of their events: its analytic row goes too.
+    /// A person is deleting one of their events: its analytic row leaves
+    /// answers first (a mark naming an event that is not theirs matches
+    /// no row).
     pub(crate) async fn analytics_event_deleted(
         &self,
         subject: &Pseudonym,
@@ -439,7 +480,6 @@ impl App {
                 None => return Ok(()),
             },
         };
-        analytics.flush().await?;
         analytics
             .record(Marks {
                 retracted: [(number, event)].into(),
@@ -448,7 +488,10 @@ impl App {
             .await
     }
 
-    /// A retention sweep deleted `purpose`'s events before `cutoff`.
+    /// A retention sweep is deleting `purpose`'s events before `cutoff`.
+    /// On failure the sweep goes on (the record must not keep data past
+    /// its retention because the copy is down) and the mark waits, queries
+    /// on the dataset refused meanwhile.
     pub(crate) async fn analytics_expired(
         &self,
         purpose: Purpose,
@@ -457,7 +500,6 @@ impl App {
         let Some(analytics) = self.analytics() else {
             return Ok(());
         };
-        analytics.flush().await?;
         analytics
             .record(Marks {
                 expired: [(purpose.as_str().to_string(), cutoff.0)].into(),

@@ -70,6 +70,10 @@ pub enum AppError {
     /// replica (foot-traffic sightings); it should go to the leader.
     #[error("{0}")]
     NotLeader(String),
+    /// A service the answer needs (the analytic engine cluster) failed or
+    /// did not answer in time; nothing was released or charged. Retry later.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed (no personal data in its message).
     #[error("database: {0}")]
     Database(#[from] fineline_db::DatabaseError),

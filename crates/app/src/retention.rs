@@ -52,8 +52,16 @@ pub async fn sweep(state: &App, now: Timestamp) -> Result<SweepReport, AppError>
     for (purpose, days) in retention {
         let cutoff = Timestamp(now.millis().saturating_sub(days as i64 * DAY_MS));
         // The analytic copy's mark first: rows past retention may leave
-        // it before they leave the record, never after.
-        state.analytics_expired(purpose, cutoff).await?;
+        // it before they leave the record, never after. If the copy's store
+        // fails, the mark is kept and insights refused until it is
+        // recorded; the record's own retention goes on.
+        if let Err(e) = state.analytics_expired(purpose, cutoff).await {
+            tracing::warn!(
+                purpose = purpose.as_str(),
+                error = %e,
+                "analytic dataset: retention mark not recorded yet; insights wait for it"
+            );
+        }
         let n = state
             .database()
             .delete_events_before(purpose, cutoff)

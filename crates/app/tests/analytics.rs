@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fineline_app::analytics::{person_number, Analytics, Scanned};
+use fineline_app::analytics::{person_number, Analytics, Engine, Scanned};
 use fineline_app::consent::ConsentChange;
 use fineline_app::ingest::IncomingEvent;
 use fineline_app::App;
@@ -44,15 +44,21 @@ fn item(category: &str, n: usize) -> ItemRow {
 
 /// Turns on the dataset in `dir`; how many rows it was filled with, if any.
 async fn enable(app: &App, dir: &std::path::Path) -> Option<u64> {
-    let dataset = Analytics::open(dir.to_str().unwrap()).await.unwrap();
+    enable_on(app, dir, Engine::InProcess).await
+}
+
+async fn enable_on(app: &App, dir: &std::path::Path, engine: Engine) -> Option<u64> {
+    let dataset = Analytics::open(dir.to_str().unwrap(), engine)
+        .await
+        .unwrap();
     app.enable_analytics(dataset).await.unwrap()
 }
 
-async fn seed(app: &App, analytics_dir: &std::path::Path) -> Vec<Pseudonym> {
+async fn seed(app: &App, analytics_dir: &std::path::Path, engine: Engine) -> Vec<Pseudonym> {
     app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
         .await
         .unwrap();
-    let filled = enable(app, analytics_dir).await;
+    let filled = enable_on(app, analytics_dir, engine).await;
     assert_eq!(filled, Some(0), "a new dataset is filled from no events");
     let cats = ["games", "news", "maps"];
     app.put_items(
@@ -246,8 +252,8 @@ async fn assert_same(app: &App, when: &str) {
     }
 }
 
-async fn the_two_paths_agree(app: App, analytics_dir: &std::path::Path) {
-    let people = seed(&app, analytics_dir).await;
+async fn the_two_paths_agree(app: App, analytics_dir: &std::path::Path, engine: Engine) {
+    let people = seed(&app, analytics_dir, engine).await;
     assert_same(&app, "as ingested").await;
 
     // A withdrawal: out of both at once.
@@ -265,6 +271,14 @@ async fn the_two_paths_agree(app: App, analytics_dir: &std::path::Path) {
         .find(|e| e.kind.as_str() == "purchase")
         .expect("person 3 bought something");
     app.delete_event(&people[3], purchase.id).await.unwrap();
+    // Someone else's event: not found, and still counted (the mark written
+    // before the record refused names a row that is not theirs).
+    let theirs = app.database().events_for(&people[6]).await.unwrap();
+    let refused = app.delete_event(&people[5], theirs[0].id).await;
+    assert!(
+        matches!(refused, Err(fineline_app::AppError::NotFound(_))),
+        "{refused:?}"
+    );
     // An erasure.
     let salt = app.subject_keys(&people[4]).await.unwrap().unwrap().salt;
     let erased = person_number(&salt);
@@ -308,7 +322,7 @@ async fn on_the_embedded_store_both_paths_give_the_same_figures() {
     let dir = tempfile::tempdir().unwrap();
     let app = embedded(dir.path()).await;
     let analytics_dir = dir.path().join("analytics");
-    the_two_paths_agree(app.clone(), &analytics_dir).await;
+    the_two_paths_agree(app.clone(), &analytics_dir, Engine::InProcess).await;
 
     // Rows queued when a process dies are lost from the copy: the next
     // start makes the dataset again from the stored events.
@@ -343,6 +357,37 @@ async fn on_the_embedded_store_both_paths_give_the_same_figures() {
     assert_same(&app, "after a clean restart").await;
 }
 
+/// A retention sweep whose mark the dataset's store cannot take still
+/// deletes from the record; insights from the dataset are refused (503)
+/// until the mark is recorded, then count none of the expired rows.
+#[tokio::test]
+async fn a_retention_mark_the_dataset_cannot_take_holds_insights_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = embedded(dir.path()).await;
+    let analytics_dir = dir.path().join("analytics");
+    seed(&app, &analytics_dir, Engine::InProcess).await;
+    let (q, declared) = queries(Timestamp::now().0).remove(0);
+    assert!(!both(&app, &q, &declared).await.0.is_empty());
+
+    // A file where the marks directory goes: no mark can be written.
+    let marks = analytics_dir.join("marks");
+    let _ = std::fs::remove_dir_all(&marks);
+    std::fs::write(&marks, b"in the way").unwrap();
+    let later = Timestamp(Timestamp::now().0 + 3650 * DAY);
+    let report = fineline_app::retention::sweep(&app, later).await.unwrap();
+    assert!(report.deleted() > 0, "{report:?}");
+    match app.scan_insights(&q, &declared, 3).await {
+        Err(fineline_app::AppError::Unavailable(why)) => assert!(why.contains("retention")),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("answered while a retention mark is not recorded"),
+    }
+
+    std::fs::remove_file(&marks).unwrap();
+    let (want, got) = both(&app, &q, &declared).await;
+    assert!(want.is_empty(), "the record kept {want:?}");
+    assert_eq!(got, want, "the dataset counts expired rows");
+}
+
 #[tokio::test]
 async fn on_postgresql_both_paths_give_the_same_figures() {
     let Ok(base) = std::env::var("FINELINE_TEST_DATABASE_URL") else {
@@ -359,8 +404,33 @@ async fn on_postgresql_both_paths_give_the_same_figures() {
     let database = Arc::new(PostgresDatabase::connect(&url).await.unwrap());
     let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
     let app = App::load(database, vault).await.unwrap();
-    the_two_paths_agree(app.clone(), &dir.path().join("analytics")).await;
+    // The plan a cluster runs (bounding by window functions), here on
+    // PostgreSQL; in-process bounding on the embedded store above.
+    the_two_paths_agree(app.clone(), &dir.path().join("analytics"), Engine::Plan).await;
     app.resign_leadership().await;
     drop(app);
     schema.drop_isolated().await.unwrap();
+}
+
+/// Against a running cluster (scripts/ballista.sh): its scheduler, and the
+/// dataset directory its processes opened, which this test starts afresh.
+#[cfg(feature = "ballista")]
+#[tokio::test]
+async fn on_a_ballista_cluster_both_paths_give_the_same_figures() {
+    let (Ok(url), Ok(data)) = (
+        std::env::var("FINELINE_TEST_BALLISTA_URL"),
+        std::env::var("FINELINE_TEST_BALLISTA_DATA"),
+    ) else {
+        eprintln!("skipped: FINELINE_TEST_BALLISTA_URL/_DATA are not set");
+        return;
+    };
+    let data = std::path::PathBuf::from(data);
+    let _ = std::fs::remove_dir_all(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let app = embedded(dir.path()).await;
+    let engine = Engine::Ballista {
+        url,
+        deadline: std::time::Duration::from_secs(120),
+    };
+    the_two_paths_agree(app, &data, engine).await;
 }

@@ -154,6 +154,14 @@ enum Command {
     Persona(cmd::persona::Args),
     /// Print the OpenAPI document.
     Openapi,
+    /// The Apache Ballista scheduler and executors that run insights
+    /// queries for `serve --analytics-cluster` (built with `--features
+    /// ballista`; scripts/ballista.sh starts a cluster on loopback).
+    #[cfg(feature = "ballista")]
+    Analytics {
+        #[command(subcommand)]
+        command: cmd::cluster::ClusterCommand,
+    },
     /// Benchmarks that print the figures recorded in docs/benchmarks.md.
     Bench {
         #[command(subcommand)]
@@ -170,6 +178,17 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // The cluster's processes run on a runtime of their own (deep stacks).
+    #[cfg(feature = "ballista")]
+    if let Command::Analytics { command } = cli.command {
+        return match cmd::cluster::run(command) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -198,6 +217,8 @@ fn main() -> std::process::ExitCode {
             Command::Bench { command } => cmd::bench::run(command).await,
             Command::Backup { command } => cmd::backup::run(command).await,
             Command::Persona(a) => cmd::persona::run(a).await,
+            #[cfg(feature = "ballista")]
+            Command::Analytics { .. } => unreachable!("dispatched before the runtime starts"),
         }
     });
     match result {

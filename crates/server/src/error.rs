@@ -127,6 +127,10 @@ impl From<fineline_app::AppError> for ApiError {
                 }
             }
             E::NotLeader(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_leader", m),
+            E::Unavailable(m) => {
+                tracing::warn!(error = %m, "a service an answer needs failed");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "analytics_unavailable", m)
+            }
             e @ (E::Database(_) | E::Vault(_) | E::Internal(_)) => ApiError::internal(e),
         }
     }

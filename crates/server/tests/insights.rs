@@ -85,9 +85,10 @@ async fn start(backend: Backend, analytics: bool) -> (TestServer, Option<tempfil
         return (TestServer::start(backend).await, None);
     }
     let dir = tempfile::tempdir().unwrap();
-    let dataset = fineline_app::analytics::Analytics::open(dir.path().to_str().unwrap())
-        .await
-        .unwrap();
+    let dataset =
+        fineline_app::analytics::Analytics::open(dir.path().to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
     let srv = TestServer::start_with(backend, move |state| {
         // The hook is synchronous; these tests run on a multi-thread runtime.
         tokio::task::block_in_place(|| {

@@ -162,6 +162,17 @@ pub struct BenchArgs {
     /// scripts/pipelinedp-crosscheck.py); a temporary directory if absent.
     #[arg(long, requires = "analytics")]
     pub analytics_dir: Option<std::path::PathBuf>,
+    /// Where the dataset's queries run, each in the same run: `in-process`
+    /// (DataFusion per bucket, bounding in Rust), `plan` (the cluster's one
+    /// plan, run in this process) and `ballista://HOST:PORT` (a cluster
+    /// started over --analytics-dir; needs the `ballista` feature).
+    #[arg(
+        long,
+        requires = "analytics",
+        value_delimiter = ',',
+        default_value = "in-process"
+    )]
+    pub analytics_engines: Vec<String>,
 }
 
 const BATCH: usize = 20_000;
@@ -236,8 +247,14 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .analytics_dir
         .clone()
         .unwrap_or_else(|| dir.path().join("analytics"));
+    let engines = a
+        .analytics_engines
+        .iter()
+        .map(|e| crate::cmd::insights_analytics::engine(e))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if a.analytics_only {
         let dataset = crate::cmd::insights_analytics::write(&syn, &analytics_dir).await?;
+        let dataset = std::sync::Arc::new(dataset);
         for round in [1, 2] {
             for metric in [
                 Metric::Count,
@@ -247,8 +264,11 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
                 },
             ] {
                 let q = grouped_query(metric, a.epsilon, Bounds::default());
-                crate::cmd::insights_analytics::round(&dataset, &syn, &q, a.repeats, round, None)
-                    .await?;
+                for engine in &engines {
+                    let on = dataset.reopen(engine.clone()).await?;
+                    crate::cmd::insights_analytics::round(&on, &syn, &q, a.repeats, round, None)
+                        .await?;
+                }
             }
         }
         println!("peak RSS {:.0} MiB", peak_rss_mib());
@@ -345,8 +365,11 @@ pub async fn bench(a: BenchArgs) -> anyhow::Result<()> {
             o.mae / o.floor
         );
         if let Some(dataset) = &dataset {
-            crate::cmd::insights_analytics::round(dataset, &syn, &q, a.repeats, round, Some(total))
-                .await?;
+            for engine in &engines {
+                let on = dataset.reopen(engine.clone()).await?;
+                crate::cmd::insights_analytics::round(&on, &syn, &q, a.repeats, round, Some(total))
+                    .await?;
+            }
         }
     }
     println!("peak RSS {:.0} MiB", peak_rss_mib());

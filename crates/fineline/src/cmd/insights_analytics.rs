@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use fineline_analytics::{to_engine, AnalyticDataset, Capture, Catalogue, Consenting, Options};
+use fineline_analytics::{
+    to_engine, AnalyticDataset, Capture, Catalogue, Consenting, Engine, Options,
+};
 use fineline_insights::bench::Synthetic;
 use fineline_insights::{GroupKey, KeyValue, NoisePlan, Plan, Query, Sensitivity};
 
@@ -26,6 +28,8 @@ fn item(c: u16) -> String {
 /// partition, and prints how long that took and its size.
 pub async fn write(syn: &Synthetic, dir: &Path) -> anyhow::Result<AnalyticDataset> {
     let dataset = AnalyticDataset::open_dir(dir, Options::default()).await?;
+    // A directory kept from an earlier run (a cluster's, say) starts empty.
+    dataset.clear().await?;
     let t = Instant::now();
     let now = fineline_core::Timestamp::now().0;
     let n = syn.subject.len();
@@ -84,6 +88,15 @@ fn raw_truth(syn: &Synthetic, query: &Query) -> HashMap<GroupKey, i64> {
             (key, v)
         })
         .collect()
+}
+
+/// An engine as `--analytics-engines` names it.
+pub fn engine(name: &str) -> anyhow::Result<Engine> {
+    match name {
+        "in-process" => Ok(Engine::InProcess),
+        "plan" => Ok(Engine::Plan),
+        url => crate::cmd::serve::engine(Some(url), 3600),
+    }
 }
 
 /// Answers `query` on the dataset (everyone consenting), times it against
@@ -151,8 +164,14 @@ pub async fn round(
         format!(" ({:.2}x the database path)", secs / d)
     });
     println!(
-        "analytic round {round} {:<5} {secs:.3}s end to end on DataFusion{ratio}, {} groups  MAE {mae:.3}  floor {floor:.3}  MAE/floor {:.3}  MAE vs raw {mae_raw:.3}  anonymous resident memory {rss:+.0} MiB",
+        "analytic round {round} {:<5} {secs:.3}s end to end on {}{ratio}, {} groups  MAE {mae:.3}  floor {floor:.3}  MAE/floor {:.3}  MAE vs raw {mae_raw:.3}  anonymous resident memory {rss:+.0} MiB",
         if is_sum { "sum" } else { "count" },
+        match dataset.engine() {
+            Engine::InProcess => "DataFusion in-process".to_string(),
+            Engine::Plan => "DataFusion, one plan".to_string(),
+            #[allow(unreachable_patterns)]
+            other => format!("{other:?}"),
+        },
         release.groups.len(),
         mae / floor
     );

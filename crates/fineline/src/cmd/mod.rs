@@ -1,5 +1,7 @@
 pub mod backup;
 pub mod bench;
+#[cfg(feature = "ballista")]
+pub mod cluster;
 pub mod demo;
 pub mod demo_shop;
 pub mod import;

@@ -1,3 +1,4 @@
+use fineline_app::analytics::Engine;
 use std::net::SocketAddr;
 
 use fineline_core::Role;
@@ -27,6 +28,17 @@ pub struct Args {
     /// it, insights read the database.
     #[arg(long, env = "FINELINE_ANALYTICS")]
     pub analytics: Option<String>,
+    /// Run insights queries over the analytic dataset on an Apache Ballista
+    /// cluster, `ballista://HOST:PORT` (its scheduler and executors are
+    /// `fineline analytics scheduler|executor` with the same --analytics
+    /// location). Needs a build with the `ballista` feature.
+    #[arg(long, env = "FINELINE_ANALYTICS_CLUSTER", requires = "analytics")]
+    pub analytics_cluster: Option<String>,
+    /// Seconds a query may take on the cluster before it fails with 503
+    /// (the engine waits forever when its executors are gone).
+    #[arg(long, env = "FINELINE_ANALYTICS_DEADLINE", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub analytics_deadline: u64,
     #[command(flatten)]
     pub recs: crate::RecsArgs,
     /// Address to listen on (loopback by default: put a TLS proxy in front
@@ -113,7 +125,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .await?;
     }
     if let Some(location) = &args.analytics {
-        let analytics = fineline_app::analytics::Analytics::open(location)
+        let engine = engine(args.analytics_cluster.as_deref(), args.analytics_deadline)?;
+        let analytics = fineline_app::analytics::Analytics::open(location, engine)
             .await
             .map_err(|e| anyhow::anyhow!("--analytics: {e}"))?;
         if let Some(rows) = app.enable_analytics(analytics).await? {
@@ -200,4 +213,30 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down: draining in-flight requests");
+}
+
+/// Where insights queries over the dataset run: in-process, or on the
+/// Ballista cluster at `cluster`.
+pub fn engine(cluster: Option<&str>, deadline_secs: u64) -> anyhow::Result<Engine> {
+    let Some(url) = cluster else {
+        return Ok(Engine::InProcess);
+    };
+    if !url.starts_with("ballista://") {
+        anyhow::bail!("--analytics-cluster: expected ballista://HOST:PORT, not {url:?}");
+    }
+    #[cfg(feature = "ballista")]
+    {
+        Ok(Engine::Ballista {
+            url: url.to_string(),
+            deadline: std::time::Duration::from_secs(deadline_secs),
+        })
+    }
+    #[cfg(not(feature = "ballista"))]
+    {
+        let _ = deadline_secs;
+        anyhow::bail!(
+            "--analytics-cluster: this build has no Ballista client; build with \
+             `--features ballista` (scripts/ballista.sh does)"
+        )
+    }
 }

@@ -192,7 +192,9 @@ async fn answer(
 /// never released.
 #[utoipa::path(post, path = "/v1/insights/query", request_body = QueryIn,
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody),
-              (status = 429, body = crate::error::ErrorBody)))]
+              (status = 429, body = crate::error::ErrorBody),
+              (status = 503, body = crate::error::ErrorBody,
+               description = "`analytics_unavailable`: the analytic dataset or its engine cluster could not answer; nothing was charged")))]
 pub async fn query(
     State(state): State<AppState>,
     analyst: Analyst,
@@ -237,7 +239,9 @@ fn window(w: &Window) -> Result<(i64, i64), ApiError> {
            ("from" = Option<String>, Query), ("to" = Option<String>, Query),
            ("cost_nano_rho" = Option<u64>, Query)),
     responses((status = 200, body = Object), (status = 400, body = crate::error::ErrorBody),
-              (status = 429, body = crate::error::ErrorBody)))]
+              (status = 429, body = crate::error::ErrorBody),
+              (status = 503, body = crate::error::ErrorBody,
+               description = "`analytics_unavailable`: the analytic dataset or its engine cluster could not answer; nothing was charged")))]
 pub async fn heatmap(
     State(state): State<AppState>,
     analyst: Analyst,
@@ -287,7 +291,9 @@ pub async fn heatmap(
 #[utoipa::path(get, path = "/v1/insights/apps",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query),
            ("cost_nano_rho" = Option<u64>, Query)),
-    responses((status = 200, body = Object), (status = 429, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 429, body = crate::error::ErrorBody),
+              (status = 503, body = crate::error::ErrorBody,
+               description = "`analytics_unavailable`: the analytic dataset or its engine cluster could not answer; nothing was charged")))]
 pub async fn apps(
     State(state): State<AppState>,
     analyst: Analyst,
