@@ -403,7 +403,14 @@ async fn erasure_reaches_everything_and_later_events_are_refused() {
             .unwrap()
             .current(&ann_p)
             .is_empty());
-        assert_eq!(*forgotten.lock().unwrap(), vec![ann_p]);
+        // Ann only; on a shared database the replica catch-up may replay
+        // this process's own erasure note and tell the listeners again
+        // (forgetting is idempotent), as a loaded CI run once showed.
+        let told = forgotten.lock().unwrap().clone();
+        assert!(
+            !told.is_empty() && told.iter().all(|p| *p == ann_p),
+            "{told:?}"
+        );
 
         // Events arriving afterwards are refused: no consent exists.
         let now = Timestamp::now().millis();
