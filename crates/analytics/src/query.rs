@@ -306,15 +306,21 @@ impl AnalyticDataset {
             }
             engine => {
                 let dirs = buckets.into_values().flatten().collect();
-                let ctx = match engine {
+                match engine {
                     #[cfg(feature = "ballista")]
-                    Engine::Ballista(url) => {
-                        crate::cluster::connect(url, self.store.clone()).await?
+                    Engine::Ballista { url, deadline } => {
+                        crate::cluster::within_deadline(*deadline, async {
+                            let ctx = crate::cluster::connect(url, self.store.clone()).await?;
+                            self.aggregate_on_plan(ctx, &scan, dirs, bounding, consenting)
+                                .await
+                        })
+                        .await?
                     }
-                    _ => self.session()?,
-                };
-                self.aggregate_on_plan(ctx, &scan, dirs, bounding, consenting)
-                    .await?
+                    _ => {
+                        self.aggregate_on_plan(self.session()?, &scan, dirs, bounding, consenting)
+                            .await?
+                    }
+                }
             }
         };
         let mut groups = Vec::with_capacity(totals.len());

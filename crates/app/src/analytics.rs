@@ -339,6 +339,9 @@ impl App {
             return Ok(());
         };
         analytics.flush().await?;
+        // A mark still unrecorded is lost with this process: the copy
+        // stays "running" so the next start makes it again from the record.
+        analytics.record(Marks::default()).await?;
         analytics
             .dataset
             .set_copy_state(CopyState::Closed)

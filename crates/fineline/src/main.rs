@@ -179,16 +179,19 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     // The cluster's processes run on a runtime of their own (deep stacks).
-    #[cfg(feature = "ballista")]
-    if let Command::Analytics { command } = cli.command {
-        return match cmd::cluster::run(command) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        };
-    }
+    let command = match cli.command {
+        #[cfg(feature = "ballista")]
+        Command::Analytics { command } => {
+            return match cmd::cluster::run(command) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        other => other,
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -197,7 +200,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = rt.block_on(async move {
-        match cli.command {
+        match command {
             Command::Serve(a) => cmd::serve::run(*a).await,
             Command::Train(a) => cmd::train::run(a).await,
             Command::Keys { command } => cmd::keys::run_keys(command).await,
