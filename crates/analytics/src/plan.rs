@@ -31,11 +31,11 @@ use datafusion::prelude::{col, lit, Expr, ParquetReadOptions, SessionContext};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::bound::{Bounding, Key, Totals, MAX_DIMS};
+use crate::bound::{column, Bounding, Key, Totals, MAX_DIMS};
 use crate::dataset::{AnalyticDataset, STORE_URL};
 use crate::query::{Consenting, Scan};
 use crate::udf;
-use crate::{AnalyticsError, Result};
+use crate::Result;
 
 /// Where each query's consenting set is written for the plan to join, and
 /// deleted after (compaction sweeps what a crashed query left).
@@ -246,13 +246,6 @@ impl AnalyticDataset {
         who.remove().await?;
         totals_of(&b, &batches)
     }
-}
-
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| AnalyticsError::Corrupt("plan".into(), format!("no column {name}")))
 }
 
 /// The plan's grouped rows as `bound`'s totals (a histogram's rows are per
