@@ -8,9 +8,11 @@
 #
 #   scripts/ballista.sh            the tests (PROPTEST_CASES=24 by default)
 #   scripts/ballista.sh start      only start the cluster and print its env
-#   scripts/ballista.sh bench ARGS `fineline bench insights --analytics
-#                                  --analytics-only ARGS` with 1 and then 2
-#                                  executors (ARGS e.g. --rows 10000000)
+#   scripts/ballista.sh bench ARGS `fineline bench insights --analytics ARGS`
+#                                  with 1 and then 2 executors, each engine
+#                                  in the same run (ARGS e.g. --rows 10000000
+#                                  --database-url postgres://… for the
+#                                  PostgreSQL path too, or --analytics-only)
 #
 # Not part of the test command: the first build takes tens of minutes on 2
 # cores (Ballista, and DataFusion's default features it turns on).
@@ -22,7 +24,12 @@ run="$root/target/ballista-run"
 mode="${1:-test}"
 [ $# -gt 0 ] && shift
 
-cargo build --release --features ballista -p fineline
+# One cargo selection for the binary and the tests: building a different
+# set of packages unifies DataFusion's features differently and rebuilds
+# the whole stack (tens of minutes) for the test binaries.
+sel=(--release -p fineline -p fineline-analytics -p fineline-app
+  --features fineline/ballista,fineline-analytics/ballista,fineline-app/ballista)
+cargo build "${sel[@]}" --bin fineline --test ballista --test same_answers --test analytics
 bin="$CARGO_TARGET_DIR/release/fineline"
 
 rm -rf "$run"
@@ -79,7 +86,7 @@ start)
   ;;
 bench)
   bench() {
-    "$bin" bench insights --analytics --analytics-only --analytics-dir "$run/data" \
+    "$bin" bench insights --analytics --analytics-dir "$run/data" \
       --analytics-engines "in-process,plan,$FINELINE_TEST_BALLISTA_URL" "$@"
   }
   echo "== 1 executor"
@@ -88,15 +95,18 @@ bench)
   sleep 2
   echo "== 2 executors"
   bench "$@"
-  ps -o rss=,args= -p "${pids[*]// /,}" | awk '{printf "resident %.0f MiB  %s %s %s\n", $1/1024, $3, $4, $5}'
+  # Peak resident memory of each cluster process (VmHWM), not just its
+  # size at the end: an executor's peak is during a shuffle.
+  for p in "${pids[@]}"; do
+    awk -v what="$(tr '\0' ' ' <"/proc/$p/cmdline" | cut -d' ' -f2-3)" \
+      '/^VmHWM|^VmRSS/ {printf "%s %.0f MiB  ", $1, $2/1024} END {print what}' "/proc/$p/status"
+  done
   ;;
 test)
   export PROPTEST_CASES="${PROPTEST_CASES:-24}"
   # One dataset directory for every test: one test at a time.
-  cargo test --release --features ballista -p fineline-analytics \
-    --test ballista --test same_answers -- --test-threads=1
-  cargo test --release --features ballista -p fineline-app --test analytics \
-    on_a_ballista_cluster -- --test-threads=1
+  cargo test "${sel[@]}" --test ballista --test same_answers -- --test-threads=1
+  cargo test "${sel[@]}" --test analytics on_a_ballista_cluster -- --test-threads=1
   for n in 0 1; do
     tasks=$(grep -ci 'task' "$run/executor$n.log" || true)
     echo "ballista.sh: executor $n logged $tasks task lines"
@@ -106,8 +116,8 @@ test)
   # the job waiting. fineline's deadline turns that into a 503.
   kill "$executor0" "$executor1"
   sleep 1
-  FINELINE_TEST_BALLISTA_EXECUTORS_GONE=1 cargo test --release --features ballista \
-    -p fineline-analytics --test ballista a_cluster_without_executors -- --test-threads=1
+  FINELINE_TEST_BALLISTA_EXECUTORS_GONE=1 cargo test "${sel[@]}" --test ballista \
+    a_cluster_without_executors -- --test-threads=1
   echo "ballista.sh: passed"
   ;;
 *)

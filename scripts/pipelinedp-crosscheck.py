@@ -12,6 +12,9 @@ as `MAE vs raw`.
         --analytics-dir target/analytics-crosscheck
     python3 scripts/pipelinedp-crosscheck.py target/analytics-crosscheck
 
+On a standalone cluster (a master and two workers on loopback):
+    scripts/spark-standalone.sh target/analytics-crosscheck
+
 Not part of the test command: Spark takes ~20 s to start and the run is a
 benchmark, recorded in docs/benchmarks.md.
 """
@@ -34,13 +37,20 @@ def main() -> None:
     )
     if not days:
         sys.exit(f"{root}: no day= partitions (write one with fineline bench insights --analytics-dir)")
-    spark = (
-        SparkSession.builder.master("local[2]")
+    # scripts/spark-standalone.sh sets SPARK_MASTER to its master and two
+    # workers; alone, Spark runs in this process on the machine's two cores.
+    master = os.environ.get("SPARK_MASTER", "local[2]")
+    builder = (
+        SparkSession.builder.master(master)
         .appName("pipelinedp-crosscheck")
         .config("spark.driver.memory", "6g")
         .config("spark.ui.enabled", "false")
-        .getOrCreate()
     )
+    if not master.startswith("local"):
+        builder = builder.config(
+            "spark.executor.memory", os.environ.get("SPARK_EXECUTOR_MEMORY", "4g")
+        )
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     # recursiveFileLookup: the files' own `day` column, not the directory's.
     rows = (
@@ -89,7 +99,7 @@ def main() -> None:
                 errors.append(abs(value - truth))
             mae = sum(errors) / len(errors)
             print(
-                f"pipelinedp round {round_} {name:<5} {secs:.3f}s end to end on Spark local[2], "
+                f"pipelinedp round {round_} {name:<5} {secs:.3f}s end to end on Spark {master}, "
                 f"{len(released)} groups  MAE vs raw {mae:.3f}"
             )
     spark.stop()
