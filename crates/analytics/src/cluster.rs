@@ -76,7 +76,12 @@ pub fn session_state(
 /// (`ballista://HOST:PORT`).
 pub(crate) async fn connect(url: &str, store: Arc<dyn ObjectStore>) -> Result<SessionContext> {
     use ballista::prelude::SessionConfigExt;
-    let state = session_state(SessionConfig::new_with_ballista(), store)?;
+    // Ballista 55's adaptive planner (on by default) never finishes an
+    // ungrouped aggregate over a join here: one such job over three small
+    // files ran 67,000 tasks in two minutes and was still planning stages
+    // (scripts/ballista.sh, 2026-12-07). The static planner runs it at once.
+    let config = SessionConfig::new_with_ballista().with_ballista_adaptive_query_planner(false);
+    let state = session_state(config, store)?;
     Ok(SessionContext::remote_with_state(url, state).await?)
 }
 
