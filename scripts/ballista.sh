@@ -12,7 +12,10 @@
 #                                  with 1 and then 2 executors, each engine
 #                                  in the same run (ARGS e.g. --rows 10000000
 #                                  --database-url postgres://… for the
-#                                  PostgreSQL path too, or --analytics-only)
+#                                  PostgreSQL path too, or --analytics-only;
+#                                  ENGINES=in-process leaves out the plan
+#                                  run in-process, which holds its sorts in
+#                                  memory)
 #
 # Not part of the test command: the first build takes tens of minutes on 2
 # cores (Ballista, and DataFusion's default features it turns on).
@@ -87,7 +90,7 @@ start)
 bench)
   bench() {
     "$bin" bench insights --analytics --analytics-dir "$run/data" \
-      --analytics-engines "in-process,plan,$FINELINE_TEST_BALLISTA_URL" "$@"
+      --analytics-engines "${ENGINES:-in-process,plan},$FINELINE_TEST_BALLISTA_URL" "$@"
   }
   echo "== 1 executor"
   bench "$@"

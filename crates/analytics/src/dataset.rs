@@ -39,21 +39,6 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Where the copy's state is kept ([`CopyState`]).
-const COPY_STATE: &str = "state/copy.txt";
-
-/// Whether a dataset holds a whole copy of its source's analytic rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyState {
-    /// Never filled: rows written before the copy began are missing.
-    Never,
-    /// A writer is (or was, if it crashed) copying: rows it had queued
-    /// but not written when it stopped may be missing.
-    Running,
-    /// The last writer stopped after writing everything it queued.
-    Closed,
-}
-
 /// How partitions are laid out and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -84,6 +69,8 @@ pub struct Compacted {
     pub rows_dropped: usize,
     /// Mark objects applied and deleted.
     pub marks_applied: usize,
+    /// Rows dropped because the partition held their (person, event) already.
+    pub duplicates_dropped: usize,
 }
 
 /// Analytic rows on an object store (a local directory now; an S3-compatible
@@ -241,7 +228,7 @@ impl AnalyticDataset {
     /// A file name unique across processes and restarts without
     /// coordination (time, this dataset's counter, random bits), sorting in
     /// the order written.
-    fn new_name(&self) -> String {
+    pub(crate) fn new_name(&self) -> String {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -357,48 +344,28 @@ impl AnalyticDataset {
         Ok(people)
     }
 
-    /// The copy's state as last recorded.
-    pub async fn copy_state(&self) -> Result<CopyState> {
-        match self.store.get(&Path::from(COPY_STATE)).await {
-            Ok(got) => Ok(match got.bytes().await?.as_ref() {
-                b"running" => CopyState::Running,
-                b"closed" => CopyState::Closed,
-                other => {
-                    return Err(AnalyticsError::Corrupt(
-                        COPY_STATE.into(),
-                        format!("unknown state {:?}", String::from_utf8_lossy(other)),
-                    ))
-                }
-            }),
-            Err(object_store::Error::NotFound { .. }) => Ok(CopyState::Never),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Records the copy's state.
-    pub async fn set_copy_state(&self, state: CopyState) -> Result<()> {
-        let text: &[u8] = match state {
-            CopyState::Never => {
-                return match self.store.delete(&Path::from(COPY_STATE)).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    Err(e) => Err(e.into()),
-                }
+    /// Deletes every partition file, before the copy is made again from its
+    /// source. Marks stay (they name rows a concurrent writer may still
+    /// hold, and match nothing once applied), as does the dictionary: codes
+    /// are never reused.
+    pub async fn clear(&self) -> Result<()> {
+        let _turn = self.writing.lock().await;
+        for f in self.files().await? {
+            match self.store.delete(&f).await {
+                // Compacted away by another process meanwhile.
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
-            CopyState::Running => b"running",
-            CopyState::Closed => b"closed",
-        };
-        self.store
-            .put(&Path::from(COPY_STATE), PutPayload::from(text.to_vec()))
-            .await?;
+        }
         Ok(())
     }
 
-    /// Deletes every partition file and mark (the dictionary stays: codes
-    /// are never reused), before the copy is made again from its source.
-    pub async fn clear(&self) -> Result<()> {
-        let _turn = self.writing.lock().await;
+    /// Deletes every partition file and every mark: a dataset started
+    /// afresh (a benchmark's, a test's), not one being made again.
+    pub async fn reset(&self) -> Result<()> {
+        self.clear().await?;
         let (_, marks) = self.pending_marks().await?;
-        for f in self.files().await?.iter().chain(&marks) {
+        for f in &marks {
             self.store.delete(f).await?;
         }
         Ok(())
@@ -449,6 +416,13 @@ impl AnalyticDataset {
     /// are trusted again (a query would count the partition twice). Marked
     /// rows are already out of every answer, compacted or not.
     pub async fn compact(&self, merge_over: usize) -> Result<Compacted> {
+        self.compact_with(merge_over, false).await
+    }
+
+    /// [`AnalyticDataset::compact`], and with `dedupe` also every partition
+    /// of more than one file, keeping one row per (person, event): after a
+    /// repair copied rows that other writers were writing too.
+    pub async fn compact_with(&self, merge_over: usize, dedupe: bool) -> Result<Compacted> {
         let _turn = self.writing.lock().await;
         let (marks, mark_files) = self.pending_marks().await?;
         let drop = Dropping::new(&marks, &self.dictionary());
@@ -475,22 +449,29 @@ impl AnalyticDataset {
                 .ok_or_else(|| AnalyticsError::Corrupt(dir.clone(), "not day=/bucket=".into()))?;
             let touched = buckets.contains(&bucket)
                 || latest_cutoff.is_some_and(|t| day.saturating_mul(DAY_MS) < t)
-                || files.len() > merge_over;
+                || files.len() > merge_over
+                || (dedupe && files.len() > 1);
             if !touched {
                 continue;
             }
             let mut batches = Vec::new();
-            let mut dropped = 0;
+            let (mut dropped, mut twice) = (0, 0);
+            let mut seen: HashSet<(u64, i64)> = HashSet::new();
             for f in &files {
                 let bytes = self.store.get(f).await?.bytes().await?;
                 for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
                     let batch = batch?;
-                    let keep = drop.keep_mask(&batch, f.as_ref())?;
+                    let mut keep = drop.keep_mask(&batch, f.as_ref())?;
                     dropped += keep.false_count();
+                    if dedupe {
+                        let first = first_sight(&batch, &keep, &mut seen, f.as_ref())?;
+                        twice += keep.true_count() - first.true_count();
+                        keep = first;
+                    }
                     batches.push(filter_record_batch(&batch, &keep)?);
                 }
             }
-            if files.len() == 1 && dropped == 0 {
+            if files.len() == 1 && dropped == 0 && twice == 0 {
                 continue;
             }
             let merged = concat_batches(&row::schema(), &batches)?;
@@ -503,6 +484,7 @@ impl AnalyticDataset {
             done.partitions += 1;
             done.files_removed += files.len();
             done.rows_dropped += dropped;
+            done.duplicates_dropped += twice;
         }
         for f in &mark_files {
             self.store.delete(f).await?;
@@ -574,6 +556,28 @@ impl<'a> Dropping<'a> {
             })
             .collect())
     }
+}
+
+/// `keep`, less the rows whose (person, event) is in `seen`, which takes
+/// in those kept.
+fn first_sight(
+    batch: &RecordBatch,
+    keep: &BooleanArray,
+    seen: &mut HashSet<(u64, i64)>,
+    file: &str,
+) -> Result<BooleanArray> {
+    let corrupt = |c: &str| AnalyticsError::Corrupt(file.into(), format!("no column {c}"));
+    let people = batch
+        .column_by_name("person")
+        .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        .ok_or_else(|| corrupt("person"))?;
+    let events = batch
+        .column_by_name("event")
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| corrupt("event"))?;
+    Ok((0..batch.num_rows())
+        .map(|i| Some(keep.value(i) && seen.insert((people.value(i), events.value(i)))))
+        .collect())
 }
 
 pub(crate) fn parse_partition(dir: &str) -> Option<(i64, u16)> {

@@ -32,6 +32,8 @@ mod bound;
 #[cfg(feature = "ballista")]
 pub mod cluster;
 #[cfg(feature = "engine")]
+mod copy;
+#[cfg(feature = "engine")]
 mod dataset;
 #[cfg(feature = "engine")]
 mod dictionary;
@@ -47,7 +49,9 @@ mod row;
 mod udf;
 
 #[cfg(feature = "engine")]
-pub use dataset::{store_at, AnalyticDataset, Compacted, CopyState, Options};
+pub use copy::{CopyState, RepairRequest, Writer};
+#[cfg(feature = "engine")]
+pub use dataset::{store_at, AnalyticDataset, Compacted, Options};
 #[cfg(feature = "engine")]
 pub use dictionary::Dictionary;
 #[cfg(feature = "engine")]

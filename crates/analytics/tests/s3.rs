@@ -97,10 +97,10 @@ async fn a_bucket_holds_the_dataset_as_a_directory_does() {
     assert!(!stored.contains(&2) && stored.contains(&4), "{stored:?}");
 
     // Reopened: the dictionary and the copy state read back from the bucket.
-    dataset.set_copy_state(CopyState::Closed).await.unwrap();
+    dataset.set_copy_state(CopyState::Filled).await.unwrap();
     drop(dataset);
     let dataset = AnalyticDataset::open_url(&url, opts).await.unwrap();
-    assert_eq!(dataset.copy_state().await.unwrap(), CopyState::Closed);
+    assert_eq!(dataset.copy_state().await.unwrap(), CopyState::Filled);
     assert_eq!(north(&dataset, &everyone).await, Some((8, 2)));
     dataset.clear().await.unwrap();
     assert!(dataset.files().await.unwrap().is_empty());

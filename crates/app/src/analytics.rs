@@ -14,38 +14,44 @@
 //! an erasure shreds the salt nothing links the number to anyone; a person
 //! who comes back gets a new salt and a new number.
 
+mod copy;
+
+pub use copy::Repaired;
+
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Duration;
 
 pub use fineline_analytics::Engine;
 use fineline_analytics::{
-    to_engine, AnalyticDataset, Capture, Catalogue, Compacted, Consenting, CopyState, Marks,
-    Options,
+    to_engine, AnalyticDataset, Capture, Catalogue, Compacted, Consenting, Marks, Options,
 };
 use fineline_core::{Pseudonym, Purpose, Timestamp};
-use fineline_db::{EventScan, InsightEventRow};
+use fineline_db::InsightEventRow;
 use fineline_insights::rows::Aggregates;
 use fineline_insights::{DeclaredKeys, Metric, Query, RowSet};
-use fineline_vault::{subject_aad, SubjectKeys};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::AppError;
-use crate::insights_data::{capture, EventView, LOCATION_KIND};
+use crate::insights_data::LOCATION_KIND;
 use crate::state::App;
 
 /// Longest a captured row waits before it is written as Parquet.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Rows that make a flush start before [`FLUSH_EVERY`].
 const FLUSH_ROWS: usize = 200_000;
-/// Events per page when the dataset is made again from the database.
-const REBUILD_PAGE: usize = 20_000;
 /// How often the leader compacts: marks applied, small files merged.
 pub const COMPACT_EVERY: Duration = Duration::from_secs(600);
 /// A partition with more files than this is merged at the next compaction
 /// (one file per flush per partition accumulates otherwise).
 pub const MERGE_OVER: usize = 16;
+/// A writer whose "flushed through" time is older than this is taken for
+/// dead, its queued rows lost ([`Analytics::with_stale_after`]).
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// How often the leader looks for dead writers and asked-for repairs.
+pub const TEND_EVERY: Duration = Duration::from_secs(10);
 
 /// The number Parquet rows name a person by: an HMAC of a fixed label
 /// under the person's vault salt (random per person, shredded on erasure).
@@ -86,6 +92,17 @@ pub struct Analytics {
     /// Marks not yet on the store (it failed): queries are refused until
     /// they are, so no answer counts rows the record no longer holds.
     unrecorded: Mutex<Marks>,
+    /// This process's random id among the dataset's writers (`copy`).
+    writer: String,
+    /// When this process last recorded how far it has flushed (ms).
+    beat: Mutex<Option<i64>>,
+    /// See [`STALE_AFTER`].
+    stale_after: Duration,
+    /// Whether other processes write too (a shared database): only then
+    /// can another take this one's silence for death.
+    shared: AtomicBool,
+    /// One repair at a time.
+    repairing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Analytics {
@@ -127,7 +144,19 @@ impl Analytics {
             flushing: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
             unrecorded: Mutex::new(Marks::default()),
+            writer: format!("{:016x}", rand::random::<u64>()),
+            beat: Mutex::new(None),
+            stale_after: STALE_AFTER,
+            shared: AtomicBool::new(false),
+            repairing: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// How long a writer may go without recording a flush before others
+    /// take it for dead (tests shorten it; a flush is every second).
+    pub fn with_stale_after(mut self, stale_after: Duration) -> Self {
+        self.stale_after = stale_after;
+        self
     }
 
     /// The dataset itself (files, marks, compaction).
@@ -138,6 +167,12 @@ impl Analytics {
     /// Remembers `subject`'s number (ingestion has their keys at hand).
     pub(crate) fn met(&self, subject: Pseudonym, number: u64) {
         self.numbers.lock().unwrap().insert(subject, number);
+    }
+
+    /// Forgets `subject`'s number: they were erased (here or on another
+    /// replica), and if they come back their new salt gives a new number.
+    pub(crate) fn forget(&self, subject: &Pseudonym) {
+        self.numbers.lock().unwrap().remove(subject);
     }
 
     fn number_of(&self, subject: &Pseudonym) -> Option<u64> {
@@ -168,21 +203,23 @@ impl Analytics {
         }
     }
 
-    /// Writes every queued row.
+    /// Writes every queued row, and records how far this process has
+    /// flushed for the other writers (`copy`).
     pub async fn flush(&self) -> Result<(), AppError> {
         let _turn = self.flushing.lock().await;
+        // Every row queued before this instant is in `rows` or written.
+        let through = Timestamp::now().0;
         let rows = std::mem::take(&mut *self.pending.lock().unwrap());
-        if rows.is_empty() {
-            return Ok(());
+        if !rows.is_empty() {
+            if let Err(e) = self.dataset.append(&rows).await {
+                // Back at the front, so the next flush retries them in order.
+                let mut pending = self.pending.lock().unwrap();
+                let later = std::mem::replace(&mut *pending, rows);
+                pending.extend(later);
+                return Err(AppError::internal(e));
+            }
         }
-        if let Err(e) = self.dataset.append(&rows).await {
-            // Back at the front, so the next flush retries them in order.
-            let mut pending = self.pending.lock().unwrap();
-            let later = std::mem::replace(&mut *pending, rows);
-            pending.extend(later);
-            return Err(AppError::internal(e));
-        }
-        Ok(())
+        self.flushed_through(through, !rows.is_empty()).await
     }
 
     /// Records `marks` on the store, with any an earlier call could not:
@@ -236,119 +273,6 @@ impl Analytics {
 }
 
 impl App {
-    /// Turns on the analytic dataset: from now on committed analytic rows are
-    /// copied there and insights queries are answered from it. Once, before
-    /// serving. A dataset never filled, or left by a process that did not
-    /// stop cleanly (rows it had queued are missing), is first made again
-    /// from every stored event; returns how many rows that copied.
-    pub async fn enable_analytics(&self, analytics: Analytics) -> Result<Option<u64>, AppError> {
-        let state = analytics
-            .dataset
-            .copy_state()
-            .await
-            .map_err(AppError::internal)?;
-        let rebuilt = match state {
-            CopyState::Closed => None,
-            CopyState::Never | CopyState::Running => {
-                Some(self.rebuild_analytics(&analytics).await?)
-            }
-        };
-        analytics
-            .dataset
-            .set_copy_state(CopyState::Running)
-            .await
-            .map_err(AppError::internal)?;
-        self.analytics
-            .set(std::sync::Arc::new(analytics))
-            .map_err(|_| AppError::conflict("the analytic dataset is already set"))?;
-        Ok(rebuilt)
-    }
-
-    /// Empties the dataset and copies into it the analytic row of every
-    /// stored event whose person had granted `partner_insights` at its time,
-    /// as ingestion would have: properties opened with the person's key.
-    async fn rebuild_analytics(&self, analytics: &Analytics) -> Result<u64, AppError> {
-        analytics
-            .dataset
-            .clear()
-            .await
-            .map_err(AppError::internal)?;
-        let mut after = None;
-        let mut copied = 0u64;
-        loop {
-            let page = self
-                .database()
-                .scan_events(EventScan::all(), after, REBUILD_PAGE)
-                .await?;
-            let mut people: Vec<Pseudonym> = page.rows.iter().map(|e| e.subject).collect();
-            people.sort_unstable();
-            people.dedup();
-            let store = self.vault.key_store().clone();
-            let keys: HashMap<Pseudonym, SubjectKeys> = tokio::task::spawn_blocking(move || {
-                people
-                    .into_iter()
-                    .filter_map(|p| store.get(&p).transpose().map(|k| k.map(|k| (p, k))))
-                    .collect::<Result<_, _>>()
-            })
-            .await
-            .map_err(AppError::internal)?
-            .map_err(AppError::internal)?;
-            let mut rows = Vec::new();
-            for e in &page.rows {
-                // Erased since: nothing of theirs is copied.
-                let Some(k) = keys.get(&e.subject) else {
-                    continue;
-                };
-                let props = k
-                    .data_key
-                    .open(&e.sealed_properties, &subject_aad(&e.subject))
-                    .ok()
-                    .and_then(|p| String::from_utf8(p).ok());
-                let view = EventView {
-                    at: e.at,
-                    kind: &e.kind,
-                    item: e.item.as_ref(),
-                    properties: props.as_deref(),
-                };
-                if let Some(row) = capture(self, &e.subject, view, 0) {
-                    let number = person_number(&k.salt);
-                    rows.push(to_capture(&row, number, e.id, e.purpose));
-                }
-            }
-            analytics
-                .dataset
-                .append(&rows)
-                .await
-                .map_err(AppError::internal)?;
-            copied += rows.len() as u64;
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        tracing::info!(
-            rows = copied,
-            "analytic dataset made again from stored events"
-        );
-        Ok(copied)
-    }
-
-    /// Writes what is queued and records that the copy is whole (a clean stop).
-    pub(crate) async fn close_analytics(&self) -> Result<(), AppError> {
-        let Some(analytics) = self.analytics() else {
-            return Ok(());
-        };
-        analytics.flush().await?;
-        // A mark still unrecorded is lost with this process: the copy
-        // stays "running" so the next start makes it again from the record.
-        analytics.record(Marks::default()).await?;
-        analytics
-            .dataset
-            .set_copy_state(CopyState::Closed)
-            .await
-            .map_err(AppError::internal)
-    }
-
     /// The analytic dataset, if the deployment has one.
     pub fn analytics(&self) -> Option<&std::sync::Arc<Analytics>> {
         self.analytics.get()
@@ -372,6 +296,13 @@ impl App {
         // path, and nothing the record has dropped.
         analytics.flush().await?;
         analytics.record_unrecorded().await?;
+        if analytics.under_repair().await? {
+            // The copy may miss a dead writer's rows or hold some twice
+            // until the leader's repair is done: the record answers.
+            return Ok(Scanned::Rows(
+                crate::insights_data::load_rows(self, query).await?,
+            ));
+        }
         let consenting = self.consenting(analytics).await?;
         let catalogue = Catalogue::new(
             self.database()
@@ -456,7 +387,7 @@ impl App {
         let Some(analytics) = self.analytics() else {
             return Ok(());
         };
-        analytics.numbers.lock().unwrap().remove(subject);
+        analytics.forget(subject);
         analytics
             .record(Marks {
                 erased: [person_number(salt)].into(),
@@ -513,16 +444,27 @@ impl App {
 }
 
 /// Flushes queued rows every [`FLUSH_EVERY`] (sooner when many wait) and,
-/// on the leader, compacts every [`COMPACT_EVERY`]; `None` without an
-/// analytic dataset.
+/// on the leader, looks after the copy every [`TEND_EVERY`] (in a task of
+/// its own: a repair takes as long as copying every stored event) and
+/// compacts every [`COMPACT_EVERY`]; `None` without an analytic dataset.
 pub fn spawn(app: App) -> Option<tokio::task::JoinHandle<()>> {
     let analytics = app.analytics()?.clone();
     Some(tokio::spawn(async move {
         let mut last_compaction = tokio::time::Instant::now();
+        let mut last_tend = tokio::time::Instant::now();
         loop {
             let _ = tokio::time::timeout(FLUSH_EVERY, analytics.wake.notified()).await;
             if let Err(e) = analytics.flush().await {
                 tracing::warn!(error = %e, "analytic rows not written; will retry");
+            }
+            if last_tend.elapsed() >= TEND_EVERY && app.is_leader() {
+                last_tend = tokio::time::Instant::now();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = app.tend_analytics().await {
+                        tracing::warn!(error = %e, "analytic copy not repaired; will retry");
+                    }
+                });
             }
             if last_compaction.elapsed() >= COMPACT_EVERY && app.is_leader() {
                 last_compaction = tokio::time::Instant::now();

@@ -65,6 +65,9 @@ impl App {
     pub fn forget_subject(&self, subject: &Pseudonym) {
         self.consents.write().unwrap().forget(subject);
         self.forget_subject_keys(subject);
+        if let Some(analytics) = self.analytics() {
+            analytics.forget(subject);
+        }
         for l in self.listeners() {
             l.subject_erased(subject);
         }

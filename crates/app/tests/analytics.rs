@@ -48,17 +48,42 @@ async fn enable(app: &App, dir: &std::path::Path) -> Option<u64> {
 }
 
 async fn enable_on(app: &App, dir: &std::path::Path, engine: Engine) -> Option<u64> {
+    enable_with(app, dir, engine, fineline_app::analytics::STALE_AFTER).await
+}
+
+async fn enable_with(
+    app: &App,
+    dir: &std::path::Path,
+    engine: Engine,
+    stale_after: std::time::Duration,
+) -> Option<u64> {
     let dataset = Analytics::open(dir.to_str().unwrap(), engine)
         .await
-        .unwrap();
+        .unwrap()
+        .with_stale_after(stale_after);
     app.enable_analytics(dataset).await.unwrap()
 }
 
 async fn seed(app: &App, analytics_dir: &std::path::Path, engine: Engine) -> Vec<Pseudonym> {
+    seed_with(
+        app,
+        analytics_dir,
+        engine,
+        fineline_app::analytics::STALE_AFTER,
+    )
+    .await
+}
+
+async fn seed_with(
+    app: &App,
+    analytics_dir: &std::path::Path,
+    engine: Engine,
+    stale_after: std::time::Duration,
+) -> Vec<Pseudonym> {
     app.publish_policy(fineline_consent::demo_policy(1, Timestamp::now()), None)
         .await
         .unwrap();
-    let filled = enable_on(app, analytics_dir, engine).await;
+    let filled = enable_with(app, analytics_dir, engine, stale_after).await;
     assert_eq!(filled, Some(0), "a new dataset is filled from no events");
     let cats = ["games", "news", "maps"];
     app.put_items(
@@ -433,4 +458,166 @@ async fn on_a_ballista_cluster_both_paths_give_the_same_figures() {
         deadline: std::time::Duration::from_secs(120),
     };
     the_two_paths_agree(app, &data, engine).await;
+}
+
+/// Three replicas on one PostgreSQL database copy into one dataset. The
+/// second starts without clearing what the first wrote; the second dies
+/// with rows queued; the third, starting after, asks for a repair and
+/// answers from the record meanwhile; the leader repairs while the third
+/// keeps writing, and then every replica's figures are the record's.
+#[tokio::test]
+async fn replicas_share_one_dataset_and_the_leader_repairs_a_dead_writers_loss() {
+    let Ok(base) = std::env::var("FINELINE_TEST_DATABASE_URL") else {
+        eprintln!("skipped: FINELINE_TEST_DATABASE_URL is not set");
+        return;
+    };
+    const STALE: std::time::Duration = std::time::Duration::from_secs(5);
+    let schema = PostgresDatabase::open_isolated(&base).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!(
+        "{base}{sep}options=-c%20search_path%3D{}",
+        schema.schema().unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("analytics");
+    let replica = || async {
+        let database = Arc::new(PostgresDatabase::connect(&url).await.unwrap());
+        let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
+        App::load(database, vault).await.unwrap()
+    };
+    let enable = |app: App| {
+        let data = data.clone();
+        async move {
+            let filled = enable_with(&app, &data, Engine::InProcess, STALE).await;
+            // What the server's loop does every second: flush and record it.
+            let writer = app.analytics().unwrap().clone();
+            let beat = tokio::spawn(async move {
+                loop {
+                    let _ = writer.flush().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+            });
+            (filled, beat)
+        }
+    };
+    let ingest = |app: App, round: usize| async move {
+        let now = Timestamp::now().0;
+        let events = (0..PEOPLE)
+            .map(|p| {
+                (
+                    p,
+                    IncomingEvent {
+                        subject_id: format!("person-{p}@example.com"),
+                        kind: EventKind::new("purchase").unwrap(),
+                        item: Some(ItemId::new(&format!("sku-news-{}", (p + round) % 3)).unwrap()),
+                        properties: Some(
+                            serde_json::value::RawValue::from_string(format!(
+                                r#"{{"value":{},"region":"south"}}"#,
+                                10 * round + p
+                            ))
+                            .unwrap(),
+                        ),
+                        at: Timestamp(now),
+                        purpose: Purpose::Analytics,
+                    },
+                )
+            })
+            .collect();
+        let done = app.ingest(events).await.unwrap();
+        assert!(done.refused.is_empty(), "{:?}", done.refused);
+    };
+
+    let a = replica().await;
+    assert!(a.contend_for_leadership().await.unwrap());
+    seed_with(&a, &data, Engine::InProcess, STALE).await;
+    a.analytics().unwrap().flush().await.unwrap();
+    let a_beat = {
+        let writer = a.analytics().unwrap().clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = writer.flush().await;
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        })
+    };
+    let files = a.analytics().unwrap().dataset().files().await.unwrap();
+    assert!(!files.is_empty());
+
+    // A second replica: the copy is whole and its writer alive, so nothing
+    // is cleared or copied again.
+    let b = replica().await;
+    let (filled, b_beat) = enable(b.clone()).await;
+    assert_eq!(filled, None);
+    let kept = a.analytics().unwrap().dataset().files().await.unwrap();
+    assert!(
+        files.iter().all(|f| kept.contains(f)),
+        "a start cleared files"
+    );
+    assert_same(&a, "with a second replica").await;
+
+    // It dies with rows queued: committed to the record, not to the copy.
+    b_beat.abort();
+    ingest(b.clone(), 1).await;
+    drop(b);
+    let (q, declared) = queries(Timestamp::now().0).remove(0);
+    let (want, got) = both(&a, &q, &declared).await;
+    assert_ne!(
+        got, want,
+        "the dead replica's queued rows should be missing"
+    );
+
+    // A third starts once the second is taken for dead: it asks for a
+    // repair and answers from the record until it is done.
+    tokio::time::sleep(STALE + std::time::Duration::from_millis(500)).await;
+    let c = replica().await;
+    let (filled, _c_beat) = enable(c.clone()).await;
+    assert_eq!(filled, None, "others are writing: the leader repairs");
+    assert!(matches!(
+        c.scan_insights(&q, &declared, 3).await.unwrap(),
+        Scanned::Rows(_)
+    ));
+
+    // The leader repairs while the third keeps writing rows of its own.
+    ingest(c.clone(), 2).await;
+    let mut repaired = None;
+    for _ in 0..20 {
+        if let Some(r) = a.tend_analytics().await.unwrap() {
+            repaired = Some(r);
+        }
+        if !a
+            .analytics()
+            .unwrap()
+            .dataset()
+            .repair_pending()
+            .await
+            .unwrap()
+        {
+            break;
+        }
+    }
+    let repaired = repaired.expect("the leader repairs");
+    assert!(
+        repaired.dead_writers >= 1 && repaired.copied > 0,
+        "{repaired:?}"
+    );
+    assert_same(&a, "after the repair, on the leader").await;
+    assert_same(&c, "after the repair, on the third replica").await;
+    assert_eq!(
+        a.analytics()
+            .unwrap()
+            .dataset()
+            .writers()
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "the dead writer's record is gone"
+    );
+
+    a_beat.abort();
+    for app in [&a, &c] {
+        app.resign_leadership().await;
+    }
+    drop((a, c));
+    schema.drop_isolated().await.unwrap();
 }

@@ -29,7 +29,7 @@ fn item(c: u16) -> String {
 pub async fn write(syn: &Synthetic, dir: &Path) -> anyhow::Result<AnalyticDataset> {
     let dataset = AnalyticDataset::open_dir(dir, Options::default()).await?;
     // A directory kept from an earlier run (a cluster's, say) starts empty.
-    dataset.clear().await?;
+    dataset.reset().await?;
     let t = Instant::now();
     let now = fineline_core::Timestamp::now().0;
     let n = syn.subject.len();
