@@ -28,11 +28,7 @@ impl Deployment {
             return None;
         };
         let schema = PostgresDatabase::open_isolated(&base).await.unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{base}{sep}options=-c%20search_path%3D{}",
-            schema.schema().unwrap()
-        );
+        let url = schema.isolated_url(&base).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut deployment = Deployment {
             replicas: Vec::new(),

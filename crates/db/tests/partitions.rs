@@ -44,13 +44,6 @@ fn url() -> Option<String> {
     std::env::var("FINELINE_TEST_DATABASE_URL").ok()
 }
 
-fn in_schema(url: &str, schema: &str) -> String {
-    format!(
-        "{url}{}options=-csearch_path%3D{schema}",
-        if url.contains('?') { "&" } else { "?" }
-    )
-}
-
 fn person(n: u8) -> Pseudonym {
     let mut digest = [n; 32];
     digest[0] = n.wrapping_mul(37);
@@ -232,12 +225,11 @@ async fn a_persons_rows_share_one_partition_and_erasure_empties_it() {
         return;
     };
     let database = PostgresDatabase::open_isolated(&url).await.unwrap();
-    let schema = database.schema().unwrap().to_string();
     let people: Vec<Pseudonym> = (1..=40).map(person).collect();
     for (n, p) in people.iter().enumerate() {
         database.apply(rows_of(*p, n as u8 + 1)).await.unwrap();
     }
-    let mut conn = PgConnection::connect(&in_schema(&url, &schema))
+    let mut conn = PgConnection::connect(&database.isolated_url(&url).unwrap())
         .await
         .unwrap();
 
@@ -320,7 +312,7 @@ async fn a_database_from_before_partitioning_keeps_every_row() {
         let out = old.apply(rows_of(*p, n as u8 + 1)).await.unwrap();
         ids.insert(*p, out.event_ids);
     }
-    let mut conn = PgConnection::connect(&in_schema(&url, &schema))
+    let mut conn = PgConnection::connect(&old.isolated_url(&url).unwrap())
         .await
         .unwrap();
     let partitioned: i64 = sqlx::query_scalar(
@@ -334,7 +326,7 @@ async fn a_database_from_before_partitioning_keeps_every_row() {
     assert_eq!(partitioned, 0, "the old schema has no partitioned table");
 
     // Opening it with this build migrates it.
-    let new = PostgresDatabase::connect(&in_schema(&url, &schema))
+    let new = PostgresDatabase::connect(&old.isolated_url(&url).unwrap())
         .await
         .unwrap();
     let partitioned: i64 = sqlx::query_scalar(

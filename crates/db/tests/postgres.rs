@@ -33,11 +33,7 @@ async fn bulk_ingestion_and_reconnect() {
     assert_eq!(database.count_events().await.unwrap(), n as u64);
 
     // Migrations are idempotent: a second store on the same schema sees the data.
-    let schema = database.schema().unwrap().to_string();
-    let again_url = format!(
-        "{url}{}options=-csearch_path%3D{schema}",
-        if url.contains('?') { "&" } else { "?" }
-    );
+    let again_url = database.isolated_url(&url).unwrap();
     let again = PostgresDatabase::connect(&again_url).await.unwrap();
     assert_eq!(again.count_events().await.unwrap(), n as u64);
     database.drop_isolated().await.unwrap();

@@ -71,9 +71,7 @@ fn every_acknowledged_event_survives_kill_9_mid_ingest_on_postgresql() {
     let database = rt
         .block_on(fineline_db::PostgresDatabase::open_isolated(&url))
         .unwrap();
-    let schema = database.schema().unwrap().to_string();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let url = database.isolated_url(&url).unwrap();
     crash_mid_ingest(&["--database-url", &url]);
     rt.block_on(database.drop_isolated()).unwrap();
 }

@@ -82,11 +82,7 @@ fn the_leader_killed_mid_traffic_loses_nothing_acknowledged() {
     let database = rt
         .block_on(fineline_db::PostgresDatabase::open_isolated(&base_url))
         .unwrap();
-    let sep = if base_url.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "{base_url}{sep}options=-c%20search_path%3D{}",
-        database.schema().unwrap()
-    );
+    let url = database.isolated_url(&base_url).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let pg = ["--database-url", url.as_str()];

@@ -37,13 +37,7 @@ fn serve_reads_exports_from_the_standby() {
         .block_on(fineline_db::PostgresDatabase::open_isolated(&primary))
         .unwrap();
     // The same schema on both: the standby replays the primary's.
-    let in_schema = |url: &str| {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!(
-            "{url}{sep}options=-c%20search_path%3D{}",
-            database.schema().unwrap()
-        )
-    };
+    let in_schema = |url: &str| database.isolated_url(url).unwrap();
     let (primary_url, standby_url) = (in_schema(&primary), in_schema(&standby));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();

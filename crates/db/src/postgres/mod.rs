@@ -116,6 +116,15 @@ impl PostgresDatabase {
         self.schema.as_deref()
     }
 
+    /// `url` (this server's, or a standby's that replays it) with the
+    /// isolated schema as every connection's search path: how another
+    /// process opens the same schema. `None` if this database is not isolated.
+    pub fn isolated_url(&self, url: &str) -> Option<String> {
+        let schema = self.schema.as_deref()?;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    }
+
     /// Drops the isolated schema (tests clean up with this); no-op otherwise.
     pub async fn drop_isolated(self) -> Result<()> {
         if let Some(schema) = &self.schema {

@@ -26,12 +26,9 @@ impl Fleet {
     /// then `n` servers on it, once every one answers `/healthz`.
     pub async fn start(n: usize, url: &str, dir: &Path) -> anyhow::Result<Fleet> {
         let schema = PostgresDatabase::open_isolated(url).await?;
-        let name = schema
-            .schema()
-            .ok_or_else(|| anyhow::anyhow!("no isolated schema"))?
-            .to_string();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{sep}options=-c%20search_path%3D{name}");
+        let url = schema
+            .isolated_url(url)
+            .ok_or_else(|| anyhow::anyhow!("no isolated schema"))?;
         let (admin, ingest) = {
             let database = Arc::new(PostgresDatabase::connect(&url).await?);
             let vault = fineline_vault::Vault::open_or_create(dir)?;
