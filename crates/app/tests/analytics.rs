@@ -420,11 +420,7 @@ async fn on_postgresql_both_paths_give_the_same_figures() {
         return;
     };
     let schema = PostgresDatabase::open_isolated(&base).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "{base}{sep}options=-c%20search_path%3D{}",
-        schema.schema().unwrap()
-    );
+    let url = schema.isolated_url(&base).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let database = Arc::new(PostgresDatabase::connect(&url).await.unwrap());
     let vault = fineline_vault::Vault::open_or_create(dir.path()).unwrap();
@@ -473,11 +469,7 @@ async fn replicas_share_one_dataset_and_the_leader_repairs_a_dead_writers_loss()
     };
     const STALE: std::time::Duration = std::time::Duration::from_secs(5);
     let schema = PostgresDatabase::open_isolated(&base).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "{base}{sep}options=-c%20search_path%3D{}",
-        schema.schema().unwrap()
-    );
+    let url = schema.isolated_url(&base).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("analytics");
     let replica = || async {
@@ -576,6 +568,16 @@ async fn replicas_share_one_dataset_and_the_leader_repairs_a_dead_writers_loss()
         c.scan_insights(&q, &declared, 3).await.unwrap(),
         Scanned::Rows(_)
     ));
+
+    // Only the leader repairs: two at once would compact each other's copy in.
+    assert_eq!(c.tend_analytics().await.unwrap(), None);
+    assert!(c
+        .analytics()
+        .unwrap()
+        .dataset()
+        .repair_pending()
+        .await
+        .unwrap());
 
     // The leader repairs while the third keeps writing rows of its own.
     ingest(c.clone(), 2).await;

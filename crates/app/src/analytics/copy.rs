@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use fineline_analytics::{CopyState, Marks, Writer};
+use fineline_analytics::{CopyState, Marks, RepairRequest, Writer};
 use fineline_core::{Pseudonym, Timestamp};
 use fineline_db::EventScan;
 use fineline_vault::{subject_aad, SubjectKeys};
@@ -87,7 +87,8 @@ impl Analytics {
         *self.beat.lock().unwrap() = Some(through);
         if taken_for_dead {
             tracing::warn!(
-                "this process was silent long enough to be taken for dead by a repair;                  asking for another"
+                "this process was silent long enough to be taken for dead by a repair; \
+                 asking for another"
             );
             self.dataset
                 .request_repair("a writer taken for dead wrote again")
@@ -95,6 +96,32 @@ impl Analytics {
                 .map_err(AppError::internal)?;
         }
         Ok(())
+    }
+
+    /// After a copy from the record: forgets the writers that were dead
+    /// before it began (everything they committed was in the record it read;
+    /// one that died since asks for the next repair), records the copy
+    /// whole, and deletes the repair requests it answered (not any asked
+    /// for meanwhile).
+    async fn whole_again(
+        &self,
+        dead: &[Writer],
+        requests: &[RepairRequest],
+    ) -> Result<(), AppError> {
+        for w in dead {
+            self.dataset
+                .writer_gone(&w.id)
+                .await
+                .map_err(AppError::internal)?;
+        }
+        self.dataset
+            .set_copy_state(CopyState::Filled)
+            .await
+            .map_err(AppError::internal)?;
+        self.dataset
+            .repaired(requests)
+            .await
+            .map_err(AppError::internal)
     }
 
     /// Whether a repair is asked for: the copy may miss a dead writer's rows.
@@ -143,20 +170,7 @@ impl App {
             None
         } else if live.is_empty() {
             let copied = self.rebuild_analytics(&analytics).await?;
-            for w in &dead {
-                dataset
-                    .writer_gone(&w.id)
-                    .await
-                    .map_err(AppError::internal)?;
-            }
-            dataset
-                .set_copy_state(CopyState::Filled)
-                .await
-                .map_err(AppError::internal)?;
-            dataset
-                .repaired(&requests)
-                .await
-                .map_err(AppError::internal)?;
+            analytics.whole_again(&dead, &requests).await?;
             Some(copied)
         } else {
             tracing::warn!(
@@ -248,11 +262,16 @@ impl App {
 
     /// The leader's care of the copy ([`TEND_EVERY`](super::TEND_EVERY)):
     /// asks for a repair when a writer has died, and does the repairs asked
-    /// for. `None` when there was nothing to repair (or one is under way).
+    /// for. `None` when there was nothing to repair, one is under way, or
+    /// this process is not (or stopped being) the leader.
     pub async fn tend_analytics(&self) -> Result<Option<Repaired>, AppError> {
         let Some(analytics) = self.analytics() else {
             return Ok(None);
         };
+        // Two repairs at once would each compact the other's copy in.
+        if !self.is_leader() {
+            return Ok(None);
+        }
         let Ok(_turn) = analytics.repairing.try_lock() else {
             return Ok(None);
         };
@@ -302,26 +321,17 @@ impl App {
         // This process's own queue, for the same reason.
         tokio::time::sleep(Duration::from_millis(QUEUE_LAG_MS as u64)).await;
         analytics.flush().await?;
+        // Leadership moved during the copy (this process lost the lock but
+        // lives on): the new leader repairs again, once; the requests stay.
+        if !self.is_leader() {
+            tracing::warn!("leadership moved during a repair of the analytic copy; leaving it");
+            return Ok(None);
+        }
         let done = dataset
             .compact_with(MERGE_OVER, true)
             .await
             .map_err(AppError::internal)?;
-        // Writers dead before the copy began: everything they committed was
-        // in the record it read. One that died since asks for the next one.
-        for w in &dead {
-            dataset
-                .writer_gone(&w.id)
-                .await
-                .map_err(AppError::internal)?;
-        }
-        dataset
-            .set_copy_state(CopyState::Filled)
-            .await
-            .map_err(AppError::internal)?;
-        dataset
-            .repaired(&requests)
-            .await
-            .map_err(AppError::internal)?;
+        analytics.whole_again(&dead, &requests).await?;
         let repaired = Repaired {
             copied,
             duplicates_dropped: done.duplicates_dropped,
