@@ -18,7 +18,7 @@ mod copy;
 
 pub use copy::Repaired;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -52,6 +52,11 @@ pub const MERGE_OVER: usize = 16;
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 /// How often the leader looks for dead writers and asked-for repairs.
 pub const TEND_EVERY: Duration = Duration::from_secs(10);
+/// Above this many people without a number yet (a first query after a
+/// start), the key store is read through once instead of person by person.
+const WALK_KEYS_OVER: usize = 2_000;
+/// People per page of that read (the key store is free between pages).
+const WALK_PAGE: usize = 10_000;
 
 /// The number Parquet rows name a person by: an HMAC of a fixed label
 /// under the person's vault salt (random per person, shredded on erasure).
@@ -353,19 +358,38 @@ impl App {
         };
         if !missing.is_empty() {
             let keys = self.vault.key_store().clone();
+            let (many, t) = (missing.len(), std::time::Instant::now());
             let found = tokio::task::spawn_blocking(move || {
-                missing
-                    .into_iter()
-                    .filter_map(|s| match keys.get(&s) {
-                        Ok(Some(k)) => Some(Ok((s, person_number(&k.salt)))),
-                        Ok(None) => None,
-                        Err(e) => Some(Err(e)),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
+                if missing.len() <= WALK_KEYS_OVER {
+                    return missing
+                        .into_iter()
+                        .filter_map(|s| match keys.get(&s) {
+                            Ok(Some(k)) => Some(Ok((s, person_number(&k.salt)))),
+                            Ok(None) => None,
+                            Err(e) => Some(Err(e)),
+                        })
+                        .collect::<Result<Vec<_>, _>>();
+                }
+                // The first query after a start meets everyone at once.
+                let missing: HashSet<Pseudonym> = missing.into_iter().collect();
+                let mut found = Vec::with_capacity(missing.len());
+                keys.for_each_salt(WALK_PAGE, |s, salt| {
+                    if missing.contains(&s) {
+                        found.push((s, person_number(&salt)));
+                    }
+                })?;
+                Ok(found)
             })
             .await
             .map_err(AppError::internal)?
             .map_err(AppError::internal)?;
+            if many > WALK_KEYS_OVER {
+                tracing::info!(
+                    people = many,
+                    seconds = t.elapsed().as_secs_f64(),
+                    "analytic numbers looked up"
+                );
+            }
             analytics.numbers.lock().unwrap().extend(found);
         }
         let numbers = analytics.numbers.lock().unwrap();

@@ -5,6 +5,7 @@ mod fleet;
 mod harness;
 mod ingest;
 mod load;
+mod numbers;
 mod recs;
 mod recs_serving;
 mod tally;
@@ -27,6 +28,8 @@ pub enum BenchCommand {
     Recs(recs::Args),
     /// p50/p99 of GET recommendations over loopback on a trained server.
     RecsServing(recs_serving::Args),
+    /// Analytic numbers of everyone consenting after a start: a key lookup each vs one walk of the key store.
+    Numbers(numbers::Args),
     /// Open-loop mixed traffic at a fixed rate (default 5,000 req/s, 60 s): latency per route class.
     Load(load::Args),
     /// Ledger appends/s (signing every N) and proof latency at a given size.
@@ -47,6 +50,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Recs(a) => recs::run(a).await,
         BenchCommand::RecsServing(a) => recs_serving::run(a).await,
         BenchCommand::Load(a) => load::run(a).await,
+        BenchCommand::Numbers(a) => numbers::run(a).await,
         BenchCommand::Ledger { leaves, sign_every } => {
             let config = fineline_ledger::bench::BenchConfig {
                 leaves,
