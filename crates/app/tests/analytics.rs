@@ -569,8 +569,15 @@ async fn replicas_share_one_dataset_and_the_leader_repairs_a_dead_writers_loss()
         Scanned::Rows(_)
     ));
 
-    // Only the leader repairs: two at once would compact each other's copy in.
+    // Only the leader repairs: two at once would compact each other's copy
+    // in. A non-leader neither clears nor copies.
+    let before = c.analytics().unwrap().dataset().files().await.unwrap();
     assert_eq!(c.tend_analytics().await.unwrap(), None);
+    assert_eq!(
+        c.analytics().unwrap().dataset().files().await.unwrap(),
+        before,
+        "a replica that does not lead rewrote the copy"
+    );
     assert!(c
         .analytics()
         .unwrap()
